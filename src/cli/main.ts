@@ -1,0 +1,78 @@
+/**
+ * The `sigframe` command: parses arguments with commander, runs one command, and maps failures to
+ * the contract: one line `sigframe: <input>[:<where>]: <what went wrong>` on stderr and exit 2 for
+ * bad input or usage, 4 when the environment cannot do it. Commands register themselves in
+ * `commands.ts`.
+ */
+import { Command, CommanderError } from "commander";
+import { isSigframeError, type SigframeError } from "../core/errors.ts";
+import { registerCommands } from "./commands.ts";
+import { CliContext, type CliIo } from "./context.ts";
+
+export const VERSION = "0.1.0";
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command("sigframe");
+  program
+    .description("Make the x86-64 Linux signal-frame FPU/XSAVE ABI visible, checkable and portable")
+    .version(VERSION, "-V, --version")
+    .showHelpAfterError(false)
+    .configureOutput({
+      writeOut: (s) => ctx.io.stdout(s),
+      writeErr: (s) => ctx.io.stderr(s),
+      outputError: () => {},
+    })
+    .exitOverride();
+  registerCommands(program, ctx);
+  for (const cmd of program.commands) {
+    cmd.exitOverride().configureOutput({
+      writeOut: (s) => ctx.io.stdout(s),
+      writeErr: (s) => ctx.io.stderr(s),
+      outputError: () => {},
+    });
+    for (const sub of cmd.commands) {
+      sub.exitOverride().configureOutput({
+        writeOut: (s) => ctx.io.stdout(s),
+        writeErr: (s) => ctx.io.stderr(s),
+        outputError: () => {},
+      });
+    }
+  }
+  return program;
+}
+
+/** Formats an error as the contract's one line (without the trailing newline). */
+export function errorLine(e: SigframeError, fallbackInput?: string): string {
+  const input = e.input ?? fallbackInput;
+  const where = e.where();
+  const head = ["sigframe", input, where].filter((x) => x !== undefined && x !== "").join(": ");
+  return `${head}: ${e.message}`;
+}
+
+/** Runs the CLI; resolves to the exit code. Never throws. */
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const ctx = new CliContext(io);
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return ctx.exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") {
+        return 0;
+      }
+      const cmd = argv.find((a) => !a.startsWith("-"));
+      const msg = e.message.replace(/^error: /, "");
+      io.stderr(`sigframe: ${cmd ?? "usage"}: ${msg} (see 'sigframe help${cmd ? ` ${cmd}` : ""}')\n`);
+      return 2;
+    }
+    if (isSigframeError(e)) {
+      io.stderr(`${errorLine(e)}\n`);
+      return e.kind === "environment" ? 4 : 2;
+    }
+    // A bug, not bad input: still one line, but say it is internal.
+    const err = e as Error;
+    io.stderr(`sigframe: internal error: ${err?.stack ?? String(e)}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * A profile is a CPU plus what the OS enabled on it: identification, the raw CPUID leaves it came
+ * with and, where known, XCR0, the kernel release and what a kernel-written frame looked like.
+ * Every PROFILE source (cpuid -r, corpus JSON, sigframe-profile/1, built-in, host, CRIU
+ * cpuinfo.img, ELF core) is turned into this one shape.
+ */
+import type { Cpuid } from "./cpuid/cpuid.ts";
+
+export type ProfileSourceKind =
+  | "builtin"
+  | "cpuid-r"
+  | "corpus"
+  | "sigframe-profile"
+  | "host"
+  | "criu-cpuinfo"
+  | "elf-core";
+
+/** What the kernel actually wrote in a signal frame on this host (from `sigframe host`). */
+export interface ObservedFrame {
+  xstateSize: number;
+  extendedSize: number;
+  xfeatures: bigint;
+  /** uc_mcontext.fpstate minus the ucontext address. */
+  fpstateOffset: number;
+  xstateBv?: bigint;
+  mxcsrMask?: number;
+}
+
+export interface Profile {
+  /** Short name: built-in name, file name, or `host`. */
+  name: string;
+  source: { kind: ProfileSourceKind; path?: string };
+  vendor: string;
+  family: number;
+  model: number;
+  stepping: number;
+  brand?: string;
+  cpuid: Cpuid;
+  /** XCR0 as read on the machine (XGETBV), where known. */
+  xcr0?: bigint;
+  /** XGETBV(1): XINUSE at capture time, where known. */
+  xinuse?: bigint;
+  /** `uname -r` of the machine, where known. */
+  kernel?: string;
+  /** AT_MINSIGSTKSZ, where known. */
+  atMinSigStkSz?: number;
+  /** MXCSR_MASK from FXSAVE, where known (0 means the default 0xffbf). */
+  mxcsrMask?: number;
+  observed?: ObservedFrame;
+  /** Facts about how the profile was obtained that a user should see (missing sub-leaves, guesses). */
+  notes: string[];
+}
+
+export function profileSummary(p: Profile): {
+  name: string;
+  vendor: string;
+  family: number;
+  model: number;
+  stepping: number;
+  brand?: string;
+} {
+  const s: { name: string; vendor: string; family: number; model: number; stepping: number; brand?: string } = {
+    name: p.name,
+    vendor: p.vendor,
+    family: p.family,
+    model: p.model,
+    stepping: p.stepping,
+  };
+  if (p.brand !== undefined) s.brand = p.brand;
+  return s;
+}

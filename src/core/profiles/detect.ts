@@ -1,0 +1,120 @@
+/**
+ * PROFILE arguments: a built-in name, or the bytes of a file whose format is detected
+ * (`cpuid -r` text, sigframe-profile/1 JSON, cpuid-corpus JSON, and binary formats registered by
+ * the CRIU and ELF readers: cpuinfo.img, core files).
+ */
+import { InvalidDataError, UsageError } from "../errors.ts";
+import type { Profile } from "../profile.ts";
+import { BUILTIN_PROFILES } from "./builtins.ts";
+import { looksLikeCpuidR, profileFromCpuidR } from "./cpuid-r.ts";
+import { profileFromJson } from "./json.ts";
+
+export interface ProfileReadOptions {
+  /** `--cpu-index N` for multi-CPU `cpuid -r` dumps. */
+  cpuIndex?: number;
+}
+
+export interface BinaryProfileReader {
+  /** Format name for messages, e.g. "CRIU cpuinfo.img". */
+  format: string;
+  sniff(bytes: Uint8Array): boolean;
+  read(bytes: Uint8Array, name: string): Profile;
+}
+
+/** Binary formats (CRIU images, ELF cores) add themselves here. */
+export const binaryProfileReaders: BinaryProfileReader[] = [];
+
+export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileReadOptions = {}): Profile {
+  if (bytes.length === 0) throw new InvalidDataError("empty input: expected a CPU profile", { input: name });
+  for (const r of binaryProfileReaders) if (r.sniff(bytes)) return r.read(bytes, name);
+  const text = decodeText(bytes, name);
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (e) {
+      const msg = (e as Error).message;
+      const pos = /position (\d+)/.exec(msg);
+      const where: { input: string; line?: number } = { input: name };
+      if (pos) where.line = text.slice(0, Number(pos[1])).split("\n").length;
+      throw new InvalidDataError(`not valid JSON: ${msg.replace(/^.*?: /, "").replace(/ in JSON at position \d+.*$/, "")}`, where);
+    }
+    return profileFromJson(doc, name);
+  }
+  if (looksLikeCpuidR(text)) return profileFromCpuidR(text, name, opts.cpuIndex);
+  throw new InvalidDataError(
+    "not a recognised profile format (expected 'cpuid -r' output, sigframe-profile/1 or cpuid-corpus JSON, a CRIU cpuinfo.img or an ELF core)",
+    { input: name },
+  );
+}
+
+function decodeText(bytes: Uint8Array, name: string): string {
+  let s = "";
+  let bad = 0;
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) {
+    const b = bytes[i]!;
+    if (b === 0 || (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d)) bad++;
+    if (bad > 0) break;
+    s += String.fromCharCode(b);
+  }
+  if (bad > 0) {
+    throw new InvalidDataError(
+      "binary data that is not a recognised profile format (expected 'cpuid -r' output, profile JSON, a CRIU cpuinfo.img or an ELF core)",
+      { input: name },
+    );
+  }
+  // Re-decode as UTF-8 for brand strings and names with non-ASCII characters.
+  return utf8(bytes, s);
+}
+
+function utf8(bytes: Uint8Array, latin1: string): string {
+  try {
+    return decodeURIComponent(escape(latin1));
+  } catch {
+    void bytes;
+    return latin1;
+  }
+}
+
+/** Looks up a built-in profile; unknown names fail with the closest names. */
+export function builtinProfile(name: string): Profile {
+  const b = BUILTIN_PROFILES.find((p) => p.name === name || p.aliases?.includes(name));
+  if (b) return b.build();
+  const close = closestNames(
+    name,
+    BUILTIN_PROFILES.map((p) => p.name),
+  );
+  throw new UsageError(
+    `no such profile file or built-in profile${close.length ? `; did you mean ${close.join(", ")}?` : ""} (see 'sigframe profiles')`,
+    { input: name },
+  );
+}
+
+export function isBuiltinName(name: string): boolean {
+  return BUILTIN_PROFILES.some((p) => p.name === name || p.aliases?.includes(name));
+}
+
+export function closestNames(name: string, names: string[], max = 3): string[] {
+  const scored = names.map((n) => ({ n, d: distance(name.toLowerCase(), n.toLowerCase()) }));
+  scored.sort((a, b) => a.d - b.d || a.n.localeCompare(b.n));
+  const limit = Math.max(3, Math.floor(name.length / 2));
+  const sub = names.filter((n) => n.includes(name.toLowerCase()) || name.toLowerCase().includes(n));
+  const out = [...new Set([...sub, ...scored.filter((s) => s.d <= limit).map((s) => s.n)])];
+  return out.slice(0, max);
+}
+
+function distance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}

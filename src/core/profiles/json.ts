@@ -1,0 +1,199 @@
+/**
+ * JSON profile formats: sigframe's own `sigframe-profile/1` (written by `layout --save-profile`
+ * and `host --save`) and the cpuid-corpus schema. Both are validated; a failure names the JSON path.
+ */
+import { z } from "zod";
+import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
+import { InvalidDataError } from "../errors.ts";
+import { hex, hexPad } from "../hex.ts";
+import type { Profile } from "../profile.ts";
+
+export const PROFILE_FORMAT = "sigframe-profile/1";
+
+const hex32 = z.string().regex(/^0x[0-9a-fA-F]{1,8}$/, "expected a 32-bit hex string like 0x0000000d");
+const hex64 = z.string().regex(/^0x[0-9a-fA-F]{1,16}$/, "expected a 64-bit hex string like 0xe7");
+const leafSchema = z.object({
+  leaf: hex32,
+  subleaf: hex32,
+  eax: hex32,
+  ebx: hex32,
+  ecx: hex32,
+  edx: hex32,
+});
+const size = z.number().int().min(0).max(1 << 24);
+
+export const sigframeProfileSchema = z.object({
+  format: z.literal(PROFILE_FORMAT),
+  name: z.string().min(1).max(200),
+  vendor: z.string().max(12),
+  family: z.number().int().min(0).max(0x1ff),
+  model: z.number().int().min(0).max(0xff),
+  stepping: z.number().int().min(0).max(0xf),
+  brand: z.string().max(64).optional(),
+  cpuid: z.array(leafSchema).min(1).max(4096),
+  xcr0: hex64.optional(),
+  xinuse: hex64.optional(),
+  kernel: z.string().max(200).optional(),
+  atMinSigStkSz: size.optional(),
+  mxcsrMask: hex32.optional(),
+  observed: z
+    .object({
+      xstateSize: size,
+      extendedSize: size,
+      xfeatures: hex64,
+      fpstateOffset: size,
+      xstateBv: hex64.optional(),
+      mxcsrMask: hex32.optional(),
+    })
+    .optional(),
+  source: z.object({ kind: z.string(), path: z.string().optional() }).optional(),
+  notes: z.array(z.string().max(1000)).max(100).optional(),
+});
+
+const corpusSchema = z.object({
+  name: z.string(),
+  vendor: z.string(),
+  family: z.number().int(),
+  model: z.number().int(),
+  stepping: z.number().int(),
+  leaves: z
+    .array(leafSchema.extend({ subleaf_implicit: z.boolean().optional() }))
+    .min(1)
+    .max(4096),
+  xgetbv: z.object({ xcr0: hex64, xcr1: hex64.optional() }).optional(),
+});
+
+function leavesOf(list: z.infer<typeof leafSchema>[]): CpuidLeaf[] {
+  return list.map((l) => ({
+    leaf: Number.parseInt(l.leaf, 16) >>> 0,
+    subleaf: Number.parseInt(l.subleaf, 16) >>> 0,
+    eax: Number.parseInt(l.eax, 16) >>> 0,
+    ebx: Number.parseInt(l.ebx, 16) >>> 0,
+    ecx: Number.parseInt(l.ecx, 16) >>> 0,
+    edx: Number.parseInt(l.edx, 16) >>> 0,
+  }));
+}
+
+function zodFail(err: z.ZodError, input: string): InvalidDataError {
+  const issue = err.issues[0]!;
+  const path = issue.path.map(String).join("/") || "(top level)";
+  return new InvalidDataError(`${issue.message}`, { input, path });
+}
+
+export type JsonProfileKind = "sigframe-profile" | "corpus" | "unknown";
+
+export function jsonProfileKind(doc: unknown): JsonProfileKind {
+  if (doc && typeof doc === "object" && !Array.isArray(doc)) {
+    const o = doc as Record<string, unknown>;
+    if (o.format === PROFILE_FORMAT) return "sigframe-profile";
+    if (typeof o.format === "string") return "unknown";
+    if (Array.isArray(o.leaves)) return "corpus";
+  }
+  return "unknown";
+}
+
+export function profileFromJson(doc: unknown, name: string): Profile {
+  const kind = jsonProfileKind(doc);
+  if (kind === "sigframe-profile") {
+    const r = sigframeProfileSchema.safeParse(doc);
+    if (!r.success) throw zodFail(r.error, name);
+    const d = r.data;
+    const cpuid = new Cpuid(leavesOf(d.cpuid));
+    const p: Profile = {
+      name: d.name,
+      source: { kind: d.source?.kind === "host" ? "host" : "sigframe-profile", path: name },
+      vendor: d.vendor,
+      family: d.family,
+      model: d.model,
+      stepping: d.stepping,
+      cpuid,
+      notes: d.notes ?? [],
+    };
+    if (d.brand !== undefined) p.brand = d.brand;
+    if (d.xcr0 !== undefined) p.xcr0 = BigInt(d.xcr0);
+    if (d.xinuse !== undefined) p.xinuse = BigInt(d.xinuse);
+    if (d.kernel !== undefined) p.kernel = d.kernel;
+    if (d.atMinSigStkSz !== undefined) p.atMinSigStkSz = d.atMinSigStkSz;
+    if (d.mxcsrMask !== undefined) p.mxcsrMask = Number.parseInt(d.mxcsrMask, 16);
+    if (d.observed) {
+      p.observed = {
+        xstateSize: d.observed.xstateSize,
+        extendedSize: d.observed.extendedSize,
+        xfeatures: BigInt(d.observed.xfeatures),
+        fpstateOffset: d.observed.fpstateOffset,
+      };
+      if (d.observed.xstateBv !== undefined) p.observed.xstateBv = BigInt(d.observed.xstateBv);
+      if (d.observed.mxcsrMask !== undefined) p.observed.mxcsrMask = Number.parseInt(d.observed.mxcsrMask, 16);
+    }
+    return p;
+  }
+  if (kind === "corpus") {
+    const r = corpusSchema.safeParse(doc);
+    if (!r.success) throw zodFail(r.error, name);
+    const d = r.data;
+    const cpuid = new Cpuid(leavesOf(d.leaves));
+    const p: Profile = {
+      name,
+      source: { kind: "corpus", path: name },
+      vendor: d.vendor,
+      family: d.family,
+      model: d.model,
+      stepping: d.stepping,
+      brand: d.name,
+      cpuid,
+      notes: [],
+    };
+    if (d.xgetbv) p.xcr0 = BigInt(d.xgetbv.xcr0);
+    return p;
+  }
+  if (doc && typeof doc === "object" && typeof (doc as { format?: unknown }).format === "string") {
+    throw new InvalidDataError(`unsupported profile format ${JSON.stringify((doc as { format: string }).format)}`, {
+      input: name,
+      path: "format",
+    });
+  }
+  throw new InvalidDataError(
+    `JSON is neither a sigframe profile ("format": "${PROFILE_FORMAT}") nor a cpuid-corpus dump ("leaves": [...])`,
+    { input: name },
+  );
+}
+
+/** The `sigframe-profile/1` document of a profile (hex strings for 32/64-bit values). */
+export function profileToJson(p: Profile): Record<string, unknown> {
+  const doc: Record<string, unknown> = {
+    format: PROFILE_FORMAT,
+    name: p.name,
+    vendor: p.vendor,
+    family: p.family,
+    model: p.model,
+    stepping: p.stepping,
+  };
+  if (p.brand !== undefined) doc.brand = p.brand;
+  if (p.xcr0 !== undefined) doc.xcr0 = hex(p.xcr0);
+  if (p.xinuse !== undefined) doc.xinuse = hex(p.xinuse);
+  if (p.kernel !== undefined) doc.kernel = p.kernel;
+  if (p.atMinSigStkSz !== undefined) doc.atMinSigStkSz = p.atMinSigStkSz;
+  if (p.mxcsrMask !== undefined) doc.mxcsrMask = hexPad(p.mxcsrMask, 8);
+  if (p.observed) {
+    const o: Record<string, unknown> = {
+      xstateSize: p.observed.xstateSize,
+      extendedSize: p.observed.extendedSize,
+      xfeatures: hex(p.observed.xfeatures),
+      fpstateOffset: p.observed.fpstateOffset,
+    };
+    if (p.observed.xstateBv !== undefined) o.xstateBv = hex(p.observed.xstateBv);
+    if (p.observed.mxcsrMask !== undefined) o.mxcsrMask = hexPad(p.observed.mxcsrMask, 8);
+    doc.observed = o;
+  }
+  doc.source = { kind: p.source.kind };
+  doc.notes = p.notes;
+  doc.cpuid = p.cpuid.leaves.map((l) => ({
+    leaf: hexPad(l.leaf, 8),
+    subleaf: hexPad(l.subleaf, 8),
+    eax: hexPad(l.eax, 8),
+    ebx: hexPad(l.ebx, 8),
+    ecx: hexPad(l.ecx, 8),
+    edx: hexPad(l.edx, 8),
+  }));
+  return doc;
+}

@@ -1,0 +1,97 @@
+/** File and stdin input with a size cap, and all-or-nothing output files. */
+import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { InvalidDataError, UsageError } from "../core/errors.ts";
+
+/** Default cap for whole-file reads (frames, profiles, images): 256 MiB. */
+export const DEFAULT_MAX_INPUT = 256 * 1024 * 1024;
+
+export interface InputFile {
+  /** Name to show in errors: the path, or `-`. */
+  name: string;
+  bytes: Uint8Array;
+}
+
+/** Reads a whole file (or stdin for `-`), refusing more than `max` bytes without allocating them. */
+export function readInput(path: string, max = DEFAULT_MAX_INPUT): InputFile {
+  if (path === "-") return { name: "-", bytes: readFd(0, max, "-") };
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    throw new UsageError(describeFsError(e), { input: path });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new UsageError("is a directory", { input: path });
+    if (st.isFile() && st.size > max) {
+      throw new InvalidDataError(`file is ${st.size} bytes; the limit for this input is ${max}`, { input: path });
+    }
+    return { name: path, bytes: readFd(fd, max, path) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readFd(fd: number, max: number, name: string): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const buf = new Uint8Array(1 << 16);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN") continue;
+      if (code === "EOF") break;
+      throw new UsageError(describeFsError(e), { input: name });
+    }
+    if (n === 0) break;
+    total += n;
+    if (total > max) throw new InvalidDataError(`input is larger than the limit of ${max} bytes`, { input: name });
+    chunks.push(buf.slice(0, n));
+  }
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+/** Writes the whole file or nothing: a temp file in the same folder, then rename. `-` is stdout. */
+export function writeOutputAtomic(path: string, data: Uint8Array | string, stdout: (s: string | Uint8Array) => void): void {
+  if (path === "-") {
+    stdout(data);
+    return;
+  }
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+    throw new UsageError(describeFsError(e), { input: path });
+  }
+}
+
+export function describeFsError(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err.code) {
+    case "ENOENT":
+      return "no such file or directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "is a directory";
+    case "ENOTDIR":
+      return "not a directory";
+    default:
+      return err.message ?? String(e);
+  }
+}
