@@ -20,12 +20,21 @@ function unavailable(why) {
   process.exit(0);
 }
 
-if (platform() !== "linux" || arch() !== "x64") unavailable(`needs Linux on x86-64 (this is ${platform()}/${arch()})`);
-const sources = existsSync(src) ? readdirSync(src).filter((f) => f.endsWith(".c")).map((f) => join(src, f)) : [];
+if (platform() !== "linux" || arch() !== "x64")
+  unavailable(`needs Linux on x86-64 (this is ${platform()}/${arch()})`);
+const sources = existsSync(src)
+  ? readdirSync(src)
+      .filter((f) => f.endsWith(".c"))
+      .map((f) => join(src, f))
+  : [];
 if (sources.length === 0) unavailable("no native sources");
 const cc = process.env.CC || "cc";
-const r = spawnSync(cc, ["-O1", "-g0", "-Wall", "-Wextra", "-std=gnu11", "-o", join(out, "sigframe-helper"), ...sources], {
-  stdio: ["ignore", "inherit", "inherit"],
-});
+const r = spawnSync(
+  cc,
+  ["-O1", "-g0", "-Wall", "-Wextra", "-std=gnu11", "-o", join(out, "sigframe-helper"), ...sources],
+  {
+    stdio: ["ignore", "inherit", "inherit"],
+  },
+);
 if (r.error) unavailable(`${cc}: ${r.error.message}`);
 if (r.status !== 0) unavailable(`${cc} failed with exit code ${r.status}`);

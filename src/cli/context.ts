@@ -56,7 +56,9 @@ export function processIo(): CliIo {
 }
 
 /** In-memory I/O for tests: collects stdout and stderr. */
-export function memoryIo(env: Record<string, string | undefined> = {}): CliIo & { out: string; err: string; bytes: Uint8Array[] } {
+export function memoryIo(
+  env: Record<string, string | undefined> = {},
+): CliIo & { out: string; err: string; bytes: Uint8Array[] } {
   const io = {
     out: "",
     err: "",

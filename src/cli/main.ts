@@ -58,7 +58,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     return ctx.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") {
+      if (
+        e.code === "commander.helpDisplayed" ||
+        e.code === "commander.version" ||
+        e.code === "commander.help"
+      ) {
         return 0;
       }
       const cmd = argv.find((a) => !a.startsWith("-"));

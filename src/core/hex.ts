@@ -47,7 +47,8 @@ export function bytesToHex(b: Uint8Array): string {
 export function hexToBytes(text: string, what = "hex"): Uint8Array {
   let s = text.trim().replace(/\s+/g, "");
   if (s.startsWith("0x") || s.startsWith("0X")) s = s.slice(2);
-  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) throw new InvalidDataError(`${what}: not an even-length hex string`);
+  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s))
+    throw new InvalidDataError(`${what}: not an even-length hex string`);
   const out = new Uint8Array(s.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(s.slice(2 * i, 2 * i + 2), 16);
   return out;

@@ -59,13 +59,14 @@ export function profileSummary(p: Profile): {
   stepping: number;
   brand?: string;
 } {
-  const s: { name: string; vendor: string; family: number; model: number; stepping: number; brand?: string } = {
-    name: p.name,
-    vendor: p.vendor,
-    family: p.family,
-    model: p.model,
-    stepping: p.stepping,
-  };
+  const s: { name: string; vendor: string; family: number; model: number; stepping: number; brand?: string } =
+    {
+      name: p.name,
+      vendor: p.vendor,
+      family: p.family,
+      model: p.model,
+      stepping: p.stepping,
+    };
   if (p.brand !== undefined) s.brand = p.brand;
   return s;
 }

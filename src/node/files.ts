@@ -25,7 +25,9 @@ export function readInput(path: string, max = DEFAULT_MAX_INPUT): InputFile {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new UsageError("is a directory", { input: path });
     if (st.isFile() && st.size > max) {
-      throw new InvalidDataError(`file is ${st.size} bytes; the limit for this input is ${max}`, { input: path });
+      throw new InvalidDataError(`file is ${st.size} bytes; the limit for this input is ${max}`, {
+        input: path,
+      });
     }
     return { name: path, bytes: readFd(fd, max, path) };
   } finally {
@@ -49,7 +51,8 @@ function readFd(fd: number, max: number, name: string): Uint8Array {
     }
     if (n === 0) break;
     total += n;
-    if (total > max) throw new InvalidDataError(`input is larger than the limit of ${max} bytes`, { input: name });
+    if (total > max)
+      throw new InvalidDataError(`input is larger than the limit of ${max} bytes`, { input: name });
     chunks.push(buf.slice(0, n));
   }
   const out = new Uint8Array(total);
@@ -62,7 +65,11 @@ function readFd(fd: number, max: number, name: string): Uint8Array {
 }
 
 /** Writes the whole file or nothing: a temp file in the same folder, then rename. `-` is stdout. */
-export function writeOutputAtomic(path: string, data: Uint8Array | string, stdout: (s: string | Uint8Array) => void): void {
+export function writeOutputAtomic(
+  path: string,
+  data: Uint8Array | string,
+  stdout: (s: string | Uint8Array) => void,
+): void {
   if (path === "-") {
     stdout(data);
     return;

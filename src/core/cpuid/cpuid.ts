@@ -46,7 +46,10 @@ export function featureLocation(name: FeatureName): string {
 }
 
 /** Leaves that take a sub-leaf in ECX (others ignore it, so sub-leaf 0 stands for all). */
-const SUBLEAF_LEAVES = new Set([4, 7, 0xb, 0xd, 0xf, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1d, 0x1e, 0x1f, 0x20, 0x23, 0x24, 0x8000001d, 0x80000020, 0x80000026]);
+const SUBLEAF_LEAVES = new Set([
+  4, 7, 0xb, 0xd, 0xf, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1d, 0x1e, 0x1f, 0x20, 0x23, 0x24, 0x8000001d,
+  0x80000020, 0x80000026,
+]);
 
 export class Cpuid {
   readonly leaves: readonly CpuidLeaf[];
@@ -104,7 +107,8 @@ export class Cpuid {
     const eax = this.signature();
     const base = (eax >>> 8) & 0xf;
     const family = base === 0xf ? base + ((eax >>> 20) & 0xff) : base;
-    const model = base === 0xf || base === 6 ? (((eax >>> 16) & 0xf) << 4) | ((eax >>> 4) & 0xf) : (eax >>> 4) & 0xf;
+    const model =
+      base === 0xf || base === 6 ? (((eax >>> 16) & 0xf) << 4) | ((eax >>> 4) & 0xf) : (eax >>> 4) & 0xf;
     return { family, model, stepping: eax & 0xf };
   }
 

@@ -6,7 +6,8 @@ import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
 import { InvalidDataError, UsageError } from "../errors.ts";
 import type { Profile } from "../profile.ts";
 
-const LINE = /^\s*0x([0-9a-fA-F]{1,8})\s+0x([0-9a-fA-F]{1,8}):\s+eax=0x([0-9a-fA-F]{1,8})\s+ebx=0x([0-9a-fA-F]{1,8})\s+ecx=0x([0-9a-fA-F]{1,8})\s+edx=0x([0-9a-fA-F]{1,8})\s*$/;
+const LINE =
+  /^\s*0x([0-9a-fA-F]{1,8})\s+0x([0-9a-fA-F]{1,8}):\s+eax=0x([0-9a-fA-F]{1,8})\s+ebx=0x([0-9a-fA-F]{1,8})\s+ecx=0x([0-9a-fA-F]{1,8})\s+edx=0x([0-9a-fA-F]{1,8})\s*$/;
 const CPU_HEADER = /^CPU(?:\s+(\d+))?:\s*$/;
 
 /** Cheap sniff: does this text look like `cpuid -r` output? */
@@ -71,9 +72,12 @@ export function profileFromCpuidR(text: string, name: string, cpuIndex?: number)
   else {
     block = blocks.find((b) => b.cpu === cpuIndex);
     if (!block) {
-      throw new UsageError(`no CPU ${cpuIndex} in this dump (it has ${blocks.map((b) => b.cpu).join(", ")})`, {
-        input: name,
-      });
+      throw new UsageError(
+        `no CPU ${cpuIndex} in this dump (it has ${blocks.map((b) => b.cpu).join(", ")})`,
+        {
+          input: name,
+        },
+      );
     }
   }
   const cpuid = new Cpuid(block!.leaves);

@@ -38,7 +38,10 @@ export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileR
       const pos = /position (\d+)/.exec(msg);
       const where: { input: string; line?: number } = { input: name };
       if (pos) where.line = text.slice(0, Number(pos[1])).split("\n").length;
-      throw new InvalidDataError(`not valid JSON: ${msg.replace(/^.*?: /, "").replace(/ in JSON at position \d+.*$/, "")}`, where);
+      throw new InvalidDataError(
+        `not valid JSON: ${msg.replace(/^.*?: /, "").replace(/ in JSON at position \d+.*$/, "")}`,
+        where,
+      );
     }
     return profileFromJson(doc, name);
   }

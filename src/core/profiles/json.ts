@@ -20,7 +20,11 @@ const leafSchema = z.object({
   ecx: hex32,
   edx: hex32,
 });
-const size = z.number().int().min(0).max(1 << 24);
+const size = z
+  .number()
+  .int()
+  .min(0)
+  .max(1 << 24);
 
 export const sigframeProfileSchema = z.object({
   format: z.literal(PROFILE_FORMAT),
@@ -123,7 +127,8 @@ export function profileFromJson(doc: unknown, name: string): Profile {
         fpstateOffset: d.observed.fpstateOffset,
       };
       if (d.observed.xstateBv !== undefined) p.observed.xstateBv = BigInt(d.observed.xstateBv);
-      if (d.observed.mxcsrMask !== undefined) p.observed.mxcsrMask = Number.parseInt(d.observed.mxcsrMask, 16);
+      if (d.observed.mxcsrMask !== undefined)
+        p.observed.mxcsrMask = Number.parseInt(d.observed.mxcsrMask, 16);
     }
     return p;
   }
@@ -147,10 +152,13 @@ export function profileFromJson(doc: unknown, name: string): Profile {
     return p;
   }
   if (doc && typeof doc === "object" && typeof (doc as { format?: unknown }).format === "string") {
-    throw new InvalidDataError(`unsupported profile format ${JSON.stringify((doc as { format: string }).format)}`, {
-      input: name,
-      path: "format",
-    });
+    throw new InvalidDataError(
+      `unsupported profile format ${JSON.stringify((doc as { format: string }).format)}`,
+      {
+        input: name,
+        path: "format",
+      },
+    );
   }
   throw new InvalidDataError(
     `JSON is neither a sigframe profile ("format": "${PROFILE_FORMAT}") nor a cpuid-corpus dump ("leaves": [...])`,

@@ -16,7 +16,13 @@ export interface ComponentInfo {
 }
 
 export const COMPONENTS: readonly ComponentInfo[] = [
-  { bit: 0, name: "x87", description: "x87 FPU: FCW, FSW, FTW, FOP, FIP, FDP, ST0-7", supervisor: false, archSize: 160 },
+  {
+    bit: 0,
+    name: "x87",
+    description: "x87 FPU: FCW, FSW, FTW, FOP, FIP, FDP, ST0-7",
+    supervisor: false,
+    archSize: 160,
+  },
   { bit: 1, name: "SSE", description: "XMM0-15 and MXCSR", supervisor: false, archSize: 256 },
   { bit: 2, name: "YMM", description: "upper 128 bits of YMM0-15", supervisor: false, archSize: 256 },
   { bit: 3, name: "BNDREGS", description: "MPX bounds registers BND0-3", supervisor: false, archSize: 64 },
@@ -28,7 +34,13 @@ export const COMPONENTS: readonly ComponentInfo[] = [
   { bit: 9, name: "PKRU", description: "protection-key rights register", supervisor: false, archSize: 8 },
   { bit: 10, name: "PASID", description: "ENQCMD PASID", supervisor: true, archSize: 8 },
   { bit: 11, name: "CET_U", description: "user CET: U_CET and PL3_SSP", supervisor: true, archSize: 16 },
-  { bit: 12, name: "CET_S", description: "supervisor CET shadow-stack pointers", supervisor: true, archSize: 24 },
+  {
+    bit: 12,
+    name: "CET_S",
+    description: "supervisor CET shadow-stack pointers",
+    supervisor: true,
+    archSize: 24,
+  },
   { bit: 13, name: "HDC", description: "hardware duty cycling", supervisor: true },
   { bit: 14, name: "UINTR", description: "user interrupts", supervisor: true },
   { bit: 15, name: "LBR", description: "architectural last-branch records", supervisor: true },

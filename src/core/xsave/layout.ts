@@ -6,7 +6,7 @@
  * Modelled on arch/x86/kernel/fpu/xstate.c (v6.18): fpu__init_system_xstate(),
  * setup_xstate_cache(), xstate_calculate_size(), and the xsave_cpuid_features[] gate table.
  */
-import { type FeatureName } from "../cpuid/cpuid.ts";
+import type { FeatureName } from "../cpuid/cpuid.ts";
 import { bit, bitsOf, hasBit } from "../hex.ts";
 import { atLeast, type KernelVersion } from "../kernel.ts";
 import { type Profile, profileSummary } from "../profile.ts";
@@ -169,7 +169,10 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
     }
     const gate = GATES[i];
     if (gate && !cpu.has(gate)) {
-      why.set(i, `listed in CPUID(0xD,0) but CPUID lacks ${gate}, so Linux clears it (xsave_cpuid_features[])`);
+      why.set(
+        i,
+        `listed in CPUID(0xD,0) but CPUID lacks ${gate}, so Linux clears it (xsave_cpuid_features[])`,
+      );
       continue;
     }
     const since = SINCE[i];
@@ -192,7 +195,11 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
   }
   // v6.16 (ea68e39190cf): a CPU that enumerates both MPX and APX is distrusted: XSAVE is disabled.
   let xsave = cpuXsave;
-  if (xsave && hasBit(xcr0, XFEATURE.APX) && (hasBit(xcr0, XFEATURE.BNDREGS) || hasBit(xcr0, XFEATURE.BNDCSR))) {
+  if (
+    xsave &&
+    hasBit(xcr0, XFEATURE.APX) &&
+    (hasBit(xcr0, XFEATURE.BNDREGS) || hasBit(xcr0, XFEATURE.BNDCSR))
+  ) {
     warnings.push("the CPU enumerates both MPX and APX: Linux v6.16+ disables XSAVE entirely (ea68e39190cf)");
     xsave = false;
   }
@@ -200,7 +207,10 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
   if (opts.xcr0 !== undefined) {
     const forced = opts.xcr0 | MASK_FPSSE;
     const unsupported = forced & ~supportedUser;
-    if (unsupported) warnings.push(`--xcr0 bits ${bitsOf(unsupported).join(",")} are not supported by this CPU and were dropped`);
+    if (unsupported)
+      warnings.push(
+        `--xcr0 bits ${bitsOf(unsupported).join(",")} are not supported by this CPU and were dropped`,
+      );
     xcr0 = forced & supportedUser;
     for (const i of bitsOf(xcr0)) if (missing.includes(i)) xcr0 &= ~bit(i);
   } else if (profile.xcr0 !== undefined && !kernel) {
@@ -281,7 +291,9 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
     }
     if (supervisor && !inXcr0) c.reason = "supervisor state: never in a user signal frame";
     if (r && info.archSize !== undefined && r.size !== info.archSize && i >= 2) {
-      warnings.push(`CPUID(0xD,${i}).EAX = ${r.size} but ${info.name} is ${info.archSize} bytes architecturally`);
+      warnings.push(
+        `CPUID(0xD,${i}).EAX = ${r.size} but ${info.name} is ${info.archSize} bytes architecturally`,
+      );
     }
     components.push(c);
   }
@@ -318,7 +330,10 @@ function standardSizeOf(raw: Map<number, { size: number; offset: number }>, mask
   return end;
 }
 
-function compactedOffsets(raw: Map<number, { size: number; ecx: number }>, mask: bigint): Map<number, number> {
+function compactedOffsets(
+  raw: Map<number, { size: number; ecx: number }>,
+  mask: bigint,
+): Map<number, number> {
   const out = new Map<number, number>([
     [0, 0],
     [1, 160],
@@ -340,7 +355,8 @@ export function standardSize(layout: XsaveLayout, mask: bigint): number {
   if (!layout.xsave) return FXSAVE_SIZE;
   let end = MIN_XSTATE_SIZE;
   for (const c of layout.components) {
-    if (c.bit >= 2 && !c.supervisor && hasBit(mask, c.bit) && c.size > 0) end = Math.max(end, c.offset + c.size);
+    if (c.bit >= 2 && !c.supervisor && hasBit(mask, c.bit) && c.size > 0)
+      end = Math.max(end, c.offset + c.size);
   }
   return end;
 }

@@ -1,0 +1,142 @@
+/**
+ * Resolves a PROFILE argument: `host`, a built-in name, or a path (format auto-detected).
+ */
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { release } from "node:os";
+import { Cpuid, type CpuidLeaf } from "../core/cpuid/cpuid.ts";
+import { EnvironmentError, UsageError } from "../core/errors.ts";
+import type { Profile } from "../core/profile.ts";
+import { profileFromCpuidR } from "../core/profiles/cpuid-r.ts";
+import {
+  builtinProfile,
+  isBuiltinName,
+  type ProfileReadOptions,
+  profileFromBytes,
+} from "../core/profiles/detect.ts";
+import { readInput } from "./files.ts";
+
+/** Host capture providers, best first; the native helper registers itself at the front. */
+export const hostProviders: { name: string; capture(): Profile | undefined }[] = [];
+
+export function loadProfile(arg: string, opts: ProfileReadOptions = {}): Profile {
+  if (arg === "host") return hostProfile();
+  if (arg !== "-" && !existsSync(arg) && isBuiltinName(arg)) return builtinProfile(arg);
+  if (arg !== "-" && !existsSync(arg)) {
+    // Neither a file nor a built-in: fails with the closest built-in names.
+    if (!arg.includes("/") && !arg.includes(".")) return builtinProfile(arg);
+    throw new UsageError("no such file or directory (and not a built-in profile name)", { input: arg });
+  }
+  const f = readInput(arg, 64 * 1024 * 1024);
+  return profileFromBytes(f.bytes, f.name, opts);
+}
+
+let cachedHost: Profile | undefined;
+
+/** This machine: native helper, else /dev/cpu/0/cpuid, else `cpuid -r -1`. */
+export function hostProfile(): Profile {
+  if (cachedHost) return cachedHost;
+  if (process.platform !== "linux" || process.arch !== "x64") {
+    throw new EnvironmentError(
+      `host profiles need Linux on x86-64 (this is ${process.platform}/${process.arch})`,
+      {
+        input: "host",
+      },
+    );
+  }
+  for (const p of hostProviders) {
+    const prof = p.capture();
+    if (prof) return (cachedHost = prof);
+  }
+  const fromDev = readDevCpuid();
+  if (fromDev) return (cachedHost = fromDev);
+  const r = spawnSync("cpuid", ["-r", "-1"], { encoding: "utf8", timeout: 10_000 });
+  if (!r.error && r.status === 0 && r.stdout) {
+    const p = profileFromCpuidR(r.stdout, "host");
+    p.source = { kind: "host" };
+    p.kernel = release();
+    p.notes.push("read with 'cpuid -r -1'; XCR0 not measured");
+    return (cachedHost = p);
+  }
+  throw new EnvironmentError(
+    "cannot read this CPU's CPUID: native helper not built, /dev/cpu/0/cpuid not readable, 'cpuid' not installed",
+    { input: "host" },
+  );
+}
+
+/** Reads CPUID through the Linux cpuid driver: the file offset is (subleaf << 32) | leaf. */
+function readDevCpuid(): Profile | undefined {
+  const dev = "/dev/cpu/0/cpuid";
+  if (!existsSync(dev)) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(dev, "r");
+  } catch {
+    return undefined;
+  }
+  try {
+    const buf = new Uint8Array(16);
+    const dv = new DataView(buf.buffer);
+    const q = (leaf: number, sub: number): CpuidLeaf | undefined => {
+      const pos = BigInt(sub) * 2n ** 32n + BigInt(leaf >>> 0);
+      const n = readSync(fd, buf, 0, 16, pos);
+      if (n !== 16) return undefined;
+      return {
+        leaf: leaf >>> 0,
+        subleaf: sub,
+        eax: dv.getUint32(0, true),
+        ebx: dv.getUint32(4, true),
+        ecx: dv.getUint32(8, true),
+        edx: dv.getUint32(12, true),
+      };
+    };
+    const leaves: CpuidLeaf[] = [];
+    const l0 = q(0, 0);
+    if (!l0) return undefined;
+    const subleafCounts: Record<number, number> = {
+      4: 8,
+      7: 3,
+      11: 4,
+      13: 64,
+      15: 2,
+      16: 4,
+      18: 4,
+      20: 2,
+      29: 2,
+      30: 2,
+      31: 6,
+      36: 2,
+    };
+    for (let leaf = 0; leaf <= l0.eax && leaf < 0x40; leaf++) {
+      const subs = subleafCounts[leaf] ?? 1;
+      for (let s = 0; s < subs; s++) {
+        const l = q(leaf, s);
+        if (l) leaves.push(l);
+      }
+    }
+    const e0 = q(0x80000000, 0);
+    if (e0 && e0.eax >= 0x80000000) {
+      for (let leaf = 0x80000000; leaf <= e0.eax && leaf < 0x80000040; leaf++) {
+        const l = q(leaf, 0);
+        if (l) leaves.push(l);
+      }
+    }
+    const cpuid = new Cpuid(leaves);
+    const p: Profile = {
+      name: "host",
+      source: { kind: "host" },
+      vendor: cpuid.vendor(),
+      ...cpuid.fms(),
+      cpuid,
+      kernel: release(),
+      notes: ["read through /dev/cpu/0/cpuid; XCR0 not measured (native helper not built)"],
+    };
+    const brand = cpuid.brand();
+    if (brand) p.brand = brand;
+    return p;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
