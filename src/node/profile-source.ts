@@ -46,17 +46,24 @@ export function hostProfile(): Profile {
   }
   for (const p of hostProviders) {
     const prof = p.capture();
-    if (prof) return (cachedHost = prof);
+    if (prof) {
+      cachedHost = prof;
+      return prof;
+    }
   }
   const fromDev = readDevCpuid();
-  if (fromDev) return (cachedHost = fromDev);
+  if (fromDev) {
+    cachedHost = fromDev;
+    return fromDev;
+  }
   const r = spawnSync("cpuid", ["-r", "-1"], { encoding: "utf8", timeout: 10_000 });
   if (!r.error && r.status === 0 && r.stdout) {
     const p = profileFromCpuidR(r.stdout, "host");
     p.source = { kind: "host" };
     p.kernel = release();
     p.notes.push("read with 'cpuid -r -1'; XCR0 not measured");
-    return (cachedHost = p);
+    cachedHost = p;
+    return p;
   }
   throw new EnvironmentError(
     "cannot read this CPU's CPUID: native helper not built, /dev/cpu/0/cpuid not readable, 'cpuid' not installed",
