@@ -4,6 +4,7 @@
  * the CRIU and ELF readers: cpuinfo.img, core files).
  */
 import { InvalidDataError, UsageError } from "../errors.ts";
+import { parseJsonText } from "../json.ts";
 import type { Profile } from "../profile.ts";
 import { BUILTIN_PROFILES } from "./builtins.ts";
 import { looksLikeCpuidR, profileFromCpuidR } from "./cpuid-r.ts";
@@ -30,19 +31,7 @@ export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileR
   const text = decodeText(bytes, name);
   const trimmed = text.trimStart();
   if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch (e) {
-      const msg = (e as Error).message;
-      const pos = /position (\d+)/.exec(msg);
-      const where: { input: string; line?: number } = { input: name };
-      if (pos) where.line = text.slice(0, Number(pos[1])).split("\n").length;
-      throw new InvalidDataError(
-        `not valid JSON: ${msg.replace(/^.*?: /, "").replace(/ in JSON at position \d+.*$/, "")}`,
-        where,
-      );
-    }
+    const doc = parseJsonText(text, name);
     return profileFromJson(doc, name);
   }
   if (looksLikeCpuidR(text)) return profileFromCpuidR(text, name, opts.cpuIndex);
@@ -68,17 +57,29 @@ function decodeText(bytes: Uint8Array, name: string): string {
       { input: name },
     );
   }
-  // Re-decode as UTF-8 for brand strings and names with non-ASCII characters.
-  return utf8(bytes, s);
+  return utf8Decode(bytes, s);
 }
 
-function utf8(bytes: Uint8Array, latin1: string): string {
-  try {
-    return decodeURIComponent(escape(latin1));
-  } catch {
-    void bytes;
-    return latin1;
+/** UTF-8 for names and brand strings; falls back to the Latin-1 reading on malformed input. */
+function utf8Decode(bytes: Uint8Array, latin1: string): string {
+  let ascii = true;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! > 0x7f) ascii = false;
+  if (ascii) return latin1;
+  let out = "";
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!;
+    const n = b < 0x80 ? 0 : b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : b >= 0xc0 ? 1 : -1;
+    if (n < 0 || i + n >= bytes.length + (n === 0 ? 1 : 0)) return latin1;
+    let cp = n === 0 ? b : b & (0x3f >> n);
+    for (let k = 1; k <= n; k++) {
+      const c = bytes[i + k]!;
+      if ((c & 0xc0) !== 0x80) return latin1;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    out += String.fromCodePoint(cp);
+    i += n + 1;
   }
+  return out;
 }
 
 /** Looks up a built-in profile; unknown names fail with the closest names. */

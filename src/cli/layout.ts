@@ -1,0 +1,280 @@
+/** `sigframe layout`, `sigframe diff`, `sigframe profiles`. */
+import type { Command } from "commander";
+import { hex, toJson } from "../core/hex.ts";
+import { parseKernelVersion } from "../core/kernel.ts";
+import type { Profile } from "../core/profile.ts";
+import { BUILTIN_PROFILES } from "../core/profiles/builtins.ts";
+import { profileToJson } from "../core/profiles/json.ts";
+import { diffLayouts } from "../core/xsave/diff.ts";
+import { computeLayout, type LayoutOptions, type XsaveLayout } from "../core/xsave/layout.ts";
+import { layoutSvg } from "../core/xsave/svg.ts";
+import { writeOutputAtomic } from "../node/files.ts";
+import { loadProfile } from "../node/profile-source.ts";
+import type { CliContext } from "./context.ts";
+import { kernelOption, oneFormat, sizeOption, u64Option } from "./options.ts";
+import { renderTable } from "./render/table.ts";
+
+interface LayoutFlags {
+  kernel?: string;
+  xcr0?: string;
+  amx?: boolean;
+  json?: boolean;
+  svg?: boolean;
+  saveProfile?: string;
+  cpuIndex?: string;
+}
+
+/** Parses the layout flags before any input is read, so a bad flag fails first. */
+export function parseLayoutFlags(flags: LayoutFlags): LayoutOptions {
+  const o: LayoutOptions = {};
+  const k = kernelOption(flags.kernel);
+  if (k) o.kernel = k;
+  const x = u64Option(flags.xcr0, "--xcr0");
+  if (x !== undefined) o.xcr0 = x;
+  if (flags.amx) o.amx = true;
+  return o;
+}
+
+/** The layout options for one profile: a profile that knows its kernel but not XCR0 uses that kernel. */
+export function layoutOptions(parsed: LayoutOptions, profile: Profile): LayoutOptions {
+  if (parsed.kernel || !profile.kernel || profile.xcr0 !== undefined) return parsed;
+  try {
+    return { ...parsed, kernel: parseKernelVersion(profile.kernel) };
+  } catch {
+    return parsed;
+  }
+}
+
+export function layoutJson(l: XsaveLayout): Record<string, unknown> {
+  return {
+    profile: l.profile,
+    kernel: l.kernel ?? null,
+    xsave: l.xsave,
+    xcr0: hex(l.xcr0),
+    userFeatures: hex(l.userFeatures),
+    userSize: l.userSize,
+    maxUserSize: l.maxUserSize,
+    maxSize: l.maxSize,
+    frame: l.frame,
+    components: l.components.map((c) => ({
+      bit: c.bit,
+      name: c.name,
+      size: c.size,
+      offset: c.offset,
+      compactedOffset: c.compactedOffset,
+      supervisor: c.supervisor,
+      align64: c.align64,
+      xfd: c.xfd,
+      enabled: c.enabled,
+      supported: c.supported,
+      dynamic: c.dynamic,
+      ...(c.reason ? { reason: c.reason } : {}),
+    })),
+    warnings: l.warnings,
+  };
+}
+
+function describe(p: Profile): string {
+  const sig = `${p.vendor} family ${p.family} model ${p.model} stepping ${p.stepping}`;
+  return p.brand ? `${p.brand} (${sig})` : sig;
+}
+
+export function renderLayout(ctx: CliContext, p: Profile, l: XsaveLayout): string {
+  const { c } = ctx;
+  const lines: string[] = [];
+  lines.push(c.bold(`${p.name}: ${describe(p)}`));
+  const kernel = l.kernel
+    ? `Linux ${l.kernel}`
+    : p.xcr0 !== undefined
+      ? "measured XCR0"
+      : "current Linux rules";
+  lines.push(
+    `XCR0 ${hex(l.xcr0)} (${kernel})   user_size ${l.userSize}   max ${l.maxUserSize}   CPUID(0xD,0).ECX ${l.maxSize}`,
+  );
+  lines.push(
+    l.xsave
+      ? `signal frame: xstate_size ${l.frame.xstateSize}, extended_size ${l.frame.extendedSize}, magic2 at fpstate+${l.frame.xstateSize}`
+      : "signal frame: FXSAVE only (512 bytes, no magic2)",
+  );
+  lines.push("");
+  const rows = l.components.map((x) => {
+    const flags = [
+      x.supervisor ? "sup" : "",
+      x.align64 ? "a64" : "",
+      x.xfd ? "xfd" : "",
+      x.dynamic ? "dyn" : "",
+    ]
+      .filter(Boolean)
+      .join(",");
+    const state = x.enabled
+      ? c.green("in frames")
+      : x.supervisor
+        ? c.dim("supervisor")
+        : c.yellow("not enabled");
+    return [
+      String(x.bit),
+      x.name,
+      String(x.size),
+      x.supervisor ? "-" : String(x.offset),
+      x.compactedOffset === null ? "-" : String(x.compactedOffset),
+      flags || "-",
+      x.reason && !x.enabled && !x.supervisor ? `${state}: ${x.reason}` : state,
+    ];
+  });
+  lines.push(
+    renderTable(
+      [
+        { header: "bit", align: "right" },
+        { header: "component" },
+        { header: "size", align: "right" },
+        { header: "offset", align: "right" },
+        { header: "compacted", align: "right" },
+        { header: "flags" },
+        { header: "state" },
+      ],
+      rows,
+    ),
+  );
+  for (const n of p.notes) lines.push(c.dim(`note: ${n}`));
+  for (const w of l.warnings) lines.push(c.yellow(`warning: ${w}`));
+  return lines.join("\n");
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command("layout")
+    .summary("the XSAVE layout and signal-frame sizes of a CPU")
+    .description(
+      "Show the XSAVE layout of PROFILE: every component with its size, standard and compacted offset, and whether Linux saves it in signal frames; plus user_size (the frames' xstate_size).\n\nPROFILE: host, a built-in name (sigframe profiles), or a file (cpuid -r output, sigframe-profile JSON, cpuid-corpus JSON, CRIU cpuinfo.img, ELF core).",
+    )
+    .argument("<PROFILE>", "host, built-in name, or profile file")
+    .option("--kernel <K>", "compute for Linux X.Y[.Z] (feature support by version)")
+    .option("--xcr0 <MASK>", "force the XCR0 user features")
+    .option("--amx", "the task has enabled AMX tile data (ARCH_REQ_XCOMP_PERM)")
+    .option("--cpu-index <N>", "CPU block of a multi-CPU 'cpuid -r' dump")
+    .option("--json", "JSON output")
+    .option("--svg", "SVG byte map")
+    .option("--save-profile <FILE>", "write the profile as sigframe-profile/1 JSON")
+    .action((arg: string, flags: LayoutFlags) => {
+      oneFormat(flags as Record<string, unknown>, ["json", "svg"]);
+      const parsed = parseLayoutFlags(flags);
+      const readOpts: { cpuIndex?: number } = {};
+      const ci = sizeOption(flags.cpuIndex, "--cpu-index");
+      if (ci !== undefined) readOpts.cpuIndex = ci;
+      const p = loadProfile(arg, readOpts);
+      const l = computeLayout(p, layoutOptions(parsed, p));
+      if (flags.saveProfile) {
+        writeOutputAtomic(flags.saveProfile, `${toJson(profileToJson(p))}\n`, (s) => ctx.io.stdout(s));
+      }
+      if (flags.json) ctx.out(toJson(layoutJson(l)));
+      else if (flags.svg)
+        ctx.io.stdout(layoutSvg([{ label: p.name, layout: l }], `XSAVE layout: ${describe(p)}`));
+      else if (!flags.saveProfile || flags.saveProfile !== "-") ctx.out(renderLayout(ctx, p, l));
+    });
+
+  program
+    .command("diff")
+    .summary("per-component layout differences between two CPUs")
+    .description(
+      "Compare the XSAVE layouts of two profiles component by component: only in A, only in B, same, different offset, different size; and the two user_sizes.",
+    )
+    .argument("<A>", "first profile")
+    .argument("<B>", "second profile")
+    .option("--kernel <K>", "compute both for Linux X.Y[.Z]")
+    .option("--amx", "tasks have enabled AMX tile data")
+    .option("--json", "JSON output")
+    .option("--svg", "SVG byte maps, one above the other")
+    .action((a: string, b: string, flags: LayoutFlags) => {
+      oneFormat(flags as Record<string, unknown>, ["json", "svg"]);
+      const parsed = parseLayoutFlags(flags);
+      const pa = loadProfile(a);
+      const pb = loadProfile(b);
+      const la = computeLayout(pa, layoutOptions(parsed, pa));
+      const lb = computeLayout(pb, layoutOptions(parsed, pb));
+      const d = diffLayouts(la, lb);
+      if (flags.json) {
+        ctx.out(toJson(d));
+        return;
+      }
+      if (flags.svg) {
+        ctx.io.stdout(
+          layoutSvg(
+            [
+              { label: pa.name, layout: la },
+              { label: pb.name, layout: lb },
+            ],
+            `XSAVE layouts: ${pa.name} vs ${pb.name}`,
+          ),
+        );
+        return;
+      }
+      const { c } = ctx;
+      const lines = [
+        `A ${pa.name}: XCR0 ${d.a.xcr0}, user_size ${d.a.userSize}`,
+        `B ${pb.name}: XCR0 ${d.b.xcr0}, user_size ${d.b.userSize}`,
+        "",
+      ];
+      const colour = (s: string) =>
+        s === "same" ? c.green(s) : s.startsWith("different") ? c.red(s) : c.yellow(s);
+      lines.push(
+        renderTable(
+          [
+            { header: "bit", align: "right" },
+            { header: "component" },
+            { header: "A offset+size" },
+            { header: "B offset+size" },
+            { header: "status" },
+          ],
+          d.components.map((x) => [
+            String(x.bit),
+            x.name,
+            x.a ? `${x.a.offset}+${x.a.size}` : "-",
+            x.b ? `${x.b.offset}+${x.b.size}` : "-",
+            colour(x.status),
+          ]),
+        ),
+      );
+      lines.push("");
+      lines.push(
+        d.identical
+          ? "identical: a frame written on one is laid out exactly as the other expects"
+          : `different: user_size ${d.a.userSize} vs ${d.b.userSize}; ${d.components.filter((x) => x.status !== "same").length} component(s) differ`,
+      );
+      ctx.out(lines.join("\n"));
+    });
+
+  program
+    .command("profiles")
+    .summary("list built-in profiles")
+    .option("--json", "JSON output")
+    .action((flags: { json?: boolean }) => {
+      const rows = BUILTIN_PROFILES.map((b) => {
+        const p = b.build();
+        const l = computeLayout(p);
+        return {
+          name: b.name,
+          title: b.title,
+          vendor: p.vendor,
+          xcr0: hex(l.xcr0),
+          userSize: l.userSize,
+          maxUserSize: l.maxUserSize,
+        };
+      });
+      if (flags.json) {
+        ctx.out(toJson({ profiles: rows }));
+        return;
+      }
+      ctx.out(
+        renderTable(
+          [
+            { header: "name" },
+            { header: "XCR0" },
+            { header: "user_size", align: "right" },
+            { header: "with AMX", align: "right" },
+            { header: "CPU" },
+          ],
+          rows.map((r) => [r.name, r.xcr0, String(r.userSize), String(r.maxUserSize), r.title]),
+        ),
+      );
+    });
+}

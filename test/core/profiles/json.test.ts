@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { InvalidDataError } from "../../../src/core/errors.ts";
+import { profileFromBytes } from "../../../src/core/profiles/detect.ts";
+import { PROFILE_FORMAT, profileFromJson, profileToJson } from "../../../src/core/profiles/json.ts";
+import { computeLayout } from "../../../src/core/xsave/layout.ts";
+import { CORPUS, needs } from "../../helpers/shared.ts";
+
+const local = join(CORPUS, "local-this-machine.json");
+
+test(
+  "corpus JSON → profile → sigframe-profile/1 → profile keeps every leaf and XCR0",
+  needs(CORPUS, "cpuid corpus"),
+  () => {
+    const p = profileFromBytes(readFileSync(local), "local");
+    assert.equal(p.source.kind, "corpus");
+    assert.equal(p.xcr0, 0xe7n);
+    const doc = profileToJson(p);
+    assert.equal(doc.format, PROFILE_FORMAT);
+    const q = profileFromJson(JSON.parse(JSON.stringify(doc)), "saved.json");
+    assert.equal(q.source.kind, "sigframe-profile");
+    assert.deepEqual(q.cpuid.leaves, p.cpuid.leaves);
+    assert.equal(q.xcr0, p.xcr0);
+    assert.deepEqual(computeLayout(q), computeLayout(p));
+  },
+);
+
+test("schema failures name the JSON path", () => {
+  const bad = {
+    format: PROFILE_FORMAT,
+    name: "x",
+    vendor: "GenuineIntel",
+    family: 6,
+    model: 85,
+    stepping: 4,
+    cpuid: [{ leaf: "0x0", subleaf: "0x0", eax: "0xd", ebx: "0x0", ecx: "zz", edx: "0x0" }],
+  };
+  assert.throws(
+    () => profileFromJson(bad, "p.json"),
+    (e: unknown) => e instanceof InvalidDataError && e.path === "cpuid/0/ecx" && e.input === "p.json",
+  );
+  assert.throws(
+    () => profileFromJson({ ...bad, format: "sigframe-profile/9" }, "p.json"),
+    (e: unknown) => e instanceof InvalidDataError && e.path === "format",
+  );
+  assert.throws(() => profileFromJson({ hello: 1 }, "p.json"), InvalidDataError);
+});
+
+test("invalid JSON reports the line", () => {
+  const text = '{\n  "format": "sigframe-profile/1",\n  "name": oops\n}';
+  assert.throws(
+    () => profileFromBytes(new TextEncoder().encode(text), "p.json"),
+    (e: unknown) => e instanceof InvalidDataError && e.line === 3,
+  );
+});
