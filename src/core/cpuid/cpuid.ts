@@ -23,6 +23,7 @@ export const FEATURES = {
   PKU: { leaf: 7, subleaf: 0, reg: "ecx", bit: 3 },
   OSPKE: { leaf: 7, subleaf: 0, reg: "ecx", bit: 4 },
   CET_SS: { leaf: 7, subleaf: 0, reg: "ecx", bit: 7 },
+  ENQCMD: { leaf: 7, subleaf: 0, reg: "ecx", bit: 29 },
   AMX_BF16: { leaf: 7, subleaf: 0, reg: "edx", bit: 22 },
   AMX_TILE: { leaf: 7, subleaf: 0, reg: "edx", bit: 24 },
   AMX_INT8: { leaf: 7, subleaf: 0, reg: "edx", bit: 25 },

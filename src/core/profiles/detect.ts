@@ -3,6 +3,8 @@
  * (`cpuid -r` text, sigframe-profile/1 JSON, cpuid-corpus JSON, and binary formats registered by
  * the CRIU and ELF readers: cpuinfo.img, core files).
  */
+import { criuCpuinfoReader } from "../criu/cpuinfo-profile.ts";
+import { elfCoreProfileReader } from "../elf/profile.ts";
 import { InvalidDataError, UsageError } from "../errors.ts";
 import { parseJsonText } from "../json.ts";
 import type { Profile } from "../profile.ts";
@@ -23,7 +25,7 @@ export interface BinaryProfileReader {
 }
 
 /** Binary formats (CRIU images, ELF cores) add themselves here. */
-export const binaryProfileReaders: BinaryProfileReader[] = [];
+export const binaryProfileReaders: BinaryProfileReader[] = [elfCoreProfileReader, criuCpuinfoReader];
 
 export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileReadOptions = {}): Profile {
   if (bytes.length === 0) throw new InvalidDataError("empty input: expected a CPU profile", { input: name });

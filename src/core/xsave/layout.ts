@@ -95,7 +95,9 @@ const GATES: Record<number, FeatureName> = {
   [XFEATURE.ZMM_Hi256]: "AVX512F",
   [XFEATURE.Hi16_ZMM]: "AVX512F",
   [XFEATURE.PKRU]: "PKU",
+  [XFEATURE.PASID]: "ENQCMD",
   [XFEATURE.CET_U]: "CET_SS",
+  [XFEATURE.CET_S]: "CET_SS",
   [XFEATURE.XTILECFG]: "AMX_TILE",
   [XFEATURE.XTILEDATA]: "AMX_TILE",
   [XFEATURE.APX]: "APX_F",
@@ -116,6 +118,7 @@ const SINCE: Record<number, [number, number]> = {
   [XFEATURE.PKRU]: [4, 6],
   [XFEATURE.PASID]: [5, 18],
   [XFEATURE.CET_U]: [6, 6],
+  [XFEATURE.CET_S]: [6, 17],
   [XFEATURE.XTILECFG]: [5, 16],
   [XFEATURE.XTILEDATA]: [5, 16],
   [XFEATURE.APX]: [6, 16],
@@ -123,8 +126,13 @@ const SINCE: Record<number, [number, number]> = {
 
 /** Kernel-supported user components (XFEATURE_MASK_USER_SUPPORTED, v6.16+ with APX). */
 const USER_SUPPORTED = [0, 1, 2, 3, 4, 5, 6, 7, 9, 17, 18, 19];
-/** XFEATURE_MASK_SUPERVISOR_SUPPORTED (v6.6+): PASID and CET_U. */
-const SUPERVISOR_SUPPORTED = [10, 11];
+/**
+ * XFEATURE_MASK_SUPERVISOR_SUPPORTED: PASID and CET_U (v6.6+), and CET_S since "x86/fpu/xstate:
+ * Add CET supervisor xfeature support" (Yang Weijiang / Chao Gao, KVM CET prerequisites, v6.17).
+ * CET_S is guest-only in task buffers but fpu__init_cpu_xstate() writes it into IA32_XSS, which is
+ * what CPUID(0xD,1).EBX measures: a v6.18 guest with XCR0 0xe7 on Zen 5 reports 2472 = 2432 + 16 + 24.
+ */
+const SUPERVISOR_SUPPORTED = [10, 11, 12];
 
 /** Computes the layout of `profile` under the options' kernel. Pure; never throws on odd dumps. */
 export function computeLayout(profile: Profile, opts: LayoutOptions = {}): XsaveLayout {

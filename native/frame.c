@@ -1,0 +1,103 @@
+/* The `frame` subcommand: the signal frame this kernel delivers, as the handler sees it. */
+#include "helper.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+uint32_t get_u32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+uint32_t fpstate_extent(const uint8_t *fp)
+{
+	/* _fpx_sw_bytes at 464: magic1, extended_size (arch/x86/include/uapi/asm/sigcontext.h). */
+	uint32_t ext = get_u32(fp + SW_BYTES_OFFSET + 4);
+	if (get_u32(fp + SW_BYTES_OFFSET) != FP_XSTATE_MAGIC1 || ext < 512 || ext > FPSTATE_MAX)
+		return 512;
+	return ext;
+}
+
+/* JSON members (no braces) describing a captured frame: facts, sw bytes, header, bytes. */
+void json_frame_fields(const struct frame_facts *f, const uint8_t *b)
+{
+	printf("\"ucFlags\": \"0x%llx\", \"fpstateOffset\": %lld, \"fpstateAddress\": \"0x%llx\", "
+	       "\"fpstateAlign\": %u",
+	       (unsigned long long)f->uc_flags, (long long)f->fpstate_offset,
+	       (unsigned long long)f->fpstate_addr, (unsigned)(f->fpstate_addr % 64));
+	if (f->nbytes >= 512) {
+		const uint8_t *sw = b + SW_BYTES_OFFSET;
+		printf(", \"sw\": {\"magic1\": \"0x%08x\", \"extendedSize\": %u, \"xfeatures\": \"0x%llx\", "
+		       "\"xstateSize\": %u}",
+		       get_u32(sw), get_u32(sw + 4), (unsigned long long)get_u64(sw + 8), get_u32(sw + 16));
+		printf(", \"mxcsr\": \"0x%08x\", \"mxcsrMask\": \"0x%08x\"", get_u32(b + 24), get_u32(b + 28));
+		uint32_t xs = get_u32(sw + 16);
+		if (get_u32(sw) == FP_XSTATE_MAGIC1 && xs + 4 <= f->nbytes)
+			printf(", \"magic2\": \"0x%08x\"", get_u32(b + xs));
+	}
+	if (f->nbytes >= XSTATE_HDR_OFFSET + 64)
+		printf(", \"xstateBv\": \"0x%llx\", \"xcompBv\": \"0x%llx\"",
+		       (unsigned long long)get_u64(b + XSTATE_HDR_OFFSET),
+		       (unsigned long long)get_u64(b + XSTATE_HDR_OFFSET + 8));
+	printf(", \"fpstate\": ");
+	json_hex(b, f->nbytes);
+}
+
+static struct frame_facts captured;
+static uint8_t captured_bytes[FPSTATE_MAX];
+
+static void capture(int sig, siginfo_t *info, void *ctx)
+{
+	(void)sig;
+	(void)info;
+	ucontext_t *uc = ctx;
+	const uint8_t *fp = (const uint8_t *)uc->uc_mcontext.fpregs;
+	captured.uc_flags = uc->uc_flags;
+	captured.fpstate_addr = (uint64_t)(uintptr_t)fp;
+	captured.fpstate_offset = fp ? (int64_t)((uintptr_t)fp - (uintptr_t)uc) : 0;
+	captured.nbytes = fp ? fpstate_extent(fp) : 0;
+	if (fp)
+		memcpy(captured_bytes, fp, captured.nbytes);
+}
+
+int cmd_frame(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "sigframe-helper frame: no arguments expected\n");
+		return 2;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = capture;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) != 0) {
+		perror("sigframe-helper frame: sigaction");
+		return 1;
+	}
+	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR1);
+	if (captured.nbytes == 0) {
+		fprintf(stderr, "sigframe-helper frame: the handler saw no fpstate\n");
+		return 1;
+	}
+	struct cpu_caps c;
+	detect_caps(&c);
+	printf("{\n  \"helper\": \"sigframe-helper\",\n  \"protocol\": %d,\n  \"signal\": \"SIGUSR1\",\n  ",
+	       HELPER_PROTOCOL);
+	json_frame_fields(&captured, captured_bytes);
+	printf("\n}\n");
+	return 0;
+}

@@ -1,0 +1,182 @@
+/**
+ * Findings of a migration check: a discriminated union on `code` (one variant per kind of
+ * problem, each with its typed facts), plus the catalogue that gives every code its default
+ * severity, a title and what to do. `docs/findings.md` documents the same codes for users.
+ */
+import type { Policy } from "../sigreturn/types.ts";
+
+export type Severity = "error" | "warning" | "info";
+
+/**
+ * Which frames a finding is about:
+ * - `kernel`: a frame the kernel on A wrote (a thread inside a signal handler at checkpoint time);
+ * - `kernel-altstack`: the same frame at the top of a sigaltstack (nothing readable past it);
+ * - `criu`: the frame CRIU's restorer builds on B (components relocated, xstate_size trimmed);
+ * - `raw-copy`: a restorer that copies A's XSAVE bytes unchanged (gVisor);
+ * - `checkpoint`: a frame found in a checkpoint or core (given by the caller);
+ * - `mxcsr`: a kernel frame from A whose MXCSR uses a bit only A accepts.
+ */
+export type FrameStyle = "kernel" | "kernel-altstack" | "criu" | "raw-copy" | "checkpoint" | "mxcsr";
+
+/** One host's side of a finding: the values that differ. */
+export interface HostSide {
+  offset?: number;
+  size?: number;
+  userSize?: number;
+  present?: boolean;
+  mxcsrMask?: number;
+}
+
+interface Base {
+  severity: Severity;
+  /** One sentence: what happens. */
+  message: string;
+  /** What to do about it. */
+  hint?: string;
+  /** Component name (kernel spelling) where the finding is about one. */
+  component?: string;
+  bit?: number;
+  /** Policies (kernel behaviours) under which it happens, where it depends on them. */
+  policies?: Policy[];
+  /** The frames it happens to (ids of the evaluated frame cases). */
+  frames?: string[];
+  style?: FrameStyle;
+  from?: HostSide;
+  to?: HostSide;
+  /** The sigreturn model's stable reason code, where a frame outcome is behind the finding. */
+  reason?: string;
+}
+
+export type Finding =
+  | (Base & { code: "xstate_size_larger" })
+  | (Base & { code: "xstate_size_smaller" })
+  | (Base & { code: "fx_only_fallback" })
+  | (Base & { code: "sigreturn_fault" })
+  | (Base & { code: "xstate_bv_unsupported"; bits: number[] })
+  | (Base & { code: "component_misplaced" })
+  | (Base & { code: "component_outside_frame"; frameEnd: number })
+  | (Base & { code: "component_dropped" })
+  | (Base & { code: "component_reset" })
+  | (Base & { code: "component_unused_missing" })
+  | (Base & { code: "raw_copy_refused"; bits: number[] })
+  | (Base & { code: "criu_not_saved" })
+  | (Base & { code: "pkru_init" })
+  | (Base & { code: "amx_permission" })
+  | (Base & { code: "amx_unavailable" })
+  | (Base & { code: "mxcsr_rejected" })
+  | (Base & { code: "mxcsr_mask_unknown" })
+  | (Base & { code: "glibc_xsave_size" });
+
+export type FindingCode = Finding["code"];
+
+export interface CodeInfo {
+  severity: Severity;
+  title: string;
+  hint: string;
+}
+
+/** Default severity, a title and the hint of every code. The severity of a finding can be
+ * lowered to `warning` when it happens under some kernel policies only. */
+export const FINDING_CODES: Record<FindingCode, CodeInfo> = {
+  xstate_size_larger: {
+    severity: "error",
+    title: "frame larger than the destination's user_size: FX-only",
+    hint: "restore on a host whose user_size is at least the source's, or let the restorer rebuild the frame for the destination (CRIU does for thread state, not for frames on the stack)",
+  },
+  xstate_size_smaller: {
+    severity: "error",
+    title: "frame smaller than the destination's user_size: FX-only under the refined check",
+    hint: "run a kernel with the revert 44eeff9bc467 (v7.1-rc6+, or a stable tree that carries it), or avoid kernels v6.15 … v7.1-rc5 on the destination",
+  },
+  fx_only_fallback: {
+    severity: "error",
+    title: "sigreturn falls back to FX-only: extended state reset to init",
+    hint: "the frame fails the kernel's sigreturn check; see the reason code",
+  },
+  sigreturn_fault: {
+    severity: "error",
+    title: "sigreturn kills the process (SIGSEGV)",
+    hint: "see the reason code; the frame cannot be restored as it is",
+  },
+  xstate_bv_unsupported: {
+    severity: "error",
+    title: "xstate_bv names a component outside the destination's XCR0: #GP, SIGSEGV",
+    hint: "restore on a host with the component, or have the restorer clear the bit (the state is lost either way)",
+  },
+  component_misplaced: {
+    severity: "error",
+    title: "component restored from the wrong offset (standard-format offsets differ)",
+    hint: "do not move frames between these hosts as raw bytes; relocate per component (CRIU does for thread state) or use a fleet baseline without the component (sigframe baseline)",
+  },
+  component_outside_frame: {
+    severity: "error",
+    title: "component read from beyond the frame the source wrote (garbage, or a fault)",
+    hint: "the destination places the component past the source's xstate_size; relocate per component, or exclude it from the fleet baseline",
+  },
+  component_dropped: {
+    severity: "error",
+    title: "state of a component the destination lacks is lost",
+    hint: "restore on a host that has the component, or keep the process off it (mask it on every host: sigframe baseline)",
+  },
+  component_reset: {
+    severity: "error",
+    title: "component reset to its init value",
+    hint: "the frame does not ask the destination to load the component; see the reason code",
+  },
+  component_unused_missing: {
+    severity: "info",
+    title: "the destination lacks a component the source enables but processes do not use",
+    hint: "nothing to do unless the process uses it; pass --uses to check that case",
+  },
+  raw_copy_refused: {
+    severity: "error",
+    title: "a raw-copy restorer (gVisor) refuses the state: xstate_bv bits the destination lacks",
+    hint: "restore on a host with these components, or level the fleet (sigframe baseline)",
+  },
+  criu_not_saved: {
+    severity: "error",
+    title: "CRIU does not save this component",
+    hint: "CRIU's image has no field for it; its state is lost on any restore",
+  },
+  pkru_init: {
+    severity: "info",
+    title: "PKRU starts at 0 on the destination (every protection key open)",
+    hint: "harmless for a process that never used protection keys (the source has none)",
+  },
+  amx_permission: {
+    severity: "info",
+    title: "AMX permission is per process and is not restored",
+    hint: "the process must call arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) again on the destination before it uses AMX",
+  },
+  amx_unavailable: {
+    severity: "warning",
+    title: "the destination has no AMX tile state",
+    hint: "a process that used AMX on the source loses its tile state; check with --uses including bit 18",
+  },
+  mxcsr_rejected: {
+    severity: "warning",
+    title: "an MXCSR value valid on the source is rejected on the destination",
+    hint: "the destination's MXCSR_MASK lacks a bit (DAZ, bit 6) the source accepts: a process that set it gets SIGSEGV on sigreturn",
+  },
+  mxcsr_mask_unknown: {
+    severity: "info",
+    title: "MXCSR_MASK not known for one of the hosts",
+    hint: "capture the hosts with 'sigframe host' to compare MXCSR_MASK",
+  },
+  glibc_xsave_size: {
+    severity: "info",
+    title: "glibc's cached XSAVE size differs between the hosts",
+    hint: "glibc sizes the lazy-binding save area from CPUID at startup; a larger destination area can overrun it (link with -z now, or keep sizes equal)",
+  },
+};
+
+/** Severity order: error > warning > info. */
+export function severityRank(s: Severity): number {
+  return s === "error" ? 2 : s === "warning" ? 1 : 0;
+}
+
+export const POLICY_KERNELS: Record<Policy, string> = {
+  legacy: "Linux before v5.14",
+  classic: "Linux v5.14 … v6.14, v7.1-rc6 and later, and stable trees with the revert 44eeff9bc467",
+  refined: "Linux v6.15 … v7.1-rc5 and stable trees before the revert (dc8aa31a7ac2)",
+};

@@ -1,0 +1,60 @@
+/**
+ * Which sigreturn policy a kernel release implements (docs/policies.md has the table and its
+ * evidence). Mainline: check_for_xstate() before v5.14; check_xstate_in_sigframe() from v5.14;
+ * dc8aa31a7ac2 merged for v6.15; revert 44eeff9bc467 in v7.1-rc6, Cc stable.
+ */
+import { compareKernel, type KernelVersion } from "../kernel.ts";
+import type { Policy } from "./types.ts";
+
+/** The first 6.18 stable release measured with the revert (classic); earlier 6.18.y are unknown. */
+export const MEASURED_CLASSIC_6_18 = 44;
+
+export interface KernelPolicies {
+  /** One policy when known; two (most likely first) when the release is ambiguous. */
+  policies: Policy[];
+  note?: string;
+}
+
+export function policiesForKernel(v: KernelVersion): KernelPolicies {
+  const cmp = (maj: number, min: number, rc?: number) => compareKernel(v, maj, min, rc);
+  if (cmp(5, 14) < 0 && !(v.major === 5 && v.minor === 14)) {
+    return { policies: ["legacy"] };
+  }
+  if (v.major === 5 && v.minor === 14 && v.rc !== undefined) {
+    // The rework landed in the v5.14 merge window: every 5.14-rc has it.
+    return { policies: ["classic"] };
+  }
+  if (cmp(6, 15) < 0 && !(v.major === 6 && v.minor === 15)) return { policies: ["classic"] };
+  if (v.major === 6 && v.minor === 15 && v.rc !== undefined) return { policies: ["refined"] };
+  // From here on: v6.15 … v7.1-rc5 mainline carries dc8aa31a7ac2.
+  if (cmp(7, 1, 6) >= 0) return { policies: ["classic"] };
+  if (v.major === 7 && v.minor === 1) {
+    return { policies: ["refined"] }; // 7.1-rc1 … rc5
+  }
+  if (v.patch === undefined || v.patch === 0 || v.rc !== undefined) {
+    return { policies: ["refined"] };
+  }
+  if (v.major === 6 && v.minor >= 15 && v.minor <= 17) {
+    return {
+      policies: ["refined"],
+      note: `the ${v.major}.${v.minor}.y stable series ended before the revert 44eeff9bc467 (6.17.y measured refined)`,
+    };
+  }
+  if (v.major === 6 && v.minor === 18) {
+    if (v.patch >= MEASURED_CLASSIC_6_18) {
+      return {
+        policies: ["classic"],
+        note: `6.18.${MEASURED_CLASSIC_6_18} was measured with the revert 44eeff9bc467; later 6.18.y keep it`,
+      };
+    }
+    return {
+      policies: ["refined", "classic"],
+      note: `6.18.y took the revert 44eeff9bc467 in a stable release at or before 6.18.${MEASURED_CLASSIC_6_18}; which one is not known, so ${v.text} gets both answers ('sigframe probe' tells on the machine)`,
+    };
+  }
+  // 6.19.y, 7.0.y: stable series whose revert status is not known.
+  return {
+    policies: ["refined", "classic"],
+    note: `${v.major}.${v.minor} shipped with dc8aa31a7ac2; whether the ${v.major}.${v.minor}.y stable series took the revert 44eeff9bc467 by ${v.text} is not known, so both answers are given`,
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * A ByteSource backed by a file descriptor: reads go to the file at their offset, so a multi-GiB
+ * core or pages file is never held in memory.
+ */
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { UsageError } from "../core/errors.ts";
+import { type ByteSource, checkRange } from "../core/source.ts";
+import { describeFsError } from "./files.ts";
+
+export interface FileByteSource extends ByteSource {
+  readonly path: string;
+  close(): void;
+}
+
+/** Opens `path` for random access. Call close() when done (or use withFileSource). */
+export function openFileSource(path: string): FileByteSource {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    throw new UsageError(describeFsError(e), { input: path });
+  }
+  let size: number;
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new UsageError("is a directory", { input: path });
+    if (!st.isFile()) throw new UsageError("not a regular file (random access needs one)", { input: path });
+    size = st.size;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  let open = true;
+  return {
+    path,
+    size,
+    read(offset: number, length: number): Uint8Array {
+      if (!open) throw new UsageError("file source is closed", { input: path });
+      checkRange(size, offset, length);
+      const out = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, out, done, length - done, offset + done);
+        if (n === 0) {
+          throw new UsageError(`file shrank while being read (short read at offset ${offset + done})`, {
+            input: path,
+            offset: offset + done,
+          });
+        }
+        done += n;
+      }
+      return out;
+    },
+    close(): void {
+      if (open) {
+        open = false;
+        closeSync(fd);
+      }
+    },
+  };
+}
+
+/** Runs `fn` with the file open as a ByteSource and closes it afterwards. */
+export function withFileSource<T>(path: string, fn: (src: FileByteSource) => T): T {
+  const src = openFileSource(path);
+  try {
+    return fn(src);
+  } finally {
+    src.close();
+  }
+}
