@@ -432,18 +432,28 @@ export function checkCompat(input: CheckInput): CheckResult {
     else groups.set(k, [e]);
   }
   const byPolicySeverities = new Map<Policy, Severity[]>(ALL_POLICIES.map((p) => [p, []]));
-  const findings: Finding[] = [];
+  // Then merge frames that show the same problem under the same policies into one finding.
+  const merged = new Map<string, { effects: Effect[]; frames: FrameCase[]; hit: Policy[] }>();
   for (const g of groups.values()) {
     const first = g[0]!;
-    const info = FINDING_CODES[first.code];
     const ps = [...new Set(g.map((e) => e.policy))];
-    for (const p of ps) byPolicySeverities.get(p)!.push(info.severity);
+    for (const p of ps) byPolicySeverities.get(p)!.push(FINDING_CODES[first.code].severity);
     const hit = selected.filter((p) => ps.includes(p));
     if (hit.length === 0) continue;
+    const k = `${first.code}|${first.bit ?? ""}|${hit.join(",")}`;
+    const m = merged.get(k);
+    if (m) m.frames.push(first.frame);
+    else merged.set(k, { effects: g, frames: [first.frame], hit });
+  }
+  const findings: Finding[] = [];
+  for (const { effects: g, frames: fr, hit } of merged.values()) {
+    const first = g.find((e) => hit.includes(e.policy)) ?? g[0]!;
+    const info = FINDING_CODES[first.code];
     const partial = hit.length < selected.length;
     let severity: Severity = info.severity;
     if (partial && severity === "error") severity = "warning";
     let message = describeEffect(first.code, first, from, to, names);
+    if (fr.length > 1) message += ` (also ${fr.slice(1).map((f) => STYLE_WORDS[f.style]).join(", ")})`;
     if (partial)
       message += ` — only under the ${hit.join(" and ")} polic${hit.length > 1 ? "ies" : "y"}: ${policyPhrase(hit)}`;
     const f = {
@@ -452,7 +462,7 @@ export function checkCompat(input: CheckInput): CheckResult {
       message,
       hint: info.hint,
       policies: hit,
-      frames: [first.frame.id],
+      frames: fr.map((x) => x.id),
       style: first.frame.style,
       reason: first.outcome.reason,
     } as Finding;

@@ -103,13 +103,16 @@ export class Cpuid {
     return (this.get(1)?.eax ?? 0) >>> 0;
   }
 
-  /** Display family/model/stepping, with the extended fields applied as Intel and AMD define them. */
+  /**
+   * Family/model/stepping as Linux computes them (arch/x86/lib/cpu.c x86_family()/x86_model()):
+   * the extended family counts for base family 0xf, the extended model for family 6 and above
+   * (so Zhaoxin's family 7 KX-7000 is model 0x6b, as /proc/cpuinfo shows).
+   */
   fms(): { family: number; model: number; stepping: number } {
     const eax = this.signature();
     const base = (eax >>> 8) & 0xf;
     const family = base === 0xf ? base + ((eax >>> 20) & 0xff) : base;
-    const model =
-      base === 0xf || base === 6 ? (((eax >>> 16) & 0xf) << 4) | ((eax >>> 4) & 0xf) : (eax >>> 4) & 0xf;
+    const model = family >= 6 ? (((eax >>> 16) & 0xf) << 4) | ((eax >>> 4) & 0xf) : (eax >>> 4) & 0xf;
     return { family, model, stepping: eax & 0xf };
   }
 
