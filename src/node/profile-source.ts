@@ -5,7 +5,9 @@ import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { release } from "node:os";
 import { Cpuid, type CpuidLeaf } from "../core/cpuid/cpuid.ts";
-import { EnvironmentError, UsageError } from "../core/errors.ts";
+import { parseElfCore } from "../core/elf/core.ts";
+import { profileFromCore } from "../core/elf/profile.ts";
+import { EnvironmentError, isSigframeError, UsageError } from "../core/errors.ts";
 import type { Profile } from "../core/profile.ts";
 import { profileFromCpuidR } from "../core/profiles/cpuid-r.ts";
 import {
@@ -14,6 +16,7 @@ import {
   type ProfileReadOptions,
   profileFromBytes,
 } from "../core/profiles/detect.ts";
+import { withFileSource } from "./byte-source.ts";
 import { readInput } from "./files.ts";
 
 /** Host capture providers, best first; the native helper registers itself at the front. */
@@ -27,8 +30,38 @@ export function loadProfile(arg: string, opts: ProfileReadOptions = {}): Profile
     if (!arg.includes("/") && !arg.includes(".")) return builtinProfile(arg);
     throw new UsageError("no such file or directory (and not a built-in profile name)", { input: arg });
   }
+  if (arg !== "-" && isElfFile(arg)) {
+    // Cores can be many GiB: read them through random access, never whole.
+    return withFileSource(arg, (src) => {
+      try {
+        return profileFromCore(parseElfCore(src), arg);
+      } catch (e) {
+        if (isSigframeError(e)) e.locate({ input: arg });
+        throw e;
+      }
+    });
+  }
   const f = readInput(arg, 64 * 1024 * 1024);
   return profileFromBytes(f.bytes, f.name, opts);
+}
+
+function isElfFile(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r");
+    const head = new Uint8Array(4);
+    return (
+      readSync(fd, head, 0, 4, 0) === 4 &&
+      head[0] === 0x7f &&
+      head[1] === 0x45 &&
+      head[2] === 0x4c &&
+      head[3] === 0x46
+    );
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 let cachedHost: Profile | undefined;

@@ -432,26 +432,36 @@ export function checkCompat(input: CheckInput): CheckResult {
     else groups.set(k, [e]);
   }
   const byPolicySeverities = new Map<Policy, Severity[]>(ALL_POLICIES.map((p) => [p, []]));
-  // Then merge frames that show the same problem under the same policies into one finding.
-  const merged = new Map<string, { effects: Effect[]; frames: FrameCase[]; hit: Policy[] }>();
+  // A frame is broken under a policy when some error-level effect hits it there. An effect is
+  // lowered to a warning only when some selected policy restores its frame intact: a frame lost
+  // one way under one policy and another way under the next is an error.
+  const broken = new Set(
+    effects.filter((e) => FINDING_CODES[e.code].severity === "error").map((e) => `${e.frame.id}|${e.policy}`),
+  );
+  // Then frames that show the same problem under the same policies merge into one finding.
+  const merged = new Map<
+    string,
+    { effects: Effect[]; frames: FrameCase[]; hit: Policy[]; severity: Severity }
+  >();
   for (const g of groups.values()) {
     const first = g[0]!;
     const ps = [...new Set(g.map((e) => e.policy))];
     for (const p of ps) byPolicySeverities.get(p)!.push(FINDING_CODES[first.code].severity);
     const hit = selected.filter((p) => ps.includes(p));
     if (hit.length === 0) continue;
-    const k = `${first.code}|${first.bit ?? ""}|${hit.join(",")}`;
+    let severity: Severity = FINDING_CODES[first.code].severity;
+    if (severity === "error" && selected.some((p) => !broken.has(`${first.frame.id}|${p}`)))
+      severity = "warning";
+    const k = `${first.code}|${first.bit ?? ""}|${hit.join(",")}|${severity}`;
     const m = merged.get(k);
     if (m) m.frames.push(first.frame);
-    else merged.set(k, { effects: g, frames: [first.frame], hit });
+    else merged.set(k, { effects: g, frames: [first.frame], hit, severity });
   }
   const findings: Finding[] = [];
-  for (const { effects: g, frames: fr, hit } of merged.values()) {
+  for (const { effects: g, frames: fr, hit, severity } of merged.values()) {
     const first = g.find((e) => hit.includes(e.policy)) ?? g[0]!;
     const info = FINDING_CODES[first.code];
     const partial = hit.length < selected.length;
-    let severity: Severity = info.severity;
-    if (partial && severity === "error") severity = "warning";
     let message = describeEffect(first.code, first, from, to, names);
     if (fr.length > 1) message += ` (also ${fr.slice(1).map((f) => STYLE_WORDS[f.style]).join(", ")})`;
     if (partial)

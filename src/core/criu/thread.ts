@@ -116,3 +116,14 @@ export function stRegister(fp: user_x86_fpregs_entry, i: number): Uint8Array | u
   const out = new Uint8Array(16);
   return putU32(out, 0, fp.stSpace, 4 * i, 4) ? out.subarray(0, 10) : undefined;
 }
+
+/**
+ * The signal number of `task_core_entry.sigactions[index]`: CRIU stores signals 1..64 in order
+ * but skips SIGKILL (9) and SIGSTOP (19), whose actions cannot be changed (criu/sigact.c).
+ */
+export function sigactionSignal(index: number): number {
+  let sig = index + 1;
+  if (sig >= 9) sig++;
+  if (sig >= 19) sig++;
+  return sig;
+}

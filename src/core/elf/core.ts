@@ -270,10 +270,13 @@ function readAt(src: ByteSource, offset: number, length: number, path: string): 
 /** A u64 file offset or size as a number; values beyond the file are reported as truncation. */
 function fileNumber(v: bigint, src: ByteSource, at: number, path: string): number {
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new TruncatedInputError(`${path} is 0x${v.toString(16)}, past the end of the input (${src.size} bytes)`, {
-      offset: at,
-      path,
-    });
+    throw new TruncatedInputError(
+      `${path} is 0x${v.toString(16)}, past the end of the input (${src.size} bytes)`,
+      {
+        offset: at,
+        path,
+      },
+    );
   }
   return Number(v);
 }
@@ -282,10 +285,15 @@ export function parseElfHeader(src: ByteSource): ElfHeader {
   const v = readAt(src, 0, Math.min(EHDR_SIZE, src.size), "ehdr");
   v.need(0, 16, "ehdr/e_ident");
   for (let i = 0; i < 4; i++) {
-    if (v.bytes[i] !== ELF_MAGIC[i]) throw new InvalidDataError("not an ELF file (bad magic)", { offset: 0, path: "ehdr/e_ident" });
+    if (v.bytes[i] !== ELF_MAGIC[i])
+      throw new InvalidDataError("not an ELF file (bad magic)", { offset: 0, path: "ehdr/e_ident" });
   }
   const cls = v.u8(4, "ehdr/e_ident/EI_CLASS");
-  if (cls !== 2) throw new InvalidDataError(`ELF class ${cls}: only ELF64 cores are supported`, { offset: 4, path: "ehdr/e_ident/EI_CLASS" });
+  if (cls !== 2)
+    throw new InvalidDataError(`ELF class ${cls}: only ELF64 cores are supported`, {
+      offset: 4,
+      path: "ehdr/e_ident/EI_CLASS",
+    });
   const data = v.u8(5, "ehdr/e_ident/EI_DATA");
   if (data !== 1)
     throw new InvalidDataError(`ELF data encoding ${data}: only little-endian cores are supported`, {
@@ -294,10 +302,16 @@ export function parseElfHeader(src: ByteSource): ElfHeader {
     });
   const type = v.u16(16, "ehdr/e_type");
   if (type !== ET_CORE)
-    throw new InvalidDataError(`e_type is ${type}, not ET_CORE (4): not a core file`, { offset: 16, path: "ehdr/e_type" });
+    throw new InvalidDataError(`e_type is ${type}, not ET_CORE (4): not a core file`, {
+      offset: 16,
+      path: "ehdr/e_type",
+    });
   const machine = v.u16(18, "ehdr/e_machine");
   if (machine !== EM_X86_64)
-    throw new InvalidDataError(`e_machine is ${machine}, not EM_X86_64 (62)`, { offset: 18, path: "ehdr/e_machine" });
+    throw new InvalidDataError(`e_machine is ${machine}, not EM_X86_64 (62)`, {
+      offset: 18,
+      path: "ehdr/e_machine",
+    });
   v.need(0, EHDR_SIZE, "ehdr");
   const h: ElfHeader = {
     type,
@@ -325,15 +339,21 @@ export function parseElfHeader(src: ByteSource): ElfHeader {
     h.phnum = sh.u32(44, "shdr[0]/sh_info");
   }
   if (h.phnum > 0 && h.phentsize < PHDR_SIZE)
-    throw new InvalidDataError(`e_phentsize is ${h.phentsize}; an ELF64 program header is ${PHDR_SIZE} bytes`, {
-      offset: 54,
-      path: "ehdr/e_phentsize",
-    });
+    throw new InvalidDataError(
+      `e_phentsize is ${h.phentsize}; an ELF64 program header is ${PHDR_SIZE} bytes`,
+      {
+        offset: 54,
+        path: "ehdr/e_phentsize",
+      },
+    );
   if (h.phnum > LIMITS.maxProgramHeaders)
-    throw new InvalidDataError(`${h.phnum} program headers: more than the ${LIMITS.maxProgramHeaders} supported`, {
-      offset: 56,
-      path: "ehdr/e_phnum",
-    });
+    throw new InvalidDataError(
+      `${h.phnum} program headers: more than the ${LIMITS.maxProgramHeaders} supported`,
+      {
+        offset: 56,
+        path: "ehdr/e_phnum",
+      },
+    );
   return h;
 }
 
@@ -377,10 +397,13 @@ export function parseProgramHeaders(src: ByteSource, h: ElfHeader): ProgramHeade
       }
       if (ph.type === PT_LOAD) {
         if (ph.vaddr + ph.memsz > 1n << 64n)
-          throw new InvalidDataError(`segment [0x${ph.vaddr.toString(16)} + 0x${ph.memsz.toString(16)}) wraps past 2^64`, {
-            offset: at + 40,
-            path: `${p}/p_memsz`,
-          });
+          throw new InvalidDataError(
+            `segment [0x${ph.vaddr.toString(16)} + 0x${ph.memsz.toString(16)}) wraps past 2^64`,
+            {
+              offset: at + 40,
+              path: `${p}/p_memsz`,
+            },
+          );
         if (BigInt(ph.filesz) > ph.memsz)
           throw new InvalidDataError(`p_filesz ${ph.filesz} is larger than p_memsz ${ph.memsz}`, {
             offset: at + 32,
@@ -423,10 +446,13 @@ function cstring(b: Uint8Array): string {
 export function parseNotes(src: ByteSource, ph: ProgramHeader, firstIndex = 0): ElfNote[] {
   const p = `phdrs[${ph.index}]`;
   if (ph.filesz > LIMITS.maxNoteSegment)
-    throw new InvalidDataError(`note segment of ${ph.filesz} bytes: more than the ${LIMITS.maxNoteSegment} supported`, {
-      offset: ph.offset,
-      path: `${p}/p_filesz`,
-    });
+    throw new InvalidDataError(
+      `note segment of ${ph.filesz} bytes: more than the ${LIMITS.maxNoteSegment} supported`,
+      {
+        offset: ph.offset,
+        path: `${p}/p_filesz`,
+      },
+    );
   if (ph.offset + ph.filesz > src.size)
     throw new TruncatedInputError(
       `input ends at ${src.size} bytes; the note segment needs ${ph.filesz} bytes at offset ${ph.offset}`,
@@ -446,7 +472,7 @@ export function parseNotes(src: ByteSource, ph: ProgramHeader, firstIndex = 0): 
     const descsz = v.u32(o + 4, `${np}/n_descsz`);
     const type = v.u32(o + 8, `${np}/n_type`);
     const nameOff = o + 12;
-    const namePad = (namesz + 3) & ~3;
+    const namePad = pad4(namesz);
     if (nameOff + namePad > v.length)
       throw new TruncatedInputError(
         `note segment ends at offset ${ph.offset + v.length}; the note name needs ${namesz} bytes at offset ${ph.offset + nameOff}`,
@@ -468,9 +494,14 @@ export function parseNotes(src: ByteSource, ph: ProgramHeader, firstIndex = 0): 
       descOffset: ph.offset + descOff,
       desc: v.bytes.subarray(descOff, descOff + descsz),
     });
-    o = descOff + ((descsz + 3) & ~3);
+    o = descOff + pad4(descsz);
   }
   return out;
+}
+
+/** Rounds up to a multiple of 4 (u32 values: no 32-bit bitwise arithmetic). */
+function pad4(n: number): number {
+  return n + ((4 - (n % 4)) % 4);
 }
 
 function notePath(n: ElfNote): string {
@@ -681,10 +712,13 @@ export function parseElfCore(src: ByteSource): ElfCore {
       cur.notes.push(n);
       if (n.owner === "CORE" && n.type === NT.PRFPREG) {
         if (n.desc.length < FXSAVE_SIZE)
-          throw new TruncatedInputError(`NT_PRFPREG is ${n.desc.length} bytes; the FXSAVE image is ${FXSAVE_SIZE}`, {
-            offset: n.descOffset,
-            path: notePath(n),
-          });
+          throw new TruncatedInputError(
+            `NT_PRFPREG is ${n.desc.length} bytes; the FXSAVE image is ${FXSAVE_SIZE}`,
+            {
+              offset: n.descOffset,
+              path: notePath(n),
+            },
+          );
         cur.fpregs = n.desc;
       } else if (n.owner === "CORE" && n.type === NT.SIGINFO) {
         cur.siginfo = parseSigInfo(n);
@@ -707,7 +741,8 @@ export function parseElfCore(src: ByteSource): ElfCore {
     if (n.owner === "CORE" && n.type === NT.PRPSINFO) core.psinfo = parsePrPsInfo(n);
     else if (n.owner === "CORE" && n.type === NT.AUXV) core.auxv = parseAuxv(n);
     else if (n.owner === "CORE" && n.type === NT.FILE) core.files = parseFileNote(n);
-    else if (n.owner === "LINUX" && n.type === NT.X86_XSAVE_LAYOUT) core.xsaveLayout = parseXsaveLayoutNote(n);
+    else if (n.owner === "LINUX" && n.type === NT.X86_XSAVE_LAYOUT)
+      core.xsaveLayout = parseXsaveLayoutNote(n);
     else if (n.owner === "GDB" && n.type === NT.GDB_TDESC) core.writtenByGdb = true;
   }
   for (const ph of programHeaders) {

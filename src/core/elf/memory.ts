@@ -46,7 +46,8 @@ export class CoreMemory implements MemoryImage {
         this.gaps.push({
           start: start + BigInt(inFile),
           end,
-          why: inFile < p.filesz ? "past the end of the truncated core file" : "not dumped (p_filesz < p_memsz)",
+          why:
+            inFile < p.filesz ? "past the end of the truncated core file" : "not dumped (p_filesz < p_memsz)",
         });
       }
     }
@@ -92,7 +93,7 @@ export class CoreMemory implements MemoryImage {
     let done = 0;
     while (done < len) {
       const r = this.present[i]!;
-      const n = Number((r.end - a < BigInt(len - done) ? r.end - a : BigInt(len - done)));
+      const n = Number(r.end - a < BigInt(len - done) ? r.end - a : BigInt(len - done));
       out.set(this.core.source.read(r.fileOffset + Number(a - r.start), n), done);
       done += n;
       a += BigInt(n);

@@ -144,10 +144,20 @@ function gdbCoveredRanges(xcr0: bigint): [number, number][] {
 }
 
 /** Registers of a placement that lie (even partly) outside `covered`. */
-export function lostRegisters(components: readonly ComponentPlacement[], covered: [number, number][]): string[] {
+export function lostRegisters(
+  components: readonly ComponentPlacement[],
+  covered: [number, number][],
+): string[] {
   const inside = (a: number, b: number) => covered.some(([lo, hi]) => a >= lo && b <= hi);
   const out: string[] = [];
-  const group = (prefix: string, first: number, count: number, width: number, off: number, suffix: string) => {
+  const group = (
+    prefix: string,
+    first: number,
+    count: number,
+    width: number,
+    off: number,
+    suffix: string,
+  ) => {
     const lost: number[] = [];
     for (let i = 0; i < count; i++) if (!inside(off + i * width, off + (i + 1) * width)) lost.push(first + i);
     // Compress into runs: k0-k7, zmm0-zmm5.
@@ -193,16 +203,22 @@ export function analyzeCoreXsave(core: ElfCore): CoreXsaveInfo {
       return info({ xcr0: 0x3n, noteSize: 0, components: [], source: "none", vendor: "unknown" });
     }
     xcr0 = layout.reduce((m, e) => m | (1n << BigInt(e.type)), 0x3n);
-    notes.push(`the core has no NT_X86_XSTATE note; XCR0 ${hex(xcr0)} is assumed from the components of NT_X86_XSAVE_LAYOUT`);
+    notes.push(
+      `the core has no NT_X86_XSTATE note; XCR0 ${hex(xcr0)} is assumed from the components of NT_X86_XSAVE_LAYOUT`,
+    );
   }
   if ((xcr0 & 0x3n) !== 0x3n) {
-    notes.push(`XCR0 ${hex(xcr0)} in the NT_X86_XSTATE note lacks x87/SSE: the note is not a Linux XSAVE note`);
+    notes.push(
+      `XCR0 ${hex(xcr0)} in the NT_X86_XSTATE note lacks x87/SSE: the note is not a Linux XSAVE note`,
+    );
     xcr0 |= 0x3n;
   }
   // Consistency of the other threads' notes.
   for (const t of core.threads) {
     if (t.xstate && t.xstate.length !== noteSize)
-      notes.push(`thread ${t.tid}: NT_X86_XSTATE is ${t.xstate.length} bytes, thread ${first!.tid}'s is ${noteSize}`);
+      notes.push(
+        `thread ${t.tid}: NT_X86_XSTATE is ${t.xstate.length} bytes, thread ${first!.tid}'s is ${noteSize}`,
+      );
   }
   const intel = vendorPlacement("GenuineIntel", xcr0);
   const amd = vendorPlacement("AuthenticAMD", xcr0);
@@ -215,18 +231,24 @@ export function analyzeCoreXsave(core: ElfCore): CoreXsaveInfo {
       .filter((e) => e.type >= 2)
       .map((e) => ({ bit: e.type, size: e.size, offset: e.offset }))
       .sort((a, b) => a.bit - b.bit);
-    notes.push("XSAVE layout from the kernel's NT_X86_XSAVE_LAYOUT note; CPUID leaf 0xD reconstructed from it");
+    notes.push(
+      "XSAVE layout from the kernel's NT_X86_XSAVE_LAYOUT note; CPUID leaf 0xD reconstructed from it",
+    );
     const inNote = components.reduce((m, c) => m | (1n << BigInt(c.bit)), 0x3n);
     if (inNote !== xcr0)
-      notes.push(`NT_X86_XSAVE_LAYOUT lists components ${hex(inNote)} but XCR0 in NT_X86_XSTATE is ${hex(xcr0)}`);
+      notes.push(
+        `NT_X86_XSAVE_LAYOUT lists components ${hex(inNote)} but XCR0 in NT_X86_XSTATE is ${hex(xcr0)}`,
+      );
     const size = placementSize(components);
     const v = vendorOfPlacement(components);
     let vendor: Vendor | "unknown" = "unknown";
-    if (v === "either") notes.push("the vendor cannot be told from this layout (Intel and AMD place these components alike)");
+    if (v === "either")
+      notes.push("the vendor cannot be told from this layout (Intel and AMD place these components alike)");
     else if (v) {
       vendor = v;
       notes.push(`vendor ${v} inferred from the component offsets (a core records no CPUID)`);
-    } else notes.push("the component offsets match neither Intel's nor AMD's published layout; vendor unknown");
+    } else
+      notes.push("the component offsets match neither Intel's nor AMD's published layout; vendor unknown");
     let gdbQuirk: GdbQuirk | undefined;
     if (noteSize && noteSize !== size) {
       if (noteSize === intelSize && intelSize !== size) {
@@ -250,14 +272,19 @@ export function analyzeCoreXsave(core: ElfCore): CoreXsaveInfo {
   if (!intel && !amd)
     throw new InvalidDataError(
       `XCR0 ${hex(xcr0)} has components whose offsets are unknown without NT_X86_XSAVE_LAYOUT`,
-      { offset: first?.xstateOffset === undefined ? undefined : first.xstateOffset + 464, path: "NT_X86_XSTATE/xcr0" },
+      {
+        offset: first?.xstateOffset === undefined ? undefined : first.xstateOffset + 464,
+        path: "NT_X86_XSTATE/xcr0",
+      },
     );
-  const fitsAt = (s: number | undefined) => s !== undefined && atMin !== undefined && minSigStkSzFits(atMin, s);
+  const fitsAt = (s: number | undefined) =>
+    s !== undefined && atMin !== undefined && minSigStkSzFits(atMin, s);
   if (intelSize !== undefined && intelSize === amdSize) {
     notes.push(
       `XCR0 ${hex(xcr0)}: Intel and AMD place these components alike, so the vendor cannot be inferred; vendor unknown`,
     );
-    if (noteSize && noteSize !== intelSize) notes.push(`NT_X86_XSTATE is ${noteSize} bytes, not the expected ${intelSize}`);
+    if (noteSize && noteSize !== intelSize)
+      notes.push(`NT_X86_XSTATE is ${noteSize} bytes, not the expected ${intelSize}`);
     return info({ xcr0, noteSize, components: intel!, source: "vendor-table", vendor: "unknown" });
   }
   if (core.writtenByGdb && noteSize === intelSize && amd) {
@@ -271,10 +298,21 @@ export function analyzeCoreXsave(core: ElfCore): CoreXsaveInfo {
         evidence: `written by gdb (NT_GDB_TDESC), no NT_X86_XSAVE_LAYOUT, NT_X86_XSTATE is Intel-sized (${noteSize}) while AT_MINSIGSTKSZ ${atMin} implies AMD's ${amdSize}`,
         lost: gdbLost(amd),
       };
-      return info(withQuirk(notes, { xcr0, noteSize, components: amd, source: "vendor-table", vendor: "AuthenticAMD", gdbQuirk }));
+      return info(
+        withQuirk(notes, {
+          xcr0,
+          noteSize,
+          components: amd,
+          source: "vendor-table",
+          vendor: "AuthenticAMD",
+          gdbQuirk,
+        }),
+      );
     }
     if (fitsAt(intelSize) && !fitsAt(amdSize)) {
-      notes.push(`vendor GenuineIntel inferred: AT_MINSIGSTKSZ ${atMin} fits Intel's ${intelSize}-byte XSAVE area`);
+      notes.push(
+        `vendor GenuineIntel inferred: AT_MINSIGSTKSZ ${atMin} fits Intel's ${intelSize}-byte XSAVE area`,
+      );
       return info({ xcr0, noteSize, components: intel!, source: "vendor-table", vendor: "GenuineIntel" });
     }
     notes.push(
@@ -285,24 +323,46 @@ export function analyzeCoreXsave(core: ElfCore): CoreXsaveInfo {
       evidence: "written by gdb (NT_GDB_TDESC) with an Intel-sized NT_X86_XSTATE and no NT_X86_XSAVE_LAYOUT",
       lost: gdbLost(amd),
     };
-    return info(withQuirk(notes, { xcr0, noteSize, components: intel!, source: "vendor-table", vendor: "GenuineIntel", gdbQuirk }));
+    return info(
+      withQuirk(notes, {
+        xcr0,
+        noteSize,
+        components: intel!,
+        source: "vendor-table",
+        vendor: "GenuineIntel",
+        gdbQuirk,
+      }),
+    );
   }
   if (noteSize && noteSize === intelSize) {
-    notes.push(`vendor GenuineIntel inferred from the NT_X86_XSTATE size ${noteSize} (Intel's size for XCR0 ${hex(xcr0)})`);
+    notes.push(
+      `vendor GenuineIntel inferred from the NT_X86_XSTATE size ${noteSize} (Intel's size for XCR0 ${hex(xcr0)})`,
+    );
     return info({ xcr0, noteSize, components: intel!, source: "vendor-table", vendor: "GenuineIntel" });
   }
   if (noteSize && noteSize === amdSize) {
-    notes.push(`vendor AuthenticAMD inferred from the NT_X86_XSTATE size ${noteSize} (AMD's size for XCR0 ${hex(xcr0)})`);
+    notes.push(
+      `vendor AuthenticAMD inferred from the NT_X86_XSTATE size ${noteSize} (AMD's size for XCR0 ${hex(xcr0)})`,
+    );
     return info({ xcr0, noteSize, components: amd!, source: "vendor-table", vendor: "AuthenticAMD" });
   }
   const guess: Vendor = fitsAt(amdSize) && amd ? "AuthenticAMD" : intel ? "GenuineIntel" : "AuthenticAMD";
   notes.push(
     `NT_X86_XSTATE is ${noteSize} bytes, matching neither Intel's (${intelSize ?? "n/a"}) nor AMD's (${amdSize ?? "n/a"}) size for XCR0 ${hex(xcr0)}; ${guess}'s offsets are assumed`,
   );
-  return info({ xcr0, noteSize, components: vendorPlacement(guess, xcr0)!, source: "vendor-table", vendor: "unknown" });
+  return info({
+    xcr0,
+    noteSize,
+    components: vendorPlacement(guess, xcr0)!,
+    source: "vendor-table",
+    vendor: "unknown",
+  });
 }
 
-function withQuirk(notes: string[], x: Omit<CoreXsaveInfo, "notes" | "atMinSigStkSz">): Omit<CoreXsaveInfo, "notes" | "atMinSigStkSz"> {
+function withQuirk(
+  notes: string[],
+  x: Omit<CoreXsaveInfo, "notes" | "atMinSigStkSz">,
+): Omit<CoreXsaveInfo, "notes" | "atMinSigStkSz"> {
   const q = x.gdbQuirk;
   if (!q) {
     const { gdbQuirk: _drop, ...rest } = x;
@@ -333,7 +393,14 @@ export function profileFromPlacement(
   const vdv = new DataView(vb.buffer);
   const xsave = x.source !== "none";
   const has = (b: number) => hasBit(x.xcr0, b);
-  leaves.push({ leaf: 0, subleaf: 0, eax: 0xd, ebx: vdv.getUint32(0, true), edx: vdv.getUint32(4, true), ecx: vdv.getUint32(8, true) });
+  leaves.push({
+    leaf: 0,
+    subleaf: 0,
+    eax: 0xd,
+    ebx: vdv.getUint32(0, true),
+    edx: vdv.getUint32(4, true),
+    ecx: vdv.getUint32(8, true),
+  });
   let ecx1 = 0;
   if (xsave) ecx1 |= (1 << LEAF1_ECX.XSAVE) | (1 << LEAF1_ECX.OSXSAVE);
   if (has(XFEATURE.YMM)) ecx1 |= 1 << LEAF1_ECX.AVX;
@@ -386,13 +453,20 @@ export function profileFromPlacement(
 }
 
 /** The CPU of a core as a profile (see analyzeCoreXsave for what is inferred and how). */
-export function profileFromCore(core: ElfCore, name: string, x: CoreXsaveInfo = analyzeCoreXsave(core)): Profile {
+export function profileFromCore(
+  core: ElfCore,
+  name: string,
+  x: CoreXsaveInfo = analyzeCoreXsave(core),
+): Profile {
   const p = profileFromPlacement(name, x, x.notes);
   if (x.atMinSigStkSz !== undefined) p.atMinSigStkSz = x.atMinSigStkSz;
-  const fx = core.threads.find((t) => t.fpregs)?.fpregs;
+  // MXCSR_MASK (legacy area offset 28). gdb writes 0 there (it does not track it): 0 is "unknown"
+  // here, not the architectural default, so it is left out.
+  const t = core.threads.find((x) => x.xstate || x.fpregs);
+  const fx = t?.xstate ?? t?.fpregs;
   if (fx) {
     const mask = new DataView(fx.buffer, fx.byteOffset, fx.byteLength).getUint32(28, true);
-    p.mxcsrMask = mask;
+    if (mask !== 0) p.mxcsrMask = mask;
   }
   return p;
 }

@@ -37,10 +37,13 @@ function le(b: Uint8Array, off: number, len: number): bigint {
 
 function need(b: Uint8Array, off: number, len: number, path: string): void {
   if (off + len > b.length)
-    throw new TruncatedInputError(`the XSAVE area is ${b.length} bytes; ${path} needs ${len} bytes at offset ${off}`, {
-      offset: off,
-      path,
-    });
+    throw new TruncatedInputError(
+      `the XSAVE area is ${b.length} bytes; ${path} needs ${len} bytes at offset ${off}`,
+      {
+        offset: off,
+        path,
+      },
+    );
 }
 
 /** The 512-byte legacy (FXSAVE) region: x87, MXCSR, xmm0-15. */
@@ -75,7 +78,8 @@ export function decodeXstate(b: Uint8Array, layout: XsaveLayout, opts: DecodeOpt
   const s = decodeFxsave(b, opts, xstateBv);
   s.xcompBv = le(b, 520, 8);
   const regs = s.regs;
-  const comp = (bitNo: number) => layout.components.find((c) => c.bit === bitNo && c.inXcr0 && !c.supervisor && c.size > 0);
+  const comp = (bitNo: number) =>
+    layout.components.find((c) => c.bit === bitNo && c.inXcr0 && !c.supervisor && c.size > 0);
   const live = (bitNo: number) => opts.raw || hasBit(xstateBv, bitNo);
   const area = (bitNo: number, name: string) => {
     const c = comp(bitNo);

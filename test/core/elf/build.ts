@@ -53,7 +53,15 @@ export function buildCore(notes: NoteSpec[], loads: LoadSpec[] = []): Uint8Array
   dv.setUint16(52, 64, true);
   dv.setUint16(54, 56, true);
   dv.setUint16(56, phnum, true);
-  const ph = (i: number, type: number, flags: number, off: number, vaddr: bigint, filesz: number, memsz: bigint) => {
+  const ph = (
+    i: number,
+    type: number,
+    flags: number,
+    off: number,
+    vaddr: bigint,
+    filesz: number,
+    memsz: bigint,
+  ) => {
     const o = phoff + 56 * i;
     dv.setUint32(o, type, true);
     dv.setUint32(o + 4, flags, true);

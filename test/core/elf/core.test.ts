@@ -39,7 +39,10 @@ describe("ELF cores of the fixtures", needs(CORE_DIR, "fixture cores"), () => {
             frames++;
           }
         }
-        assert.equal(frames, t.threads.reduce((n, x) => n + x.frames.length, 0));
+        assert.equal(
+          frames,
+          t.threads.reduce((n, x) => n + x.frames.length, 0),
+        );
 
         // The thread's sp falls in a region named [stack].
         for (const th of c.threads) {

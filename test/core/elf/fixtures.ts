@@ -37,7 +37,11 @@ export interface Truth {
   threads: TruthThread[];
   contexts: Record<string, TruthContext>;
   host: { at_minsigstksz: number };
-  xsave_layout: { xcr0: string; cpuid_d0_ebx_user_size: number; components: { index: number; offset: number; size: number }[] };
+  xsave_layout: {
+    xcr0: string;
+    cpuid_d0_ebx_user_size: number;
+    components: { index: number; offset: number; size: number }[];
+  };
 }
 
 export function truth(s: string): Truth {

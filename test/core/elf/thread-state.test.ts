@@ -91,7 +91,12 @@ describe("thread FPU state from the fixture cores", needs(CORE_DIR, "fixture cor
           const intel = computeLayout(
             profileFromPlacement(
               "intel",
-              { xcr0: 0xe7n, components: vendorPlacement("GenuineIntel", 0xe7n)!, vendor: "GenuineIntel", source: "vendor-table" },
+              {
+                xcr0: 0xe7n,
+                components: vendorPlacement("GenuineIntel", 0xe7n)!,
+                vendor: "GenuineIntel",
+                source: "vendor-table",
+              },
               [],
             ),
           );
