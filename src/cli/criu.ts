@@ -8,7 +8,13 @@ import type { pagemap_entry, pagemap_head } from "../core/criu/gen/pagemap_pb.ts
 import type { pstree_entry } from "../core/criu/gen/pstree_pb.ts";
 import { PAGE_SIZE } from "../core/criu/memory.ts";
 import { type CritValue, critDict, critImage, critJson, mapFlags } from "../core/criu/render.ts";
-import { GPREG_NAMES, opmaskRegisters, sigactionSignal, threadState, zmmRegister } from "../core/criu/thread.ts";
+import {
+  GPREG_NAMES,
+  opmaskRegisters,
+  sigactionSignal,
+  threadState,
+  zmmRegister,
+} from "../core/criu/thread.ts";
 import { bitsOf, bytesToHex, hex } from "../core/hex.ts";
 import { componentInfo } from "../core/xsave/components.ts";
 import { readInput } from "../node/files.ts";
@@ -19,12 +25,15 @@ import { renderPairs, renderTable } from "./render/table.ts";
 export const MAX_SHOW_INPUT = 64 * 1024 * 1024;
 
 export function register(program: Command, ctx: CliContext): void {
-  const criu = program.command("criu").summary("CRIU checkpoint images").description("Work with CRIU checkpoint images.");
+  const criu = program
+    .command("criu")
+    .summary("CRIU checkpoint images")
+    .description("Work with CRIU checkpoint images.");
   criu
     .command("show")
     .summary("decode one CRIU image (compare: crit decode)")
     .description(
-      "Decode one CRIU image file (core-*.img, mm-*.img, pagemap-*.img, pstree.img, cpuinfo.img, inventory.img and other small images).\n\nWith --json the output is the same document as `crit decode --pretty` (CRIU 4.2's crit): proto field names, fields CRIU marks as hex as \"0x…\" strings, flags as names, other integers as exact JSON numbers. Without it, a summary: per-thread registers and FPU/XSAVE state, VMAs, page runs.",
+      'Decode one CRIU image file (core-*.img, mm-*.img, pagemap-*.img, pstree.img, cpuinfo.img, inventory.img and other small images).\n\nWith --json the output is the same document as `crit decode --pretty` (CRIU 4.2\'s crit): proto field names, fields CRIU marks as hex as "0x…" strings, flags as names, other integers as exact JSON numbers. Without it, a summary: per-thread registers and FPU/XSAVE state, VMAs, page runs.',
     )
     .argument("<FILE>", "a CRIU image file, or - for stdin")
     .option("--json", "the crit-compatible JSON document")
@@ -51,15 +60,19 @@ function renderImage(ctx: CliContext, img: DecodedImage): string {
     case "MM":
       return [head, ...msgs.map((m) => renderMm(m as mm_entry))].join("\n");
     case "PAGEMAP":
-      return [head, renderPagemap(msgs[0] as pagemap_head | undefined, msgs.slice(1) as pagemap_entry[])].join("\n");
+      return [
+        head,
+        renderPagemap(msgs[0] as pagemap_head | undefined, msgs.slice(1) as pagemap_entry[]),
+      ].join("\n");
     case "PSTREE":
       return [head, renderPstree(msgs as pstree_entry[])].join("\n");
     case "CPUINFO":
       return [head, ...msgs.map((m) => renderCpuinfo(m as cpuinfo_entry))].join("\n");
     default:
-      return [head, ...img.entries.map((e, i) => `entry ${i}\n${generic(critDict(e.schema, e.message), "  ")}`)].join(
-        "\n",
-      );
+      return [
+        head,
+        ...img.entries.map((e, i) => `entry ${i}\n${generic(critDict(e.schema, e.message), "  ")}`),
+      ].join("\n");
   }
 }
 
@@ -68,7 +81,8 @@ function generic(v: { [k: string]: CritValue }, indent: string): string {
   const lines: string[] = [];
   for (const [k, x] of Object.entries(v)) {
     if (Array.isArray(x)) {
-      if (x.every((y) => typeof y !== "object" || y === null)) lines.push(`${indent}${k}: [${x.map(String).join(", ")}]`);
+      if (x.every((y) => typeof y !== "object" || y === null))
+        lines.push(`${indent}${k}: [${x.map(String).join(", ")}]`);
       else
         x.forEach((y, i) => {
           lines.push(`${indent}${k}[${i}]:`);
@@ -179,7 +193,7 @@ function renderCore(ctx: CliContext, core: core_entry): string {
     if (tc) sp.push(["task blocked", `${hex(tc.blkSigset)} (${signals(tc.blkSigset)})`]);
     if (sp.length) out.push(renderPairs(sp, "    "));
   }
-  if (tc && tc.sigactions.length) {
+  if (tc?.sigactions.length) {
     const rows = tc.sigactions
       .map((sa, i) => ({ sa, signo: sigactionSignal(i) }))
       .filter(({ sa }) => sa.sigaction !== 0n)
@@ -195,7 +209,13 @@ function renderCore(ctx: CliContext, core: core_entry): string {
     if (rows.length)
       out.push(
         renderTable(
-          [{ header: "sig", align: "right" }, { header: "handler" }, { header: "flags" }, { header: "restorer" }, { header: "mask" }],
+          [
+            { header: "sig", align: "right" },
+            { header: "handler" },
+            { header: "flags" },
+            { header: "restorer" },
+            { header: "mask" },
+          ],
           rows,
           "    ",
         ),
@@ -273,7 +293,7 @@ function renderPagemap(head: pagemap_head | undefined, entries: pagemap_entry[])
   let present = 0n;
   const rows = entries.map((e) => {
     const n = e.nrPages || BigInt(e.compatNrPages);
-    const fl = Object.prototype.hasOwnProperty.call(e, "flags") ? e.flags : e.inParent ? 1 : 4;
+    const fl = Object.hasOwn(e, "flags") ? e.flags : e.inParent ? 1 : 4;
     if (fl & 4 && !(fl & 1)) present += n;
     return [
       hex(e.vaddr),
@@ -332,7 +352,8 @@ function renderCpuinfo(ci: cpuinfo_entry): string {
       ];
       if (x.xfeaturesMask) {
         const m = x.xfeaturesMask;
-        const note = m & 1n && !(m & 2n) ? "  (bit 1 cleared by CRIU's supervisor-mask bug; SSE is present)" : "";
+        const note =
+          m & 1n && !(m & 2n) ? "  (bit 1 cleared by CRIU's supervisor-mask bug; SSE is present)" : "";
         pairs.push(["xfeatures_mask", `${hex(m)} ${maskNames(m)}${note}`]);
       }
       pairs.push(["xsave_size/max", `${x.xsaveSize} / ${x.xsaveSizeMax}`]);

@@ -26,7 +26,8 @@ export function openCheckpoint(dir: string): OpenCheckpoint {
   } catch {
     throw new UsageError("no such file or directory", { input: dir });
   }
-  if (!st.isDirectory()) throw new UsageError("not a directory (a CRIU checkpoint is a directory of images)", { input: dir });
+  if (!st.isDirectory())
+    throw new UsageError("not a directory (a CRIU checkpoint is a directory of images)", { input: dir });
   const open: FileByteSource[] = [];
   const files: CheckpointFiles = {
     has: (name) => existsSync(join(dir, name)),

@@ -18,9 +18,10 @@ import {
 } from "../core/profiles/detect.ts";
 import { withFileSource } from "./byte-source.ts";
 import { readInput } from "./files.ts";
+import { nativeHostProvider } from "./native.ts";
 
 /** Host capture providers, best first; the native helper registers itself at the front. */
-export const hostProviders: { name: string; capture(): Profile | undefined }[] = [];
+export const hostProviders: { name: string; capture(): Profile | undefined }[] = [nativeHostProvider];
 
 export function loadProfile(arg: string, opts: ProfileReadOptions = {}): Profile {
   if (arg === "host") return hostProfile();

@@ -19,6 +19,7 @@ import {
   type FrameStyle,
   type HostSide,
   POLICY_KERNELS,
+  POLICY_KERNELS_SHORT,
   type Severity,
   severityRank,
 } from "./findings.ts";
@@ -323,7 +324,7 @@ function verdictOf(severities: Severity[]): Verdict {
 }
 
 function policyPhrase(ps: Policy[]): string {
-  return ps.map((p) => `${p} (${POLICY_KERNELS[p]})`).join("; ");
+  return ps.map((p) => `${p}: ${POLICY_KERNELS_SHORT[p]}`).join("; ");
 }
 
 /** Layout-only findings: they do not depend on a frame or a kernel policy. */
@@ -465,7 +466,7 @@ export function checkCompat(input: CheckInput): CheckResult {
     let message = describeEffect(first.code, first, from, to, names);
     if (fr.length > 1) message += ` (also ${fr.slice(1).map((f) => STYLE_WORDS[f.style]).join(", ")})`;
     if (partial)
-      message += ` — only under the ${hit.join(" and ")} polic${hit.length > 1 ? "ies" : "y"}: ${policyPhrase(hit)}`;
+      message += ` (only on kernels with the ${policyPhrase(hit)})`;
     const f = {
       code: first.code,
       severity,

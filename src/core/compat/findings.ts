@@ -175,6 +175,13 @@ export function severityRank(s: Severity): number {
   return s === "error" ? 2 : s === "warning" ? 1 : 0;
 }
 
+/** The kernels of each policy, short (for messages). */
+export const POLICY_KERNELS_SHORT: Record<Policy, string> = {
+  legacy: "before v5.14",
+  classic: "v5.14 … v6.14, v7.1-rc6+, stable trees with the revert",
+  refined: "v6.15 … v7.1-rc5, stable trees before the revert",
+};
+
 export const POLICY_KERNELS: Record<Policy, string> = {
   legacy: "Linux before v5.14",
   classic: "Linux v5.14 … v6.14, v7.1-rc6 and later, and stable trees with the revert 44eeff9bc467",

@@ -3,3 +3,6 @@ export * from "./check.ts";
 export * from "./criu.ts";
 export * from "./findings.ts";
 export * from "./frames.ts";
+export * from "./baseline.ts";
+export * from "./matrix.ts";
+export * from "./policy-diff.ts";

@@ -7,7 +7,7 @@ import { InvalidDataError } from "../errors.ts";
 import type { Profile } from "../profile.ts";
 import type { ByteSource } from "../source.ts";
 import { profileFromCpuinfoImage } from "./cpuinfo-profile.ts";
-import { decodeCore, decodeMm, decodePagemap, decodePstree, decodeMessage } from "./decode.ts";
+import { decodeCore, decodeMessage, decodeMm, decodePagemap, decodePstree } from "./decode.ts";
 import type { core_entry } from "./gen/core_pb.ts";
 import { file_entrySchema } from "./gen/fdinfo_pb.ts";
 import type { mm_entry } from "./gen/mm_pb.ts";

@@ -25,23 +25,26 @@ import type { cpuinfo_x86_entry } from "./gen/cpuinfo_pb.ts";
 import { IMAGE_MAGICS, looksLikeCriuImage } from "./image.ts";
 
 /** Which CPUID register each compel capability word holds. */
-const WORDS: Readonly<Record<number, { leaf: number; subleaf: number; reg: "eax" | "ebx" | "ecx" | "edx" }>> = {
-  0: { leaf: 1, subleaf: 0, reg: "edx" },
-  1: { leaf: 0x80000001, subleaf: 0, reg: "edx" },
-  4: { leaf: 1, subleaf: 0, reg: "ecx" },
-  6: { leaf: 0x80000001, subleaf: 0, reg: "ecx" },
-  9: { leaf: 7, subleaf: 0, reg: "ebx" },
-  10: { leaf: 0xd, subleaf: 1, reg: "eax" },
-  11: { leaf: 7, subleaf: 0, reg: "ecx" },
-  13: { leaf: 0x80000008, subleaf: 0, reg: "ebx" },
-  14: { leaf: 6, subleaf: 0, reg: "eax" },
-  15: { leaf: 0x8000000a, subleaf: 0, reg: "edx" },
-  17: { leaf: 0x80000007, subleaf: 0, reg: "ebx" },
-  18: { leaf: 7, subleaf: 0, reg: "edx" },
-};
+const WORDS: Readonly<Record<number, { leaf: number; subleaf: number; reg: "eax" | "ebx" | "ecx" | "edx" }>> =
+  {
+    0: { leaf: 1, subleaf: 0, reg: "edx" },
+    1: { leaf: 0x80000001, subleaf: 0, reg: "edx" },
+    4: { leaf: 1, subleaf: 0, reg: "ecx" },
+    6: { leaf: 0x80000001, subleaf: 0, reg: "ecx" },
+    9: { leaf: 7, subleaf: 0, reg: "ebx" },
+    10: { leaf: 0xd, subleaf: 1, reg: "eax" },
+    11: { leaf: 7, subleaf: 0, reg: "ecx" },
+    13: { leaf: 0x80000008, subleaf: 0, reg: "ebx" },
+    14: { leaf: 6, subleaf: 0, reg: "eax" },
+    15: { leaf: 0x8000000a, subleaf: 0, reg: "edx" },
+    17: { leaf: 0x80000007, subleaf: 0, reg: "ebx" },
+    18: { leaf: 7, subleaf: 0, reg: "edx" },
+  };
 
 /** Standard-format [offset, size] of the user components, as Intel's and AMD's manuals give them. */
-const STANDARD_OFFSETS: Readonly<Record<"intel" | "amd", Readonly<Record<number, readonly [number, number]>>>> = {
+const STANDARD_OFFSETS: Readonly<
+  Record<"intel" | "amd", Readonly<Record<number, readonly [number, number]>>>
+> = {
   intel: {
     2: [576, 256],
     3: [960, 64],
@@ -67,16 +70,23 @@ const VENDOR_STRINGS: Readonly<Record<number, string>> = { 1: "GenuineIntel", 2:
 export const CPUINFO_MAGIC = IMAGE_MAGICS.CPUINFO!;
 
 function vendorRegs(v: string): { ebx: number; edx: number; ecx: number } {
-  const c = (i: number) => v.charCodeAt(i) | (v.charCodeAt(i + 1) << 8) | (v.charCodeAt(i + 2) << 16) | (v.charCodeAt(i + 3) << 24);
+  const c = (i: number) =>
+    v.charCodeAt(i) | (v.charCodeAt(i + 1) << 8) | (v.charCodeAt(i + 2) << 16) | (v.charCodeAt(i + 3) << 24);
   return { ebx: c(0) >>> 0, edx: c(4) >>> 0, ecx: c(8) >>> 0 };
 }
 
 /** CPUID.1.EAX from display family/model/stepping (the inverse of Cpuid.fms()). */
 export function signatureOf(family: number, model: number, stepping: number): number {
-  const baseFamily = family >= 0xf ? 0xf : family;
+  const baseFamily = Math.min(family, 0xf);
   const extFamily = family >= 0xf ? family - 0xf : 0;
   const extModel = family === 6 || family >= 0xf ? (model >> 4) & 0xf : 0;
-  return ((extFamily & 0xff) << 20) | (extModel << 16) | ((baseFamily & 0xf) << 8) | ((model & 0xf) << 4) | (stepping & 0xf);
+  return (
+    ((extFamily & 0xff) << 20) |
+    (extModel << 16) |
+    ((baseFamily & 0xf) << 8) |
+    ((model & 0xf) << 4) |
+    (stepping & 0xf)
+  );
 }
 
 /** Builds a Profile from one cpuinfo_x86_entry. */
@@ -106,7 +116,10 @@ export function profileFromCpuinfoEntry(e: cpuinfo_x86_entry, name: string): Pro
   leaf(1).eax = signatureOf(e.cpuFamily, e.model, e.stepping) >>> 0;
   const words = e.capability;
   const expected = e.capabilityVer >= 2 ? 19 : 12;
-  if (words.length < expected) notes.push(`cpuinfo.img has ${words.length} capability words; capability_ver ${e.capabilityVer} promises ${expected}`);
+  if (words.length < expected)
+    notes.push(
+      `cpuinfo.img has ${words.length} capability words; capability_ver ${e.capabilityVer} promises ${expected}`,
+    );
   let maxExt = 0x80000000;
   for (const [w, where] of Object.entries(WORDS)) {
     const v = words[Number(w)];
@@ -132,7 +145,7 @@ export function profileFromCpuinfoEntry(e: cpuinfo_x86_entry, name: string): Pro
   // XSAVE: leaf 0xD.
   let xcr0: bigint | undefined;
   const rec = e as unknown as Record<string, unknown>;
-  if (Object.prototype.hasOwnProperty.call(rec, "xfeaturesMask") && e.xfeaturesMask !== 0n) {
+  if (Object.hasOwn(rec, "xfeaturesMask") && e.xfeaturesMask !== 0n) {
     let mask = e.xfeaturesMask;
     const fixes: string[] = [];
     if (!(mask & 2n) && mask & 1n) {
@@ -155,9 +168,12 @@ export function profileFromCpuinfoEntry(e: cpuinfo_x86_entry, name: string): Pro
     d0.edx = Number((mask >> 32n) & 0xffffffffn) >>> 0;
     d0.ebx = e.xsaveSize >>> 0;
     d0.ecx = (e.xsaveSizeMax || e.xsaveSize) >>> 0;
-    const table = e.vendorId === 1 ? STANDARD_OFFSETS.intel : e.vendorId === 2 ? STANDARD_OFFSETS.amd : undefined;
+    const table =
+      e.vendorId === 1 ? STANDARD_OFFSETS.intel : e.vendorId === 2 ? STANDARD_OFFSETS.amd : undefined;
     if (!table) {
-      notes.push("CPUID(0xD,i) offsets are not in cpuinfo.img and the vendor is unknown: component offsets are missing");
+      notes.push(
+        "CPUID(0xD,i) offsets are not in cpuinfo.img and the vendor is unknown: component offsets are missing",
+      );
     } else {
       let end = 576;
       const unknown: number[] = [];
@@ -188,7 +204,9 @@ export function profileFromCpuinfoEntry(e: cpuinfo_x86_entry, name: string): Pro
   } else {
     notes.push("cpuinfo.img has no xfeatures_mask: XSAVE components unknown");
   }
-  notes.push("CPUID leaves synthesised from CRIU's capability words; leaves CRIU does not store read as zero");
+  notes.push(
+    "CPUID leaves synthesised from CRIU's capability words; leaves CRIU does not store read as zero",
+  );
 
   const cpuid = new Cpuid([...regs.values()].sort((a, b) => a.leaf - b.leaf || a.subleaf - b.subleaf));
   const p: Profile = {
@@ -210,7 +228,11 @@ export function profileFromCpuinfoEntry(e: cpuinfo_x86_entry, name: string): Pro
 export function profileFromCpuinfoImage(bytes: Uint8Array, name: string): Profile {
   const ci = decodeCpuinfo(bytes, name);
   const x = ci.x86Entry[0];
-  if (!x) throw new InvalidDataError("cpuinfo.img holds no x86 CPU entry", { input: name, path: "entries/0/x86_entry" });
+  if (!x)
+    throw new InvalidDataError("cpuinfo.img holds no x86 CPU entry", {
+      input: name,
+      path: "entries/0/x86_entry",
+    });
   const p = profileFromCpuinfoEntry(x, name);
   if (ci.x86Entry.length > 1) p.notes.push(`cpuinfo.img lists ${ci.x86Entry.length} CPUs; the first is used`);
   return p;

@@ -88,7 +88,10 @@ export function decodeMessage<D extends DescMessage>(
   }
   const missing = missingRequired(schema, msg as Message, path);
   if (missing) {
-    throw new InvalidDataError(`${schema.name}: required field ${missing.split("/").pop()} is missing`, loc(missing));
+    throw new InvalidDataError(
+      `${schema.name}: required field ${missing.split("/").pop()} is missing`,
+      loc(missing),
+    );
   }
   return msg;
 }
@@ -110,7 +113,7 @@ function missingRequired(schema: DescMessage, msg: Message, path: string): strin
       continue;
     }
     if (f.fieldKind === "map") continue;
-    const set = Object.prototype.hasOwnProperty.call(rec, f.localName);
+    const set = Object.hasOwn(rec, f.localName);
     if (f.presence === FeatureSet_FieldPresence.LEGACY_REQUIRED && !set) return here;
     if (f.fieldKind === "message" && set && v !== undefined) {
       const m = missingRequired(f.message, v as Message, here);
@@ -136,7 +139,11 @@ export function decodeParsed(img: CriuImage, input?: string): DecodedImage {
   }
   const entries: DecodedEntry[] = img.entries.map((e, i) => {
     const schema = entrySchema(img.magic, i)!;
-    return { offset: e.offset, schema, message: decodeMessage(schema, e.payload, e.offset, `entries/${i}`, input) };
+    return {
+      offset: e.offset,
+      schema,
+      message: decodeMessage(schema, e.payload, e.offset, `entries/${i}`, input),
+    };
   });
   return { magic: img.magic, entries };
 }
@@ -149,7 +156,8 @@ export function unknownFields(schema: DescMessage, msg: Message, path = ""): str
   for (const f of schema.fields) {
     const v = rec[f.localName];
     const here = `${path}${path ? "/" : ""}${f.name}`;
-    if (f.fieldKind === "message" && v !== undefined) out.push(...unknownFields(f.message, v as Message, here));
+    if (f.fieldKind === "message" && v !== undefined)
+      out.push(...unknownFields(f.message, v as Message, here));
     if (f.fieldKind === "list" && f.listKind === "message") {
       (v as Message[]).forEach((m, i) => {
         out.push(...unknownFields(f.message, m, `${here}/${i}`));
@@ -196,7 +204,10 @@ export function decodePagemap(
 ): { head: pagemap_head; entries: { entry: pagemap_entry; offset: number }[] } {
   const img = parseImage(bytes, input, "PAGEMAP");
   if (img.entries.length === 0) {
-    const where = input === undefined ? { offset: img.bodyOffset, path: "entries/0" } : { offset: img.bodyOffset, path: "entries/0", input };
+    const where =
+      input === undefined
+        ? { offset: img.bodyOffset, path: "entries/0" }
+        : { offset: img.bodyOffset, path: "entries/0", input };
     throw new InvalidDataError("a PAGEMAP image starts with a pagemap_head entry; this one is empty", where);
   }
   const h = img.entries[0]!;

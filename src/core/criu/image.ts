@@ -125,9 +125,13 @@ export function readImageHeader(
   bytes: Uint8Array,
   input?: string,
 ): { magic: string; typeMagic: number; headMagic?: number; bodyOffset: number } {
-  const where = (offset: number, path: string) => (input === undefined ? { offset, path } : { offset, path, input });
+  const where = (offset: number, path: string) =>
+    input === undefined ? { offset, path } : { offset, path, input };
   if (bytes.length < 4) {
-    throw new TruncatedInputError(`a CRIU image starts with a 4-byte magic; the input has ${bytes.length} bytes`, where(0, "magic"));
+    throw new TruncatedInputError(
+      `a CRIU image starts with a 4-byte magic; the input has ${bytes.length} bytes`,
+      where(0, "magic"),
+    );
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const first = dv.getUint32(0, true);
@@ -142,7 +146,10 @@ export function readImageHeader(
     const second = dv.getUint32(4, true);
     const name = NAME_BY_MAGIC.get(second);
     if (name === undefined || name === "INVENTORY") {
-      throw new InvalidDataError(`unknown CRIU image type magic ${hex32(second)} after ${hex32(first)}`, where(4, "type_magic"));
+      throw new InvalidDataError(
+        `unknown CRIU image type magic ${hex32(second)} after ${hex32(first)}`,
+        where(4, "type_magic"),
+      );
     }
     return { magic: name, typeMagic: second, headMagic: first, bodyOffset: 8 };
   }
@@ -169,9 +176,13 @@ export function looksLikeCriuImage(bytes: Uint8Array, typeMagic?: number): boole
  */
 export function parseImage(bytes: Uint8Array, input?: string, expect?: string): CriuImage {
   const head = readImageHeader(bytes, input);
-  const loc = (offset: number, path: string) => (input === undefined ? { offset, path } : { offset, path, input });
+  const loc = (offset: number, path: string) =>
+    input === undefined ? { offset, path } : { offset, path, input };
   if (expect !== undefined && head.magic !== expect) {
-    throw new InvalidDataError(`expected a ${expect} image, found ${head.magic}`, loc(head.bodyOffset - 4, "type_magic"));
+    throw new InvalidDataError(
+      `expected a ${expect} image, found ${head.magic}`,
+      loc(head.bodyOffset - 4, "type_magic"),
+    );
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const entries: ImageEntry[] = [];
@@ -204,7 +215,12 @@ export function parseImage(bytes: Uint8Array, input?: string, expect?: string): 
     entries.push({ offset: start, payload: bytes.subarray(start, start + size) });
     off = start + size;
   }
-  const out: CriuImage = { magic: head.magic, typeMagic: head.typeMagic, bodyOffset: head.bodyOffset, entries };
+  const out: CriuImage = {
+    magic: head.magic,
+    typeMagic: head.typeMagic,
+    bodyOffset: head.bodyOffset,
+    entries,
+  };
   if (head.headMagic !== undefined) out.headMagic = head.headMagic;
   return out;
 }

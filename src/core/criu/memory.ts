@@ -8,9 +8,9 @@
  */
 import { InvalidDataError, TruncatedInputError } from "../errors.ts";
 import type { MemoryChunk, MemoryImage, MemoryRegion } from "../memory.ts";
+import type { ByteSource } from "../source.ts";
 import type { mm_entry } from "./gen/mm_pb.ts";
 import type { pagemap_entry } from "./gen/pagemap_pb.ts";
-import type { ByteSource } from "../source.ts";
 
 export const PAGE_SIZE = 4096;
 export const PE_PARENT = 1;
@@ -54,7 +54,7 @@ function pageCount(e: pagemap_entry): bigint {
 
 function flagsOf(e: pagemap_entry): number {
   const rec = e as unknown as Record<string, unknown>;
-  if (Object.prototype.hasOwnProperty.call(rec, "flags")) return e.flags;
+  if (Object.hasOwn(rec, "flags")) return e.flags;
   return e.inParent ? PE_PARENT : PE_PRESENT;
 }
 
@@ -67,7 +67,11 @@ export function pageRuns(
   const runs: PageRun[] = [];
   let fileOff = 0;
   entries.forEach(({ entry, offset }, i) => {
-    const where = { offset, path: `entries/${i + 1}`, ...(opts.pagemapName ? { input: opts.pagemapName } : {}) };
+    const where = {
+      offset,
+      path: `entries/${i + 1}`,
+      ...(opts.pagemapName ? { input: opts.pagemapName } : {}),
+    };
     const n = pageCount(entry);
     if (entry.vaddr % BigInt(PAGE_SIZE) !== 0n) {
       throw new InvalidDataError(`pagemap entry vaddr 0x${entry.vaddr.toString(16)} is not page-aligned`, {
@@ -119,6 +123,10 @@ export function vmaRegions(mm: mm_entry, fileNames?: ReadonlyMap<number, string>
     const r: MemoryRegion = { start: v.start, end: v.end, perm: perm(v.prot) };
     const named = STATUS_NAMES.find(([b]) => (v.status & b) !== 0);
     if (named) r.name = named[1];
+    // As /proc/pid/maps names them: the VMA holding start_stack, the one spanning the brk area.
+    else if (v.start <= mm.mmStartStack && mm.mmStartStack < v.end) r.name = "[stack]";
+    else if (mm.mmBrk > mm.mmStartBrk && v.start <= mm.mmBrk && v.end >= mm.mmStartBrk && !(v.status & 0xc0))
+      r.name = "[heap]";
     else if (v.status & ((1 << 6) | (1 << 7))) {
       const n = fileNames?.get(Number(v.shmid));
       if (n !== undefined) r.name = n;
@@ -218,8 +226,10 @@ export class CriuMemory implements MemoryImage {
     const out: { start: bigint; end: bigint; why: string }[] = [];
     for (const r of this.runs) {
       if (r.flags & PE_PARENT) out.push({ start: r.start, end: r.end, why: "in_parent" });
-      else if (!(r.flags & PE_PRESENT) && r.flags & PE_LAZY) out.push({ start: r.start, end: r.end, why: "lazy" });
-      else if (r.fileOffset >= 0 && !this.pages) out.push({ start: r.start, end: r.end, why: "pages file absent" });
+      else if (!(r.flags & PE_PRESENT) && r.flags & PE_LAZY)
+        out.push({ start: r.start, end: r.end, why: "lazy" });
+      else if (r.fileOffset >= 0 && !this.pages)
+        out.push({ start: r.start, end: r.end, why: "pages file absent" });
     }
     return out;
   }

@@ -4,8 +4,15 @@
  * applied, hex inherited by the fields of a message marked hex, bytes as MIME base64) and the
  * same JSON text (4-space indent, ASCII only, integers exact).
  */
-import { type DescField, type DescMessage, getOption, hasOption, type Message, ScalarType } from "@bufbuild/protobuf";
-import { type DecodedImage } from "./decode.ts";
+import {
+  type DescField,
+  type DescMessage,
+  getOption,
+  hasOption,
+  type Message,
+  ScalarType,
+} from "@bufbuild/protobuf";
+import type { DecodedImage } from "./decode.ts";
 import { criu as criuOpt } from "./gen/opts_pb.ts";
 
 /** A crit value: integers are bigint (printed exact, never rounded through a double). */
@@ -113,14 +120,27 @@ export function mapFlags(value: bigint, map: FlagMap): string {
   return names.join(" | ");
 }
 
-function opts(field: DescField): { hex?: boolean; flags?: string; dict?: string; dev?: boolean; odev?: boolean; ipadd?: boolean } {
+function opts(field: DescField): {
+  hex?: boolean;
+  flags?: string;
+  dict?: string;
+  dev?: boolean;
+  odev?: boolean;
+  ipadd?: boolean;
+} {
   if (!hasOption(field, criuOpt)) return {};
   const o = getOption(field, criuOpt);
   return { hex: o.hex, flags: o.flags, dict: o.dict, dev: o.dev, odev: o.odev, ipadd: o.ipadd };
 }
 
 function isIntType(t: ScalarType): boolean {
-  return t !== ScalarType.BOOL && t !== ScalarType.STRING && t !== ScalarType.BYTES && t !== ScalarType.DOUBLE && t !== ScalarType.FLOAT;
+  return (
+    t !== ScalarType.BOOL &&
+    t !== ScalarType.STRING &&
+    t !== ScalarType.BYTES &&
+    t !== ScalarType.DOUBLE &&
+    t !== ScalarType.FLOAT
+  );
 }
 
 function castScalar(field: DescField, t: ScalarType, v: unknown, isHex: boolean): CritValue {
@@ -152,13 +172,19 @@ function castScalar(field: DescField, t: ScalarType, v: unknown, isHex: boolean)
 }
 
 function enumName(field: DescField, v: number): CritValue {
-  const e = field.fieldKind === "enum" ? field.enum : field.fieldKind === "list" && field.listKind === "enum" ? field.enum : undefined;
+  const e =
+    field.fieldKind === "enum"
+      ? field.enum
+      : field.fieldKind === "list" && field.listKind === "enum"
+        ? field.enum
+        : undefined;
   const name = e?.values.find((x) => x.number === v)?.name;
   return name ?? BigInt(v);
 }
 
 function ip(values: number[]): string {
-  const ntohl = (x: number) => (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+  const ntohl = (x: number) =>
+    (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
   if (values.length === 1) {
     const v = ntohl(values[0]!);
     return [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff].join(".");
@@ -214,7 +240,7 @@ export function critDict(schema: DescMessage, msg: Message, isHex = false): { [k
       continue;
     }
     if (f.fieldKind === "map") continue;
-    if (!Object.prototype.hasOwnProperty.call(rec, f.localName)) continue;
+    if (!Object.hasOwn(rec, f.localName)) continue;
     if (f.fieldKind === "message") out[f.name] = critDict(f.message, v as Message, hex);
     else if (f.fieldKind === "enum") out[f.name] = enumName(f, v as number);
     else out[f.name] = castScalar(f, f.scalar, v, hex);
@@ -246,7 +272,10 @@ export function critJson(value: CritValue, indent = 4): string {
 }
 
 function pyString(s: string): string {
-  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(s).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -69,20 +69,32 @@ export function threadState(core: core_entry): CriuThreadState {
   if (ti.fpregs.xsave) st.xstateBv = ti.fpregs.xsave.xstateBv;
   const tc = core.threadCore;
   if (tc) {
-    if (Object.prototype.hasOwnProperty.call(tc, "blkSigset")) st.blocked = tc.blkSigset;
+    if (Object.hasOwn(tc, "blkSigset")) st.blocked = tc.blkSigset;
     if (tc.sas) st.altstack = { sp: tc.sas.ssSp, size: tc.sas.ssSize, flags: tc.sas.ssFlags };
   }
   return st;
 }
 
-function putU32(out: Uint8Array, off: number, words: readonly number[], from: number, count: number): boolean {
+function putU32(
+  out: Uint8Array,
+  off: number,
+  words: readonly number[],
+  from: number,
+  count: number,
+): boolean {
   if (words.length < from + count) return false;
   const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let i = 0; i < count; i++) dv.setUint32(off + 4 * i, words[from + i]! >>> 0, true);
   return true;
 }
 
-function putU64(out: Uint8Array, off: number, words: readonly bigint[], from: number, count: number): boolean {
+function putU64(
+  out: Uint8Array,
+  off: number,
+  words: readonly bigint[],
+  from: number,
+  count: number,
+): boolean {
   if (words.length < from + count) return false;
   const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let i = 0; i < count; i++) dv.setBigUint64(off + 8 * i, BigInt.asUintN(64, words[from + i]!), true);

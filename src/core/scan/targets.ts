@@ -1,69 +1,162 @@
 /**
- * What the scanner needs from each kind of image: its memory and its threads (stack pointer,
- * sigaltstack, own FPU state).
+ * What the scanner needs from each kind of image: per process, its memory and its threads (stack
+ * pointer, sigaltstack, own FPU state). Adapters for CRIU checkpoints, ELF cores and raw images.
  */
-import type { ElfCore } from "../elf/core.ts";
-import { coreMemory } from "../elf/memory.ts";
+import type { Checkpoint } from "../criu/checkpoint.ts";
+import type { OpenCore } from "../elf/index.ts";
 import type { MemoryImage } from "../memory.ts";
-import type { ScanThread, ThreadFpu } from "./scan.ts";
+import type { Profile } from "../profile.ts";
+import type { ByteSource } from "../source.ts";
+import { RawMemory } from "./raw.ts";
+import { type ScanOptions, type ScanResult, type ScanThread, scanMemory, type ThreadFpu } from "./scan.ts";
 
-export interface ScanTarget {
-  kind: "criu" | "elf-core" | "raw";
-  /** For messages: the path or name of the image. */
-  name: string;
+export interface ScanProcess {
+  pid?: number;
   memory: MemoryImage;
   threads: ScanThread[];
   /** The image has real mappings with permissions (false for a raw image). */
   regionsKnown: boolean;
   /** Mappings known to exist whose permissions and bytes the image lacks. */
   otherMappings?: { start: bigint; end: bigint; name?: string }[];
+}
+
+export interface ScanTarget {
+  kind: "criu" | "elf-core" | "raw";
+  /** For messages: the path or name of the image. */
+  name: string;
+  processes: ScanProcess[];
+  /** The CPU the image was taken on, where it says (cpuinfo.img, core notes). */
+  profile?: Profile;
   notes: string[];
 }
 
-function dv(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+export interface ProcessScan {
+  pid?: number;
+  process: ScanProcess;
+  result: ScanResult;
 }
 
-/** The FPU state of a core thread: NT_X86_XSTATE (XSAVE area, XCR0 at 464) or NT_PRFPREG. */
-export function elfThreadFpu(core: ElfCore, t: ElfCore["threads"][number]): ThreadFpu | undefined {
-  if (t.xstate && t.xstate.length >= 576) {
-    const v = dv(t.xstate);
-    const fpu: ThreadFpu = {
-      source: "NT_X86_XSTATE",
-      xstateBv: v.getBigUint64(512, true),
-      xfeatures: v.getBigUint64(464, true),
-      size: t.xstate.length,
-      mxcsr: v.getUint32(24, true),
-      xsave: t.xstate,
-    };
-    const notes: string[] = [];
-    if (core.writtenByGdb && !core.xsaveLayout)
-      notes.push(
-        "written by gdb without an XSAVE layout note: gdb may have laid the extended components out at Intel offsets",
-      );
-    if (notes.length) fpu.notes = notes;
-    return fpu;
+/** Scans every process of a target. */
+export function scanTarget(target: ScanTarget, opts: Omit<ScanOptions, "threads"> = {}): ProcessScan[] {
+  const out: ProcessScan[] = [];
+  const total = target.processes.length;
+  let doneBefore = 0;
+  for (const p of target.processes) {
+    const o: ScanOptions = { ...opts, threads: p.threads, regionsKnown: p.regionsKnown };
+    if (p.otherMappings) o.otherMappings = p.otherMappings;
+    if (opts.onProgress && total > 1) {
+      const base = doneBefore;
+      o.onProgress = (d, t) => opts.onProgress!(base + d, base + t);
+    }
+    const result = scanMemory(p.memory, o);
+    doneBefore += result.bytesScanned;
+    const ps: ProcessScan = { process: p, result };
+    if (p.pid !== undefined) ps.pid = p.pid;
+    out.push(ps);
   }
-  if (t.fpregs && t.fpregs.length >= 512) {
-    return { source: "NT_PRFPREG", size: t.fpregs.length, mxcsr: dv(t.fpregs).getUint32(24, true) };
-  }
-  return undefined;
+  return out;
 }
 
-/** Threads and memory of an ELF core (NT_PRSTATUS registers; cores do not record sigaltstacks). */
-export function elfCoreTarget(core: ElfCore, name: string): ScanTarget {
+/**
+ * Numbers threads the same way in every kind of image: the main thread (tid = pid) first, then by
+ * tid (creation order, short of tid wrap-around). Cores list the dumping thread first; CRIU lists
+ * pstree order.
+ */
+export function numberThreads(threads: ScanThread[], pid?: number): ScanThread[] {
+  const sorted = [...threads].sort(
+    (a, b) => Number(b.tid === pid) - Number(a.tid === pid) || (a.tid ?? 0) - (b.tid ?? 0),
+  );
+  sorted.forEach((t, i) => {
+    t.index = i + 1;
+  });
+  return sorted;
+}
+
+function u64le(b: Uint8Array, off: number): bigint {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(off, true);
+}
+
+/** Threads and memory of an opened ELF core (cores do not record sigaltstacks). */
+export function elfCoreTarget(oc: OpenCore, name: string): ScanTarget {
+  const core = oc.core;
   const threads: ScanThread[] = core.threads.map((t, i) => {
     const st: ScanThread = { index: i + 1, tid: t.tid, sp: t.regs.rsp, ip: t.regs.rip };
-    const fpu = elfThreadFpu(core, t);
+    let fpu: ThreadFpu | undefined;
+    if (t.xstate && t.xstate.length >= 576) {
+      fpu = {
+        source: "NT_X86_XSTATE",
+        xstateBv: u64le(t.xstate, 512),
+        xfeatures: u64le(t.xstate, 464),
+        size: t.xstate.length,
+        mxcsr: new DataView(t.xstate.buffer, t.xstate.byteOffset).getUint32(24, true),
+        xsave: t.xstate,
+      };
+      const lost = oc.xsave.gdbQuirk && oc.xsave.gdbQuirk.confidence !== "possible" ? oc.xsave.gdbQuirk.lost : [];
+      if (lost.length) fpu.notes = [`the note does not hold ${lost.join(", ")} (gdb wrote it with other offsets)`];
+    } else if (t.fpregs && t.fpregs.length >= 512) {
+      fpu = {
+        source: "NT_PRFPREG",
+        size: t.fpregs.length,
+        xstateBv: 3n,
+        mxcsr: new DataView(t.fpregs.buffer, t.fpregs.byteOffset).getUint32(24, true),
+      };
+    }
     if (fpu) st.fpu = fpu;
     return st;
   });
   const notes = [...core.warnings];
-  notes.push("ELF cores do not record sigaltstack settings: stacks are the mappings that hold each thread's sp");
-  const memory = coreMemory(core);
+  notes.push("ELF cores do not record sigaltstack settings: a thread's stack is the mapping that holds its sp");
+  const memory = oc.memory;
   const loads = memory.regions();
   const otherMappings = (core.files?.entries ?? [])
     .filter((e) => !loads.some((r) => e.start < r.end && r.start < e.end))
     .map((e) => ({ start: e.start, end: e.end, name: e.name }));
-  return { kind: "elf-core", name, memory, threads, regionsKnown: true, otherMappings, notes };
+  const pid = core.psinfo?.pid;
+  const proc: ScanProcess = { memory, threads: numberThreads(threads, pid), regionsKnown: true, otherMappings };
+  if (pid !== undefined) proc.pid = pid;
+  return { kind: "elf-core", name, processes: [proc], profile: oc.profile, notes };
+}
+
+/** Every process of a CRIU checkpoint: gpregs sp/ip, the saved sigaltstack, fpregs/xsave. */
+export function checkpointTarget(cp: Checkpoint, name: string): ScanTarget {
+  const processes: ScanProcess[] = cp.processes.map((p) => {
+    const threads: ScanThread[] = p.threads.map((t, i) => {
+      const s = t.state;
+      const st: ScanThread = { index: i + 1, tid: t.tid, sp: s.gpregs.sp, ip: s.gpregs.ip };
+      if (s.altstack && s.altstack.size > 0n && (s.altstack.flags & 2) === 0) st.altstack = s.altstack;
+      const fpu: ThreadFpu = {
+        source: `core-${t.tid}.img fpregs${s.fpregs.xsave ? "+xsave" : ""}`,
+        xstateBv: s.xstateBv ?? 3n,
+        mxcsr: s.fpregs.mxcsr,
+      };
+      st.fpu = fpu;
+      return st;
+    });
+    return { pid: p.pid, memory: p.memory, threads: numberThreads(threads, p.pid), regionsKnown: true };
+  });
+  const t: ScanTarget = { kind: "criu", name, processes, notes: [] };
+  if (cp.cpu) t.profile = cp.cpu;
+  return t;
+}
+
+/** A raw memory image at `base`; optionally one thread whose stack pointer (and altstack) is known. */
+export function rawTarget(
+  src: ByteSource,
+  base: bigint,
+  name: string,
+  thread?: { sp?: bigint; altstack?: { sp: bigint; size: bigint } },
+): ScanTarget {
+  const memory = new RawMemory(src, base);
+  const threads: ScanThread[] = [];
+  if (thread?.sp !== undefined) {
+    const t: ScanThread = { index: 1, sp: thread.sp };
+    if (thread.altstack) t.altstack = { ...thread.altstack, flags: 0 };
+    threads.push(t);
+  }
+  const notes = [
+    thread?.sp === undefined
+      ? "raw image: no threads, registers or mappings; frames are checked for their own consistency only and none is high (give --sp for a thread's stack pointer)"
+      : "raw image: one thread with the given stack pointer; no mappings or permissions known",
+  ];
+  return { kind: "raw", name, processes: [{ memory, threads, regionsKnown: false }], notes };
 }

@@ -36,7 +36,10 @@ function image(typeMagic: number | undefined, payloads: Uint8Array[]): Uint8Arra
 }
 
 const pstree = (pid: number) =>
-  toBinary(pstree_entrySchema, create(pstree_entrySchema, { pid, ppid: 0, pgid: pid, sid: pid, threads: [pid, pid + 1] }));
+  toBinary(
+    pstree_entrySchema,
+    create(pstree_entrySchema, { pid, ppid: 0, pgid: pid, sid: pid, threads: [pid, pid + 1] }),
+  );
 
 describe("CRIU image framing", () => {
   test("splits length-prefixed entries after the two magics", () => {
@@ -66,7 +69,10 @@ describe("CRIU image framing", () => {
     assert.throws(
       () => parseImage(cut, "pstree.img"),
       (e: unknown) =>
-        e instanceof TruncatedInputError && e.offset === 12 && e.path === "entries/0" && e.input === "pstree.img",
+        e instanceof TruncatedInputError &&
+        e.offset === 12 &&
+        e.path === "entries/0" &&
+        e.input === "pstree.img",
     );
     // Cut inside the size field itself.
     assert.throws(
@@ -127,10 +133,17 @@ describe("CRIU image framing", () => {
     assert.throws(() => decodePagemap(image(IMAGE_MAGICS.PAGEMAP, [])), InvalidDataError);
   });
 
-  test("fixture images: every protobuf image frames and decodes; pages files are not images", needs(CRIU_DIR, "CRIU fixtures"), () => {
-    const dir = join(CRIU_DIR, "S2");
-    const core = readFileSync(join(dir, "inventory.img"));
-    assert.equal(parseImage(core).magic, "INVENTORY");
-    assert.throws(() => parseImage(readFileSync(join(dir, "pages-1.img")).subarray(0, 64)), InvalidDataError);
-  });
+  test(
+    "fixture images: every protobuf image frames and decodes; pages files are not images",
+    needs(CRIU_DIR, "CRIU fixtures"),
+    () => {
+      const dir = join(CRIU_DIR, "S2");
+      const core = readFileSync(join(dir, "inventory.img"));
+      assert.equal(parseImage(core).magic, "INVENTORY");
+      assert.throws(
+        () => parseImage(readFileSync(join(dir, "pages-1.img")).subarray(0, 64)),
+        InvalidDataError,
+      );
+    },
+  );
 });

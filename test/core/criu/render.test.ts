@@ -19,7 +19,14 @@ function ours(s: string, f: string): string {
 }
 
 /** Fields CRIU 4.x images carry that crit 3.17.1 does not decode (docs/criu.md). */
-const NEWER_FIELDS = new Set(["cet", "cg_set", "cap_amb", "plugins_entry", "dump_criu_run_id", "allow_uprobes"]);
+const NEWER_FIELDS = new Set([
+  "cet",
+  "cg_set",
+  "cap_amb",
+  "plugins_entry",
+  "dump_criu_run_id",
+  "allow_uprobes",
+]);
 
 /** Our document as crit 3.17.1 shows it: newer fields dropped, pagemap count read from field 2. */
 function as317(v: unknown, magic: string): unknown {
@@ -86,7 +93,10 @@ describe("criu show --json equals crit decode --pretty", needs(CRIT_DIR, "crit d
     for (const s of SCENARIOS) {
       for (const f of imageFiles(s)) {
         const path = join(CRIU_DIR, s, f);
-        const r = spawnSync("crit", ["decode", "-i", path, "--pretty"], { encoding: "utf8", maxBuffer: 64 << 20 });
+        const r = spawnSync("crit", ["decode", "-i", path, "--pretty"], {
+          encoding: "utf8",
+          maxBuffer: 64 << 20,
+        });
         assert.equal(r.status, 0, r.stderr);
         const mine = ours(s, f);
         if (mine !== r.stdout) {
@@ -116,6 +126,9 @@ describe("crit formatting details", () => {
     assert.equal(long, `${"A".repeat(76)}\n${"A".repeat(4)}\n`);
   });
   test("JSON: exact integers, ASCII-only strings, Python's indentation", () => {
-    assert.equal(critJson({ a: [18446744073709551615n], b: "é\n", c: {}, d: [] }), '{\n    "a": [\n        18446744073709551615\n    ],\n    "b": "\\u00e9\\n",\n    "c": {},\n    "d": []\n}');
+    assert.equal(
+      critJson({ a: [18446744073709551615n], b: "é\n", c: {}, d: [] }),
+      '{\n    "a": [\n        18446744073709551615\n    ],\n    "b": "\\u00e9\\n",\n    "c": {},\n    "d": []\n}',
+    );
   });
 });

@@ -4,12 +4,28 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { decodeCore } from "../../../src/core/criu/decode.ts";
-import { opmaskRegisters, sigactionSignal, stRegister, threadState, zmmRegister } from "../../../src/core/criu/thread.ts";
+import {
+  opmaskRegisters,
+  sigactionSignal,
+  stRegister,
+  threadState,
+  zmmRegister,
+} from "../../../src/core/criu/thread.ts";
 import { bytesToHex } from "../../../src/core/hex.ts";
 import { needs } from "../../helpers/shared.ts";
 import { CRIU_DIR, SCENARIOS, truth } from "./fixtures.ts";
 
-const GPR: Record<string, string> = { rbx: "bx", rbp: "bp", r8: "r8", r9: "r9", r10: "r10", r12: "r12", r13: "r13", r14: "r14", r15: "r15" };
+const GPR: Record<string, string> = {
+  rbx: "bx",
+  rbp: "bp",
+  r8: "r8",
+  r9: "r9",
+  r10: "r10",
+  r12: "r12",
+  r13: "r13",
+  r14: "r14",
+  r15: "r15",
+};
 
 describe("CRIU thread state vs ground truth", needs(CRIU_DIR, "CRIU fixtures"), () => {
   for (const s of SCENARIOS) {
@@ -46,9 +62,14 @@ describe("CRIU thread state vs ground truth", needs(CRIU_DIR, "CRIU fixtures"), 
           else assert.equal(got, "0".repeat(128), `${where} zmm${r} untouched`);
         }
         const k = opmaskRegisters(st.fpregs)!;
-        if (ctx.isa === "zmm") assert.deepEqual(k, (ctx.k as string[]).map((x) => BigInt(x)));
+        if (ctx.isa === "zmm")
+          assert.deepEqual(
+            k,
+            (ctx.k as string[]).map((x) => BigInt(x)),
+          );
         else assert.deepEqual(k, new Array(8).fill(0n));
-        if (st.blocked !== undefined) assert.equal(st.blocked, BigInt(th.blocked_sigmask), `${where} blocked`);
+        if (st.blocked !== undefined)
+          assert.equal(st.blocked, BigInt(th.blocked_sigmask), `${where} blocked`);
       }
     });
   }

@@ -1,0 +1,308 @@
+/** `sigframe check --from A --to B`: will the FPU/vector state restore correctly on B? */
+import type { Command } from "commander";
+import {
+  type CheckInput,
+  type CheckResult,
+  checkCompat,
+  criuCpuinfo,
+  FINDING_CODES,
+  type Finding,
+  type FrameCase,
+  type Severity,
+} from "../core/compat/index.ts";
+import { UsageError } from "../core/errors.ts";
+import { bitsOf, hex, toJson } from "../core/hex.ts";
+import type { KernelVersion } from "../core/kernel.ts";
+import type { Profile } from "../core/profile.ts";
+import { type Policy, policiesForKernel, predict } from "../core/sigreturn/index.ts";
+import { componentInfo } from "../core/xsave/components.ts";
+import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
+import { loadProfile } from "../node/profile-source.ts";
+import type { CliContext } from "./context.ts";
+import { layoutOptions } from "./layout.ts";
+import { kernelOption, u64Option } from "./options.ts";
+import { renderTable } from "./render/table.ts";
+
+/**
+ * Frames found in a checkpoint or a core (`--checkpoint DIR`, `--core FILE`): a scanner registers
+ * here. It returns the source host when the checkpoint records it, what the process used, and the
+ * frames on its stacks; each frame then gets its fate on the destination.
+ */
+export interface CheckpointFrames {
+  profile?: Profile;
+  uses?: bigint;
+  frames: FrameCase[];
+  notes?: string[];
+}
+
+export interface FrameSource {
+  option: "checkpoint" | "core";
+  load(path: string, from: XsaveLayout | undefined, to: XsaveLayout): CheckpointFrames;
+}
+
+export const frameSources: FrameSource[] = [];
+
+const POLICY_NAMES: readonly Policy[] = ["legacy", "classic", "refined"];
+
+/** `--policy P` or `--kernel K` to the policies to judge by (all when neither is given). */
+export function policiesOption(
+  policy: string | undefined,
+  kernel: KernelVersion | undefined,
+): { policies?: Policy[]; note?: string } {
+  if (policy !== undefined && kernel !== undefined)
+    throw new UsageError("give --kernel or --policy, not both", { input: "--policy" });
+  if (policy !== undefined) {
+    if (!POLICY_NAMES.includes(policy as Policy))
+      throw new UsageError(`expected one of ${POLICY_NAMES.join(", ")}, got ${JSON.stringify(policy)}`, {
+        input: "--policy",
+      });
+    return { policies: [policy as Policy] };
+  }
+  if (kernel !== undefined) {
+    const k = policiesForKernel(kernel);
+    const out: { policies?: Policy[]; note?: string } = { policies: k.policies };
+    if (k.note) out.note = k.note;
+    return out;
+  }
+  return {};
+}
+
+/** A short name for messages: the built-in name, or a file name without folder and `.json`. */
+export function displayName(arg: string, p: Profile): string {
+  if (arg === "host" || p.source.kind === "builtin") return p.name;
+  const base = arg.split("/").filter(Boolean).pop() ?? arg;
+  return base.replace(/\.(json|txt|img)$/i, "");
+}
+
+export function mxcsrMaskOf(p: Profile): number | undefined {
+  return p.mxcsrMask ?? p.observed?.mxcsrMask;
+}
+
+interface CheckFlags {
+  from?: string;
+  to?: string;
+  kernel?: string;
+  policy?: string;
+  uses?: string;
+  restorer?: string;
+  checkpoint?: string;
+  core?: string;
+  json?: boolean;
+}
+
+function restorersOption(text: string | undefined): ("criu" | "raw-copy")[] | undefined {
+  if (text === undefined) return undefined;
+  const list = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (list.length === 1 && list[0] === "none") return [];
+  for (const r of list)
+    if (r !== "criu" && r !== "raw-copy")
+      throw new UsageError(`expected criu, raw-copy or none, got ${JSON.stringify(r)}`, {
+        input: "--restorer",
+      });
+  return list as ("criu" | "raw-copy")[];
+}
+
+/** The JSON document of the contract (`check --json`). */
+export function checkJson(r: CheckResult, note?: string): Record<string, unknown> {
+  const policies: Record<string, unknown> = {};
+  for (const p of POLICY_NAMES) {
+    const x = r.policies[p];
+    policies[p] = {
+      verdict: x.verdict,
+      selected: x.selected,
+      kernels: x.kernels,
+      frames: x.frames.map((f) => ({
+        frame: f.frame,
+        style: f.style,
+        path: f.path,
+        signal: f.signal,
+        reason: f.reason,
+        detail: f.detail,
+        intact: f.intact,
+        components: f.components.map((c) => ({
+          bit: c.bit,
+          name: c.name,
+          fate: c.fate,
+          ...(c.expectedOffset >= 0 ? { offset: c.expectedOffset } : {}),
+          ...(c.readFrom !== undefined ? { readFrom: c.readFrom } : {}),
+        })),
+      })),
+    };
+  }
+  const doc: Record<string, unknown> = {
+    verdict: r.verdict,
+    exitCode: r.exitCode,
+    from: r.from,
+    to: r.to,
+    uses: r.uses,
+    evaluated: r.evaluated,
+    findings: r.findings,
+    policies,
+    criu: {
+      wouldAccept: r.criu.wouldAccept,
+      reason: r.criu.reason,
+      failures: r.criu.failures,
+      assessment: r.criu.assessment,
+      image: r.criu.image,
+      host: r.criu.host,
+    },
+    frames: r.frames,
+  };
+  if (note) doc.note = note;
+  return doc;
+}
+
+function names(mask: bigint): string {
+  return bitsOf(mask)
+    .map((b) => componentInfo(b).name)
+    .join(", ");
+}
+
+const SECTION: Record<Severity, string> = { error: "ERRORS", warning: "WARNINGS", info: "INFO" };
+
+/** The human report: hosts, findings grouped by severity, per-policy verdicts, CRIU's answer. */
+export function renderCheck(ctx: CliContext, r: CheckResult, note?: string): string {
+  const { c } = ctx;
+  const lines: string[] = [];
+  lines.push(c.bold(`check: ${r.from.name} → ${r.to.name}`));
+  const host = (label: string, h: CheckResult["from"]) =>
+    `  ${label}  ${h.name}: ${h.vendor}, XCR0 ${hex(h.xcr0)}, ${h.xsave ? `user_size ${h.userSize}` : "FXSAVE only"}`;
+  lines.push(host("from", r.from));
+  lines.push(host("to  ", r.to));
+  lines.push(`  uses  ${hex(r.uses)} (${names(r.uses)})`);
+  const all = r.evaluated.length === 3;
+  lines.push(
+    `  kernel policies  ${r.evaluated.join(", ")}${all ? " (all: pass --kernel or --policy to choose)" : ""}`,
+  );
+  if (note) lines.push(c.dim(`  note: ${note}`));
+  const colour = (s: Severity, t: string) =>
+    s === "error" ? c.red(t) : s === "warning" ? c.yellow(t) : c.dim(t);
+  for (const sev of ["error", "warning", "info"] as Severity[]) {
+    const fs = r.findings.filter((f) => f.severity === sev);
+    if (fs.length === 0) continue;
+    lines.push("");
+    lines.push(colour(sev, `${SECTION[sev]} (${fs.length})`));
+    const rows = fs.map((f: Finding) => [
+      colour(sev, f.code),
+      f.component ?? "-",
+      f.policies && f.policies.length < 3 ? f.policies.join(",") : f.policies ? "all" : "-",
+      f.frames?.join(",") ?? "-",
+      f.message,
+    ]);
+    lines.push(
+      renderTable(
+        [
+          { header: "code" },
+          { header: "component" },
+          { header: "policies" },
+          { header: "frames" },
+          { header: "what happens" },
+        ],
+        rows,
+        "  ",
+      ),
+    );
+    const codes = [...new Set(fs.map((f) => f.code))];
+    for (const code of codes) lines.push(c.dim(`  ${code}: ${FINDING_CODES[code].hint}`));
+  }
+  if (r.findings.length === 0) {
+    lines.push("");
+    lines.push(c.green("no findings: every evaluated frame restores every component from where it was written"));
+  }
+  lines.push("");
+  lines.push(
+    `by policy: ${POLICY_NAMES.map((p) => {
+      const x = r.policies[p];
+      return `${p} ${x.verdict}${x.selected ? "" : " (not selected)"}`;
+    }).join(", ")}`,
+  );
+  const criuWord = r.criu.wouldAccept ? "accepts" : "refuses";
+  const assess =
+    r.criu.assessment === "agrees"
+      ? "agrees with this verdict"
+      : r.criu.assessment === "refuses-needlessly"
+        ? "refuses although the state restores"
+        : "accepts although state is lost";
+  lines.push(`CRIU 'cpuinfo check' (--cpu-cap=fpu): ${criuWord}: ${r.criu.reason} (${assess})`);
+  const v =
+    r.verdict === "compatible"
+      ? c.green(r.verdict)
+      : r.verdict === "warnings"
+        ? c.yellow(r.verdict)
+        : c.red(r.verdict);
+  lines.push(c.bold(`verdict: ${v} (exit ${r.exitCode})`));
+  return lines.join("\n");
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command("check")
+    .summary("will state restore correctly on the destination?")
+    .description(
+      "For the state a process on host A can have, against host B's layout and B's kernel: what happens to kernel-written signal frames from A restored on B, and to the thread state a restorer rebuilds (CRIU: per-component relocation; raw copy: gVisor). Findings per component and per kernel policy, beside what CRIU's 'cpuinfo check' would say.\n\nExit codes: 0 compatible, 1 warnings only, 3 incompatible. Finding codes: docs/findings.md.",
+    )
+    .requiredOption("--from <PROFILE>", "source host: host, built-in name, or profile file")
+    .requiredOption("--to <PROFILE>", "destination host")
+    .option("--kernel <K>", "destination kernel X.Y[.Z][-rcN] (mapped to its sigreturn policy)")
+    .option("--policy <P>", "destination sigreturn policy: legacy, classic or refined")
+    .option("--uses <MASK>", "components the process uses (xstate_bv); default: all A enables but MPX and AMX")
+    .option("--restorer <LIST>", "restorer-built frames to evaluate: criu, raw-copy (comma-separated) or none")
+    .option("--checkpoint <DIR>", "take A and the frames from a CRIU checkpoint")
+    .option("--core <FILE>", "take A and the frames from an ELF core file")
+    .option("--json", "JSON output")
+    .action((flags: CheckFlags) => {
+      const kernel = kernelOption(flags.kernel);
+      const pol = policiesOption(flags.policy, kernel);
+      const uses = u64Option(flags.uses, "--uses");
+      const restorers = restorersOption(flags.restorer);
+      if (flags.checkpoint !== undefined && flags.core !== undefined)
+        throw new UsageError("give --checkpoint or --core, not both", { input: "--core" });
+      const pb = loadProfile(flags.to!);
+      const lb = computeLayout(pb, layoutOptions(kernel ? { kernel } : {}, pb));
+      let pa: Profile | undefined;
+      let taken: CheckpointFrames | undefined;
+      const which = flags.checkpoint !== undefined ? "checkpoint" : flags.core !== undefined ? "core" : undefined;
+      if (which) {
+        const src = frameSources.find((s) => s.option === which);
+        const path = (which === "checkpoint" ? flags.checkpoint : flags.core)!;
+        if (!src)
+          throw new UsageError(`reading frames from a ${which} is not available in this build`, {
+            input: `--${which}`,
+          });
+        const fromArg = flags.from === "-" ? undefined : flags.from;
+        pa = fromArg ? loadProfile(fromArg) : undefined;
+        const la0 = pa ? computeLayout(pa, layoutOptions({}, pa)) : undefined;
+        taken = src.load(path, la0, lb);
+        pa = pa ?? taken.profile;
+      } else {
+        pa = loadProfile(flags.from!);
+      }
+      if (!pa) throw new UsageError("the source host is not known: pass --from", { input: "--from" });
+      const amx = uses !== undefined && (uses >> 18n) & 1n ? { amx: true } : {};
+      const la = computeLayout(pa, layoutOptions(amx, pa));
+      const input: CheckInput = {
+        from: la,
+        to: lb,
+        predict,
+        names: { from: displayName(flags.from ?? pa.name, pa), to: displayName(flags.to!, pb) },
+        criu: { from: criuCpuinfo(la, pa), to: criuCpuinfo(lb, pb) },
+      };
+      if (pol.policies) input.policies = pol.policies;
+      const u = uses ?? taken?.uses;
+      if (u !== undefined) input.uses = u;
+      if (taken) input.frames = taken.frames;
+      if (restorers) input.restorers = restorers;
+      const ma = mxcsrMaskOf(pa);
+      const mb = mxcsrMaskOf(pb);
+      if (ma !== undefined) input.fromMxcsrMask = ma;
+      if (mb !== undefined) input.toMxcsrMask = mb;
+      const r = checkCompat(input);
+      const note = [pol.note, ...(taken?.notes ?? [])].filter(Boolean).join("; ") || undefined;
+      if (flags.json) ctx.out(toJson(checkJson(r, note)));
+      else ctx.out(renderCheck(ctx, r, note));
+      ctx.setExit(r.exitCode);
+    });
+}

@@ -1,0 +1,148 @@
+/** `sigframe policy-diff P Q`: every representative frame whose sigreturn outcome differs between two policies. */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { type PolicyDiffResult, policyDiff } from "../core/compat/index.ts";
+import { UsageError } from "../core/errors.ts";
+import { toJson } from "../core/hex.ts";
+import { BUILTIN_PROFILES } from "../core/profiles/builtins.ts";
+import { type Policy, predict } from "../core/sigreturn/index.ts";
+import { describeFsError, writeOutputAtomic } from "../node/files.ts";
+import { loadHosts } from "./baseline.ts";
+import type { CliContext } from "./context.ts";
+import { renderTable } from "./render/table.ts";
+
+const POLICIES: readonly Policy[] = ["legacy", "classic", "refined"];
+
+function policyArg(text: string, which: string): Policy {
+  if (!POLICIES.includes(text as Policy))
+    throw new UsageError(`expected one of ${POLICIES.join(", ")}, got ${JSON.stringify(text)}`, { input: which });
+  return text as Policy;
+}
+
+export function policyDiffJson(r: PolicyDiffResult): Record<string, unknown> {
+  return {
+    p: r.p,
+    q: r.q,
+    layouts: r.layouts,
+    total: r.total,
+    differing: r.differing,
+    groups: r.groups.map((g) => ({
+      cause: g.cause,
+      title: g.title,
+      count: g.count,
+      kinds: g.kinds,
+      frames: g.frames,
+      example: {
+        id: g.example.frame.id,
+        description: g.example.frame.description,
+        task: g.example.frame.task,
+        xstateSize: g.example.frame.xstateSize,
+        bytes: g.example.frame.fpstate?.length ?? 0,
+        ...(g.example.frame.readableBytes !== undefined ? { readableBytes: g.example.frame.readableBytes } : {}),
+        [r.p]: { ...g.example.p, lost: g.example.lostUnderP },
+        [r.q]: { ...g.example.q, lost: g.example.lostUnderQ },
+      },
+    })),
+  };
+}
+
+export function renderPolicyDiff(ctx: CliContext, r: PolicyDiffResult): string {
+  const { c } = ctx;
+  const lines: string[] = [];
+  lines.push(
+    c.bold(
+      `${r.p} vs ${r.q}: ${r.differing} of ${r.total} frames differ (${r.layouts} distinct layouts), in ${r.groups.length} group${r.groups.length === 1 ? "" : "s"}`,
+    ),
+  );
+  r.groups.forEach((g, i) => {
+    lines.push("");
+    lines.push(c.bold(`${i + 1}. ${g.title}`) + `  (${g.count} frame${g.count === 1 ? "" : "s"})`);
+    lines.push(
+      `   from: ${Object.entries(g.kinds)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(", ")}`,
+    );
+    const ex = g.example;
+    lines.push(`   smallest example: ${ex.frame.description} (xstate_size ${ex.frame.xstateSize}, task ${ex.frame.task})`);
+    lines.push(
+      renderTable(
+        [{ header: "policy" }, { header: "path" }, { header: "reason" }, { header: "lost" }],
+        [
+          [r.p, ex.p.path, ex.p.reason, ex.lostUnderP.join(", ") || "-"],
+          [r.q, ex.q.path, ex.q.reason, ex.lostUnderQ.join(", ") || "-"],
+        ],
+        "     ",
+      ),
+    );
+  });
+  return lines.join("\n");
+}
+
+function slug(s: string): string {
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-|-$/g, "")
+    .slice(0, 60);
+}
+
+/** Writes each group's example: `NN-cause.fpstate` (the bytes) and `NN-cause.json` (what to expect). */
+function saveExamples(ctx: CliContext, dir: string, r: PolicyDiffResult): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(describeFsError(e), { input: dir });
+  }
+  r.groups.forEach((g, i) => {
+    const base = join(dir, `${String(i + 1).padStart(2, "0")}-${slug(g.cause)}`);
+    const f = g.example.frame;
+    if (f.fpstate) writeOutputAtomic(`${base}.fpstate`, f.fpstate, (s) => ctx.io.stdout(s));
+    const meta = {
+      cause: g.cause,
+      description: f.description,
+      task: f.task,
+      fpstate: f.fpstate ? `${base.split("/").pop()}.fpstate` : null,
+      xstateSize: f.xstateSize,
+      ...(f.readableBytes !== undefined ? { readableBytes: f.readableBytes } : {}),
+      [r.p]: { ...g.example.p, lost: g.example.lostUnderP },
+      [r.q]: { ...g.example.q, lost: g.example.lostUnderQ },
+    };
+    writeOutputAtomic(`${base}.json`, `${toJson(meta)}\n`, (s) => ctx.io.stdout(s));
+  });
+}
+
+interface DiffFlags {
+  profiles?: string[];
+  json?: boolean;
+  saveExamples?: string;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command("policy-diff")
+    .summary("frames whose sigreturn outcome differs between two policies")
+    .description(
+      "For a change to the sigreturn check: over representative frames (each host's own kernel frame, CRIU-style trimmed frames, every cross-host pair, and the probe's edge cases), every frame whose outcome differs between policy P and policy Q, grouped by cause, largest group first. Hosts: --profiles (files, folders, names), default the built-in profiles.",
+    )
+    .argument("<P>", "policy: legacy, classic or refined")
+    .argument("<Q>", "policy to compare with")
+    .option("--profiles <PROFILE...>", "hosts to build frames for (files, folders, built-in names)")
+    .option("--json", "JSON output")
+    .option("--save-examples <DIR>", "write the smallest example frame of each group into DIR")
+    .action((p: string, q: string, flags: DiffFlags) => {
+      const pp = policyArg(p, "P");
+      const qq = policyArg(q, "Q");
+      const args = flags.profiles?.length ? flags.profiles : BUILTIN_PROFILES.map((b) => b.name);
+      const hosts = loadHosts(ctx, args);
+      const r = policyDiff(
+        pp,
+        qq,
+        hosts.map((h) => ({ name: h.name, layout: h.layout })),
+        predict,
+      );
+      if (flags.saveExamples) saveExamples(ctx, flags.saveExamples, r);
+      if (flags.json) ctx.out(toJson(policyDiffJson(r)));
+      else ctx.out(renderPolicyDiff(ctx, r));
+    });
+}

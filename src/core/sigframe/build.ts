@@ -1,0 +1,261 @@
+/**
+ * Frame builders: the same register state written the way three producers write it.
+ *
+ * - `kernel`: what the kernel writes on delivery (arch/x86/kernel/fpu/signal.c
+ *   copy_fpstate_to_sigframe(), save_xstate_epilog(); v6.12+ PKRU handling): xstate_size =
+ *   user_size, sw xfeatures = the task's user features, xstate_bv = components in use | FP|SSE,
+ *   magic2 at user_size, area of user_size + 4 bytes.
+ * - `criu`: CRIU's restorer (criu/arch/x86/crtools.c restore_fpu()): components in use that the
+ *   host has, copied to the host's offsets, xstate_size trimmed to the end of the highest one,
+ *   sw xfeatures = xstate_bv, magic2 right after, inside CRIU's 16 KiB xsave buffer.
+ * - `pwntools`: SigreturnFrame for amd64 (pwnlib/rop/srop.py): a payload from uc_flags on,
+ *   248 bytes (uc_sigmask slot at 240, before PR #2762) or 304 bytes (after), fpstate 0 —
+ *   optionally with a kernel-style FPU area appended and pointed to.
+ */
+import { InvalidDataError, UsageError } from "../errors.ts";
+import { bit, hasBit } from "../hex.ts";
+import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, MASK_FPSSE, MIN_XSTATE_SIZE, XFEATURE } from "../xsave/components.ts";
+import type { XsaveLayout } from "../xsave/layout.ts";
+import {
+  KERNEL_FPSTATE_OFFSET,
+  RT_SIGFRAME_SIZE,
+  UC_FP_XSTATE,
+  UC_SIGCONTEXT_SS,
+  UC_STRICT_RESTORE_SS,
+  UCONTEXT_SIZE,
+} from "./fields.ts";
+import { componentSlots, encodeFpstate, type Fpstate, type LegacyRegisters, zeroRegisters } from "./fpstate.ts";
+import { encodeSigframeImage, type RtSigframe, type SigframeImage } from "./frame.ts";
+import type { RegisterState } from "./state.ts";
+import { emptyState } from "./state.ts";
+
+export type BuildStyle = "kernel" | "criu" | "pwntools";
+export type PwntoolsVariant = 248 | 304;
+
+/** XSAVE_SIZE of CRIU's xsave_struct (compel/arch/x86/src/lib/include/uapi/asm/fpu.h, 4 × 4096). */
+export const CRIU_XSAVE_SIZE = 16384;
+/** Linux's initial PKRU (init_pkru_value): key 0 open, keys 1–15 access-disabled. */
+export const LINUX_INIT_PKRU = 0x55555554n;
+/** MXCSR_MASK written when the profile does not record one. */
+export const DEFAULT_FXSAVE_MXCSR_MASK = 0xffffn;
+/** Where the fpstate goes when the caller gives no address (64-byte aligned user stack). */
+export const DEFAULT_BUILD_FPSTATE_ADDRESS = 0x7ffffffde000n;
+
+/** CRIU copies these components, in this order (criu/arch/x86/crtools.c restore_fpu()). */
+const CRIU_COMPONENTS = [
+  XFEATURE.YMM,
+  XFEATURE.BNDREGS,
+  XFEATURE.BNDCSR,
+  XFEATURE.OPMASK,
+  XFEATURE.ZMM_Hi256,
+  XFEATURE.Hi16_ZMM,
+  XFEATURE.PKRU,
+];
+
+export interface BuildOptions {
+  style: BuildStyle;
+  /** The CPU/task the frame is built for; needed whenever an FPU area is emitted. */
+  layout?: XsaveLayout;
+  state?: RegisterState;
+  /** Only the FPU area (the bytes uc_mcontext.fpstate points at). */
+  fpstateOnly?: boolean;
+  /** pwntools: which SigreturnFrame release to mimic (default 304). */
+  pwntoolsVariant?: PwntoolsVariant;
+  /** Address of the output's first byte (frame builds); default puts the fpstate at a 64-byte boundary. */
+  base?: bigint;
+  /** MXCSR_MASK to write in the legacy region (the CPU's; default 0xffff). */
+  mxcsrMask?: bigint;
+}
+
+export interface BuildResult {
+  bytes: Uint8Array;
+  fpstate?: Fpstate;
+  /** Offset of the FPU area in `bytes`. */
+  fpstateOffset?: number;
+  image?: SigframeImage;
+  /** Facts about the output a user should know. */
+  notes: string[];
+}
+
+function legacyFrom(state: RegisterState, mxcsrMask: bigint): LegacyRegisters {
+  const l: Record<string, bigint> = {};
+  for (const k of ["fcw", "fsw", "ftw", "fop", "fip", "fdp", "mxcsr", "mxcsr_mask"]) l[k] = 0n;
+  for (let i = 0; i < 8; i++) l[`st${i}`] = 0n;
+  for (let i = 0; i < 16; i++) l[`xmm${i}`] = 0n;
+  // Init values (FNINIT / MXCSR reset): FCW 0x037f, MXCSR 0x1f80.
+  l.fcw = 0x37fn;
+  l.mxcsr = 0x1f80n;
+  l.mxcsr_mask = mxcsrMask;
+  Object.assign(l, state.legacy);
+  return l as LegacyRegisters;
+}
+
+function inUse(state: RegisterState, b: number): boolean {
+  const rec = state.components.get(b);
+  return rec !== undefined && Object.values(rec).some((v) => v !== 0n);
+}
+
+function stateComponentsOutside(state: RegisterState, layout: XsaveLayout, mask: bigint): number[] {
+  return [...state.components.keys()].filter((b) => !hasBit(mask, b) || !layout.components.some((c) => c.bit === b));
+}
+
+/** The FPU area in one of the styles that carry one. */
+export function buildFpstate(
+  layout: XsaveLayout,
+  state: RegisterState,
+  style: "kernel" | "criu",
+  mxcsrMask = DEFAULT_FXSAVE_MXCSR_MASK,
+  notes: string[] = [],
+): Fpstate {
+  const legacy = legacyFrom(state, mxcsrMask);
+  const st = { ...state, components: new Map(state.components) };
+  if (hasBit(layout.userFeatures, XFEATURE.PKRU) && !st.components.has(XFEATURE.PKRU)) {
+    // Linux tasks start with PKRU = init_pkru_value; signal delivery always stores it (v6.12+).
+    st.components.set(XFEATURE.PKRU, { pkru: LINUX_INIT_PKRU });
+  }
+  if (!layout.xsave) {
+    // FXSR-only CPU: save_xstate_epilog() still writes the sw bytes, sized 512, without magic2.
+    const dropped = [...st.components.keys()];
+    if (dropped.length) notes.push(`this CPU has no XSAVE: components ${dropped.join(", ")} of the state are not written`);
+    return {
+      size: 512,
+      legacy,
+      sw: { magic1: FP_XSTATE_MAGIC1, extendedSize: 512, xfeatures: MASK_FPSSE, xstateSize: 512, padding: [0, 0, 0, 0, 0, 0, 0] },
+      components: [],
+      extra: [],
+    };
+  }
+  let xstateBv = MASK_FPSSE;
+  let xstateSize: number;
+  let xfeatures: bigint;
+  let size: number;
+  if (style === "kernel") {
+    const outside = stateComponentsOutside(st, layout, layout.userFeatures);
+    if (outside.length)
+      notes.push(`components ${outside.join(", ")} are not among the task's features and are not written`);
+    for (const c of layout.components) if (c.enabled && c.bit >= 2 && inUse(st, c.bit)) xstateBv |= bit(c.bit);
+    xstateSize = layout.userSize;
+    xfeatures = layout.userFeatures;
+    size = xstateSize + 4;
+  } else {
+    xstateSize = MIN_XSTATE_SIZE;
+    for (const b of CRIU_COMPONENTS) {
+      const c = layout.components.find((x) => x.bit === b);
+      if (!c || !c.enabled || !inUse(st, b)) continue;
+      xstateBv |= bit(b);
+      xstateSize = Math.max(xstateSize, c.offset + c.size);
+    }
+    const skipped = [...st.components.keys()].filter((b) => inUse(st, b) && !hasBit(xstateBv, b));
+    if (skipped.length)
+      notes.push(`CRIU would drop components ${skipped.join(", ")}: not copied by its restorer or absent on this CPU`);
+    xfeatures = xstateBv;
+    size = Math.max(CRIU_XSAVE_SIZE, xstateSize + 4);
+  }
+  const header = { xstateBv, xcompBv: 0n, reserved: [0n, 0n, 0n, 0n, 0n, 0n] };
+  const components = componentSlots(layout, header)
+    .filter((s) => s.offset + s.size <= size)
+    .map((s) => {
+      const regs = zeroRegisters(s.bit, s.size);
+      const given = st.components.get(s.bit);
+      // The kernel writes every task component (XSAVE); CRIU only those it sets in xstate_bv.
+      const write = style === "kernel" ? hasBit(layout.userFeatures, s.bit) : hasBit(xstateBv, s.bit);
+      if (given && write) Object.assign(regs, given);
+      return { bit: s.bit, name: s.name, offset: s.offset, size: s.size, registers: regs };
+    });
+  return {
+    size,
+    legacy,
+    sw: { magic1: FP_XSTATE_MAGIC1, extendedSize: xstateSize + 4, xfeatures, xstateSize, padding: [0, 0, 0, 0, 0, 0, 0] },
+    header,
+    components,
+    magic2: FP_XSTATE_MAGIC2,
+    extra: [],
+  };
+}
+
+function alignUp(v: bigint, a: bigint): bigint {
+  return (v + a - 1n) & ~(a - 1n);
+}
+
+/** Builds a frame (or only its FPU area) in the chosen style. */
+export function buildFrame(opts: BuildOptions): BuildResult {
+  const state = opts.state ?? emptyState();
+  const notes: string[] = [];
+  const mxcsrMask = opts.mxcsrMask ?? DEFAULT_FXSAVE_MXCSR_MASK;
+  const wantsFpstate = opts.style !== "pwntools" || opts.fpstateOnly || opts.layout !== undefined;
+  if (wantsFpstate && !opts.layout) {
+    throw new UsageError(`--cpu is needed: the ${opts.style} style emits an FPU area laid out for a CPU`);
+  }
+  let fp: Fpstate | undefined;
+  if (wantsFpstate) fp = buildFpstate(opts.layout!, state, opts.style === "criu" ? "criu" : "kernel", mxcsrMask, notes);
+  if (opts.fpstateOnly) {
+    const bytes = encodeFpstate(fp!);
+    return { bytes, fpstate: fp!, fpstateOffset: 0, notes };
+  }
+
+  const start = opts.style === "pwntools" ? "uc" : "pretcode";
+  const variant = opts.pwntoolsVariant ?? 304;
+  const frameSize = opts.style === "pwntools" ? variant : RT_SIGFRAME_SIZE;
+  // Where the FPU area goes: the next 64-byte boundary after the frame (after uc_sigmask for an
+  // SROP payload, which the kernel reads at uc + 296 even from a 248-byte payload).
+  const frameEnd = opts.style === "pwntools" ? UCONTEXT_SIZE : RT_SIGFRAME_SIZE;
+  const defaultOffset = opts.style === "pwntools" ? 320 : opts.style === "criu" ? 448 : KERNEL_FPSTATE_OFFSET;
+  const base = opts.base ?? DEFAULT_BUILD_FPSTATE_ADDRESS - BigInt(defaultOffset);
+  const fpOffset = fp ? Number(alignUp(base + BigInt(frameEnd), 64n) - base) : undefined;
+  const size = fp ? fpOffset! + fp.size : frameSize;
+
+  const f = state.frame;
+  const g = (k: string, d = 0n) => f[k] ?? d;
+  const ucFlagsDefault =
+    opts.style === "pwntools"
+      ? 0n
+      : (opts.layout?.xsave ? UC_FP_XSTATE : 0n) | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
+  const mc: Record<string, bigint> = {};
+  for (const k of ["r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi", "rbp", "rbx", "rdx", "rax", "rcx", "rsp", "rip"])
+    mc[k] = g(k);
+  mc.eflags = g("eflags", opts.style === "pwntools" ? 0n : 0x2n);
+  mc.cs = g("cs", 0x33n);
+  mc.gs = g("gs");
+  mc.fs = g("fs");
+  mc.ss = g("ss", opts.style === "pwntools" ? 0n : 0x2bn);
+  for (const k of ["err", "trapno", "oldmask", "cr2"]) mc[k] = g(k);
+  mc.fpstate = fp ? base + BigInt(fpOffset!) : g("fpstate");
+  for (let i = 0; i < 8; i++) mc[`reserved1_${i}`] = g(`reserved1_${i}`);
+  const frame: RtSigframe = {
+    start,
+    uc: { uc_flags: g("uc_flags", ucFlagsDefault), uc_link: g("uc_link"), ss_sp: g("ss_sp"), ss_flags: g("ss_flags"), ss_size: g("ss_size") },
+    mcontext: mc as RtSigframe["mcontext"],
+  };
+  if (opts.style === "pwntools" && variant === 248) {
+    // pwntools before PR #2762 packs its "sigmask" at 240, which is reserved1[1] in the kernel's struct.
+    if (f.uc_sigmask !== undefined) {
+      if (f.reserved1_1 !== undefined && f.reserved1_1 !== f.uc_sigmask)
+        throw new InvalidDataError("the 248-byte pwntools frame has one slot for uc_sigmask and reserved1_1", { path: "uc_sigmask" });
+      mc.reserved1_1 = f.uc_sigmask;
+      notes.push("pwntools 248: uc_sigmask is written at offset 240 (reserved1[1]); the kernel reads the mask at 296");
+    }
+    for (let i = 2; i < 8; i++) delete mc[`reserved1_${i}`];
+    if (fp) frame.ucSigmask = 0n;
+  } else {
+    frame.ucSigmask = g("uc_sigmask");
+  }
+  if (start === "pretcode") {
+    frame.pretcode = g("pretcode");
+    frame.info = { si_signo: g("si_signo"), si_errno: g("si_errno"), si_code: g("si_code"), sifields: g("sifields") };
+  }
+  const img: SigframeImage = { frame, base, baseSource: "given", size, extra: [] };
+  if (fp) {
+    img.fpstate = fp;
+    img.fpstateOffset = fpOffset!;
+  }
+  if (opts.style === "pwntools" && variant === 248 && fp) {
+    notes.push("pwntools 248 with an FPU area: the kernel reads uc_sigmask at 296, here zero padding before the area");
+  }
+  const bytes = encodeSigframeImage(img);
+  const out: BuildResult = { bytes, image: img, notes };
+  if (fp) {
+    out.fpstate = fp;
+    out.fpstateOffset = fpOffset!;
+  }
+  return out;
+}

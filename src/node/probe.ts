@@ -1,0 +1,99 @@
+/**
+ * `sigframe probe` without the printing: capture the host, compute the cases from its layout,
+ * run them through the native helper, and compare every result with the sigreturn model.
+ */
+import { UsageError } from "../core/errors.ts";
+import { parseKernelVersion } from "../core/kernel.ts";
+import { type AnalyzeContext, analyzeCase, type CaseResult, type Verdict, verdict } from "../core/probe/analyze.ts";
+import { CASE_IDS, caseContextFor, type ProbeCase, probeCases } from "../core/probe/cases.ts";
+import { patterns } from "../core/probe/patterns.ts";
+import type { Isa } from "../core/probe/regions.ts";
+import type { Profile } from "../core/profile.ts";
+import { type KernelPolicies, policiesForKernel, predict } from "../core/sigreturn/index.ts";
+import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
+import { nativeHostCapture, nativeProbe, requireHelper } from "./native.ts";
+
+export interface ProbeReport {
+  kernel: string;
+  profile: Profile;
+  layout: XsaveLayout;
+  isa: Isa;
+  kBits: number;
+  results: CaseResult[];
+  verdict: Verdict;
+  /** What the kernel-version table says, where the release parses. */
+  expected?: KernelPolicies;
+  warnings: string[];
+}
+
+/** Parses `--cases a,b,c` against the known ids (a usage error names the unknown ones). */
+export function parseCaseList(list: string | undefined): string[] | undefined {
+  if (list === undefined) return undefined;
+  const ids = list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = ids.filter((id) => !CASE_IDS.includes(id));
+  if (unknown.length || ids.length === 0) {
+    throw new UsageError(
+      `unknown case${unknown.length > 1 ? "s" : ""} ${unknown.join(", ") || "(empty list)"}; 'sigframe probe --list' shows them`,
+      { input: "--cases" },
+    );
+  }
+  return ids;
+}
+
+export function selectCases(all: ProbeCase[], ids: string[] | undefined): ProbeCase[] {
+  return ids ? all.filter((c) => ids.includes(c.id)) : all;
+}
+
+export function runProbe(opts: { cases?: string[] } = {}): ProbeReport {
+  requireHelper("probe");
+  const host = nativeHostCapture();
+  const profile = host.profile;
+  const layout = computeLayout(profile);
+  const warnings = [...layout.warnings];
+  if (profile.observed && profile.observed.xstateSize !== layout.userSize) {
+    warnings.push(
+      `the kernel wrote xstate_size ${profile.observed.xstateSize}, the layout model gives user_size ${layout.userSize}`,
+    );
+  }
+  const cases = selectCases(probeCases(caseContextFor(profile, layout, host.cpuid.isa)), opts.cases);
+  const pat = patterns();
+  const toRun = cases.filter((c) => !c.skip);
+  const run = toRun.length ? nativeProbe(toRun, pat.A) : undefined;
+  if (run && run.isa !== host.cpuid.isa) {
+    warnings.push(`the helper used ${run.isa} registers for the probe but reported ${host.cpuid.isa} for the host`);
+  }
+  const actx: AnalyzeContext = {
+    layout,
+    isa: run?.isa ?? host.cpuid.isa,
+    kBits: run?.kBits ?? host.cpuid.kBits,
+    patterns: pat,
+    xsavec: profile.cpuid.has("XSAVEC"),
+    predict,
+  };
+  if (profile.mxcsrMask !== undefined) actx.mxcsrMask = profile.mxcsrMask;
+  const results = cases.map((c) =>
+    analyzeCase(
+      c,
+      run?.cases.find((r) => r.id === c.id),
+      actx,
+    ),
+  );
+  const kernel = profile.kernel ?? "unknown";
+  const report: ProbeReport = {
+    kernel,
+    profile,
+    layout,
+    isa: actx.isa,
+    kBits: actx.kBits,
+    results,
+    verdict: verdict(results),
+    warnings,
+  };
+  try {
+    report.expected = policiesForKernel(parseKernelVersion(kernel));
+  } catch {}
+  return report;
+}
