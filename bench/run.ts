@@ -7,9 +7,10 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../test/helpers/shared.ts";
 import type { BenchResult } from "./harness.ts";
 import { benchLayouts, benchStartup } from "./layout.ts";
+import { benchMatrix } from "./matrix.ts";
 
 type Bench = () => BenchResult[] | Promise<BenchResult[]>;
-const benches: Bench[] = [benchLayouts, benchStartup];
+const benches: Bench[] = [benchLayouts, benchStartup, benchMatrix];
 
 const results: BenchResult[] = [];
 for (const b of benches) results.push(...(await b()));

@@ -13,6 +13,8 @@ const out = join(root, "native", "build");
 mkdirSync(out, { recursive: true });
 const marker = join(out, "UNAVAILABLE");
 rmSync(marker, { force: true });
+// A failed build must not leave an older helper behind.
+rmSync(join(out, "sigframe-helper"), { force: true });
 
 function unavailable(why) {
   writeFileSync(marker, `${why}\n`);
@@ -32,9 +34,12 @@ const cc = process.env.CC || "cc";
 const r = spawnSync(
   cc,
   ["-O1", "-g0", "-Wall", "-Wextra", "-std=gnu11", "-o", join(out, "sigframe-helper"), ...sources],
-  {
-    stdio: ["ignore", "inherit", "inherit"],
-  },
+  { stdio: ["ignore", "inherit", "pipe"], encoding: "utf8" },
 );
+if (r.stderr) process.stderr.write(r.stderr);
 if (r.error) unavailable(`${cc}: ${r.error.message}`);
-if (r.status !== 0) unavailable(`${cc} failed with exit code ${r.status}`);
+if (r.status !== 0) {
+  // The first compiler error says more than the exit code.
+  const first = (r.stderr || "").split("\n").find((l) => / error: /.test(l));
+  unavailable(`${cc} failed with exit code ${r.status}${first ? `: ${first.trim()}` : ""}`);
+}

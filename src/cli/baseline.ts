@@ -34,7 +34,11 @@ function profileFiles(dir: string): string[] {
  * PROFILE arguments, where a folder stands for every profile file in it. Files of a folder that
  * are not profiles are skipped with a warning; a named file that fails is an error.
  */
-export function loadHosts(ctx: CliContext, args: string[], kernel?: Parameters<typeof layoutOptions>[0]): LoadedHost[] {
+export function loadHosts(
+  ctx: CliContext,
+  args: string[],
+  kernel?: Parameters<typeof layoutOptions>[0],
+): LoadedHost[] {
   const out: LoadedHost[] = [];
   const seen = new Map<string, number>();
   const add = (arg: string, p: Profile) => {
@@ -96,12 +100,18 @@ export function renderBaseline(ctx: CliContext, r: BaselineResult): string {
       `portable across ${r.hosts.length} host${r.hosts.length === 1 ? "" : "s"}: ${hex(r.mask)} (${list(r.mask)}), frames of ${r.frameSize} bytes (xstate_size)`,
     ),
   );
-  if (r.fxsaveOnly) lines.push(c.yellow("a host does not use XSAVE: only the 512-byte FXSAVE region is portable"));
+  if (r.fxsaveOnly)
+    lines.push(c.yellow("a host does not use XSAVE: only the 512-byte FXSAVE region is portable"));
   if (r.components.length) {
     lines.push("");
     lines.push(
       renderTable(
-        [{ header: "bit", align: "right" }, { header: "component" }, { header: "offset", align: "right" }, { header: "size", align: "right" }],
+        [
+          { header: "bit", align: "right" },
+          { header: "component" },
+          { header: "offset", align: "right" },
+          { header: "size", align: "right" },
+        ],
         r.components.map((x) => [String(x.bit), x.name, String(x.offset), String(x.size)]),
         "  ",
       ),
@@ -121,7 +131,9 @@ export function renderBaseline(ctx: CliContext, r: BaselineResult): string {
   const beyond = r.hosts.filter((h) => h.beyond);
   if (beyond.length) {
     lines.push("");
-    lines.push("hosts whose kernel saves more than the baseline (limit XCR0 there, or keep processes off it):");
+    lines.push(
+      "hosts whose kernel saves more than the baseline (limit XCR0 there, or keep processes off it):",
+    );
     lines.push(
       renderTable(
         [{ header: "host" }, { header: "user_size", align: "right" }, { header: "beyond the baseline" }],

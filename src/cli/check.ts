@@ -210,7 +210,9 @@ export function renderCheck(ctx: CliContext, r: CheckResult, note?: string): str
   }
   if (r.findings.length === 0) {
     lines.push("");
-    lines.push(c.green("no findings: every evaluated frame restores every component from where it was written"));
+    lines.push(
+      c.green("no findings: every evaluated frame restores every component from where it was written"),
+    );
   }
   lines.push("");
   lines.push(
@@ -244,12 +246,21 @@ export function register(program: Command, ctx: CliContext): void {
     .description(
       "For the state a process on host A can have, against host B's layout and B's kernel: what happens to kernel-written signal frames from A restored on B, and to the thread state a restorer rebuilds (CRIU: per-component relocation; raw copy: gVisor). Findings per component and per kernel policy, beside what CRIU's 'cpuinfo check' would say.\n\nExit codes: 0 compatible, 1 warnings only, 3 incompatible. Finding codes: docs/findings.md.",
     )
-    .requiredOption("--from <PROFILE>", "source host: host, built-in name, or profile file")
+    .option(
+      "--from <PROFILE>",
+      "source host: host, built-in name, or profile file (with --checkpoint/--core: default the CPU the image records)",
+    )
     .requiredOption("--to <PROFILE>", "destination host")
     .option("--kernel <K>", "destination kernel X.Y[.Z][-rcN] (mapped to its sigreturn policy)")
     .option("--policy <P>", "destination sigreturn policy: legacy, classic or refined")
-    .option("--uses <MASK>", "components the process uses (xstate_bv); default: all A enables but MPX and AMX")
-    .option("--restorer <LIST>", "restorer-built frames to evaluate: criu, raw-copy (comma-separated) or none")
+    .option(
+      "--uses <MASK>",
+      "components the process uses (xstate_bv); default: all A enables but MPX and AMX",
+    )
+    .option(
+      "--restorer <LIST>",
+      "restorer-built frames to evaluate: criu, raw-copy (comma-separated) or none",
+    )
     .option("--checkpoint <DIR>", "take A and the frames from a CRIU checkpoint")
     .option("--core <FILE>", "take A and the frames from an ELF core file")
     .option("--json", "JSON output")
@@ -264,7 +275,8 @@ export function register(program: Command, ctx: CliContext): void {
       const lb = computeLayout(pb, layoutOptions(kernel ? { kernel } : {}, pb));
       let pa: Profile | undefined;
       let taken: CheckpointFrames | undefined;
-      const which = flags.checkpoint !== undefined ? "checkpoint" : flags.core !== undefined ? "core" : undefined;
+      const which =
+        flags.checkpoint !== undefined ? "checkpoint" : flags.core !== undefined ? "core" : undefined;
       if (which) {
         const src = frameSources.find((s) => s.option === which);
         const path = (which === "checkpoint" ? flags.checkpoint : flags.core)!;
@@ -278,7 +290,9 @@ export function register(program: Command, ctx: CliContext): void {
         taken = src.load(path, la0, lb);
         pa = pa ?? taken.profile;
       } else {
-        pa = loadProfile(flags.from!);
+        if (flags.from === undefined)
+          throw new UsageError("give --from PROFILE (or --checkpoint/--core)", { input: "--from" });
+        pa = loadProfile(flags.from);
       }
       if (!pa) throw new UsageError("the source host is not known: pass --from", { input: "--from" });
       const amx = uses !== undefined && (uses >> 18n) & 1n ? { amx: true } : {};

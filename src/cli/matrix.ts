@@ -60,12 +60,19 @@ export function renderMatrix(ctx: CliContext, m: MatrixResult): string {
     lines.push("");
     lines.push(
       renderTable(
-        [{ header: "layout" }, { header: "XCR0" }, { header: "user_size", align: "right" }, { header: "hosts" }],
+        [
+          { header: "layout" },
+          { header: "XCR0" },
+          { header: "user_size", align: "right" },
+          { header: "hosts" },
+        ],
         m.groups.map((g) => [
           g.id,
           hex(g.xcr0),
           String(g.userSize),
-          g.members.length > 4 ? `${g.members.slice(0, 4).join(", ")} and ${g.members.length - 4} more` : g.members.join(", "),
+          g.members.length > 4
+            ? `${g.members.slice(0, 4).join(", ")} and ${g.members.length - 4} more`
+            : g.members.join(", "),
         ]),
         "  ",
       ),

@@ -16,7 +16,9 @@ const POLICIES: readonly Policy[] = ["legacy", "classic", "refined"];
 
 function policyArg(text: string, which: string): Policy {
   if (!POLICIES.includes(text as Policy))
-    throw new UsageError(`expected one of ${POLICIES.join(", ")}, got ${JSON.stringify(text)}`, { input: which });
+    throw new UsageError(`expected one of ${POLICIES.join(", ")}, got ${JSON.stringify(text)}`, {
+      input: which,
+    });
   return text as Policy;
 }
 
@@ -39,7 +41,9 @@ export function policyDiffJson(r: PolicyDiffResult): Record<string, unknown> {
         task: g.example.frame.task,
         xstateSize: g.example.frame.xstateSize,
         bytes: g.example.frame.fpstate?.length ?? 0,
-        ...(g.example.frame.readableBytes !== undefined ? { readableBytes: g.example.frame.readableBytes } : {}),
+        ...(g.example.frame.readableBytes !== undefined
+          ? { readableBytes: g.example.frame.readableBytes }
+          : {}),
         [r.p]: { ...g.example.p, lost: g.example.lostUnderP },
         [r.q]: { ...g.example.q, lost: g.example.lostUnderQ },
       },
@@ -64,7 +68,9 @@ export function renderPolicyDiff(ctx: CliContext, r: PolicyDiffResult): string {
         .join(", ")}`,
     );
     const ex = g.example;
-    lines.push(`   smallest example: ${ex.frame.description} (xstate_size ${ex.frame.xstateSize}, task ${ex.frame.task})`);
+    lines.push(
+      `   smallest example: ${ex.frame.description} (xstate_size ${ex.frame.xstateSize}, task ${ex.frame.task})`,
+    );
     lines.push(
       renderTable(
         [{ header: "policy" }, { header: "path" }, { header: "reason" }, { header: "lost" }],

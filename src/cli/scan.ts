@@ -1,11 +1,16 @@
 /** `sigframe scan TARGET`: the live signal frames of each thread in a checkpoint, core or raw image. */
+import { basename } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { hex } from "../core/hex.ts";
+import type { Profile } from "../core/profile.ts";
 import { scanJson } from "../core/scan/report.ts";
 import type { FoundFrame } from "../core/scan/scan.ts";
 import { type ProcessScan, type ScanTarget, scanTarget } from "../core/scan/targets.ts";
 import { type OpenTargetOptions, openScanTarget } from "../node/scan-target.ts";
+import { scanCases } from "../core/scan/cases.ts";
+import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
+import { type CheckpointFrames, type FrameSource, frameSources } from "./check.ts";
 import type { CliContext } from "./context.ts";
 import { u64Option } from "./options.ts";
 import { renderTable } from "./render/table.ts";
@@ -32,20 +37,25 @@ export function targetOptions(flags: ScanFlags): OpenTargetOptions {
     o.altstack = { sp: u64Option(a, "--altstack")!, size: u64Option(b, "--altstack")! };
   }
   if ((o.sp !== undefined || o.altstack) && o.base === undefined)
-    throw new UsageError("--sp and --altstack describe a raw image's thread; give --base too", { input: "--sp" });
+    throw new UsageError("--sp and --altstack describe a raw image's thread; give --base too", {
+      input: "--sp",
+    });
   return o;
 }
 
 /** Progress on stderr (bytes, rate, time left) when it is a terminal; nothing otherwise. */
-export function progressReporter(ctx: CliContext): ((done: number, total: number) => void) & { end(): void } {
+export function progressReporter(
+  ctx: CliContext,
+  clock: () => number = () => performance.now(),
+): ((done: number, total: number) => void) & { end(): void } {
   const tty = ctx.io.stderrIsTTY;
-  const start = performance.now();
+  const start = clock();
   let last = 0;
   let shown = false;
   const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
   const f = ((done: number, total: number) => {
     if (!tty) return;
-    const now = performance.now();
+    const now = clock();
     if (now - last < 200 || now - start < 500) return;
     last = now;
     const rate = done / ((now - start) / 1000);
@@ -147,8 +157,16 @@ export function renderScan(ctx: CliContext, target: ScanTarget, scans: ProcessSc
           : `in a signal handler, ${t.frames.length} frame${t.frames.length === 1 ? "" : "s"} deep`;
       out.push("");
       out.push(`${c.bold(head)}${sp}${as}: ${state}`);
-      if (t.frames.length) out.push(renderTable(FRAME_COLUMNS, t.frames.map((f) => frameRow(ctx, f)), "  "));
-      for (const f of t.frames) for (const r of f.reasons) out.push(`  ${c.yellow("!")} depth ${f.depth}: ${r}`);
+      if (t.frames.length)
+        out.push(
+          renderTable(
+            FRAME_COLUMNS,
+            t.frames.map((f) => frameRow(ctx, f)),
+            "  ",
+          ),
+        );
+      for (const f of t.frames)
+        for (const r of f.reasons) out.push(`  ${c.yellow("!")} depth ${f.depth}: ${r}`);
       const fpu = th.fpu;
       if (fpu) {
         const parts = [
@@ -195,7 +213,49 @@ export function renderScan(ctx: CliContext, target: ScanTarget, scans: ProcessSc
   const missing = scans.flatMap((s) => s.result.missing);
   if (missing.length) {
     const total = missing.reduce((n, m) => n + (m.end - m.start), 0n);
-    out.push(c.dim(`note: ${missing.length} range(s), ${total} bytes, are mapped but not in the image (not scanned)`));
+    out.push(
+      c.dim(
+        `note: ${missing.length} range(s), ${total} bytes, are mapped but not in the image (not scanned)`,
+      ),
+    );
   }
   return out.join("\n");
 }
+
+/**
+ * `check --checkpoint DIR` / `check --core FILE`: the source host is the CPU the image records
+ * (cpuinfo.img, core notes) unless --from names one; the frames are the live frames the scanner
+ * finds plus each thread's own state.
+ */
+function loadFrames(expect: "criu" | "elf-core") {
+  return (path: string, from: XsaveLayout | undefined, to: XsaveLayout): CheckpointFrames => {
+    const target = openScanTarget(path, { expect });
+    try {
+      const la = from ?? (target.profile ? computeLayout(target.profile) : undefined);
+      if (!la)
+        throw new UsageError(
+          "the checkpoint does not record its CPU (no cpuinfo.img: dump with --cpu-cap=fpu); pass --from",
+          { input: path },
+        );
+      const scans = scanTarget(target);
+      const cases = scanCases(scans, la, to);
+      const out: CheckpointFrames = { uses: cases.uses, frames: cases.frames, notes: cases.notes };
+      if (target.profile) {
+        // Named after the image; MXCSR_MASK from the threads' saved FXSAVE images where the profile lacks it.
+        const p: Profile = { ...target.profile, name: `${target.kind === "criu" ? "checkpoint" : "core"} ${basename(path)}` };
+        const mask = scans.flatMap((s) => s.process.threads).find((t) => t.fpu?.mxcsrMask)?.fpu?.mxcsrMask;
+        if (p.mxcsrMask === undefined && p.observed?.mxcsrMask === undefined && mask) p.mxcsrMask = mask;
+        out.profile = p;
+      }
+      return out;
+    } finally {
+      target.close();
+    }
+  };
+}
+
+const SOURCES: FrameSource[] = [
+  { option: "checkpoint", load: loadFrames("criu") },
+  { option: "core", load: loadFrames("elf-core") },
+];
+for (const s of SOURCES) if (!frameSources.some((x) => x.option === s.option)) frameSources.push(s);

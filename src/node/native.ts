@@ -11,7 +11,14 @@ import { z } from "zod";
 import { Cpuid, type CpuidLeaf } from "../core/cpuid/cpuid.ts";
 import { EnvironmentError, InvalidDataError } from "../core/errors.ts";
 import type { ProbeCase } from "../core/probe/cases.ts";
-import { decodeFrame, decodeProbeOutput, encodeCases, type FrameSeen, frameSchema, type ProbeRun } from "../core/probe/protocol.ts";
+import {
+  decodeFrame,
+  decodeProbeOutput,
+  encodeCases,
+  type FrameSeen,
+  frameSchema,
+  type ProbeRun,
+} from "../core/probe/protocol.ts";
 import type { Isa, RegImage } from "../core/probe/regions.ts";
 import type { Profile } from "../core/profile.ts";
 
@@ -38,7 +45,10 @@ export type HelperStatus = { ok: true; path: string } | { ok: false; reason: str
 /** Whether the helper can run on this machine, and if not, why. */
 export function helperStatus(path = HELPER_PATH): HelperStatus {
   if (process.platform !== "linux" || process.arch !== "x64") {
-    return { ok: false, reason: `the native helper needs Linux on x86-64 (this is ${process.platform}/${process.arch})` };
+    return {
+      ok: false,
+      reason: `the native helper needs Linux on x86-64 (this is ${process.platform}/${process.arch})`,
+    };
   }
   const marker = join(dirname(path), "UNAVAILABLE");
   if (!existsSync(path)) {
@@ -46,7 +56,10 @@ export function helperStatus(path = HELPER_PATH): HelperStatus {
       const why = readFileSync(marker, "utf8").trim();
       return { ok: false, reason: `the native helper was not built: ${why}` };
     }
-    return { ok: false, reason: "the native helper is not built (run 'npm run build', which needs a C compiler)" };
+    return {
+      ok: false,
+      reason: "the native helper is not built (run 'npm run build', which needs a C compiler)",
+    };
   }
   return { ok: true, path };
 }
@@ -222,7 +235,11 @@ export const nativeHostProvider = {
 };
 
 /** Runs cases through the helper, each in its own child, with `initial` loaded before the signal. */
-export function nativeProbe(cases: readonly ProbeCase[], initial: RegImage, timeoutMsPerCase = 5000): ProbeRun {
+export function nativeProbe(
+  cases: readonly ProbeCase[],
+  initial: RegImage,
+  timeoutMsPerCase = 5000,
+): ProbeRun {
   const doc = runHelper(["probe", "--timeout-ms", String(timeoutMsPerCase)], {
     input: encodeCases(cases, initial),
     timeoutMs: 30_000 + cases.length * timeoutMsPerCase,

@@ -4,7 +4,13 @@
  */
 import { UsageError } from "../core/errors.ts";
 import { parseKernelVersion } from "../core/kernel.ts";
-import { type AnalyzeContext, analyzeCase, type CaseResult, type Verdict, verdict } from "../core/probe/analyze.ts";
+import {
+  type AnalyzeContext,
+  analyzeCase,
+  type CaseResult,
+  type Verdict,
+  verdict,
+} from "../core/probe/analyze.ts";
 import { CASE_IDS, caseContextFor, type ProbeCase, probeCases } from "../core/probe/cases.ts";
 import { patterns } from "../core/probe/patterns.ts";
 import type { Isa } from "../core/probe/regions.ts";
@@ -63,7 +69,9 @@ export function runProbe(opts: { cases?: string[] } = {}): ProbeReport {
   const toRun = cases.filter((c) => !c.skip);
   const run = toRun.length ? nativeProbe(toRun, pat.A) : undefined;
   if (run && run.isa !== host.cpuid.isa) {
-    warnings.push(`the helper used ${run.isa} registers for the probe but reported ${host.cpuid.isa} for the host`);
+    warnings.push(
+      `the helper used ${run.isa} registers for the probe but reported ${host.cpuid.isa} for the host`,
+    );
   }
   const actx: AnalyzeContext = {
     layout,

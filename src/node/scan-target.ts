@@ -38,7 +38,8 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
       throw new UsageError("--base is for raw memory images; this is a directory (a CRIU checkpoint)", {
         input: path,
       });
-    if (opts.expect === "elf-core") throw new UsageError("is a directory; --core takes an ELF core file", { input: path });
+    if (opts.expect === "elf-core")
+      throw new UsageError("is a directory; --core takes an ELF core file", { input: path });
     const cp = openCheckpoint(path);
     return { ...checkpointTarget(cp, path), close: () => cp.close() };
   }
@@ -49,9 +50,12 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
     const head = src.read(0, Math.min(64, src.size));
     if (looksLikeElfCore(head)) {
       if (opts.base !== undefined)
-        throw new UsageError("--base is for raw memory images; this is an ELF core (its segments have addresses)", {
-          input: path,
-        });
+        throw new UsageError(
+          "--base is for raw memory images; this is an ELF core (its segments have addresses)",
+          {
+            input: path,
+          },
+        );
       const oc = openCore(src, path);
       return { ...elfCoreTarget(oc, path), close: () => src.close() };
     }

@@ -8,7 +8,7 @@
  * Layout-only facts (AMX permission, PKRU, glibc's cached size, MXCSR_MASK) are added beside.
  */
 import { bit, bitsOf, hasBit, hex } from "../hex.ts";
-import type { Policy, Prediction, PredictInput } from "../sigreturn/types.ts";
+import type { Policy, PredictInput, Prediction } from "../sigreturn/types.ts";
 import { componentInfo, MASK_FPSSE, XFEATURE } from "../xsave/components.ts";
 import { standardSize, type XsaveLayout } from "../xsave/layout.ts";
 import { type CriuCpuinfo, type CriuVerdict, criuCheck } from "./criu.ts";
@@ -29,15 +29,7 @@ export type Predictor = (input: PredictInput) => Prediction;
 
 export const ALL_POLICIES: readonly Policy[] = ["legacy", "classic", "refined"];
 
-export type Fate =
-  | "ok"
-  | "lost"
-  | "misplaced"
-  | "outside"
-  | "missing"
-  | "fault"
-  | "not-carried"
-  | "refused";
+export type Fate = "ok" | "lost" | "misplaced" | "outside" | "missing" | "fault" | "not-carried" | "refused";
 
 export interface ComponentFate {
   bit: number;
@@ -133,8 +125,7 @@ export function defaultUses(from: XsaveLayout): bigint {
 }
 
 /** glibc's STATE_SAVE_MASK (sysdeps/x86/sysdep.h): what _dl_runtime_resolve saves. */
-const GLIBC_SAVE_MASK =
-  bit(1) | bit(2) | bit(3) | bit(5) | bit(6) | bit(7) | bit(XFEATURE.APX);
+const GLIBC_SAVE_MASK = bit(1) | bit(2) | bit(3) | bit(5) | bit(6) | bit(7) | bit(XFEATURE.APX);
 
 function compOf(l: XsaveLayout, b: number): { offset: number; size: number } | undefined {
   if (b === 0) return { offset: 0, size: 160 };
@@ -300,7 +291,7 @@ function describeEffect(
     case "component_misplaced":
       return `${where}: ${comp} is at offset ${fx.frame.placements.find((p) => p.bit === fx.bit)?.offset} in the frame but ${B} reads it at ${fb?.offset}: restored from the wrong bytes`;
     case "component_outside_frame":
-      return `${where}: ${B} reads ${comp} at ${fb?.offset}..${(fb?.offset ?? 0) + (fb?.size ?? 0)}, past the ${fx.frame.writtenBytes} bytes ${A} wrote (${A} has it at ${fa?.offset}): loaded from unrelated memory`;
+      return `${where}: ${B} reads ${comp} at ${fb?.offset}..${(fb?.offset ?? 0) + (fb?.size ?? 0) - 1}, past the ${fx.frame.writtenBytes} bytes ${A} wrote (${A} has it at ${fa?.offset}): loaded from unrelated memory`;
     case "component_dropped":
       return `${where}: ${B} has no ${comp}: its state is silently dropped`;
     case "component_reset":
@@ -324,7 +315,7 @@ function verdictOf(severities: Severity[]): Verdict {
 }
 
 function policyPhrase(ps: Policy[]): string {
-  return ps.map((p) => `${p}: ${POLICY_KERNELS_SHORT[p]}`).join("; ");
+  return ps.map((p) => `${p} (${POLICY_KERNELS_SHORT[p]})`).join(", ");
 }
 
 /** Layout-only findings: they do not depend on a frame or a kernel policy. */
@@ -464,9 +455,12 @@ export function checkCompat(input: CheckInput): CheckResult {
     const info = FINDING_CODES[first.code];
     const partial = hit.length < selected.length;
     let message = describeEffect(first.code, first, from, to, names);
-    if (fr.length > 1) message += ` (also ${fr.slice(1).map((f) => STYLE_WORDS[f.style]).join(", ")})`;
-    if (partial)
-      message += ` (only on kernels with the ${policyPhrase(hit)})`;
+    if (fr.length > 1)
+      message += ` (also ${fr
+        .slice(1)
+        .map((f) => STYLE_WORDS[f.style])
+        .join(", ")})`;
+    if (partial) message += ` (only under ${policyPhrase(hit)})`;
     const f = {
       code: first.code,
       severity,

@@ -1,8 +1,9 @@
 /** Migration verdicts: check, baseline, matrix, policy-diff. */
+
+export * from "./baseline.ts";
 export * from "./check.ts";
 export * from "./criu.ts";
 export * from "./findings.ts";
 export * from "./frames.ts";
-export * from "./baseline.ts";
 export * from "./matrix.ts";
 export * from "./policy-diff.ts";

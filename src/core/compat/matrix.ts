@@ -61,7 +61,11 @@ export interface MatrixOptions {
   onCheck?: (i: number, j: number, r: CheckResult) => void;
 }
 
-export function groupHosts(hosts: MatrixHost[]): { groups: MatrixGroup[]; groupOf: number[]; reps: MatrixHost[] } {
+export function groupHosts(hosts: MatrixHost[]): {
+  groups: MatrixGroup[];
+  groupOf: number[];
+  reps: MatrixHost[];
+} {
   const index = new Map<string, number>();
   const groups: MatrixGroup[] = [];
   const reps: MatrixHost[] = [];

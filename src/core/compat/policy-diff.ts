@@ -85,7 +85,14 @@ function edgeCases(name: string, l: XsaveLayout): DiffFrame[] {
     const f = base();
     const bytes = f.fpstate.slice();
     const xs = edit(bytes);
-    const d: DiffFrame = { id: `${name}/edge/${id}`, kind: "edge", description, task: name, fpstate: bytes, xstateSize: xs };
+    const d: DiffFrame = {
+      id: `${name}/edge/${id}`,
+      kind: "edge",
+      description,
+      task: name,
+      fpstate: bytes,
+      xstateSize: xs,
+    };
     if (readable !== undefined) d.readableBytes = readable;
     out.push(d);
   };
@@ -122,13 +129,17 @@ function edgeCases(name: string, l: XsaveLayout): DiffFrame[] {
     return 572;
   });
   if (U > 832 && hasBit(l.userFeatures, 2)) {
-    add("avx-only", "AVX-only frame: xstate_size 832, magic2 moved to 832, xfeatures = xstate_bv = 0x7", (b) => {
-      setSw(b, 832, 836, 7n);
-      dv(b).setBigUint64(XSAVE_HDR_OFFSET, 7n, true);
-      dv(b).setUint32(U, 0, true);
-      magic2(b, 832);
-      return 832;
-    });
+    add(
+      "avx-only",
+      "AVX-only frame: xstate_size 832, magic2 moved to 832, xfeatures = xstate_bv = 0x7",
+      (b) => {
+        setSw(b, 832, 836, 7n);
+        dv(b).setBigUint64(XSAVE_HDR_OFFSET, 7n, true);
+        dv(b).setUint32(U, 0, true);
+        magic2(b, 832);
+        return 832;
+      },
+    );
     add(
       "avx-only-tight",
       "AVX-only frame (xstate_size 832) with nothing mapped past its magic2",
@@ -153,6 +164,12 @@ function edgeCases(name: string, l: XsaveLayout): DiffFrame[] {
     if (U + 68 <= b.length) magic2(b, U + 64);
     return U + 64;
   });
+  add(
+    "magic2-unmapped",
+    "magic2 at xstate_size on an unmapped page (nothing mapped past user_size)",
+    () => U,
+    U,
+  );
   add("ext-equal", "extended_size = xstate_size", (b) => {
     setSw(b, U, U);
     return U;
@@ -170,12 +187,23 @@ function edgeCases(name: string, l: XsaveLayout): DiffFrame[] {
     dv(b).setUint32(24, 0x80001f80, true);
     return U;
   });
-  out.push({ id: `${name}/edge/null`, kind: "edge", description: "NULL fpstate", task: name, fpstate: null, xstateSize: 0 });
+  out.push({
+    id: `${name}/edge/null`,
+    kind: "edge",
+    description: "NULL fpstate",
+    task: name,
+    fpstate: null,
+    xstateSize: 0,
+  });
   return out;
 }
 
 /** Frames for the policy comparison over `hosts` (grouped by identical layout first). */
-export function diffFrames(hosts: MatrixHost[]): { frames: DiffFrame[]; tasks: Map<string, XsaveLayout>; layouts: number } {
+export function diffFrames(hosts: MatrixHost[]): {
+  frames: DiffFrame[];
+  tasks: Map<string, XsaveLayout>;
+  layouts: number;
+} {
   const { reps } = groupHosts(hosts);
   const frames: DiffFrame[] = [];
   const tasks = new Map<string, XsaveLayout>();
@@ -183,7 +211,14 @@ export function diffFrames(hosts: MatrixHost[]): { frames: DiffFrame[]; tasks: M
   for (const a of reps) {
     const l = a.layout;
     const k = kernelFrame(l, l, { uses: l.userFeatures });
-    frames.push({ id: `${a.name}/kernel`, kind: "kernel", description: `the kernel's own frame on ${a.name}`, task: a.name, fpstate: k.fpstate, xstateSize: k.xstateSize });
+    frames.push({
+      id: `${a.name}/kernel`,
+      kind: "kernel",
+      description: `the kernel's own frame on ${a.name}`,
+      task: a.name,
+      fpstate: k.fpstate,
+      xstateSize: k.xstateSize,
+    });
     // CRIU trims xstate_size to the last component in use: one frame per "last used" component.
     let uses = MASK_FPSSE;
     for (const b of [0, ...CRIU_COMPONENTS]) {
@@ -192,7 +227,14 @@ export function diffFrames(hosts: MatrixHost[]): { frames: DiffFrame[]; tasks: M
         uses |= 1n << BigInt(b);
       }
       const c = criuFrame(l, l, { uses });
-      frames.push({ id: `${a.name}/criu/${uses.toString(16)}`, kind: "criu", description: `CRIU's frame on ${a.name} for a process using ${"0x" + uses.toString(16)}`, task: a.name, fpstate: c.fpstate, xstateSize: c.xstateSize });
+      frames.push({
+        id: `${a.name}/criu/${uses.toString(16)}`,
+        kind: "criu",
+        description: `CRIU's frame on ${a.name} for a process using ${"0x" + uses.toString(16)}`,
+        task: a.name,
+        fpstate: c.fpstate,
+        xstateSize: c.xstateSize,
+      });
     }
     frames.push(...edgeCases(a.name, l));
   }
@@ -201,12 +243,33 @@ export function diffFrames(hosts: MatrixHost[]): { frames: DiffFrame[]; tasks: M
       if (a === b) continue;
       const uses = a.layout.userFeatures;
       const k = kernelFrame(a.layout, b.layout, { uses });
-      frames.push({ id: `${a.name}->${b.name}/kernel`, kind: "cross-kernel", description: `a frame the kernel wrote on ${a.name}, restored on ${b.name}`, task: b.name, fpstate: k.fpstate, xstateSize: k.xstateSize });
+      frames.push({
+        id: `${a.name}->${b.name}/kernel`,
+        kind: "cross-kernel",
+        description: `a frame the kernel wrote on ${a.name}, restored on ${b.name}`,
+        task: b.name,
+        fpstate: k.fpstate,
+        xstateSize: k.xstateSize,
+      });
       const c = criuFrame(a.layout, b.layout, { uses });
-      frames.push({ id: `${a.name}->${b.name}/criu`, kind: "cross-criu", description: `CRIU's frame for a process from ${a.name}, restored on ${b.name}`, task: b.name, fpstate: c.fpstate, xstateSize: c.xstateSize });
+      frames.push({
+        id: `${a.name}->${b.name}/criu`,
+        kind: "cross-criu",
+        description: `CRIU's frame for a process from ${a.name}, restored on ${b.name}`,
+        task: b.name,
+        fpstate: c.fpstate,
+        xstateSize: c.xstateSize,
+      });
       const r = rawCopyFrame(a.layout, b.layout, { uses });
       if (!r.refused)
-        frames.push({ id: `${a.name}->${b.name}/raw-copy`, kind: "cross-raw-copy", description: `raw-copied state from ${a.name} on ${b.name}`, task: b.name, fpstate: r.fpstate, xstateSize: r.xstateSize });
+        frames.push({
+          id: `${a.name}->${b.name}/raw-copy`,
+          kind: "cross-raw-copy",
+          description: `raw-copied state from ${a.name} on ${b.name}`,
+          task: b.name,
+          fpstate: r.fpstate,
+          xstateSize: r.xstateSize,
+        });
     }
   }
   return { frames, tasks, layouts: reps.length };

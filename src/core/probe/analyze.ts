@@ -116,7 +116,8 @@ export function analyzeCase(c: ProbeCase, run: CaseRun | undefined, ctx: Analyze
   if (!isNull && run.placed) {
     const expected = expectedFinalBytes(run.delivered.bytes, c.edit, run.placed.readable);
     r.editApplied = equalBytes(expected, run.placed.bytes);
-    if (!r.editApplied) r.notes.push("the frame handed to sigreturn is not the delivered frame with this edit");
+    if (!r.editApplied)
+      r.notes.push("the frame handed to sigreturn is not the delivered frame with this edit");
   }
 
   const predictions = {} as Record<Policy, PolicyPrediction>;

@@ -171,10 +171,14 @@ function bitOutsideXcr0(e: Env): number {
 }
 
 const needXsave = (e: Env) =>
-  e.layout.xsave ? undefined : "the kernel writes FXSAVE-only frames here (no XSAVE): no software bytes to break";
+  e.layout.xsave
+    ? undefined
+    : "the kernel writes FXSAVE-only frames here (no XSAVE): no software bytes to break";
 const needSmall = (e: Env) =>
   needXsave(e) ??
-  (e.small ? undefined : "no smaller standard-format frame exists below user_size on this layout (x87/SSE only)");
+  (e.small
+    ? undefined
+    : "no smaller standard-format frame exists below user_size on this layout (x87/SSE only)");
 const needAvx = (e: Env) =>
   needXsave(e) ?? (e.isa === "sse" ? "the CPU (or XCR0) has no AVX: no YMM state to clear" : undefined);
 
@@ -271,7 +275,10 @@ export const CASE_DEFS: readonly CaseDef[] = [
     id: "extended-size-max",
     description: () => "extended_size = 0xffffffff",
     needs: needXsave,
-    edit: (e) => ({ place: { kind: "inplace" }, writes: [...frameRegs(e), u32(SW.extendedSize, 0xffffffff)] }),
+    edit: (e) => ({
+      place: { kind: "inplace" },
+      writes: [...frameRegs(e), u32(SW.extendedSize, 0xffffffff)],
+    }),
   },
   {
     id: "small-frame",
@@ -323,7 +330,8 @@ export const CASE_DEFS: readonly CaseDef[] = [
   },
   {
     id: "small-frame-guard-all-features",
-    description: () => "as small-frame-guard, xfeatures and xstate_bv left full (XRSTOR reads into the guard page)",
+    description: () =>
+      "as small-frame-guard, xfeatures and xstate_bv left full (XRSTOR reads into the guard page)",
     needs: needSmall,
     edit: (e) => {
       const readable = roundUp64(e.small!.size + 4);
@@ -375,7 +383,10 @@ export const CASE_DEFS: readonly CaseDef[] = [
     id: "xfeatures-all",
     description: () => "sw.xfeatures = all ones (masked with the task's features)",
     needs: needXsave,
-    edit: (e) => ({ place: { kind: "inplace" }, writes: [...frameRegs(e), u64(SW.xfeatures, (1n << 64n) - 1n)] }),
+    edit: (e) => ({
+      place: { kind: "inplace" },
+      writes: [...frameRegs(e), u64(SW.xfeatures, (1n << 64n) - 1n)],
+    }),
   },
   {
     id: "xstate-bv-ymm-clear",
@@ -399,7 +410,10 @@ export const CASE_DEFS: readonly CaseDef[] = [
     id: "xstate-bv-reserved",
     description: () => "xstate_bv | bit 62 (reserved in XCR0)",
     needs: needXsave,
-    edit: (e) => ({ place: { kind: "inplace" }, writes: [...frameRegs(e), u64(HDR.xstateBv, e.X | bit(62))] }),
+    edit: (e) => ({
+      place: { kind: "inplace" },
+      writes: [...frameRegs(e), u64(HDR.xstateBv, e.X | bit(62))],
+    }),
   },
   {
     id: "xcomp-bv-one",
@@ -447,7 +461,10 @@ export const CASE_DEFS: readonly CaseDef[] = [
   {
     id: "mxcsr-reserved",
     description: () => "MXCSR bit 31 set (outside MXCSR_MASK)",
-    edit: (e) => ({ place: { kind: "inplace" }, writes: [...frameRegs(e), u32(MXCSR_OFFSET, 0x80000000 | e.pat.F.mxcsr)] }),
+    edit: (e) => ({
+      place: { kind: "inplace" },
+      writes: [...frameRegs(e), u32(MXCSR_OFFSET, 0x80000000 | e.pat.F.mxcsr)],
+    }),
   },
   {
     id: "mxcsr-reserved-fxrstor",
@@ -486,7 +503,10 @@ export const CASE_DEFS: readonly CaseDef[] = [
     id: "misaligned-16-magic1-bad",
     description: () => "fpstate at a 64-byte boundary + 16 with magic1 corrupted (FXRSTOR needs 16)",
     needs: needXsave,
-    edit: (e) => ({ place: { kind: "copy", align: 16 }, writes: [...frameRegs(e), u32(SW.magic1, BAD_MAGIC)] }),
+    edit: (e) => ({
+      place: { kind: "copy", align: 16 },
+      writes: [...frameRegs(e), u32(SW.magic1, BAD_MAGIC)],
+    }),
   },
   {
     id: "nested",
@@ -525,6 +545,7 @@ export function probeCases(ctx: CaseContext): ProbeCase[] {
 /** The context for a profile's own layout: register set from XCR0, XSAVEC from CPUID, observed frame. */
 export function caseContextFor(profile: Profile, layout: XsaveLayout, isa: Isa = isaOf(layout)): CaseContext {
   const ctx: CaseContext = { layout, isa, xsavec: profile.cpuid.has("XSAVEC") };
-  if (profile.observed) ctx.frame = { xstateSize: profile.observed.xstateSize, xfeatures: profile.observed.xfeatures };
+  if (profile.observed)
+    ctx.frame = { xstateSize: profile.observed.xstateSize, xfeatures: profile.observed.xfeatures };
   return ctx;
 }

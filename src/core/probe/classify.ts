@@ -59,7 +59,10 @@ export function classifyRegion(img: RegImage, region: RegionName, ctx: ClassifyC
     ["F", (i) => regionValue(ctx.patterns.F, region, i)],
     ["A", (i) => regionValue(ctx.patterns.A, region, i)],
     ["0", (i) => regionValue(init, region, i)],
-    ["C", (i) => (region === "MXCSR" || region === "XMM" ? undefined : regionValue(ctx.patterns.C, region, i))],
+    [
+      "C",
+      (i) => (region === "MXCSR" || region === "XMM" ? undefined : regionValue(ctx.patterns.C, region, i)),
+    ],
     [
       "M",
       (i) => {
@@ -69,10 +72,10 @@ export function classifyRegion(img: RegImage, region: RegionName, ctx: ClassifyC
       },
     ],
   ];
-  for (const [letter, valueOf] of candidates) {
+  for (const [letter, expected] of candidates) {
     let all = true;
     for (let i = 0; i < g.count && all; i++) {
-      const want = valueOf(i);
+      const want = expected(i);
       all = want !== undefined && equal(regionValue(img, region, i), want, width);
     }
     if (all) return letter;
@@ -89,7 +92,12 @@ export function classify(img: RegImage, ctx: ClassifyContext): string {
  * The registers the model says sigreturn leaves: each component either from the frame bytes at
  * the offset the model reads it from, or init. Undefined for a fault (SIGSEGV).
  */
-export function simulate(p: Prediction, frame: Uint8Array | null, layout: XsaveLayout, isa: Isa): RegImage | undefined {
+export function simulate(
+  p: Prediction,
+  frame: Uint8Array | null,
+  layout: XsaveLayout,
+  isa: Isa,
+): RegImage | undefined {
   if (p.path === "fault") return undefined;
   const img = initImage();
   if (!frame) return img;
@@ -100,7 +108,7 @@ export function simulate(p: Prediction, frame: Uint8Array | null, layout: XsaveL
     }
     const g = REGIONS[region];
     const comp = p.components.find((c) => c.bit === g.bit);
-    if (!comp || comp.result !== "frame") continue;
+    if (comp?.result !== "frame") continue;
     const base = comp.offset ?? standardOffset(layout, region);
     for (let i = 0; i < g.count; i++) {
       setRegionValue(img, region, i, bytesAt(frame, frameOffset(region, base, i), g.bytes));

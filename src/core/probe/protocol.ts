@@ -22,7 +22,11 @@ export function encodeCases(cases: readonly ProbeCase[], initial: RegImage): str
     lines.push(`case ${c.id}`, ...regs);
     const p = c.edit.place;
     lines.push(
-      p.kind === "copy" ? `place copy ${p.align}` : p.kind === "guard" ? `place guard ${p.readable}` : `place ${p.kind}`,
+      p.kind === "copy"
+        ? `place copy ${p.align}`
+        : p.kind === "guard"
+          ? `place guard ${p.readable}`
+          : `place ${p.kind}`,
     );
     if (c.edit.copyLen !== undefined) lines.push(`copylen ${c.edit.copyLen}`);
     if (c.edit.nested) lines.push("nested");
@@ -45,7 +49,12 @@ export const frameSchema = z.object({
   fpstateAddress: hexStr,
   fpstateAlign: z.number().int(),
   sw: z
-    .object({ magic1: hexStr, extendedSize: z.number().int(), xfeatures: hexStr, xstateSize: z.number().int() })
+    .object({
+      magic1: hexStr,
+      extendedSize: z.number().int(),
+      xfeatures: hexStr,
+      xstateSize: z.number().int(),
+    })
     .optional(),
   mxcsr: hexStr.optional(),
   mxcsrMask: hexStr.optional(),
@@ -66,9 +75,7 @@ const caseSchema = z.object({
   delivered: frameSchema.optional(),
   inner: frameSchema.extend({ outerIntact: z.boolean() }).optional(),
   placed: z.object({ address: hexStr, readable: z.number().int().min(0), fpstate: hexBytes }).optional(),
-  regs: z
-    .object({ v: z.array(hexBytes).max(NVEC), k: z.array(hexStr).max(8), mxcsr: hexStr })
-    .optional(),
+  regs: z.object({ v: z.array(hexBytes).max(NVEC), k: z.array(hexStr).max(8), mxcsr: hexStr }).optional(),
 });
 
 const runSchema = z.object({
@@ -174,7 +181,8 @@ export function decodeProbeOutput(doc: unknown, input = "sigframe-helper probe")
       if (c.signal !== undefined) run.signal = c.signal;
       if (c.exitCode !== undefined) run.exitCode = c.exitCode;
       if (c.error !== undefined) run.error = c.error;
-      if (c.fault) run.fault = { signal: c.fault.signal, siCode: c.fault.siCode, siAddr: BigInt(c.fault.siAddr) };
+      if (c.fault)
+        run.fault = { signal: c.fault.signal, siCode: c.fault.siCode, siAddr: BigInt(c.fault.siAddr) };
       if (c.delivered) run.delivered = decodeFrame(c.delivered);
       if (c.inner) run.inner = { ...decodeFrame(c.inner), outerIntact: c.inner.outerIntact };
       if (c.placed) {

@@ -137,7 +137,8 @@ export function checkSwBytes(sw: Uint8Array): SwBytes | string {
   if ((xfeatures & ~USER_XFEATURES_MASK) !== 0n)
     return `xfeatures ${h(xfeatures)} has bits that are not user XSAVE features`;
   const min = minXstateSize(xfeatures);
-  if (xstateSize < min) return `xstate_size ${xstateSize} is too small for xfeatures ${h(xfeatures)} (≥ ${min})`;
+  if (xstateSize < min)
+    return `xstate_size ${xstateSize} is too small for xfeatures ${h(xfeatures)} (≥ ${min})`;
   for (let i = 20; i < 48; i++) if (sw[i] !== 0) return `sw_bytes padding byte ${i} is not zero`;
   return { magic1, extendedSize, xfeatures, xstateSize };
 }
@@ -146,14 +147,19 @@ export function checkSwBytes(sw: Uint8Array): SwBytes | string {
 export function examine(mem: FrameReader, magic1: bigint, ctx: ExamineContext = {}): Examined {
   const fpstate = magic1 - BigInt(FP.magic1);
   if (fpstate % 64n !== 0n)
-    return reject(magic1, "misaligned", `fpstate ${h(fpstate)} would not be 64-byte aligned (${fpstate % 64n} mod 64)`);
+    return reject(
+      magic1,
+      "misaligned",
+      `fpstate ${h(fpstate)} would not be 64-byte aligned (${fpstate % 64n} mod 64)`,
+    );
   const swb = mem.read(magic1, 48);
   if (!swb) return reject(magic1, "unreadable", "the sw_bytes are not all present in the image");
   const sw = checkSwBytes(swb);
   if (typeof sw === "string") return reject(magic1, "sw-bytes", sw);
 
   const m2 = mem.read(fpstate + BigInt(sw.xstateSize), 4);
-  if (!m2) return reject(magic1, "no-magic2", `magic2 at fpstate+${sw.xstateSize} is not present in the image`);
+  if (!m2)
+    return reject(magic1, "no-magic2", `magic2 at fpstate+${sw.xstateSize} is not present in the image`);
   const m2v = new DataView(m2.buffer, m2.byteOffset, 4).getUint32(0, true);
   if (m2v !== MAGIC2)
     return reject(magic1, "no-magic2", `no magic2 at fpstate+${sw.xstateSize} (found ${h(m2v)})`);
@@ -166,9 +172,14 @@ export function examine(mem: FrameReader, magic1: bigint, ctx: ExamineContext = 
   if (xcompBv !== 0n)
     return reject(magic1, "xsave-header", `xcomp_bv ${h(xcompBv)}: not a standard-format user frame`);
   for (let i = 16; i < 64; i++)
-    if (hdr[i] !== 0) return reject(magic1, "xsave-header", `XSAVE header reserved byte ${512 + i} is not zero`);
+    if (hdr[i] !== 0)
+      return reject(magic1, "xsave-header", `XSAVE header reserved byte ${512 + i} is not zero`);
   if ((xstateBv & ~sw.xfeatures) !== 0n)
-    return reject(magic1, "xsave-header", `xstate_bv ${h(xstateBv)} has bits outside xfeatures ${h(sw.xfeatures)}`);
+    return reject(
+      magic1,
+      "xsave-header",
+      `xstate_bv ${h(xstateBv)} has bits outside xfeatures ${h(sw.xfeatures)}`,
+    );
 
   const frameAddr = frameForFpstate(fpstate);
   const fb = mem.read(frameAddr, RT_SIGFRAME_SIZE);
@@ -261,7 +272,8 @@ function checkContents(f: KernelFrame, ctx: ExamineContext): void {
     );
   }
 
-  if ((f.xstateBv & 3n) !== 3n) p.push(`xstate_bv ${h(f.xstateBv)} lacks FP|SSE, which the kernel always sets`);
+  if ((f.xstateBv & 3n) !== 3n)
+    p.push(`xstate_bv ${h(f.xstateBv)} lacks FP|SSE, which the kernel always sets`);
   const knownFlags = UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
   if ((f.ucFlags & UC_FP_XSTATE) === 0n || (f.ucFlags & ~knownFlags) !== 0n)
     p.push(`uc_flags ${h(f.ucFlags)} is not what the kernel writes with XSAVE (0x1 set, nothing above 0x7)`);
@@ -283,10 +295,13 @@ function checkContents(f: KernelFrame, ctx: ExamineContext): void {
     if (a === 0n || a >= USER_ADDR_LIMIT_5L) p.push(`${what} ${h(a)} is not a user address`);
   }
   if (ctx.mappedWith) {
-    if (ctx.mappedWith(sc.rip, "x") === false) p.push(`the saved rip ${h(sc.rip)} is not in an executable mapping`);
+    if (ctx.mappedWith(sc.rip, "x") === false)
+      p.push(`the saved rip ${h(sc.rip)} is not in an executable mapping`);
     if (ctx.mappedWith(f.pretcode, "x") === false)
       p.push(`pretcode (sa_restorer) ${h(f.pretcode)} is not in an executable mapping`);
-    if (ctx.mappedWith(sc.rsp, "w") === false) p.push(`the saved rsp ${h(sc.rsp)} is not in a writable mapping`);
-    if (ctx.mappedWith(f.frame, "w") === false) p.push(`the frame at ${h(f.frame)} is not in a writable mapping`);
+    if (ctx.mappedWith(sc.rsp, "w") === false)
+      p.push(`the saved rsp ${h(sc.rsp)} is not in a writable mapping`);
+    if (ctx.mappedWith(f.frame, "w") === false)
+      p.push(`the frame at ${h(f.frame)} is not in a writable mapping`);
   }
 }

@@ -14,7 +14,9 @@ export class RawMemory implements MemoryImage {
 
   constructor(src: ByteSource, base: bigint, name = "raw image") {
     if (base < 0n || base + BigInt(src.size) > 1n << 64n)
-      throw new UsageError(`--base 0x${base.toString(16)} + ${src.size} bytes runs past the 64-bit address space`);
+      throw new UsageError(
+        `--base 0x${base.toString(16)} + ${src.size} bytes runs past the 64-bit address space`,
+      );
     this.src = src;
     this.base = base;
     this.regs = src.size > 0 ? [{ start: base, end: base + BigInt(src.size), perm: "rw-", name }] : [];

@@ -40,7 +40,14 @@ export function frameJson(f: FoundFrame, pid?: number): { [k: string]: Json } {
     reasons: f.reasons,
     onAltstack: f.onAltstack,
     placement: f.placement,
-    region: f.region ? clean({ start: hex(f.region.start), end: hex(f.region.end), perm: f.region.perm, name: f.region.name }) : undefined,
+    region: f.region
+      ? clean({
+          start: hex(f.region.start),
+          end: hex(f.region.end),
+          perm: f.region.perm,
+          name: f.region.name,
+        })
+      : undefined,
     interrupted: { rip: hex(f.sigcontext.rip), rsp: hex(f.sigcontext.rsp) },
     pretcode: hex(f.pretcode),
     ucFlags: hex(f.ucFlags),
@@ -59,8 +66,12 @@ export function threadJson(r: ThreadReport, pid?: number): { [k: string]: Json }
     tid: t.tid,
     sp: t.sp === undefined ? undefined : hex(t.sp),
     ip: t.ip === undefined ? undefined : hex(t.ip),
-    altstack: t.altstack ? { sp: hex(t.altstack.sp), size: hex(t.altstack.size), flags: t.altstack.flags } : undefined,
-    stack: r.stack ? clean({ start: hex(r.stack.start), end: hex(r.stack.end), name: r.stack.name }) : undefined,
+    altstack: t.altstack
+      ? { sp: hex(t.altstack.sp), size: hex(t.altstack.size), flags: t.altstack.flags }
+      : undefined,
+    stack: r.stack
+      ? clean({ start: hex(r.stack.start), end: hex(r.stack.end), name: r.stack.name })
+      : undefined,
     inHandler: r.frames.length > 0,
     depth: r.frames.length,
     frames: r.frames.map((f) => hex(f.ucontext)),
@@ -71,6 +82,7 @@ export function threadJson(r: ThreadReport, pid?: number): { [k: string]: Json }
           xfeatures: fpu.xfeatures === undefined ? undefined : hex(fpu.xfeatures),
           size: fpu.size,
           mxcsr: fpu.mxcsr === undefined ? undefined : hex(fpu.mxcsr),
+          mxcsrMask: fpu.mxcsrMask === undefined ? undefined : hex(fpu.mxcsrMask),
           notes: fpu.notes,
         })
       : undefined,
@@ -89,7 +101,8 @@ export function scanJson(target: ScanTarget, scans: ProcessScan[], all: boolean)
   const high = frames.filter((f) => f.confidence === "high").length;
   const byCode: { [k: string]: Json } = {};
   for (const s of scans)
-    for (const [k, v] of Object.entries(s.result.rejectedByCode)) byCode[k] = ((byCode[k] as number) ?? 0) + v;
+    for (const [k, v] of Object.entries(s.result.rejectedByCode))
+      byCode[k] = ((byCode[k] as number) ?? 0) + v;
   const doc: { [k: string]: Json } = {
     target: clean({
       path: target.name,

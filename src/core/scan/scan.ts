@@ -44,6 +44,8 @@ export interface ThreadFpu {
   /** Size of the saved area in bytes. */
   size?: number;
   mxcsr?: number;
+  /** MXCSR_MASK as the saved FXSAVE image records it (the CPU's, not the thread's). */
+  mxcsrMask?: number;
   /** The state as a standard-format XSAVE area, where the image has or implies one. */
   xsave?: Uint8Array;
   notes?: string[];
@@ -226,13 +228,18 @@ export function scanMemory(mem: MemoryImage, opts: ScanOptions = {}): ScanResult
   const claimed = new Map<KernelFrame, { report: ThreadReport; depthFromInner: number }>();
   const reports: ThreadReport[] = [];
   const byAddr = [...frames].sort((a, b) => (a.frame < b.frame ? -1 : a.frame > b.frame ? 1 : 0));
-  const stackRange = (t: ScanThread, addr: bigint): { start: bigint; end: bigint; name?: string } | undefined => {
+  const stackRange = (
+    t: ScanThread,
+    addr: bigint,
+  ): { start: bigint; end: bigint; name?: string } | undefined => {
     const as = t.altstack;
     if (as && as.size > 0n && addr >= as.sp && addr < as.sp + as.size)
       return { start: as.sp, end: as.sp + as.size, name: "sigaltstack" };
     const r = findRegion(regions, addr);
     if (!r) return undefined;
-    return r.name === undefined ? { start: r.start, end: r.end } : { start: r.start, end: r.end, name: r.name };
+    return r.name === undefined
+      ? { start: r.start, end: r.end }
+      : { start: r.start, end: r.end, name: r.name };
   };
   for (const t of threads) {
     const report: ThreadReport = { thread: t, frames: [] };

@@ -89,30 +89,41 @@ export function elfCoreTarget(oc: OpenCore, name: string): ScanTarget {
         xfeatures: u64le(t.xstate, 464),
         size: t.xstate.length,
         mxcsr: new DataView(t.xstate.buffer, t.xstate.byteOffset).getUint32(24, true),
+        mxcsrMask: new DataView(t.xstate.buffer, t.xstate.byteOffset).getUint32(28, true),
         xsave: t.xstate,
       };
-      const lost = oc.xsave.gdbQuirk && oc.xsave.gdbQuirk.confidence !== "possible" ? oc.xsave.gdbQuirk.lost : [];
-      if (lost.length) fpu.notes = [`the note does not hold ${lost.join(", ")} (gdb wrote it with other offsets)`];
+      const lost =
+        oc.xsave.gdbQuirk && oc.xsave.gdbQuirk.confidence !== "possible" ? oc.xsave.gdbQuirk.lost : [];
+      if (lost.length)
+        fpu.notes = [`the note does not hold ${lost.join(", ")} (gdb wrote it with other offsets)`];
     } else if (t.fpregs && t.fpregs.length >= 512) {
       fpu = {
         source: "NT_PRFPREG",
         size: t.fpregs.length,
         xstateBv: 3n,
         mxcsr: new DataView(t.fpregs.buffer, t.fpregs.byteOffset).getUint32(24, true),
+        mxcsrMask: new DataView(t.fpregs.buffer, t.fpregs.byteOffset).getUint32(28, true),
       };
     }
     if (fpu) st.fpu = fpu;
     return st;
   });
   const notes = [...core.warnings];
-  notes.push("ELF cores do not record sigaltstack settings: a thread's stack is the mapping that holds its sp");
+  notes.push(
+    "ELF cores do not record sigaltstack settings: a thread's stack is the mapping that holds its sp",
+  );
   const memory = oc.memory;
   const loads = memory.regions();
   const otherMappings = (core.files?.entries ?? [])
     .filter((e) => !loads.some((r) => e.start < r.end && r.start < e.end))
     .map((e) => ({ start: e.start, end: e.end, name: e.name }));
   const pid = core.psinfo?.pid;
-  const proc: ScanProcess = { memory, threads: numberThreads(threads, pid), regionsKnown: true, otherMappings };
+  const proc: ScanProcess = {
+    memory,
+    threads: numberThreads(threads, pid),
+    regionsKnown: true,
+    otherMappings,
+  };
   if (pid !== undefined) proc.pid = pid;
   return { kind: "elf-core", name, processes: [proc], profile: oc.profile, notes };
 }
@@ -128,6 +139,7 @@ export function checkpointTarget(cp: Checkpoint, name: string): ScanTarget {
         source: `core-${t.tid}.img fpregs${s.fpregs.xsave ? "+xsave" : ""}`,
         xstateBv: s.xstateBv ?? 3n,
         mxcsr: s.fpregs.mxcsr,
+        mxcsrMask: s.fpregs.mxcsrMask,
       };
       st.fpu = fpu;
       return st;

@@ -29,7 +29,10 @@ const truth = (s: string): Truth => JSON.parse(readFileSync(join(FIXTURES, "trut
 const checks = (s: string): Truth => JSON.parse(readFileSync(join(FIXTURES, "checks", `${s}.json`), "utf8"));
 const big = (s: string) => BigInt(s);
 
-function scan(path: string, all = false): { scans: ProcessScan[]; frames: FoundFrame[]; close(): void; t: ReturnType<typeof openScanTarget> } {
+function scan(
+  path: string,
+  all = false,
+): { scans: ProcessScan[]; frames: FoundFrame[]; close(): void; t: ReturnType<typeof openScanTarget> } {
   const t = openScanTarget(path);
   const scans = scanTarget(t, all ? { all: true } : {});
   return { scans, frames: scans.flatMap((s) => s.result.frames), close: () => t.close(), t };
@@ -110,7 +113,11 @@ for (const S of SCENARIOS) {
             const ctx = tr.contexts[w.saved_context];
             // General registers, from the sigcontext.
             for (const [name, v] of Object.entries(ctx.gpr)) {
-              assert.equal(f.sigcontext[name as keyof typeof f.sigcontext], big(v as string), `${w.uc} ${name}`);
+              assert.equal(
+                f.sigcontext[name as keyof typeof f.sigcontext],
+                big(v as string),
+                `${w.uc} ${name}`,
+              );
             }
             for (const [name, v] of Object.entries(w.sigcontext)) {
               const key = name as keyof typeof f.sigcontext;

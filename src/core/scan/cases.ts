@@ -1,0 +1,122 @@
+/**
+ * From a scanned checkpoint or core to the frames `check` evaluates on the destination:
+ *
+ * - every live (high-confidence) frame found on a thread's stack, as its bytes sit in the image:
+ *   on B, after restore, the handler returns and B's kernel sigreturns from exactly these bytes;
+ * - every thread's own FPU state, as CRIU's restorer rebuilds it on B (its sigreturn frame).
+ *
+ * Low-confidence frames are not live and are not evaluated (they are listed in the notes).
+ */
+import type { FrameCase, Placement } from "../compat/frames.ts";
+import { criuFrame } from "../compat/frames.ts";
+import { bitsOf, hex } from "../hex.ts";
+import type { XsaveLayout } from "../xsave/layout.ts";
+import type { FoundFrame } from "./scan.ts";
+import type { ProcessScan } from "./targets.ts";
+
+/** How far past the fpstate the bytes are taken (the destination may read up to its own user_size). */
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+function comp(l: XsaveLayout, b: number): { offset: number; size: number } | undefined {
+  if (b === 0) return { offset: 0, size: 160 };
+  if (b === 1) return { offset: 160, size: 256 };
+  const c = l.components.find((x) => x.bit === b && !x.supervisor);
+  return c && c.size > 0 ? { offset: c.offset, size: c.size } : undefined;
+}
+
+/** Where the source wrote each component the frame holds (its xstate_bv), in the source's layout. */
+export function framePlacements(f: FoundFrame, from: XsaveLayout): Placement[] {
+  const out: Placement[] = [];
+  for (const b of bitsOf(f.xstateBv | 3n)) {
+    const c = comp(from, b);
+    if (c) out.push({ bit: b, offset: c.offset, size: c.size });
+  }
+  return out;
+}
+
+export interface ScanCases {
+  frames: FrameCase[];
+  /** What the process uses: the OR of every thread's and every live frame's xstate_bv. */
+  uses: bigint;
+  notes: string[];
+}
+
+function who(pid: number | undefined, tid: number | undefined, index: number): string {
+  const t = tid === undefined ? `thread ${index}` : `thread ${index} (tid ${tid})`;
+  return pid === undefined ? t : `pid ${pid} ${t}`;
+}
+
+/** One frame case for a found live frame: its bytes from the image, at its address. */
+export function foundFrameCase(
+  f: FoundFrame,
+  scan: ProcessScan,
+  from: XsaveLayout,
+  id: string,
+  description: string,
+): FrameCase {
+  const mem = scan.process.memory;
+  const region = f.region;
+  const mapped = region ? Number(region.end - f.fpstate) : f.sw.extendedSize;
+  const want = Math.max(f.sw.extendedSize, Math.min(mapped, MAX_FRAME_BYTES));
+  let bytes = mem.read(f.fpstate, want);
+  if (!bytes) bytes = mem.read(f.fpstate, f.sw.extendedSize)!;
+  return {
+    id,
+    style: "checkpoint",
+    description,
+    fpstate: bytes,
+    address: f.fpstate,
+    readableBytes: Math.max(bytes.length, mapped),
+    placements: framePlacements(f, from),
+    writtenBytes: f.sw.extendedSize,
+    xstateSize: f.sw.xstateSize,
+    mxcsr: f.mxcsr,
+  };
+}
+
+/** The frame cases of every live frame and every thread's state, for `check --checkpoint/--core`. */
+export function scanCases(scans: ProcessScan[], from: XsaveLayout, to: XsaveLayout): ScanCases {
+  const frames: FrameCase[] = [];
+  const notes: string[] = [];
+  let uses = 3n;
+  const multi = scans.length > 1;
+  for (const s of scans) {
+    const pid = multi ? s.pid : undefined;
+    const pfx = pid === undefined ? "" : `p${pid}-`;
+    for (const t of s.result.threads) {
+      const th = t.thread;
+      const tname = th.tid ?? th.index;
+      for (const f of t.frames) {
+        if (f.confidence !== "high") continue;
+        uses |= f.xstateBv;
+        frames.push(
+          foundFrameCase(
+            f,
+            s,
+            from,
+            `${pfx}t${tname}-d${f.depth}`,
+            `${who(pid, th.tid, th.index)}: depth-${f.depth} ${f.signalName} frame at ${hex(f.ucontext)} (fpstate ${hex(f.fpstate)}), as the checkpoint holds it`,
+          ),
+        );
+      }
+      const bv = th.fpu?.xstateBv ?? 3n;
+      uses |= bv;
+      const opts: { uses: bigint; mxcsr?: number } = { uses: bv };
+      if (th.fpu?.mxcsr !== undefined) opts.mxcsr = th.fpu.mxcsr;
+      const c = criuFrame(from, to, opts);
+      c.id = `${pfx}t${tname}-state`;
+      c.description = `${who(pid, th.tid, th.index)}: its own FPU state (xstate_bv ${hex(bv)}), as CRIU's restorer rebuilds it on the destination`;
+      frames.push(c);
+    }
+    const low = s.result.frames.filter((f) => f.confidence !== "high").length;
+    if (low)
+      notes.push(
+        `${low} frame-shaped area${low === 1 ? " is" : "s are"} not a live frame (see 'sigframe scan') and ${low === 1 ? "is" : "are"} not evaluated`,
+      );
+  }
+  const live = frames.filter((f) => f.style === "checkpoint").length;
+  notes.push(
+    `evaluated ${live} live signal frame${live === 1 ? "" : "s"} found on the stacks and ${frames.length - live} thread state${frames.length - live === 1 ? "" : "s"}`,
+  );
+  return { frames, uses, notes };
+}

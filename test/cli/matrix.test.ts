@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { memoryIo } from "../../src/cli/context.ts";
+import { run } from "../../src/cli/main.ts";
+import { corpusPath } from "../core/compat/pairs.ts";
+import { CORPUS, needs } from "../helpers/shared.ts";
+
+async function sf(...argv: string[]) {
+  const io = memoryIo();
+  const code = await run(argv, io);
+  return { code, out: io.out, err: io.err };
+}
+
+test("matrix --csv: host × host verdicts", needs(CORPUS, "cpuid corpus"), async () => {
+  const r = await sf(
+    "matrix",
+    corpusPath("haswell"),
+    corpusPath("icelakeSp"),
+    corpusPath("genoa"),
+    "--csv",
+    "--policy",
+    "classic",
+  );
+  assert.equal(r.code, 0, r.err);
+  const rows = r.out
+    .trimEnd()
+    .split("\n")
+    .map((l) => l.split(","));
+  assert.equal(rows.length, 4);
+  assert.deepEqual(rows[0]!.slice(1), [
+    "intel-core-i7-4770-cpu-3-40ghz",
+    "intel-xeon-platinum-8351n-cpu-2-40ghz",
+    "amd-epyc-9654-96-core-processor",
+  ]);
+  assert.equal(rows[1]![2], "compatible", "Haswell → Ice Lake-SP under classic");
+  assert.equal(rows[2]![1], "incompatible", "Ice Lake-SP → Haswell");
+  assert.equal(rows[2]![3], "incompatible", "Ice Lake-SP → Genoa: AVX-512 offsets differ");
+});
+
+test("matrix over the corpus folder: grouped, JSON, under 2 s", needs(CORPUS, "cpuid corpus"), async () => {
+  const t0 = performance.now();
+  const r = await sf("matrix", CORPUS, "--json");
+  const ms = performance.now() - t0;
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  assert.ok(j.hosts.length > 250);
+  assert.ok(j.groups.length < 40);
+  assert.equal(j.cells.length, j.groups.length);
+  assert.ok(ms < 2000, `${ms.toFixed(0)} ms`);
+  const human = await sf("matrix", CORPUS);
+  assert.match(human.out, /distinct layouts/);
+  assert.match(human.out, /host pairs: \d+ compatible, \d+ with warnings, \d+ incompatible/);
+});
+
+test("matrix: one format only", async () => {
+  const r = await sf("matrix", "amd-zen4", "--json", "--csv");
+  assert.equal(r.code, 2);
+});

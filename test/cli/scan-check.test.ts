@@ -1,0 +1,106 @@
+/** `check --checkpoint DIR` / `check --core FILE`: the found frames and thread states, judged on B. */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { memoryIo } from "../../src/cli/context.ts";
+import { run } from "../../src/cli/main.ts";
+import { CORPUS, FIXTURES, needs } from "../helpers/shared.ts";
+
+async function sf(...argv: string[]) {
+  const io = memoryIo();
+  const code = await run(argv, io);
+  return { code, out: io.out, err: io.err };
+}
+// biome-ignore lint/suspicious/noExplicitAny: JSON documents
+type J = any;
+const truth = (s: string): J => JSON.parse(readFileSync(join(FIXTURES, "truth", `${s}.json`), "utf8"));
+const fixtures = needs(FIXTURES, "signal-frame fixtures");
+const icx = join(CORPUS, "intel-xeon-platinum-8351n-cpu-2-40ghz.json");
+
+describe("check --core / --checkpoint", fixtures, () => {
+  test("nested frames back on the same host: every frame and the thread state restore intact", async () => {
+    const core = join(FIXTURES, "core", "S3.kernel.core");
+    const r = await sf("check", "--core", core, "--to", core, "--json");
+    assert.equal(r.code, 0, r.err + r.out);
+    const j = JSON.parse(r.out);
+    assert.equal(j.verdict, "compatible");
+    const tid = truth("S3").threads[0].tid;
+    assert.deepEqual(
+      j.frames.map((f: J) => [f.id, f.style]),
+      [
+        [`t${tid}-d1`, "checkpoint"],
+        [`t${tid}-d2`, "checkpoint"],
+        [`t${tid}-state`, "criu"],
+      ],
+    );
+    assert.equal(j.uses, "0xe7");
+    for (const p of ["legacy", "classic", "refined"]) {
+      const fr = j.policies[p].frames;
+      assert.equal(fr.length, 3);
+      for (const f of fr) {
+        assert.equal(f.path, "xrstor", `${p} ${f.frame}`);
+        assert.equal(f.intact, true, `${p} ${f.frame}`);
+      }
+      // The depth-2 frame holds only ymm state: its placements are x87, SSE, YMM.
+      const d2 = fr.find((f: J) => f.frame === `t${tid}-d2`);
+      assert.deepEqual(
+        d2.components.map((c: J) => c.name),
+        ["x87", "SSE", "YMM"],
+      );
+    }
+    assert.match(j.note, /evaluated 2 live signal frames found on the stacks and 1 thread state/);
+  });
+
+  test("in-handler checkpoint to Ice Lake-SP under the refined policy: the found frame falls back or faults", async () => {
+    const r = await sf("check", "--checkpoint", join(FIXTURES, "criu", "S2"), "--to", icx, "--policy", "refined", "--json");
+    assert.equal(r.code, 3, r.err);
+    const j = JSON.parse(r.out);
+    assert.equal(j.verdict, "incompatible");
+    const tid = truth("S2").threads[0].tid;
+    assert.equal(j.from.vendor, "AuthenticAMD");
+    assert.equal(j.from.userSize, 2432);
+    assert.equal(j.to.userSize, 2696);
+    const found = j.policies.refined.frames.find((f: J) => f.frame === `t${tid}-d1`);
+    assert.ok(found, "the frame found on the stack is evaluated");
+    assert.equal(found.style, "checkpoint");
+    assert.equal(found.intact, false);
+    assert.ok(j.findings.some((f: J) => f.frames?.includes(`t${tid}-d1`) && f.severity === "error"));
+  });
+
+  test("a checkpoint without live frames: only the thread's state, with its own xstate_bv", async () => {
+    const r = await sf("check", "--checkpoint", join(FIXTURES, "criu", "S1"), "--to", join(FIXTURES, "core", "S1.kernel.core"), "--json");
+    const j = JSON.parse(r.out);
+    const tid = truth("S1").threads[0].tid;
+    assert.deepEqual(
+      j.frames.map((f: J) => f.id),
+      [`t${tid}-state`],
+    );
+    assert.equal(j.uses, "0x7");
+  });
+
+  test("S6: the stale frame and the heap copy are not evaluated, and the note says so", async () => {
+    const r = await sf("check", "--checkpoint", join(FIXTURES, "criu", "S6"), "--to", join(FIXTURES, "core", "S6.kernel.core"), "--json");
+    const j = JSON.parse(r.out);
+    assert.ok(j.frames.every((f: J) => f.style !== "checkpoint"));
+    assert.match(j.note, /2 frame-shaped areas are not a live frame/);
+  });
+
+  test("--from overrides the CPU the checkpoint records", async () => {
+    const r = await sf("check", "--checkpoint", join(FIXTURES, "criu", "S2"), "--from", "intel-icelake-server", "--to", "intel-icelake-server", "--json");
+    const j = JSON.parse(r.out);
+    assert.equal(j.from.vendor, "GenuineIntel");
+  });
+
+  test("wrong kinds and missing source are usage errors", async () => {
+    const a = await sf("check", "--checkpoint", join(FIXTURES, "core", "S2.core"), "--to", "intel-icelake-server");
+    assert.equal(a.code, 2);
+    assert.match(a.err, /--checkpoint takes a CRIU checkpoint directory/);
+    const b = await sf("check", "--core", join(FIXTURES, "criu", "S2"), "--to", "intel-icelake-server");
+    assert.equal(b.code, 2);
+    assert.match(b.err, /--core takes an ELF core file/);
+    const c = await sf("check", "--to", "intel-icelake-server");
+    assert.equal(c.code, 2);
+    assert.match(c.err, /--from/);
+  });
+});

@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { memoryIo } from "../../src/cli/context.ts";
+import { run } from "../../src/cli/main.ts";
+import { parseKernelVersion } from "../../src/core/kernel.ts";
+import { policiesForKernel } from "../../src/core/sigreturn/index.ts";
+import { helperStatus } from "../../src/node/native.ts";
+import { runProbe } from "../../src/node/probe.ts";
+
+const status = helperStatus();
+const needHelper = status.ok ? {} : { skip: `native helper cannot run here: ${status.reason}` };
+
+test(
+  "probe on this kernel: every case matches the model, policy consistent with the kernel",
+  needHelper,
+  () => {
+    const r = runProbe();
+    const ran = r.results.filter((c) => !c.skipped);
+    assert.ok(ran.length >= 20, `${ran.length} cases ran`);
+    const bad = ran.filter((c) => c.observed !== c.predictions?.[r.verdict.comparedWith].letters);
+    assert.deepEqual(
+      bad.map(
+        (c) =>
+          `${c.id}: observed ${c.observed}, predicted ${c.predictions?.[r.verdict.comparedWith].letters}`,
+      ),
+      [],
+    );
+    assert.equal(r.verdict.mismatches, 0);
+    for (const c of ran) {
+      if (c.editApplied !== undefined)
+        assert.ok(c.editApplied, `${c.id}: the helper applied the edit as asked`);
+    }
+    assert.ok(r.verdict.policy === "classic" || r.verdict.policy === "refined", `policy ${r.verdict.policy}`);
+    const expected = policiesForKernel(parseKernelVersion(r.kernel)).policies;
+    if (expected.includes("classic") || expected.includes("refined")) {
+      assert.ok(
+        expected.includes(r.verdict.policy as "classic"),
+        `kernel ${r.kernel}: table says ${expected.join("/")}, probe says ${r.verdict.policy}`,
+      );
+    }
+    // Faults are SIGSEGV from rt_sigreturn (si_code SI_KERNEL), and the nested frame left the outer one intact.
+    for (const c of ran.filter((x) => x.observed === "SIGSEGV"))
+      assert.equal(c.run?.fault?.siCode, 128, c.id);
+    const nested = ran.find((c) => c.id === "nested");
+    if (nested) assert.equal(nested.run?.inner?.outerIntact, true);
+  },
+);
+
+test(
+  "probe --json follows the contract and exits 0; --cases selects; unknown ids are a usage error",
+  needHelper,
+  async () => {
+    const io = memoryIo();
+    const code = await run(["probe", "--json", "--cases", "untouched,policy-separator,null-fpstate"], io);
+    const j = JSON.parse(io.out);
+    assert.equal(code, j.mismatches === 0 ? 0 : 1, io.err);
+    for (const k of ["kernel", "policy", "mismatches", "cases"]) assert.ok(k in j, k);
+    assert.deepEqual(
+      j.cases.map((c: { id: string }) => c.id),
+      ["untouched", "policy-separator", "null-fpstate"],
+    );
+    for (const c of j.cases)
+      for (const k of ["id", "description", "observed", "predicted", "match"]) assert.ok(k in c, k);
+    assert.equal(
+      j.cases
+        .find((c: { id: string }) => c.id === "untouched")
+        .observed.replaceAll("-", "")
+        .replaceAll("A", ""),
+      "",
+    );
+    const bad = memoryIo();
+    assert.equal(await run(["probe", "--cases", "nope"], bad), 2);
+    assert.match(bad.err, /^sigframe: --cases: unknown case nope/);
+  },
+);
+
+test("probe and host exit 4 with the reason where the helper cannot run", {
+  skip: status.ok ? "the helper runs here" : false,
+}, async () => {
+  for (const cmd of ["probe", "host"]) {
+    const io = memoryIo();
+    assert.equal(await run([cmd], io), 4);
+    assert.match(io.err, /native helper/);
+  }
+});
