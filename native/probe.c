@@ -24,6 +24,8 @@
  *   nested             raise SIGUSR2 inside the handler after the writes
  *   write OFFSET HEX   bytes written at fpstate+OFFSET (in the frame or the copy)
  *   end
+ *
+ * Options: --timeout-ms N (per case, default 5000); --isa sse|avx|avx512 caps the register set.
  */
 #include "helper.h"
 
@@ -568,10 +570,15 @@ static int parse_cases(char *text, struct probe_case *cases, int *ncases)
 int cmd_probe(int argc, char **argv)
 {
 	int timeout_ms = 5000;
+	int max_isa = ISA_AVX512;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc)
 			timeout_ms = atoi(argv[++i]);
-		else {
+		else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) {
+			/* Use a narrower register set than the CPU has (to exercise those paths). */
+			const char *v = argv[++i];
+			max_isa = strcmp(v, "sse") == 0 ? ISA_SSE : strcmp(v, "avx") == 0 ? ISA_AVX : ISA_AVX512;
+		} else {
 			fprintf(stderr, "sigframe-helper probe: unknown argument %s\n", argv[i]);
 			return 2;
 		}
@@ -595,6 +602,8 @@ int cmd_probe(int argc, char **argv)
 
 	struct cpu_caps caps;
 	detect_caps(&caps);
+	if ((int)caps.isa > max_isa)
+		caps.isa = (enum isa)max_isa;
 	printf("{\n  \"helper\": \"sigframe-helper\",\n  \"protocol\": %d,\n  \"isa\": \"%s\",\n  \"kBits\": %d,\n",
 	       HELPER_PROTOCOL, isa_name(caps.isa), caps.isa == ISA_AVX512 ? (caps.avx512bw ? 64 : 16) : 0);
 	printf("  \"xcr0\": \"0x%llx\",\n  \"cases\": [\n", (unsigned long long)caps.xcr0);

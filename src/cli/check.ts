@@ -12,7 +12,7 @@ import {
 } from "../core/compat/index.ts";
 import { UsageError } from "../core/errors.ts";
 import { bitsOf, hex, toJson } from "../core/hex.ts";
-import type { KernelVersion } from "../core/kernel.ts";
+import { type KernelVersion, parseKernelVersion } from "../core/kernel.ts";
 import type { Profile } from "../core/profile.ts";
 import { type Policy, policiesForKernel, predict } from "../core/sigreturn/index.ts";
 import { componentInfo } from "../core/xsave/components.ts";
@@ -65,6 +65,18 @@ export function policiesOption(
     return out;
   }
   return {};
+}
+
+/** The policies of a recorded destination kernel release (`uname -r`), if it parses. */
+export function destinationPolicies(release: string): { policies: Policy[]; note: string } | undefined {
+  let v: KernelVersion;
+  try {
+    v = parseKernelVersion(release);
+  } catch {
+    return undefined;
+  }
+  const k = policiesForKernel(v);
+  return { policies: k.policies, note: `destination kernel ${release}${k.note ? `: ${k.note}` : ""}` };
 }
 
 /** A short name for messages: the built-in name, or a file name without folder and `.json`. */
@@ -266,13 +278,18 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "JSON output")
     .action((flags: CheckFlags) => {
       const kernel = kernelOption(flags.kernel);
-      const pol = policiesOption(flags.policy, kernel);
+      let pol = policiesOption(flags.policy, kernel);
       const uses = u64Option(flags.uses, "--uses");
       const restorers = restorersOption(flags.restorer);
       if (flags.checkpoint !== undefined && flags.core !== undefined)
         throw new UsageError("give --checkpoint or --core, not both", { input: "--core" });
       const pb = loadProfile(flags.to!);
       const lb = computeLayout(pb, layoutOptions(kernel ? { kernel } : {}, pb));
+      if (!pol.policies && pb.kernel !== undefined) {
+        // A destination that records its kernel (host, a saved host profile) is judged by that kernel.
+        const dest = destinationPolicies(pb.kernel);
+        if (dest) pol = dest;
+      }
       let pa: Profile | undefined;
       let taken: CheckpointFrames | undefined;
       const which =

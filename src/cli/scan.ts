@@ -4,12 +4,12 @@ import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { hex } from "../core/hex.ts";
 import type { Profile } from "../core/profile.ts";
+import { scanCases } from "../core/scan/cases.ts";
 import { scanJson } from "../core/scan/report.ts";
 import type { FoundFrame } from "../core/scan/scan.ts";
 import { type ProcessScan, type ScanTarget, scanTarget } from "../core/scan/targets.ts";
-import { type OpenTargetOptions, openScanTarget } from "../node/scan-target.ts";
-import { scanCases } from "../core/scan/cases.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
+import { type OpenTargetOptions, openScanTarget } from "../node/scan-target.ts";
 import { type CheckpointFrames, type FrameSource, frameSources } from "./check.ts";
 import type { CliContext } from "./context.ts";
 import { u64Option } from "./options.ts";
@@ -242,7 +242,10 @@ function loadFrames(expect: "criu" | "elf-core") {
       const out: CheckpointFrames = { uses: cases.uses, frames: cases.frames, notes: cases.notes };
       if (target.profile) {
         // Named after the image; MXCSR_MASK from the threads' saved FXSAVE images where the profile lacks it.
-        const p: Profile = { ...target.profile, name: `${target.kind === "criu" ? "checkpoint" : "core"} ${basename(path)}` };
+        const p: Profile = {
+          ...target.profile,
+          name: `${target.kind === "criu" ? "checkpoint" : "core"} ${basename(path)}`,
+        };
         const mask = scans.flatMap((s) => s.process.threads).find((t) => t.fpu?.mxcsrMask)?.fpu?.mxcsrMask;
         if (p.mxcsrMask === undefined && p.observed?.mxcsrMask === undefined && mask) p.mxcsrMask = mask;
         out.profile = p;

@@ -53,7 +53,13 @@ export function selectCases(all: ProbeCase[], ids: string[] | undefined): ProbeC
   return ids ? all.filter((c) => ids.includes(c.id)) : all;
 }
 
-export function runProbe(opts: { cases?: string[] } = {}): ProbeReport {
+const ISA_ORDER: readonly Isa[] = ["sse", "avx", "avx512"];
+
+/**
+ * `isa` narrows the register set below what the CPU has (e.g. to check the AVX-only and SSE-only
+ * paths of the helper and the classifier on an AVX-512 machine).
+ */
+export function runProbe(opts: { cases?: string[]; isa?: Isa } = {}): ProbeReport {
   requireHelper("probe");
   const host = nativeHostCapture();
   const profile = host.profile;
@@ -64,18 +70,18 @@ export function runProbe(opts: { cases?: string[] } = {}): ProbeReport {
       `the kernel wrote xstate_size ${profile.observed.xstateSize}, the layout model gives user_size ${layout.userSize}`,
     );
   }
-  const cases = selectCases(probeCases(caseContextFor(profile, layout, host.cpuid.isa)), opts.cases);
+  let isa = host.cpuid.isa;
+  if (opts.isa && ISA_ORDER.indexOf(opts.isa) < ISA_ORDER.indexOf(isa)) isa = opts.isa;
+  const cases = selectCases(probeCases(caseContextFor(profile, layout, isa)), opts.cases);
   const pat = patterns();
   const toRun = cases.filter((c) => !c.skip);
-  const run = toRun.length ? nativeProbe(toRun, pat.A) : undefined;
-  if (run && run.isa !== host.cpuid.isa) {
-    warnings.push(
-      `the helper used ${run.isa} registers for the probe but reported ${host.cpuid.isa} for the host`,
-    );
+  const run = toRun.length ? nativeProbe(toRun, pat.A, { isa }) : undefined;
+  if (run && run.isa !== isa) {
+    warnings.push(`the helper used ${run.isa} registers for the probe, the cases were made for ${isa}`);
   }
   const actx: AnalyzeContext = {
     layout,
-    isa: run?.isa ?? host.cpuid.isa,
+    isa: run?.isa ?? isa,
     kBits: run?.kBits ?? host.cpuid.kBits,
     patterns: pat,
     xsavec: profile.cpuid.has("XSAVEC"),

@@ -53,7 +53,16 @@ describe("check --core / --checkpoint", fixtures, () => {
   });
 
   test("in-handler checkpoint to Ice Lake-SP under the refined policy: the found frame falls back or faults", async () => {
-    const r = await sf("check", "--checkpoint", join(FIXTURES, "criu", "S2"), "--to", icx, "--policy", "refined", "--json");
+    const r = await sf(
+      "check",
+      "--checkpoint",
+      join(FIXTURES, "criu", "S2"),
+      "--to",
+      icx,
+      "--policy",
+      "refined",
+      "--json",
+    );
     assert.equal(r.code, 3, r.err);
     const j = JSON.parse(r.out);
     assert.equal(j.verdict, "incompatible");
@@ -69,7 +78,14 @@ describe("check --core / --checkpoint", fixtures, () => {
   });
 
   test("a checkpoint without live frames: only the thread's state, with its own xstate_bv", async () => {
-    const r = await sf("check", "--checkpoint", join(FIXTURES, "criu", "S1"), "--to", join(FIXTURES, "core", "S1.kernel.core"), "--json");
+    const r = await sf(
+      "check",
+      "--checkpoint",
+      join(FIXTURES, "criu", "S1"),
+      "--to",
+      join(FIXTURES, "core", "S1.kernel.core"),
+      "--json",
+    );
     const j = JSON.parse(r.out);
     const tid = truth("S1").threads[0].tid;
     assert.deepEqual(
@@ -80,20 +96,42 @@ describe("check --core / --checkpoint", fixtures, () => {
   });
 
   test("S6: the stale frame and the heap copy are not evaluated, and the note says so", async () => {
-    const r = await sf("check", "--checkpoint", join(FIXTURES, "criu", "S6"), "--to", join(FIXTURES, "core", "S6.kernel.core"), "--json");
+    const r = await sf(
+      "check",
+      "--checkpoint",
+      join(FIXTURES, "criu", "S6"),
+      "--to",
+      join(FIXTURES, "core", "S6.kernel.core"),
+      "--json",
+    );
     const j = JSON.parse(r.out);
     assert.ok(j.frames.every((f: J) => f.style !== "checkpoint"));
     assert.match(j.note, /2 frame-shaped areas are not a live frame/);
   });
 
   test("--from overrides the CPU the checkpoint records", async () => {
-    const r = await sf("check", "--checkpoint", join(FIXTURES, "criu", "S2"), "--from", "intel-icelake-server", "--to", "intel-icelake-server", "--json");
+    const r = await sf(
+      "check",
+      "--checkpoint",
+      join(FIXTURES, "criu", "S2"),
+      "--from",
+      "intel-icelake-server",
+      "--to",
+      "intel-icelake-server",
+      "--json",
+    );
     const j = JSON.parse(r.out);
     assert.equal(j.from.vendor, "GenuineIntel");
   });
 
   test("wrong kinds and missing source are usage errors", async () => {
-    const a = await sf("check", "--checkpoint", join(FIXTURES, "core", "S2.core"), "--to", "intel-icelake-server");
+    const a = await sf(
+      "check",
+      "--checkpoint",
+      join(FIXTURES, "core", "S2.core"),
+      "--to",
+      "intel-icelake-server",
+    );
     assert.equal(a.code, 2);
     assert.match(a.err, /--checkpoint takes a CRIU checkpoint directory/);
     const b = await sf("check", "--core", join(FIXTURES, "criu", "S2"), "--to", "intel-icelake-server");

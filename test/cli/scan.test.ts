@@ -32,7 +32,18 @@ describe("scan --json", fixtures, () => {
     const j = JSON.parse(r.out);
     assert.equal(j.frames.length, 1);
     const f = j.frames[0];
-    for (const k of ["thread", "ucontext", "fpstate", "signal", "xstateSize", "extendedSize", "xfeatures", "xstateBv", "depth", "confidence"])
+    for (const k of [
+      "thread",
+      "ucontext",
+      "fpstate",
+      "signal",
+      "xstateSize",
+      "extendedSize",
+      "xfeatures",
+      "xstateBv",
+      "depth",
+      "confidence",
+    ])
       assert.ok(k in f, k);
     assert.deepEqual(f.thread, { index: 1, tid: w.tid });
     assert.equal(f.ucontext, w.uc);

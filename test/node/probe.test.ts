@@ -46,6 +46,25 @@ test(
   },
 );
 
+for (const isa of ["avx", "sse"] as const) {
+  test(`probe with only the ${isa} registers loaded: still no mismatch, same policy`, needHelper, () => {
+    const full = runProbe({ cases: ["untouched", "policy-separator"] });
+    if (full.isa === "sse" || (full.isa === "avx" && isa === "avx")) return; // nothing narrower to check
+    const r = runProbe({ isa });
+    const ran = r.results.filter((c) => !c.skipped);
+    assert.ok(ran.length >= 20);
+    assert.equal(r.isa, isa);
+    for (const c of ran) {
+      if (c.observed !== "SIGSEGV") assert.match(c.observed!, isa === "avx" ? /^..---.$/ : /^.----.$/, c.id);
+    }
+    assert.equal(r.verdict.mismatches, 0, JSON.stringify(r.verdict.byPolicy));
+    assert.equal(
+      r.verdict.policy,
+      full.verdict.policy === "unknown" ? r.verdict.policy : full.verdict.policy,
+    );
+  });
+}
+
 test(
   "probe --json follows the contract and exits 0; --cases selects; unknown ids are a usage error",
   needHelper,

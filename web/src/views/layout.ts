@@ -1,0 +1,149 @@
+/** The layout of one CPU: `sigframe layout PROFILE [--kernel K] [--amx]` as a table and a byte map. */
+import { layoutSvg } from "../../../src/core/xsave/svg.ts";
+import { errorSlot, h, nextId, replace, svgElement } from "../dom.ts";
+import { errorLine } from "../errors.ts";
+import { componentRows, describeProfile, kernelFromText, layoutFor, layoutHeader } from "../model.ts";
+import { type ProfileStore, profilePicker } from "../profiles.ts";
+
+export function kernelField(onInput: () => void): { el: HTMLElement; input: HTMLInputElement } {
+  const id = nextId("kernel");
+  const input = h("input", {
+    id,
+    type: "text",
+    inputmode: "text",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "e.g. 6.18 (newest rules if empty)",
+    size: 26,
+  });
+  input.addEventListener("input", onInput);
+  return { el: h("div", { class: "field" }, h("label", { for: id }, "Linux version"), input), input };
+}
+
+export function layoutView(store: ProfileStore): HTMLElement {
+  const err = errorSlot();
+  const out = h("div", { class: "result", "aria-live": "polite" });
+  const picker = profilePicker(store, {
+    label: "CPU profile",
+    initial: "intel-icelake-server",
+    onChange: () => render(),
+    onError: (line) => err.show(line),
+  });
+  const kernel = kernelField(() => render());
+  const amxId = nextId("amx");
+  const amx = h("input", { type: "checkbox", id: amxId });
+  amx.addEventListener("change", () => render());
+
+  function render(): void {
+    err.show(undefined);
+    try {
+      const p = picker.value();
+      if (!p) {
+        replace(out);
+        return;
+      }
+      const choice: Parameters<typeof layoutFor>[1] = { amx: amx.checked };
+      const k = kernelFromText(kernel.input.value);
+      if (k) choice.kernel = k;
+      const l = layoutFor(p, choice);
+      const head = layoutHeader(p, l);
+      const rows = componentRows(l);
+      const table = h(
+        "table",
+        { class: "components", "data-testid": "layout-table" },
+        h("caption", {}, `XSAVE components of ${p.name}`),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["bit", "component", "size", "offset", "compacted", "flags", "state"].map((c) =>
+              h("th", { scope: "col", class: ["bit", "size", "offset", "compacted"].includes(c) ? "num" : undefined }, c),
+            ),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          rows.map((r) =>
+            h(
+              "tr",
+              { "data-component": r.name, class: r.state === "in frames" ? "enabled" : "disabled" },
+              h("td", { class: "num" }, r.bit),
+              h("th", { scope: "row", title: r.description }, r.name),
+              h("td", { class: "num", "data-col": "size" }, r.size),
+              h("td", { class: "num", "data-col": "offset" }, r.offset),
+              h("td", { class: "num", "data-col": "compacted" }, r.compacted),
+              h("td", { "data-col": "flags" }, r.flags),
+              h(
+                "td",
+                { "data-col": "state" },
+                h("span", { class: `state state-${r.state.replace(" ", "-")}` }, r.state),
+                r.reason ? `: ${r.reason}` : "",
+              ),
+            ),
+          ),
+        ),
+      );
+      replace(
+        out,
+        h("h3", {}, head.title),
+        h(
+          "dl",
+          { class: "facts" },
+          fact("XCR0", head.sizes.split("   ")[0]!.replace(/^XCR0 /, ""), "xcr0"),
+          fact("user_size", String(l.userSize), "userSize"),
+          fact("max (with AMX)", String(l.maxUserSize), "maxUserSize"),
+          fact("CPUID(0xD,0).ECX", String(l.maxSize), "maxSize"),
+        ),
+        h("p", { class: "mono", "data-testid": "layout-sizes" }, head.sizes),
+        h("p", { class: "mono", "data-testid": "layout-frame" }, head.frame),
+        h("div", { class: "table-wrap" }, table),
+        p.notes.length || l.warnings.length
+          ? h(
+              "ul",
+              { class: "notes" },
+              p.notes.map((n) => h("li", {}, `note: ${n}`)),
+              l.warnings.map((w) => h("li", { class: "warning" }, `warning: ${w}`)),
+            )
+          : null,
+        h(
+          "figure",
+          {},
+          svgElement(
+            layoutSvg([{ label: p.name, layout: l }], `XSAVE layout: ${describeProfile(p)}`),
+            `Byte map of the XSAVE area of ${p.name}: each enabled component at its standard offset; magic2 at ${l.userSize}`,
+          ),
+          h("figcaption", {}, "Byte map: components at their standard offsets; red mark: magic2 at xstate_size."),
+        ),
+      );
+    } catch (e) {
+      console.error(e);
+      replace(out);
+      err.show(errorLine(e));
+    }
+  }
+
+  const view = h(
+    "section",
+    { class: "view" },
+    h("h2", {}, "Layout"),
+    h("p", { class: "lead" }, "The XSAVE layout of a CPU and the size of the signal frames Linux writes on it."),
+    h(
+      "form",
+      { class: "controls", onsubmit: (ev: Event) => ev.preventDefault() },
+      picker.el,
+      kernel.el,
+      h("div", { class: "field check" }, amx, h("label", { for: amxId }, "task has enabled AMX tile data")),
+    ),
+    err.el,
+    out,
+  );
+  render();
+  return view;
+}
+
+function fact(label: string, value: string, key: string): HTMLElement[] {
+  return [h("dt", {}, label), h("dd", { class: "mono", "data-field": key }, value)];
+}
