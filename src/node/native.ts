@@ -238,9 +238,12 @@ export const nativeHostProvider = {
 export function nativeProbe(
   cases: readonly ProbeCase[],
   initial: RegImage,
-  timeoutMsPerCase = 5000,
+  opts: { timeoutMsPerCase?: number; isa?: Isa } = {},
 ): ProbeRun {
-  const doc = runHelper(["probe", "--timeout-ms", String(timeoutMsPerCase)], {
+  const timeoutMsPerCase = opts.timeoutMsPerCase ?? 5000;
+  const args = ["probe", "--timeout-ms", String(timeoutMsPerCase)];
+  if (opts.isa) args.push("--isa", opts.isa);
+  const doc = runHelper(args, {
     input: encodeCases(cases, initial),
     timeoutMs: 30_000 + cases.length * timeoutMsPerCase,
   });

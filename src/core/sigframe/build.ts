@@ -24,7 +24,7 @@ import {
   UC_STRICT_RESTORE_SS,
   UCONTEXT_SIZE,
 } from "./fields.ts";
-import { componentSlots, encodeFpstate, type Fpstate, type LegacyRegisters, zeroRegisters } from "./fpstate.ts";
+import { componentSlots, decodeFpstate, encodeFpstate, type Fpstate, type LegacyRegisters, zeroRegisters } from "./fpstate.ts";
 import { encodeSigframeImage, type RtSigframe, type SigframeImage } from "./frame.ts";
 import type { RegisterState } from "./state.ts";
 import { emptyState } from "./state.ts";
@@ -162,7 +162,7 @@ export function buildFpstate(
       if (given && write) Object.assign(regs, given);
       return { bit: s.bit, name: s.name, offset: s.offset, size: s.size, registers: regs };
     });
-  return {
+  const fp: Fpstate = {
     size,
     legacy,
     sw: { magic1: FP_XSTATE_MAGIC1, extendedSize: xstateSize + 4, xfeatures, xstateSize, padding: [0, 0, 0, 0, 0, 0, 0] },
@@ -171,6 +171,8 @@ export function buildFpstate(
     magic2: FP_XSTATE_MAGIC2,
     extra: [],
   };
+  // Canonical form: what decoding the bytes gives (e.g. CRIU's magic2 inside an unused YMM slot).
+  return decodeFpstate(encodeFpstate(fp), { layout });
 }
 
 function alignUp(v: bigint, a: bigint): bigint {

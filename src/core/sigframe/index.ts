@@ -7,3 +7,4 @@ export * from "./fpstate.ts";
 export * from "./frame.ts";
 export * from "./ia32.ts";
 export * from "./state.ts";
+export * from "./annotate.ts";
