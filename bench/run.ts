@@ -8,9 +8,10 @@ import { REPO_ROOT } from "../test/helpers/shared.ts";
 import type { BenchResult } from "./harness.ts";
 import { benchLayouts, benchStartup } from "./layout.ts";
 import { benchMatrix } from "./matrix.ts";
+import { benchScan } from "./scan.ts";
 
 type Bench = () => BenchResult[] | Promise<BenchResult[]>;
-const benches: Bench[] = [benchLayouts, benchStartup, benchMatrix];
+const benches: Bench[] = [benchLayouts, benchStartup, benchMatrix, benchScan];
 
 const results: BenchResult[] = [];
 for (const b of benches) results.push(...(await b()));

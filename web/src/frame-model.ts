@@ -1,40 +1,39 @@
 /**
  * The frame inspector without the DOM: decode a frame or an FPU area with the core codec, list
- * every field with its byte range and value (for the annotated table and the hexdump), the
- * codec's findings, and what sigreturn does with it under each kernel policy.
+ * every field with its byte range and value (the core's annotation spans, for the table and the
+ * hexdump), the codec's findings, and what sigreturn does with it under each kernel policy, with
+ * the defaults of `sigframe predict`.
  */
 import { isSigframeError, UsageError } from "../../src/core/errors.ts";
 import { hex, leToBigint, parseU64 } from "../../src/core/hex.ts";
 import type { KernelVersion } from "../../src/core/kernel.ts";
+import type { Profile } from "../../src/core/profile.ts";
 import {
   checkFpstate,
   checkFrame,
-  componentFields,
   decodeFpstate,
   decodeSigframeImage,
   FIELD_HELP,
-  type FieldTable,
+  type FieldSpan,
   type Finding as SigframeFinding,
   type Fpstate,
-  HEADER_FIELDS,
-  LEGACY_FIELDS,
-  RT_SIGFRAME_INFO_OFFSET,
-  SIGCONTEXT_FIELDS,
-  SIGINFO_FIELDS,
-  SW_BYTES_FIELDS,
-  type SigframeImage,
-  UC_MCONTEXT_OFFSET,
-  UC_SIGMASK_OFFSET,
-  UCONTEXT_HEAD_FIELDS,
-  ucOffset,
+  fpstateSpans,
+  frameSpans,
 } from "../../src/core/sigframe/index.ts";
-import { type Policy, type Prediction, policiesForKernel, predict } from "../../src/core/sigreturn/index.ts";
-import { FP_XSTATE_MAGIC1, SW_BYTES_OFFSET, XSAVE_HDR_OFFSET } from "../../src/core/xsave/components.ts";
-import type { XsaveLayout } from "../../src/core/xsave/layout.ts";
-import { POLICY_NAMES } from "./model.ts";
+import {
+  POLICIES,
+  type Policy,
+  type Prediction,
+  type PredictInput,
+  policiesForKernel,
+  predict,
+} from "../../src/core/sigreturn/index.ts";
+import { FP_XSTATE_MAGIC1, SW_BYTES_OFFSET } from "../../src/core/xsave/components.ts";
+import { computeLayout, type XsaveLayout } from "../../src/core/xsave/layout.ts";
 
 /** How to read the input: the whole rt_sigframe, an SROP payload from uc_flags, or the FPU area only. */
-export type InputKind = "auto" | "frame" | "uc" | "fpstate";
+export type FrameFormat = "frame" | "ucontext" | "fpstate";
+export type InputKind = "auto" | FrameFormat;
 
 export type FieldGroup = "frame" | "legacy" | "sw_bytes" | "header" | "component" | "magic2" | "extra";
 
@@ -57,7 +56,9 @@ export interface PolicyPrediction {
 }
 
 export interface InspectResult {
-  kind: Exclude<InputKind, "auto">;
+  format: FrameFormat;
+  /** The format was guessed from the bytes (input kind `auto`). */
+  detected: boolean;
   size: number;
   summary: string[];
   fields: FieldRow[];
@@ -75,128 +76,79 @@ export interface InspectOptions {
   kind?: InputKind;
   /** `--base ADDR` as typed ("" = none). */
   base?: string;
-  /** The CPU the frame is read against (offsets; the task of the prediction). */
-  layout?: XsaveLayout;
-  mxcsrMask?: number;
+  /** The receiving CPU: offsets for decoding, and the task of the prediction. */
+  cpu?: Profile;
+  /** The receiving task has enabled AMX tile data. */
+  amx?: boolean;
+  /** Marks the policies this kernel implements. */
   kernel?: KernelVersion;
 }
 
-/** Largest input the inspector takes (a frame with AMX state is about 11.5 KiB). */
-export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
-
-/** The input kind `auto` settles on: an FPU area when magic1 sits where an FPU area has it. */
-export function detectKind(bytes: Uint8Array): Exclude<InputKind, "auto"> {
-  if (bytes.length >= SW_BYTES_OFFSET + 4) {
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (dv.getUint32(SW_BYTES_OFFSET, true) === FP_XSTATE_MAGIC1) return "fpstate";
-  }
-  return "frame";
+/** The format `auto` settles on, by the rules of `sigframe inspect`/`predict` without a format flag. */
+export function detectFormat(bytes: Uint8Array): FrameFormat {
+  const magicAt = (off: number) =>
+    bytes.length >= off + 4 &&
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(off, true) === FP_XSTATE_MAGIC1;
+  if (magicAt(SW_BYTES_OFFSET)) return "fpstate";
+  if (bytes.length === 248 || bytes.length === 304) return "ucontext";
+  // An FXSAVE-only image is exactly 512 bytes; anything else this long is taken as a frame.
+  if (bytes.length >= 440 && bytes.length !== 512) return "frame";
+  return "fpstate";
 }
 
-function baseOption(text: string | undefined): bigint | undefined {
+function addressOption(text: string | undefined, name: string): bigint | undefined {
   const t = text?.trim() ?? "";
   if (t === "") return undefined;
   try {
-    return parseU64(t, "--base");
+    return parseU64(t, name);
   } catch (e) {
-    throw new UsageError((e as Error).message, { input: "--base" });
+    throw new UsageError((e as Error).message, { input: name });
   }
 }
 
-function valueAt(bytes: Uint8Array, offset: number, size: number): string {
-  if (offset < 0 || offset + size > bytes.length) return "(beyond the input)";
-  return hex(leToBigint(bytes.subarray(offset, offset + size)));
+function groupOf(path: string): FieldGroup {
+  if (path.startsWith("frame/")) return "frame";
+  const part = path.split("/")[1] ?? "";
+  if (part === "legacy" || part === "sw_bytes" || part === "header" || part === "magic2") return part;
+  return "component";
 }
 
-function tableRows(
-  out: FieldRow[],
-  bytes: Uint8Array,
-  base: number,
-  table: FieldTable,
-  prefix: string,
-  group: FieldGroup,
-  present?: (name: string) => boolean,
-): void {
-  for (const [name, off, size] of table) {
-    if (present && !present(name)) continue;
-    if (base + off + size > bytes.length) continue;
-    const row: FieldRow = { path: `${prefix}/${name}`, group, offset: base + off, size, value: valueAt(bytes, base + off, size) };
-    const help = FIELD_HELP[name];
-    if (help) row.help = help;
-    out.push(row);
-  }
+function rows(bytes: Uint8Array, spans: FieldSpan[]): FieldRow[] {
+  return spans
+    .filter((s) => s.offset >= 0 && s.offset + s.size <= bytes.length)
+    .map((s) => {
+      const row: FieldRow = {
+        path: s.path,
+        group: groupOf(s.path),
+        offset: s.offset,
+        size: s.size,
+        value: hex(leToBigint(bytes.subarray(s.offset, s.offset + s.size))),
+      };
+      const name = s.path.split("/").pop() ?? "";
+      const help = FIELD_HELP[name];
+      if (help) row.help = help;
+      return row;
+    });
 }
 
-function fpstateRows(out: FieldRow[], bytes: Uint8Array, at: number, fp: Fpstate): void {
-  tableRows(out, bytes, at, LEGACY_FIELDS, "fpstate/legacy", "legacy");
-  tableRows(out, bytes, at + SW_BYTES_OFFSET, SW_BYTES_FIELDS, "fpstate/sw_bytes", "sw_bytes");
-  if (fp.header) tableRows(out, bytes, at + XSAVE_HDR_OFFSET, HEADER_FIELDS, "fpstate/header", "header");
-  for (const c of fp.components) {
-    tableRows(out, bytes, at + c.offset, componentFields(c.bit, c.size), `fpstate/${c.name}`, "component");
-  }
-  if (fp.magic2 !== undefined) {
-    out.push({
-      path: "fpstate/magic2",
-      group: "magic2",
-      offset: at + fp.sw.xstateSize,
-      size: 4,
-      value: hex(fp.magic2),
-      help: FIELD_HELP.magic2 ?? "",
-    });
-  }
-  for (const r of fp.extra) {
-    out.push({
-      path: "fpstate/extra",
-      group: "extra",
-      offset: at + r.offset,
-      size: r.bytes.length,
-      value: `${r.bytes.length} non-zero byte(s) no field covers`,
-    });
-  }
-}
-
-function frameRows(out: FieldRow[], bytes: Uint8Array, img: SigframeImage): void {
-  const f = img.frame;
-  const uc = ucOffset(f.start);
-  if (f.start === "pretcode") {
-    out.push({ path: "frame/pretcode", group: "frame", offset: 0, size: 8, value: valueAt(bytes, 0, 8), help: FIELD_HELP.pretcode ?? "" });
-  }
-  tableRows(out, bytes, uc, UCONTEXT_HEAD_FIELDS, "frame/uc", "frame");
-  const mc = f.mcontext as Record<string, bigint>;
-  tableRows(out, bytes, uc + UC_MCONTEXT_OFFSET, SIGCONTEXT_FIELDS, "frame/uc/uc_mcontext", "frame", (n) => mc[n] !== undefined);
-  if (f.ucSigmask !== undefined) {
-    out.push({
-      path: "frame/uc/uc_sigmask",
-      group: "frame",
-      offset: uc + UC_SIGMASK_OFFSET,
-      size: 8,
-      value: hex(f.ucSigmask),
-      help: FIELD_HELP.uc_sigmask ?? "",
-    });
-  }
-  if (f.info) tableRows(out, bytes, RT_SIGFRAME_INFO_OFFSET, SIGINFO_FIELDS, "frame/info", "frame");
-  if (img.fpstate && img.fpstateOffset !== undefined) fpstateRows(out, bytes, img.fpstateOffset, img.fpstate);
-  for (const r of img.extra) {
-    out.push({
-      path: "frame/extra",
-      group: "extra",
-      offset: r.offset,
-      size: r.bytes.length,
-      value: `${r.bytes.length} non-zero byte(s) no field covers`,
-    });
-  }
+function extraRows(prefix: string, at: number, runs: { offset: number; bytes: Uint8Array }[]): FieldRow[] {
+  return runs.map((r) => ({
+    path: `${prefix}/extra`,
+    group: "extra" as const,
+    offset: at + r.offset,
+    size: r.bytes.length,
+    value: `${r.bytes.length} non-zero byte(s) no field covers`,
+  }));
 }
 
 function fpstateSummary(fp: Fpstate, at: number, address: bigint | undefined): string[] {
-  const lines: string[] = [];
   const where = address !== undefined ? ` at ${hex(address)}` : "";
   if (fp.sw.magic1 !== FP_XSTATE_MAGIC1) {
-    lines.push(`FPU area at offset ${at}${where}: legacy FXSAVE-only (magic1 ${hex(fp.sw.magic1)}), ${fp.size} bytes`);
-    return lines;
+    return [`FPU area at offset ${at}${where}: no magic1 (FXSAVE-only), ${fp.size} bytes`];
   }
-  lines.push(
-    `FPU area at offset ${at}${where}: XSAVE, xstate_size ${fp.sw.xstateSize}, extended_size ${fp.sw.extendedSize}, xfeatures ${hex(fp.sw.xfeatures)}`,
-  );
+  const lines = [
+    `FPU area at offset ${at}${where}: xstate_size ${fp.sw.xstateSize}, extended_size ${fp.sw.extendedSize}, xfeatures ${hex(fp.sw.xfeatures)}`,
+  ];
   if (fp.header) {
     const form = (fp.header.xcompBv >> 63n) & 1n ? "compacted" : "standard";
     lines.push(`xstate_bv ${hex(fp.header.xstateBv)}, xcomp_bv ${hex(fp.header.xcompBv)} (${form} form)`);
@@ -211,85 +163,115 @@ function fpstateSummary(fp: Fpstate, at: number, address: bigint | undefined): s
 
 /** Decodes `bytes` (named `name` in errors) and gathers everything the inspector shows. */
 export function inspectBytes(bytes: Uint8Array, name: string, opts: InspectOptions = {}): InspectResult {
+  const base = addressOption(opts.base, "--base");
   try {
-    return inspectInner(bytes, opts);
+    return inspectInner(bytes, opts, base);
   } catch (e) {
     if (isSigframeError(e)) e.locate({ input: name });
     throw e;
   }
 }
 
-function inspectInner(bytes: Uint8Array, opts: InspectOptions): InspectResult {
-  const base = baseOption(opts.base);
-  if (bytes.length > MAX_FRAME_BYTES) {
-    throw new UsageError(`file is ${bytes.length} bytes; the limit for this input is ${MAX_FRAME_BYTES}`);
-  }
-  const kind = !opts.kind || opts.kind === "auto" ? detectKind(bytes) : opts.kind;
+const FORMAT_TEXT: Record<FrameFormat, string> = {
+  fpstate: "FPU area",
+  frame: "rt_sigframe",
+  ucontext: "ucontext (SROP payload)",
+};
+
+function inspectInner(bytes: Uint8Array, opts: InspectOptions, base: bigint | undefined): InspectResult {
+  const detected = !opts.kind || opts.kind === "auto";
+  const format = detected ? detectFormat(bytes) : (opts.kind as FrameFormat);
+  const task: XsaveLayout | undefined = opts.cpu ? computeLayout(opts.cpu, opts.amx ? { amx: true } : {}) : undefined;
+  const mxcsrMask = opts.cpu?.mxcsrMask || undefined;
   const fields: FieldRow[] = [];
-  const summary: string[] = [];
+  const summary: string[] = [`${FORMAT_TEXT[format]}${detected ? " (detected)" : ""}, ${bytes.length} bytes`];
   let findings: SigframeFinding[];
-  let fpBytes: Uint8Array | null | undefined;
+  let fpBytes: Uint8Array | null = null;
   let address: bigint | undefined;
   let fpstateOffset: number | undefined;
   let noPrediction: string | undefined;
-  if (kind === "fpstate") {
-    const fp = decodeFpstate(bytes, opts.layout ? { layout: opts.layout } : {});
-    fpstateRows(fields, bytes, 0, fp);
+  let decoded: Fpstate | undefined;
+  if (format === "fpstate") {
+    const fp = decodeFpstate(bytes, task ? { layout: task } : {});
+    decoded = fp;
+    fields.push(...rows(bytes, fpstateSpans(fp)), ...extraRows("fpstate", 0, fp.extra));
     summary.push(...fpstateSummary(fp, 0, base));
     const co: Parameters<typeof checkFpstate>[1] = {};
-    if (opts.layout) co.layout = opts.layout;
+    if (task) co.layout = task;
     if (base !== undefined) co.address = base;
-    if (opts.mxcsrMask !== undefined) co.mxcsrMask = opts.mxcsrMask;
+    if (mxcsrMask !== undefined) co.mxcsrMask = mxcsrMask;
     findings = checkFpstate(fp, co);
     fpBytes = bytes;
     address = base;
     fpstateOffset = 0;
   } else {
-    const dopts: Parameters<typeof decodeSigframeImage>[1] = { start: kind === "uc" ? "uc" : "pretcode" };
+    const dopts: Parameters<typeof decodeSigframeImage>[1] = { start: format === "ucontext" ? "uc" : "pretcode" };
     if (base !== undefined) dopts.base = base;
-    if (opts.layout) dopts.layout = opts.layout;
+    if (task) dopts.layout = task;
     const img = decodeSigframeImage(bytes, dopts);
-    frameRows(fields, bytes, img);
+    fields.push(...rows(bytes, frameSpans(img)), ...extraRows("frame", 0, img.extra));
+    if (img.fpstate && img.fpstateOffset !== undefined) {
+      fields.push(...extraRows("fpstate", img.fpstateOffset, img.fpstate.extra));
+    }
     const mc = img.frame.mcontext;
-    summary.push(
-      `${kind === "uc" ? "SROP payload from uc_flags" : "rt_sigframe from pretcode"}, ${bytes.length} bytes; rip ${hex(mc.rip)}, rsp ${hex(mc.rsp)}, fpstate ${hex(mc.fpstate)}`,
-    );
+    summary.push(`rip ${hex(mc.rip)}, rsp ${hex(mc.rsp)}, fpstate ${hex(mc.fpstate)}`);
     if (img.baseSource !== "none") {
-      const how = { given: "given", "inferred-kernel": "inferred: kernel placement", "inferred-magic": "inferred: magic1 found" }[
-        img.baseSource
-      ];
-      summary.push(`input starts at ${hex(img.base)} (${how})`);
+      const how = {
+        given: "given",
+        "inferred-kernel": "inferred from the kernel's placement",
+        "inferred-magic": "inferred from where magic1 is",
+      }[img.baseSource];
+      summary.push(`the input starts at ${hex(img.base)} (${how})`);
     }
     const co: Parameters<typeof checkFrame>[1] = {};
-    if (opts.layout) co.layout = opts.layout;
-    if (opts.mxcsrMask !== undefined) co.mxcsrMask = opts.mxcsrMask;
+    if (task) co.layout = task;
+    if (mxcsrMask !== undefined) co.mxcsrMask = mxcsrMask;
     findings = checkFrame(img, co);
-    if (mc.fpstate === 0n) {
-      fpBytes = null;
-    } else if (img.fpstate && img.fpstateOffset !== undefined) {
+    decoded = img.fpstate;
+    if (img.fpstate && img.fpstateOffset !== undefined) {
       summary.push(...fpstateSummary(img.fpstate, img.fpstateOffset, mc.fpstate));
       fpBytes = bytes.subarray(img.fpstateOffset);
       address = mc.fpstate;
       fpstateOffset = img.fpstateOffset;
+    } else if (mc.fpstate !== 0n) {
+      noPrediction = `the frame's fpstate ${hex(mc.fpstate)} is not inside the input; give --base (address of the first byte) or read the input as an FPU area`;
     } else {
-      noPrediction = "the FPU area the fpstate pointer names is not in the input (give the input's start address)";
+      summary.push("fpstate NULL");
     }
   }
+  if (!task && decoded?.header) {
+    findings.push({
+      code: "no-cpu",
+      severity: "info",
+      path: "fpstate",
+      message: "without --cpu only YMM (at 576) is decoded: other components sit at CPU-specific offsets",
+    });
+  }
   fields.sort((a, b) => a.offset - b.offset || a.size - b.size);
-  const result: InspectResult = { kind, size: bytes.length, summary, fields, findings };
+  const result: InspectResult = { format, detected, size: bytes.length, summary, fields, findings };
   if (fpstateOffset !== undefined) result.fpstateOffset = fpstateOffset;
   const picked = opts.kernel ? policiesForKernel(opts.kernel) : undefined;
   if (picked?.note) result.kernelNote = picked.note;
-  if (!opts.layout) {
+  if (!task || !opts.cpu) {
     result.noPrediction = "choose the receiving CPU to predict what sigreturn does";
-  } else if (fpBytes === undefined) {
-    result.noPrediction = noPrediction ?? "nothing to predict";
+  } else if (noPrediction) {
+    result.noPrediction = noPrediction;
   } else {
-    result.predictions = POLICY_NAMES.map((policy) => {
-      const input: Parameters<typeof predict>[0] = { fpstate: fpBytes ?? null, task: opts.layout!, policy };
-      if (address !== undefined) input.address = address;
-      if (opts.mxcsrMask !== undefined) input.mxcsrMask = opts.mxcsrMask;
-      return { policy, picked: picked?.policies.includes(policy) ?? false, prediction: predict(input) };
+    const cpu = opts.cpu;
+    // As `sigframe predict`: bytes past the input up to user_size + 4 are taken as mapped and zero.
+    const readableBytes = fpBytes ? Math.max(fpBytes.length, task.userSize + 4) : 0;
+    result.predictions = POLICIES.map((policy) => {
+      const pin: PredictInput = { fpstate: fpBytes, task, policy, readableBytes };
+      if (address !== undefined) pin.address = address;
+      if (mxcsrMask !== undefined) pin.mxcsrMask = mxcsrMask;
+      pin.compactedForm = cpu.cpuid.has("XSAVEC");
+      const p = predict(pin);
+      if (fpBytes && readableBytes > fpBytes.length) {
+        p.notes.push(
+          `bytes past the ${fpBytes.length}-byte input are taken as mapped and zero up to ${readableBytes} (use --readable-bytes to model an unmapped page)`,
+        );
+      }
+      return { policy, picked: picked?.policies.includes(policy) ?? false, prediction: p };
     });
   }
   return result;

@@ -171,10 +171,27 @@ export function policiesFor(choice: CheckChoice): { policies?: Policy[]; note?: 
   return {};
 }
 
+/** The policies of a recorded destination kernel release (`uname -r`), if it parses. */
+export function destinationPolicies(release: string): { policies: Policy[]; note: string } | undefined {
+  let v: KernelVersion;
+  try {
+    v = parseKernelVersion(release);
+  } catch {
+    return undefined;
+  }
+  const k = policiesForKernel(v);
+  return { policies: k.policies, note: `destination kernel ${release}${k.note ? `: ${k.note}` : ""}` };
+}
+
 /** `sigframe check --from A --to B [--kernel K | --policy P]`. */
 export function checkFor(pa: Profile, pb: Profile, choice: CheckChoice = {}): { result: CheckResult; note?: string } {
-  const pol = policiesFor(choice);
+  let pol = policiesFor(choice);
   const lb = layoutFor(pb, choice.kernel ? { kernel: choice.kernel } : {});
+  if (!pol.policies && pb.kernel !== undefined) {
+    // A destination that records its kernel (a saved host profile, a core) is judged by that kernel.
+    const dest = destinationPolicies(pb.kernel);
+    if (dest) pol = dest;
+  }
   const la = layoutFor(pa);
   const input: CheckInput = {
     from: la,

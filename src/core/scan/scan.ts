@@ -83,6 +83,8 @@ export interface ScanOptions {
   chunkSize?: number;
   /** Called after each chunk with bytes scanned so far and the expected total. */
   onProgress?(done: number, total: number): void;
+  /** Bytes present in the image, where the caller knows (for progress); else estimated from regions. */
+  totalBytes?: number;
   /** The image has real mappings (VMAs/PT_LOADs) with permissions; false for a raw image. */
   regionsKnown?: boolean;
   /**
@@ -131,6 +133,7 @@ export function* magic1Hits(
 ): Generator<bigint> {
   const chunk = Math.max(4096, opts.chunkSize ?? DEFAULT_CHUNK);
   let last = -1n;
+  let seenEnd = -1n;
   for (const c of mem.chunks(chunk, 3)) {
     // Hits are collected before any is yielded: the consumer reads the image, and a chunk's bytes
     // may be a view that the next read reuses.
@@ -150,7 +153,11 @@ export function* magic1Hits(
       }
     }
     const addr = c.addr;
-    opts.onChunk?.(n);
+    // Count each byte once: a chunk repeats the tail of the one before it.
+    const end = addr + BigInt(n);
+    const from = addr > seenEnd ? addr : seenEnd;
+    if (end > from) opts.onChunk?.(Number(end - from));
+    if (end > seenEnd) seenEnd = end;
     for (const i of found) {
       const a = addr + BigInt(i);
       if (a > last) {
@@ -174,6 +181,18 @@ function findRegion(regions: readonly MemoryRegion[], addr: bigint): MemoryRegio
   return undefined;
 }
 
+/** Index of the first frame (sorted by address) at or above `addr`. */
+function lowerBound(frames: readonly KernelFrame[], addr: bigint): number {
+  let lo = 0;
+  let hi = frames.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (frames[mid]!.frame < addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** Scans `mem` for signal frames; see the module comment for the rules. */
 export function scanMemory(mem: MemoryImage, opts: ScanOptions = {}): ScanResult {
   const regions = [...mem.regions()].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
@@ -193,7 +212,7 @@ export function scanMemory(mem: MemoryImage, opts: ScanOptions = {}): ScanResult
     : undefined;
   const ctx = mappedWith ? { mappedWith } : {};
 
-  const total = expectedBytes(mem);
+  const total = opts.totalBytes ?? expectedBytes(mem);
   let done = 0;
   const frames: KernelFrame[] = [];
   let framesTotal = 0;
@@ -252,7 +271,14 @@ export function scanMemory(mem: MemoryImage, opts: ScanOptions = {}): ScanResult
     for (let guard = 0; guard <= byAddr.length; guard++) {
       const range = stackRange(t, cursor);
       if (!range) break;
-      const next = byAddr.find((f) => f.frame >= cursor && f.end <= range.end && !claimed.has(f));
+      let next: KernelFrame | undefined;
+      for (let i = lowerBound(byAddr, cursor); i < byAddr.length && byAddr[i]!.frame < range.end; i++) {
+        const f = byAddr[i]!;
+        if (f.end <= range.end && !claimed.has(f)) {
+          next = f;
+          break;
+        }
+      }
       if (!next) break;
       claimed.set(next, { report, depthFromInner: chain.length });
       chain.push(next);

@@ -3,7 +3,7 @@
  * pointer, sigaltstack, own FPU state). Adapters for CRIU checkpoints, ELF cores and raw images.
  */
 import type { Checkpoint } from "../criu/checkpoint.ts";
-import type { OpenCore } from "../elf/index.ts";
+import { type OpenCore, PT_LOAD } from "../elf/index.ts";
 import type { MemoryImage } from "../memory.ts";
 import type { Profile } from "../profile.ts";
 import type { ByteSource } from "../source.ts";
@@ -18,6 +18,8 @@ export interface ScanProcess {
   regionsKnown: boolean;
   /** Mappings known to exist whose permissions and bytes the image lacks. */
   otherMappings?: { start: bigint; end: bigint; name?: string }[];
+  /** Bytes of memory the image holds (for progress). */
+  presentBytes?: number;
 }
 
 export interface ScanTarget {
@@ -44,6 +46,7 @@ export function scanTarget(target: ScanTarget, opts: Omit<ScanOptions, "threads"
   for (const p of target.processes) {
     const o: ScanOptions = { ...opts, threads: p.threads, regionsKnown: p.regionsKnown };
     if (p.otherMappings) o.otherMappings = p.otherMappings;
+    if (p.presentBytes !== undefined) o.totalBytes = p.presentBytes;
     if (opts.onProgress && total > 1) {
       const base = doneBefore;
       o.onProgress = (d, t) => opts.onProgress!(base + d, base + t);
@@ -118,11 +121,15 @@ export function elfCoreTarget(oc: OpenCore, name: string): ScanTarget {
     .filter((e) => !loads.some((r) => e.start < r.end && r.start < e.end))
     .map((e) => ({ start: e.start, end: e.end, name: e.name }));
   const pid = core.psinfo?.pid;
+  let presentBytes = 0;
+  for (const ph of core.programHeaders)
+    if (ph.type === PT_LOAD) presentBytes += Math.max(0, Math.min(ph.filesz, core.source.size - ph.offset));
   const proc: ScanProcess = {
     memory,
     threads: numberThreads(threads, pid),
     regionsKnown: true,
     otherMappings,
+    presentBytes,
   };
   if (pid !== undefined) proc.pid = pid;
   return { kind: "elf-core", name, processes: [proc], profile: oc.profile, notes };
@@ -144,7 +151,15 @@ export function checkpointTarget(cp: Checkpoint, name: string): ScanTarget {
       st.fpu = fpu;
       return st;
     });
-    return { pid: p.pid, memory: p.memory, threads: numberThreads(threads, p.pid), regionsKnown: true };
+    let presentBytes = 0;
+    for (const r of p.memory.runs) if (r.fileOffset >= 0) presentBytes += Number(r.end - r.start);
+    return {
+      pid: p.pid,
+      memory: p.memory,
+      threads: numberThreads(threads, p.pid),
+      regionsKnown: true,
+      presentBytes,
+    };
   });
   const t: ScanTarget = { kind: "criu", name, processes, notes: [] };
   if (cp.cpu) t.profile = cp.cpu;
@@ -170,5 +185,10 @@ export function rawTarget(
       ? "raw image: no threads, registers or mappings; frames are checked for their own consistency only and none is high (give --sp for a thread's stack pointer)"
       : "raw image: one thread with the given stack pointer; no mappings or permissions known",
   ];
-  return { kind: "raw", name, processes: [{ memory, threads, regionsKnown: false }], notes };
+  return {
+    kind: "raw",
+    name,
+    processes: [{ memory, threads, regionsKnown: false, presentBytes: src.size }],
+    notes,
+  };
 }

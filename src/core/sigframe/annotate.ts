@@ -3,7 +3,18 @@
  * field, from the same tables the codec reads with.
  */
 import { FP_XSTATE_MAGIC1, SW_BYTES_OFFSET, XSAVE_HDR_OFFSET } from "../xsave/components.ts";
-import { componentFields, HEADER_FIELDS, LEGACY_FIELDS, RT_SIGFRAME_INFO_OFFSET, SIGCONTEXT_FIELDS, SIGINFO_FIELDS, SW_BYTES_FIELDS, UC_MCONTEXT_OFFSET, UC_SIGMASK_OFFSET, UCONTEXT_HEAD_FIELDS } from "./fields.ts";
+import {
+  componentFields,
+  HEADER_FIELDS,
+  LEGACY_FIELDS,
+  RT_SIGFRAME_INFO_OFFSET,
+  SIGCONTEXT_FIELDS,
+  SIGINFO_FIELDS,
+  SW_BYTES_FIELDS,
+  UC_MCONTEXT_OFFSET,
+  UC_SIGMASK_OFFSET,
+  UCONTEXT_HEAD_FIELDS,
+} from "./fields.ts";
 import type { Fpstate } from "./fpstate.ts";
 import { type SigframeImage, ucOffset } from "./frame.ts";
 
@@ -23,7 +34,8 @@ export function fpstateSpans(fp: Fpstate, base = 0, prefix = "fpstate"): FieldSp
   for (const c of fp.components) {
     for (const [n, o, s] of componentFields(c.bit, c.size)) add(c.offset + o, s, `${prefix}/${c.name}/${n}`);
   }
-  if (fp.magic2 !== undefined && fp.sw.magic1 === FP_XSTATE_MAGIC1) add(fp.sw.xstateSize, 4, `${prefix}/magic2`);
+  if (fp.magic2 !== undefined && fp.sw.magic1 === FP_XSTATE_MAGIC1)
+    add(fp.sw.xstateSize, 4, `${prefix}/magic2`);
   return out.sort((a, b) => a.offset - b.offset || a.size - b.size);
 }
 
@@ -35,10 +47,15 @@ export function frameSpans(img: SigframeImage): FieldSpan[] {
   for (const [n, o, s] of UCONTEXT_HEAD_FIELDS) out.push({ offset: uc + o, size: s, path: `frame/uc/${n}` });
   const mc = f.mcontext as Record<string, bigint>;
   for (const [n, o, s] of SIGCONTEXT_FIELDS) {
-    if (mc[n] !== undefined) out.push({ offset: uc + UC_MCONTEXT_OFFSET + o, size: s, path: `frame/uc/uc_mcontext/${n}` });
+    if (mc[n] !== undefined)
+      out.push({ offset: uc + UC_MCONTEXT_OFFSET + o, size: s, path: `frame/uc/uc_mcontext/${n}` });
   }
-  if (f.ucSigmask !== undefined) out.push({ offset: uc + UC_SIGMASK_OFFSET, size: 8, path: "frame/uc/uc_sigmask" });
-  if (f.info) for (const [n, o, s] of SIGINFO_FIELDS) out.push({ offset: RT_SIGFRAME_INFO_OFFSET + o, size: s, path: `frame/info/${n}` });
-  if (img.fpstate && img.fpstateOffset !== undefined) out.push(...fpstateSpans(img.fpstate, img.fpstateOffset));
+  if (f.ucSigmask !== undefined)
+    out.push({ offset: uc + UC_SIGMASK_OFFSET, size: 8, path: "frame/uc/uc_sigmask" });
+  if (f.info)
+    for (const [n, o, s] of SIGINFO_FIELDS)
+      out.push({ offset: RT_SIGFRAME_INFO_OFFSET + o, size: s, path: `frame/info/${n}` });
+  if (img.fpstate && img.fpstateOffset !== undefined)
+    out.push(...fpstateSpans(img.fpstate, img.fpstateOffset));
   return out.sort((a, b) => a.offset - b.offset || a.size - b.size);
 }

@@ -14,7 +14,13 @@
  */
 import { InvalidDataError, UsageError } from "../errors.ts";
 import { bit, hasBit } from "../hex.ts";
-import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, MASK_FPSSE, MIN_XSTATE_SIZE, XFEATURE } from "../xsave/components.ts";
+import {
+  FP_XSTATE_MAGIC1,
+  FP_XSTATE_MAGIC2,
+  MASK_FPSSE,
+  MIN_XSTATE_SIZE,
+  XFEATURE,
+} from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
 import {
   KERNEL_FPSTATE_OFFSET,
@@ -24,7 +30,14 @@ import {
   UC_STRICT_RESTORE_SS,
   UCONTEXT_SIZE,
 } from "./fields.ts";
-import { componentSlots, decodeFpstate, encodeFpstate, type Fpstate, type LegacyRegisters, zeroRegisters } from "./fpstate.ts";
+import {
+  componentSlots,
+  decodeFpstate,
+  encodeFpstate,
+  type Fpstate,
+  type LegacyRegisters,
+  zeroRegisters,
+} from "./fpstate.ts";
 import { encodeSigframeImage, type RtSigframe, type SigframeImage } from "./frame.ts";
 import type { RegisterState } from "./state.ts";
 import { emptyState } from "./state.ts";
@@ -96,7 +109,9 @@ function inUse(state: RegisterState, b: number): boolean {
 }
 
 function stateComponentsOutside(state: RegisterState, layout: XsaveLayout, mask: bigint): number[] {
-  return [...state.components.keys()].filter((b) => !hasBit(mask, b) || !layout.components.some((c) => c.bit === b));
+  return [...state.components.keys()].filter(
+    (b) => !hasBit(mask, b) || !layout.components.some((c) => c.bit === b),
+  );
 }
 
 /** The FPU area in one of the styles that carry one. */
@@ -116,11 +131,18 @@ export function buildFpstate(
   if (!layout.xsave) {
     // FXSR-only CPU: save_xstate_epilog() still writes the sw bytes, sized 512, without magic2.
     const dropped = [...st.components.keys()];
-    if (dropped.length) notes.push(`this CPU has no XSAVE: components ${dropped.join(", ")} of the state are not written`);
+    if (dropped.length)
+      notes.push(`this CPU has no XSAVE: components ${dropped.join(", ")} of the state are not written`);
     return {
       size: 512,
       legacy,
-      sw: { magic1: FP_XSTATE_MAGIC1, extendedSize: 512, xfeatures: MASK_FPSSE, xstateSize: 512, padding: [0, 0, 0, 0, 0, 0, 0] },
+      sw: {
+        magic1: FP_XSTATE_MAGIC1,
+        extendedSize: 512,
+        xfeatures: MASK_FPSSE,
+        xstateSize: 512,
+        padding: [0, 0, 0, 0, 0, 0, 0],
+      },
       components: [],
       extra: [],
     };
@@ -133,7 +155,8 @@ export function buildFpstate(
     const outside = stateComponentsOutside(st, layout, layout.userFeatures);
     if (outside.length)
       notes.push(`components ${outside.join(", ")} are not among the task's features and are not written`);
-    for (const c of layout.components) if (c.enabled && c.bit >= 2 && inUse(st, c.bit)) xstateBv |= bit(c.bit);
+    for (const c of layout.components)
+      if (c.enabled && c.bit >= 2 && inUse(st, c.bit)) xstateBv |= bit(c.bit);
     xstateSize = layout.userSize;
     xfeatures = layout.userFeatures;
     size = xstateSize + 4;
@@ -141,13 +164,15 @@ export function buildFpstate(
     xstateSize = MIN_XSTATE_SIZE;
     for (const b of CRIU_COMPONENTS) {
       const c = layout.components.find((x) => x.bit === b);
-      if (!c || !c.enabled || !inUse(st, b)) continue;
+      if (!c?.enabled || !inUse(st, b)) continue;
       xstateBv |= bit(b);
       xstateSize = Math.max(xstateSize, c.offset + c.size);
     }
     const skipped = [...st.components.keys()].filter((b) => inUse(st, b) && !hasBit(xstateBv, b));
     if (skipped.length)
-      notes.push(`CRIU would drop components ${skipped.join(", ")}: not copied by its restorer or absent on this CPU`);
+      notes.push(
+        `CRIU would drop components ${skipped.join(", ")}: not copied by its restorer or absent on this CPU`,
+      );
     xfeatures = xstateBv;
     size = Math.max(CRIU_XSAVE_SIZE, xstateSize + 4);
   }
@@ -165,7 +190,13 @@ export function buildFpstate(
   const fp: Fpstate = {
     size,
     legacy,
-    sw: { magic1: FP_XSTATE_MAGIC1, extendedSize: xstateSize + 4, xfeatures, xstateSize, padding: [0, 0, 0, 0, 0, 0, 0] },
+    sw: {
+      magic1: FP_XSTATE_MAGIC1,
+      extendedSize: xstateSize + 4,
+      xfeatures,
+      xstateSize,
+      padding: [0, 0, 0, 0, 0, 0, 0],
+    },
     header,
     components,
     magic2: FP_XSTATE_MAGIC2,
@@ -189,7 +220,8 @@ export function buildFrame(opts: BuildOptions): BuildResult {
     throw new UsageError(`--cpu is needed: the ${opts.style} style emits an FPU area laid out for a CPU`);
   }
   let fp: Fpstate | undefined;
-  if (wantsFpstate) fp = buildFpstate(opts.layout!, state, opts.style === "criu" ? "criu" : "kernel", mxcsrMask, notes);
+  if (wantsFpstate)
+    fp = buildFpstate(opts.layout!, state, opts.style === "criu" ? "criu" : "kernel", mxcsrMask, notes);
   if (opts.fpstateOnly) {
     const bytes = encodeFpstate(fp!);
     return { bytes, fpstate: fp!, fpstateOffset: 0, notes };
@@ -213,7 +245,25 @@ export function buildFrame(opts: BuildOptions): BuildResult {
       ? 0n
       : (opts.layout?.xsave ? UC_FP_XSTATE : 0n) | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
   const mc: Record<string, bigint> = {};
-  for (const k of ["r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi", "rbp", "rbx", "rdx", "rax", "rcx", "rsp", "rip"])
+  for (const k of [
+    "r8",
+    "r9",
+    "r10",
+    "r11",
+    "r12",
+    "r13",
+    "r14",
+    "r15",
+    "rdi",
+    "rsi",
+    "rbp",
+    "rbx",
+    "rdx",
+    "rax",
+    "rcx",
+    "rsp",
+    "rip",
+  ])
     mc[k] = g(k);
   mc.eflags = g("eflags", opts.style === "pwntools" ? 0n : 0x2n);
   mc.cs = g("cs", 0x33n);
@@ -225,16 +275,27 @@ export function buildFrame(opts: BuildOptions): BuildResult {
   for (let i = 0; i < 8; i++) mc[`reserved1_${i}`] = g(`reserved1_${i}`);
   const frame: RtSigframe = {
     start,
-    uc: { uc_flags: g("uc_flags", ucFlagsDefault), uc_link: g("uc_link"), ss_sp: g("ss_sp"), ss_flags: g("ss_flags"), ss_size: g("ss_size") },
+    uc: {
+      uc_flags: g("uc_flags", ucFlagsDefault),
+      uc_link: g("uc_link"),
+      ss_sp: g("ss_sp"),
+      ss_flags: g("ss_flags"),
+      ss_size: g("ss_size"),
+    },
     mcontext: mc as RtSigframe["mcontext"],
   };
   if (opts.style === "pwntools" && variant === 248) {
     // pwntools before PR #2762 packs its "sigmask" at 240, which is reserved1[1] in the kernel's struct.
     if (f.uc_sigmask !== undefined) {
       if (f.reserved1_1 !== undefined && f.reserved1_1 !== f.uc_sigmask)
-        throw new InvalidDataError("the 248-byte pwntools frame has one slot for uc_sigmask and reserved1_1", { path: "uc_sigmask" });
+        throw new InvalidDataError(
+          "the 248-byte pwntools frame has one slot for uc_sigmask and reserved1_1",
+          { path: "uc_sigmask" },
+        );
       mc.reserved1_1 = f.uc_sigmask;
-      notes.push("pwntools 248: uc_sigmask is written at offset 240 (reserved1[1]); the kernel reads the mask at 296");
+      notes.push(
+        "pwntools 248: uc_sigmask is written at offset 240 (reserved1[1]); the kernel reads the mask at 296",
+      );
     }
     for (let i = 2; i < 8; i++) delete mc[`reserved1_${i}`];
     if (fp) frame.ucSigmask = 0n;
@@ -243,7 +304,12 @@ export function buildFrame(opts: BuildOptions): BuildResult {
   }
   if (start === "pretcode") {
     frame.pretcode = g("pretcode");
-    frame.info = { si_signo: g("si_signo"), si_errno: g("si_errno"), si_code: g("si_code"), sifields: g("sifields") };
+    frame.info = {
+      si_signo: g("si_signo"),
+      si_errno: g("si_errno"),
+      si_code: g("si_code"),
+      sifields: g("sifields"),
+    };
   }
   const img: SigframeImage = { frame, base, baseSource: "given", size, extra: [] };
   if (fp) {
@@ -251,7 +317,9 @@ export function buildFrame(opts: BuildOptions): BuildResult {
     img.fpstateOffset = fpOffset!;
   }
   if (opts.style === "pwntools" && variant === 248 && fp) {
-    notes.push("pwntools 248 with an FPU area: the kernel reads uc_sigmask at 296, here zero padding before the area");
+    notes.push(
+      "pwntools 248 with an FPU area: the kernel reads uc_sigmask at 296, here zero padding before the area",
+    );
   }
   const bytes = encodeSigframeImage(img);
   const out: BuildResult = { bytes, image: img, notes };

@@ -5,8 +5,8 @@
 import { bitsOf, hasBit, hex } from "../hex.ts";
 import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, MASK_FPSSE, MIN_XSTATE_SIZE } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
-import { componentSlots, type Fpstate } from "./fpstate.ts";
 import { UC_FP_XSTATE } from "./fields.ts";
+import { componentSlots, type Fpstate } from "./fpstate.ts";
 import type { SigframeImage } from "./frame.ts";
 
 export interface Finding {
@@ -63,8 +63,12 @@ export function checkFpstate(fp: Fpstate, opts: CheckOptions = {}): Finding[] {
     return out;
   }
   if (sw.xstateSize < MIN_XSTATE_SIZE) {
-    add("xstate-size-below-minimum", "error", "fpstate/sw_bytes/xstate_size",
-      `xstate_size ${sw.xstateSize} < ${MIN_XSTATE_SIZE}: classic kernels fall back to FX-only`);
+    add(
+      "xstate-size-below-minimum",
+      "error",
+      "fpstate/sw_bytes/xstate_size",
+      `xstate_size ${sw.xstateSize} < ${MIN_XSTATE_SIZE}: classic kernels fall back to FX-only`,
+    );
   }
   if (sw.extendedSize !== sw.xstateSize + 4) {
     add(
@@ -72,66 +76,131 @@ export function checkFpstate(fp: Fpstate, opts: CheckOptions = {}): Finding[] {
       sw.extendedSize < sw.xstateSize ? "error" : "warning",
       "fpstate/sw_bytes/extended_size",
       `extended_size ${sw.extendedSize} ≠ xstate_size + 4 (${sw.xstateSize + 4})` +
-        (sw.extendedSize < sw.xstateSize ? ": classic kernels fall back to FX-only" : ": kernels only check xstate_size ≤ extended_size"),
+        (sw.extendedSize < sw.xstateSize
+          ? ": classic kernels fall back to FX-only"
+          : ": kernels only check xstate_size ≤ extended_size"),
     );
   }
   if (fp.magic2 === undefined) {
-    add("magic2-missing", "error", "fpstate/magic2", `magic2 at xstate_size ${sw.xstateSize} lies beyond the ${fp.size}-byte input`);
+    add(
+      "magic2-missing",
+      "error",
+      "fpstate/magic2",
+      `magic2 at xstate_size ${sw.xstateSize} lies beyond the ${fp.size}-byte input`,
+    );
   } else if (fp.magic2 !== FP_XSTATE_MAGIC2) {
-    add("magic2-missing", "error", "fpstate/magic2",
-      `the u32 at xstate_size ${sw.xstateSize} is ${hex(fp.magic2)}, not FP_XSTATE_MAGIC2: FX-only on every kernel`);
+    add(
+      "magic2-missing",
+      "error",
+      "fpstate/magic2",
+      `the u32 at xstate_size ${sw.xstateSize} is ${hex(fp.magic2)}, not FP_XSTATE_MAGIC2: FX-only on every kernel`,
+    );
   }
   if (sw.padding.some((p) => p !== 0)) {
-    add("sw-padding-nonzero", "info", "fpstate/sw_bytes/padding", "sw_bytes padding is not zero (ignored by the kernel)");
+    add(
+      "sw-padding-nonzero",
+      "info",
+      "fpstate/sw_bytes/padding",
+      "sw_bytes padding is not zero (ignored by the kernel)",
+    );
   }
   if (!header) return out;
   const bvOutside = header.xstateBv & ~(sw.xfeatures | MASK_FPSSE);
   if (bvOutside) {
-    add("xstate-bv-not-in-xfeatures", "warning", "fpstate/header/xstate_bv",
-      `xstate_bv ${hex(header.xstateBv)} sets bits ${bitsOf(bvOutside).join(", ")} that sw xfeatures ${hex(sw.xfeatures)} lacks: those components are set to init`);
+    add(
+      "xstate-bv-not-in-xfeatures",
+      "warning",
+      "fpstate/header/xstate_bv",
+      `xstate_bv ${hex(header.xstateBv)} sets bits ${bitsOf(bvOutside).join(", ")} that sw xfeatures ${hex(sw.xfeatures)} lacks: those components are set to init`,
+    );
   }
   const compacted = (header.xcompBv >> 63n) & 1n;
   if (compacted) {
-    add("compacted-form", "warning", "fpstate/header/xcomp_bv",
-      `xcomp_bv ${hex(header.xcompBv)} selects the compacted form: user frames are standard form; the 64-bit path does not check it and XRSTOR reads compacted offsets`);
+    add(
+      "compacted-form",
+      "warning",
+      "fpstate/header/xcomp_bv",
+      `xcomp_bv ${hex(header.xcompBv)} selects the compacted form: user frames are standard form; the 64-bit path does not check it and XRSTOR reads compacted offsets`,
+    );
   } else if (header.xcompBv !== 0n) {
-    add("xcomp-bv-nonzero", "error", "fpstate/header/xcomp_bv", `xcomp_bv ${hex(header.xcompBv)} ≠ 0: XRSTOR raises #GP (SIGSEGV)`);
+    add(
+      "xcomp-bv-nonzero",
+      "error",
+      "fpstate/header/xcomp_bv",
+      `xcomp_bv ${hex(header.xcompBv)} ≠ 0: XRSTOR raises #GP (SIGSEGV)`,
+    );
   }
   if (header.reserved[0] !== 0n) {
-    add("header-reserved-nonzero", "error", "fpstate/header/reserved0", "header bytes 16..23 are not zero: XRSTOR raises #GP (SIGSEGV)");
+    add(
+      "header-reserved-nonzero",
+      "error",
+      "fpstate/header/reserved0",
+      "header bytes 16..23 are not zero: XRSTOR raises #GP (SIGSEGV)",
+    );
   }
   if (header.reserved.slice(1).some((r) => r !== 0n)) {
-    add("header-reserved-nonzero", compacted ? "error" : "info", "fpstate/header/reserved1",
-      compacted ? "header bytes 24..63 are not zero: compacted-form XRSTOR raises #GP" : "header bytes 24..63 are not zero (the standard form ignores them)");
+    add(
+      "header-reserved-nonzero",
+      compacted ? "error" : "info",
+      "fpstate/header/reserved1",
+      compacted
+        ? "header bytes 24..63 are not zero: compacted-form XRSTOR raises #GP"
+        : "header bytes 24..63 are not zero (the standard form ignores them)",
+    );
   }
   if (layout) {
     const outside = header.xstateBv & ~layout.xcr0;
     if (outside) {
-      add("xstate-bv-outside-xcr0", "error", "fpstate/header/xstate_bv",
-        `xstate_bv sets bits ${bitsOf(outside).join(", ")} outside this CPU's XCR0 ${hex(layout.xcr0)}: XRSTOR raises #GP (SIGSEGV)`);
+      add(
+        "xstate-bv-outside-xcr0",
+        "error",
+        "fpstate/header/xstate_bv",
+        `xstate_bv sets bits ${bitsOf(outside).join(", ")} outside this CPU's XCR0 ${hex(layout.xcr0)}: XRSTOR raises #GP (SIGSEGV)`,
+      );
     }
     if (sw.xstateSize > layout.userSize) {
-      add("xstate-size-above-user-size", "error", "fpstate/sw_bytes/xstate_size",
-        `xstate_size ${sw.xstateSize} > this task's user_size ${layout.userSize}: FX-only on every kernel`);
+      add(
+        "xstate-size-above-user-size",
+        "error",
+        "fpstate/sw_bytes/xstate_size",
+        `xstate_size ${sw.xstateSize} > this task's user_size ${layout.userSize}: FX-only on every kernel`,
+      );
     } else if (sw.xstateSize !== layout.userSize) {
-      add("xstate-size-not-user-size", "warning", "fpstate/sw_bytes/xstate_size",
-        `xstate_size ${sw.xstateSize} ≠ this task's user_size ${layout.userSize}: refined kernels (dc8aa31a7ac2, v6.15–v7.1-rc5) look for magic2 at ${layout.userSize} and fall back to FX-only`);
+      add(
+        "xstate-size-not-user-size",
+        "warning",
+        "fpstate/sw_bytes/xstate_size",
+        `xstate_size ${sw.xstateSize} ≠ this task's user_size ${layout.userSize}: refined kernels (dc8aa31a7ac2, v6.15–v7.1-rc5) look for magic2 at ${layout.userSize} and fall back to FX-only`,
+      );
     }
     const rfbm = sw.xfeatures & layout.userFeatures;
     for (const s of componentSlots(layout, header)) {
       if (!hasBit(header.xstateBv, s.bit) || !hasBit(rfbm, s.bit)) continue;
       if (s.offset + s.size > fp.size) {
-        add("component-beyond-input", "warning", `fpstate/${s.name}`,
-          `${s.name} (${s.offset}..${s.offset + s.size - 1}) is marked present but the input ends at ${fp.size}`);
+        add(
+          "component-beyond-input",
+          "warning",
+          `fpstate/${s.name}`,
+          `${s.name} (${s.offset}..${s.offset + s.size - 1}) is marked present but the input ends at ${fp.size}`,
+        );
       } else if (s.offset + s.size > sw.xstateSize) {
-        add("component-beyond-xstate-size", "warning", `fpstate/${s.name}`,
-          `${s.name} (${s.offset}..${s.offset + s.size - 1}) is marked present but ends past xstate_size ${sw.xstateSize}: XRSTOR still reads it`);
+        add(
+          "component-beyond-xstate-size",
+          "warning",
+          `fpstate/${s.name}`,
+          `${s.name} (${s.offset}..${s.offset + s.size - 1}) is marked present but ends past xstate_size ${sw.xstateSize}: XRSTOR still reads it`,
+        );
       }
     }
   }
   if (fp.extra.length) {
     const n = fp.extra.reduce((a, r) => a + r.bytes.length, 0);
-    add("unclaimed-bytes", "info", "fpstate", `${n} non-zero bytes in ${fp.extra.length} run(s) belong to no field (reserved space, gaps, stale data)`);
+    add(
+      "unclaimed-bytes",
+      "info",
+      "fpstate",
+      `${n} non-zero bytes in ${fp.extra.length} run(s) belong to no field (reserved space, gaps, stale data)`,
+    );
   }
   return out;
 }
@@ -140,19 +209,32 @@ export function checkFrame(img: SigframeImage, opts: CheckOptions = {}): Finding
   const out: Finding[] = [];
   const mc = img.frame.mcontext;
   if (mc.fpstate === 0n) {
-    out.push({ code: "fpstate-null", severity: "info", path: "frame/uc/uc_mcontext/fpstate",
-      message: "fpstate is NULL: sigreturn resets every user FPU register to init" });
+    out.push({
+      code: "fpstate-null",
+      severity: "info",
+      path: "frame/uc/uc_mcontext/fpstate",
+      message: "fpstate is NULL: sigreturn resets every user FPU register to init",
+    });
   } else if (!img.fpstate) {
-    out.push({ code: "fpstate-outside-input", severity: "warning", path: "frame/uc/uc_mcontext/fpstate",
-      message: img.baseSource === "none"
-        ? `fpstate ${hex(mc.fpstate)} cannot be located without --base`
-        : `fpstate ${hex(mc.fpstate)} lies outside the input (base ${hex(img.base)}, ${img.size} bytes)` });
+    out.push({
+      code: "fpstate-outside-input",
+      severity: "warning",
+      path: "frame/uc/uc_mcontext/fpstate",
+      message:
+        img.baseSource === "none"
+          ? `fpstate ${hex(mc.fpstate)} cannot be located without --base`
+          : `fpstate ${hex(mc.fpstate)} lies outside the input (base ${hex(img.base)}, ${img.size} bytes)`,
+    });
   }
   if (img.fpstate) {
     const xsaveFrame = img.fpstate.sw.magic1 === FP_XSTATE_MAGIC1;
     if (((img.frame.uc.uc_flags & UC_FP_XSTATE) !== 0n) !== xsaveFrame) {
-      out.push({ code: "uc-flags-fp-xstate", severity: "info", path: "frame/uc/uc_flags",
-        message: `UC_FP_XSTATE is ${xsaveFrame ? "clear" : "set"} but magic1 says ${xsaveFrame ? "XSAVE" : "legacy"} (sigreturn ignores the flag)` });
+      out.push({
+        code: "uc-flags-fp-xstate",
+        severity: "info",
+        path: "frame/uc/uc_flags",
+        message: `UC_FP_XSTATE is ${xsaveFrame ? "clear" : "set"} but magic1 says ${xsaveFrame ? "XSAVE" : "legacy"} (sigreturn ignores the flag)`,
+      });
     }
     const o: CheckOptions = { ...opts, address: mc.fpstate };
     for (const f of checkFpstate(img.fpstate, o)) out.push(f);

@@ -79,9 +79,12 @@ export function writeTable(
       });
     }
     if (base + off < 0 || base + off + size > w.bytes.length) {
-      throw new InvalidDataError(`${path}/${name}: field at ${base + off} lies outside the ${w.bytes.length}-byte output`, {
-        path: `${path}/${name}`,
-      });
+      throw new InvalidDataError(
+        `${path}/${name}: field at ${base + off} lies outside the ${w.bytes.length}-byte output`,
+        {
+          path: `${path}/${name}`,
+        },
+      );
     }
     w.set(base + off, bigintToLe(v, new Uint8Array(size)));
   }

@@ -11,7 +11,14 @@
 export type FieldDef = readonly [name: string, offset: number, size: number];
 export type FieldTable = readonly FieldDef[];
 
-function seq(prefix: string, count: number, start: number, stride: number, size: number, first = 0): FieldDef[] {
+function seq(
+  prefix: string,
+  count: number,
+  start: number,
+  stride: number,
+  size: number,
+  first = 0,
+): FieldDef[] {
   const out: FieldDef[] = [];
   for (let i = 0; i < count; i++) out.push([`${prefix}${first + i}`, start + i * stride, size]);
   return out;
@@ -134,7 +141,8 @@ export function componentFields(bit: number, size: number): FieldTable {
 /** What each named field means, for `inspect`. */
 export const FIELD_HELP: Readonly<Record<string, string>> = {
   pretcode: "return address of the handler: sa_restorer, which calls rt_sigreturn",
-  uc_flags: "UC_FP_XSTATE (1) | UC_SIGCONTEXT_SS (2) | UC_STRICT_RESTORE_SS (4); sigreturn reads only the SS bits",
+  uc_flags:
+    "UC_FP_XSTATE (1) | UC_SIGCONTEXT_SS (2) | UC_STRICT_RESTORE_SS (4); sigreturn reads only the SS bits",
   uc_link: "unused by Linux (0)",
   ss_sp: "sigaltstack base (restored by restore_altstack())",
   ss_flags: "sigaltstack flags (SS_ONSTACK 1, SS_DISABLE 2, SS_AUTODISARM 1<<31)",

@@ -94,7 +94,9 @@ export function componentSlots(
       .filter((c) => ((format >> BigInt(c.bit)) & 1n) === 1n && offs.has(c.bit))
       .map((c) => ({ bit: c.bit, name: c.name, offset: offs.get(c.bit)!, size: c.size }));
   }
-  return user.filter((c) => c.inXcr0).map((c) => ({ bit: c.bit, name: c.name, offset: c.offset, size: c.size }));
+  return user
+    .filter((c) => c.inXcr0)
+    .map((c) => ({ bit: c.bit, name: c.name, offset: c.offset, size: c.size }));
 }
 
 export function decodeFpstate(bytes: Uint8Array, opts: DecodeFpstateOptions = {}): Fpstate {
@@ -148,7 +150,13 @@ export function decodeFpstate(bytes: Uint8Array, opts: DecodeFpstateOptions = {}
     if (slot.offset + slot.size > bytes.length) continue;
     const table = componentFields(slot.bit, slot.size);
     const regs = readTable(v, slot.offset, table, `${path}/${slot.name}`, claims) as Record<string, bigint>;
-    components.push({ bit: slot.bit, name: slot.name, offset: slot.offset, size: slot.size, registers: regs });
+    components.push({
+      bit: slot.bit,
+      name: slot.name,
+      offset: slot.offset,
+      size: slot.size,
+      registers: regs,
+    });
   }
   const fp: Fpstate = { size: bytes.length, legacy, sw, components, extra: [] };
   if (header) fp.header = header;
@@ -185,9 +193,12 @@ export function encodeFpstate(fp: Fpstate, path = "fpstate"): Uint8Array {
   }
   if (fp.magic2 !== undefined) {
     if (sw.xstateSize + 4 > fp.size) {
-      throw new InvalidDataError(`${path}/magic2: xstate_size ${sw.xstateSize} leaves no room in ${fp.size} bytes`, {
-        path: `${path}/magic2`,
-      });
+      throw new InvalidDataError(
+        `${path}/magic2: xstate_size ${sw.xstateSize} leaves no room in ${fp.size} bytes`,
+        {
+          path: `${path}/magic2`,
+        },
+      );
     }
     w.u32(sw.xstateSize, fp.magic2);
   }

@@ -80,7 +80,8 @@ export interface DecodeFrameOptions {
 function readFrame(v: ByteView, start: FrameStart, claims: Claims): RtSigframe {
   const uc = ucOffset(start);
   if (v.length < frameMinSize(start)) {
-    const what = start === "pretcode" ? "an rt_sigframe (440 bytes)" : "a ucontext through uc_mcontext (248 bytes)";
+    const what =
+      start === "pretcode" ? "an rt_sigframe (440 bytes)" : "a ucontext through uc_mcontext (248 bytes)";
     throw new TruncatedInputError(`input ends at ${v.length} bytes; ${what} does not fit`, {
       offset: v.length,
       path: start === "pretcode" ? "frame" : "uc",
@@ -89,7 +90,13 @@ function readFrame(v: ByteView, start: FrameStart, claims: Claims): RtSigframe {
   const frame: RtSigframe = {
     start,
     uc: readTable(v, uc, UCONTEXT_HEAD_FIELDS, "frame/uc", claims),
-    mcontext: readTable(v, uc + UC_MCONTEXT_OFFSET, SIGCONTEXT_FIELDS.slice(0, REQUIRED_SIGCONTEXT_FIELDS), "frame/uc/uc_mcontext", claims) as Sigcontext,
+    mcontext: readTable(
+      v,
+      uc + UC_MCONTEXT_OFFSET,
+      SIGCONTEXT_FIELDS.slice(0, REQUIRED_SIGCONTEXT_FIELDS),
+      "frame/uc/uc_mcontext",
+      claims,
+    ) as Sigcontext,
   };
   // reserved1[2..7] and uc_sigmask may be missing from a 248-byte payload.
   const mc = frame.mcontext as Record<string, bigint>;
@@ -116,7 +123,9 @@ function writeFrame(w: ByteWriter, f: RtSigframe): void {
   const uc = ucOffset(f.start);
   writeTable(w, uc, UCONTEXT_HEAD_FIELDS, f.uc, "frame/uc");
   const mc = f.mcontext as Record<string, bigint>;
-  const present = SIGCONTEXT_FIELDS.filter(([name], i) => i < REQUIRED_SIGCONTEXT_FIELDS || mc[name] !== undefined);
+  const present = SIGCONTEXT_FIELDS.filter(
+    ([name], i) => i < REQUIRED_SIGCONTEXT_FIELDS || mc[name] !== undefined,
+  );
   writeTable(w, uc + UC_MCONTEXT_OFFSET, present, mc, "frame/uc/uc_mcontext");
   if (f.ucSigmask !== undefined) w.u64(uc + UC_SIGMASK_OFFSET, f.ucSigmask);
   if (f.start === "pretcode") {
@@ -146,7 +155,10 @@ export function decodeSigframeImage(bytes: Uint8Array, opts: DecodeFrameOptions 
   } else if (ptr !== 0n) {
     // No base given: find the area where the known builders put it (magic1 first, else kernel).
     for (const off of KNOWN_PLACEMENTS[start]) {
-      if (off + SW_BYTES_OFFSET + 4 <= bytes.length && v.u32(off + SW_BYTES_OFFSET, "fpstate") === FP_XSTATE_MAGIC1) {
+      if (
+        off + SW_BYTES_OFFSET + 4 <= bytes.length &&
+        v.u32(off + SW_BYTES_OFFSET, "fpstate") === FP_XSTATE_MAGIC1
+      ) {
         img.base = ptr - BigInt(off);
         img.baseSource = "inferred-magic";
         break;

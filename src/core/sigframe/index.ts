@@ -1,4 +1,6 @@
 /** The signal-frame codec: decode, encode, build and check x86-64 (and ia32) signal frames. */
+
+export * from "./annotate.ts";
 export * from "./build.ts";
 export * from "./check.ts";
 export * from "./codec.ts";
@@ -7,4 +9,3 @@ export * from "./fpstate.ts";
 export * from "./frame.ts";
 export * from "./ia32.ts";
 export * from "./state.ts";
-export * from "./annotate.ts";

@@ -8,7 +8,13 @@
 import { z } from "zod";
 import { InvalidDataError } from "../errors.ts";
 import { parseU64 } from "../hex.ts";
-import { COMPONENT_FIELDS, LEGACY_FIELDS, SIGCONTEXT_FIELDS, SIGINFO_FIELDS, UCONTEXT_HEAD_FIELDS } from "./fields.ts";
+import {
+  COMPONENT_FIELDS,
+  LEGACY_FIELDS,
+  SIGCONTEXT_FIELDS,
+  SIGINFO_FIELDS,
+  UCONTEXT_HEAD_FIELDS,
+} from "./fields.ts";
 
 /** A register write: bits [shift, shift+width) of field `field` in `where`. */
 export interface RegisterSlot {
@@ -38,7 +44,12 @@ const FRAME_NAMES = new Map<string, number>([
   ["uc_sigmask", 64],
   ["pretcode", 64],
 ]);
-const ALIASES: Record<string, string> = { sigmask: "uc_sigmask", rflags: "eflags", "&uc": "uc_link", "&fpstate": "fpstate" };
+const ALIASES: Record<string, string> = {
+  sigmask: "uc_sigmask",
+  rflags: "eflags",
+  "&uc": "uc_link",
+  "&fpstate": "fpstate",
+};
 const LEGACY_WIDTH = new Map<string, number>(LEGACY_FIELDS.map(([n, , s]) => [n, s * 8]));
 const COMPONENT_OF = new Map<string, { bit: number; width: number }>();
 for (const [bit, table] of Object.entries(COMPONENT_FIELDS)) {
@@ -67,8 +78,10 @@ export function registerSlots(rawName: string): RegisterSlot[] | undefined {
     if (n < 32) return [{ where: 7, field: `zmm${n}`, shift: 0, width: bits }];
     return undefined;
   }
-  if (FRAME_NAMES.has(name)) return [{ where: "frame", field: name, shift: 0, width: FRAME_NAMES.get(name)! }];
-  if (LEGACY_WIDTH.has(name)) return [{ where: "legacy", field: name, shift: 0, width: LEGACY_WIDTH.get(name)! }];
+  if (FRAME_NAMES.has(name))
+    return [{ where: "frame", field: name, shift: 0, width: FRAME_NAMES.get(name)! }];
+  if (LEGACY_WIDTH.has(name))
+    return [{ where: "legacy", field: name, shift: 0, width: LEGACY_WIDTH.get(name)! }];
   const c = COMPONENT_OF.get(name);
   if (c) return [{ where: c.bit, field: name, shift: 0, width: c.width }];
   return undefined;
@@ -129,7 +142,9 @@ export function parseStateJson(doc: unknown): RegisterState {
     const issue = r.error.issues[0]!;
     const path = issue.path.map(String).join("/");
     throw new InvalidDataError(
-      path ? `${path}: expected a register value ("0x…" or a number)` : "expected an object of register name → value",
+      path
+        ? `${path}: expected a register value ("0x…" or a number)`
+        : "expected an object of register name → value",
       path ? { path } : {},
     );
   }

@@ -16,7 +16,19 @@ import {
   XSAVE_HDR_SIZE,
 } from "../xsave/components.ts";
 import { compactedLayout, enabledComponents, type XComponent, type XsaveLayout } from "../xsave/layout.ts";
-import { REASONS, type ReasonCode } from "./reasons.ts";
+import { POLICY_CHECK_SOURCE, REASONS, type ReasonCode } from "./reasons.ts";
+
+/** Reasons decided by check_xstate_in_sigframe()/check_for_xstate(): cited per policy. */
+const CHECK_REASONS = new Set<ReasonCode>([
+  "sw-bytes-unreadable",
+  "magic1-mismatch",
+  "xstate-size-below-minimum",
+  "xstate-size-above-user-size",
+  "xstate-size-above-extended-size",
+  "magic2-unreadable",
+  "magic2-mismatch",
+]);
+
 import type { ComponentOutcome, Policy, PredictInput, Prediction, RestorePath } from "./types.ts";
 
 /** 64-byte aligned user stack address used when the caller gives none. */
@@ -41,7 +53,13 @@ class UserMemory {
     return i < this.bytes.length ? this.bytes[i]! : 0;
   }
   u32(off: number): number {
-    return (this.byte(off) | (this.byte(off + 1) << 8) | (this.byte(off + 2) << 16) | (this.byte(off + 3) << 24)) >>> 0;
+    return (
+      (this.byte(off) |
+        (this.byte(off + 1) << 8) |
+        (this.byte(off + 2) << 16) |
+        (this.byte(off + 3) << 24)) >>>
+      0
+    );
   }
   u64(off: number): bigint {
     return BigInt(this.u32(off)) | (BigInt(this.u32(off + 4)) << 32n);
@@ -179,7 +197,7 @@ function make(
     signal: path === "fault" ? "SIGSEGV" : null,
     reason,
     detail,
-    source: REASONS[reason].source,
+    source: CHECK_REASONS.has(reason) ? `${POLICY_CHECK_SOURCE[policy]}` : REASONS[reason].source,
     components,
     mxcsr,
     lost: [],
@@ -399,9 +417,13 @@ function xrstor(ctx: Ctx, sw: SwBytesSeen): Prediction {
     : `the frame passes the ${ctx.input.policy} checks and XRSTOR (RFBM = sw.xfeatures ${hex(sw.xfeatures)} ∩ task ${hex(task.userFeatures)} = ${hex(rfbm)})`;
   parts.push(`${head} loads ${fromFrame.length ? fromFrame.join(", ") : "nothing"} from the frame`);
   if (notInXfeatures.length)
-    parts.push(`${notInXfeatures.join(", ")} ${notInXfeatures.length > 1 ? "are" : "is"} not in sw.xfeatures and set to init`);
+    parts.push(
+      `${notInXfeatures.join(", ")} ${notInXfeatures.length > 1 ? "are" : "is"} not in sw.xfeatures and set to init`,
+    );
   if (bvClear.length)
-    parts.push(`${bvClear.join(", ")} ${bvClear.length > 1 ? "have" : "has"} XSTATE_BV clear and ${bvClear.length > 1 ? "are" : "is"} set to init`);
+    parts.push(
+      `${bvClear.join(", ")} ${bvClear.length > 1 ? "have" : "has"} XSTATE_BV clear and ${bvClear.length > 1 ? "are" : "is"} set to init`,
+    );
   if (compacted) reason = "xrstor-compacted";
   else if (notInXfeatures.length) reason = "xfeatures-partial";
   else if (bvClear.length) reason = "xstate-bv-init";

@@ -71,7 +71,8 @@ export const REASONS = {
     source: `${SDM_XRSTOR}: RFBM[i]=1, XSTATE_BV[i]=0 → component i initialised`,
   },
   "xrstor-compacted": {
-    summary: "XCOMP_BV[63] set: XRSTOR reads the frame in the compacted form (not checked on the 64-bit path)",
+    summary:
+      "XCOMP_BV[63] set: XRSTOR reads the frame in the compacted form (not checked on the 64-bit path)",
     source: `${RESTORE} (no header validation on the 64-bit path); ${SDM_XRSTOR} compacted form`,
   },
   "xrstor-gp-alignment": {

@@ -234,3 +234,22 @@ describe("scan S6 decoys, one by one", fixtures, () => {
     });
   }
 });
+
+describe("scan progress", fixtures, () => {
+  for (const kind of Object.keys(IMAGES) as ImageKind[]) {
+    test(`${kind}: every present byte is scanned once, and progress knows the total`, () => {
+      const t = openScanTarget(IMAGES[kind]("S6"));
+      try {
+        const seen: [number, number][] = [];
+        const [p] = scanTarget(t, { onProgress: (d, n) => seen.push([d, n]) });
+        const want = checks("S6").memory_bytes[kind];
+        assert.equal(p!.result.bytesScanned, want);
+        assert.ok(seen.length > 0);
+        assert.deepEqual(seen.at(-1), [want, want]);
+        for (let i = 1; i < seen.length; i++) assert.ok(seen[i]![0] >= seen[i - 1]![0]);
+      } finally {
+        t.close();
+      }
+    });
+  }
+});

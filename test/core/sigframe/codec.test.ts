@@ -20,13 +20,20 @@ import { loadProfile } from "../../../src/node/profile-source.ts";
 import { CORPUS, needs } from "../../helpers/shared.ts";
 
 const builtins: [string, XsaveLayout][] = BUILTIN_PROFILES.map((b) => [b.name, computeLayout(b.build())]);
-const corpusFiles = ["local-this-machine.json", "intel-core-i7-4770-cpu-3-40ghz.json", "intel-xeon-platinum-8570.json"];
+const corpusFiles = [
+  "local-this-machine.json",
+  "intel-core-i7-4770-cpu-3-40ghz.json",
+  "intel-xeon-platinum-8570.json",
+];
 const haveCorpus = needs(CORPUS, "the CPUID corpus");
 const corpus: [string, XsaveLayout][] = haveCorpus.skip
   ? []
   : corpusFiles.flatMap((f) => {
       const p = loadProfile(join(CORPUS, f));
-      return [[f, computeLayout(p)], [`${f} --amx`, computeLayout(p, { amx: true })]] as [string, XsaveLayout][];
+      return [
+        [f, computeLayout(p)],
+        [`${f} --amx`, computeLayout(p, { amx: true })],
+      ] as [string, XsaveLayout][];
     });
 const layouts = [...builtins, ...corpus];
 
@@ -76,7 +83,12 @@ function stateArb(l: XsaveLayout) {
   return fc.array(
     fc.constantFrom(...names).chain((n) => {
       const w = registerWidth(n)!;
-      return fc.tuple(fc.constant(n), n === "mxcsr" ? fc.constant(0x1f80n) : fc.bigInt({ min: 0n, max: (1n << BigInt(Math.min(w, 512))) - 1n }));
+      return fc.tuple(
+        fc.constant(n),
+        n === "mxcsr"
+          ? fc.constant(0x1f80n)
+          : fc.bigInt({ min: 0n, max: (1n << BigInt(Math.min(w, 512))) - 1n }),
+      );
     }),
     { maxLength: 8 },
   );
@@ -115,19 +127,24 @@ describe("fpstate: decode ∘ encode = identity on random typed states", () => {
       const template = buildFpstate(l, emptyState(), "kernel");
       const words = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
       fc.assert(
-        fc.property(fc.infiniteStream(fc.bigInt({ min: 0n, max: (1n << 8192n) - 1n })), words, words, (vals, bv, xf) => {
-          const it = vals[Symbol.iterator]();
-          const next = (bytes: number) => (it.next().value as bigint) & ((1n << BigInt(bytes * 8)) - 1n);
-          const fp = structuredClone(template);
-          const legacy = fp.legacy as Record<string, bigint>;
-          for (const [k, , size] of LEGACY_FIELDS) legacy[k] = next(size);
-          fp.sw.xfeatures = xf;
-          fp.header!.xstateBv = bv & (l.xcr0 | 3n);
-          for (const c of fp.components) {
-            for (const r of Object.keys(c.registers)) c.registers[r] = next(widthOf(c.bit, r, c.size));
-          }
-          assert.deepEqual(decodeFpstate(encodeFpstate(fp), { layout: l }), fp);
-        }),
+        fc.property(
+          fc.infiniteStream(fc.bigInt({ min: 0n, max: (1n << 8192n) - 1n })),
+          words,
+          words,
+          (vals, bv, xf) => {
+            const it = vals[Symbol.iterator]();
+            const next = (bytes: number) => (it.next().value as bigint) & ((1n << BigInt(bytes * 8)) - 1n);
+            const fp = structuredClone(template);
+            const legacy = fp.legacy as Record<string, bigint>;
+            for (const [k, , size] of LEGACY_FIELDS) legacy[k] = next(size);
+            fp.sw.xfeatures = xf;
+            fp.header!.xstateBv = bv & (l.xcr0 | 3n);
+            for (const c of fp.components) {
+              for (const r of Object.keys(c.registers)) c.registers[r] = next(widthOf(c.bit, r, c.size));
+            }
+            assert.deepEqual(decodeFpstate(encodeFpstate(fp), { layout: l }), fp);
+          },
+        ),
         { numRuns: 25 },
       );
     });
@@ -142,10 +159,20 @@ describe("whole frames", () => {
   test("random bytes ≥ 440 decode and re-encode exactly (both starts)", () => {
     const l = builtins[0]![1];
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 440, maxLength: 3500 }), fc.bigInt({ min: 0n, max: 1n << 47n }), fc.boolean(), (b, base, uc) => {
-        const img = decodeSigframeImage(b, { layout: l, base, strict: false, start: uc ? "uc" : "pretcode" });
-        assert.deepEqual(encodeSigframeImage(img), b);
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 440, maxLength: 3500 }),
+        fc.bigInt({ min: 0n, max: 1n << 47n }),
+        fc.boolean(),
+        (b, base, uc) => {
+          const img = decodeSigframeImage(b, {
+            layout: l,
+            base,
+            strict: false,
+            start: uc ? "uc" : "pretcode",
+          });
+          assert.deepEqual(encodeSigframeImage(img), b);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -210,7 +237,10 @@ describe("truncation", () => {
   });
 
   test("a frame shorter than rt_sigframe", () => {
-    assert.throws(() => decodeSigframeImage(new Uint8Array(300)), (e: unknown) => e instanceof TruncatedInputError && e.path === "frame");
+    assert.throws(
+      () => decodeSigframeImage(new Uint8Array(300)),
+      (e: unknown) => e instanceof TruncatedInputError && e.path === "frame",
+    );
   });
 });
 
@@ -223,7 +253,10 @@ describe("ia32 FPU area", () => {
         const dv = new DataView(b.buffer);
         assert.equal(fp.fx!.sw.magic1, dv.getUint32(576, true));
         assert.equal(fp.fsave.magic, BigInt(dv.getUint16(110, true)));
-        assert.equal(fp.fsave.st7, new DataView(b.buffer).getBigUint64(98, true) | (BigInt(dv.getUint16(106, true)) << 64n));
+        assert.equal(
+          fp.fsave.st7,
+          new DataView(b.buffer).getBigUint64(98, true) | (BigInt(dv.getUint16(106, true)) << 64n),
+        );
       }),
       { numRuns: 100 },
     );

@@ -8,7 +8,7 @@ import { buildFpstate } from "../../../src/core/sigframe/build.ts";
 import { encodeFpstate } from "../../../src/core/sigframe/fpstate.ts";
 import { emptyState, setRegister } from "../../../src/core/sigframe/state.ts";
 import { losesState, predict } from "../../../src/core/sigreturn/predict.ts";
-import type { Policy, Prediction, PredictInput } from "../../../src/core/sigreturn/types.ts";
+import type { Policy, PredictInput, Prediction } from "../../../src/core/sigreturn/types.ts";
 import { FP_XSTATE_MAGIC2 } from "../../../src/core/xsave/components.ts";
 import { compactedLayout, type XsaveLayout } from "../../../src/core/xsave/layout.ts";
 import { CORPUS, needs } from "../../helpers/shared.ts";
@@ -31,13 +31,24 @@ function frame(l: XsaveLayout, style: "kernel" | "criu" = "kernel", size?: numbe
   return new Frame(bytes, size ?? bytes.length);
 }
 
-function run(f: Frame | null, task: XsaveLayout, policy: Policy, extra: Partial<PredictInput> = {}): Prediction {
+function run(
+  f: Frame | null,
+  task: XsaveLayout,
+  policy: Policy,
+  extra: Partial<PredictInput> = {},
+): Prediction {
   return predict({ fpstate: f ? f.buf : null, task, policy, ...extra });
 }
 
 /** "FX" = fxrstor-fallback, "XRSTOR", "SIGSEGV", "INIT". */
 function outcome(p: Prediction): string {
-  return p.signal ? "SIGSEGV" : p.path === "fxrstor-fallback" ? "FX" : p.path === "xrstor" ? "XRSTOR" : "INIT";
+  return p.signal
+    ? "SIGSEGV"
+    : p.path === "fxrstor-fallback"
+      ? "FX"
+      : p.path === "xrstor"
+        ? "XRSTOR"
+        : "INIT";
 }
 
 function result(p: Prediction, name: string): string | undefined {
@@ -60,13 +71,26 @@ describe("§3.7 decision table (task: Ice Lake-SP, user_size 2696)", skip, () =>
 
   test("magic1 wrong or zero → FX-only everywhere", () => {
     for (const m of [0, 0x12345678]) {
-      expect(() => { const f = frame(icx); f.magic1 = m; return f; }, { legacy: "FX", classic: "FX", refined: "FX" });
+      expect(
+        () => {
+          const f = frame(icx);
+          f.magic1 = m;
+          return f;
+        },
+        { legacy: "FX", classic: "FX", refined: "FX" },
+      );
     }
     assert.equal(run(Object.assign(frame(icx), {}), icx, "classic").reason, "xrstor-full");
   });
 
   test("S < 576 → FX-only (classic, legacy); refined ignores S and checks magic2 at U", () => {
-    const small = () => { const f = frame(icx); f.xstateSize = 572; f.extendedSize = 576; f.setU32(572, FP_XSTATE_MAGIC2); return f; };
+    const small = () => {
+      const f = frame(icx);
+      f.xstateSize = 572;
+      f.extendedSize = 576;
+      f.setU32(572, FP_XSTATE_MAGIC2);
+      return f;
+    };
     expect(small, { legacy: "FX", classic: "FX", refined: "XRSTOR" });
     assert.equal(run(small(), icx, "classic").reason, "xstate-size-below-minimum");
     const noMagicAtU = () => small().setU32(U, 0);
@@ -75,15 +99,24 @@ describe("§3.7 decision table (task: Ice Lake-SP, user_size 2696)", skip, () =>
   });
 
   test("S > U (frame from a bigger host) → FX-only everywhere", () => {
-    const big = () => { const f = frame(icx, "kernel", U + 68).setU32(U, 0); f.xstateSize = U + 64; f.extendedSize = U + 68;
-      f.setU32(U + 64, FP_XSTATE_MAGIC2); return f; };
+    const big = () => {
+      const f = frame(icx, "kernel", U + 68).setU32(U, 0);
+      f.xstateSize = U + 64;
+      f.extendedSize = U + 68;
+      f.setU32(U + 64, FP_XSTATE_MAGIC2);
+      return f;
+    };
     expect(big, { legacy: "FX", classic: "FX", refined: "FX" });
     assert.equal(run(big(), icx, "classic").reason, "xstate-size-above-user-size");
     assert.equal(run(big(), icx, "refined").reason, "magic2-mismatch");
   });
 
   test("S > E → FX-only (classic, legacy); refined ignores E", () => {
-    const f = () => { const x = frame(icx); x.extendedSize = U - 4; return x; };
+    const f = () => {
+      const x = frame(icx);
+      x.extendedSize = U - 4;
+      return x;
+    };
     expect(f, { legacy: "FX", classic: "FX", refined: "XRSTOR" });
     assert.equal(run(f(), icx, "classic").reason, "xstate-size-above-extended-size");
   });
@@ -113,32 +146,83 @@ describe("§3.7 decision table (task: Ice Lake-SP, user_size 2696)", skip, () =>
   });
 
   test("sw_reserved unreadable → SIGSEGV (classic, refined); legacy takes FX-only, whose FXRSTOR then faults", () => {
-    expect(() => frame(icx), { legacy: "SIGSEGV", classic: "SIGSEGV", refined: "SIGSEGV" }, { readableBytes: 480 });
+    expect(
+      () => frame(icx),
+      { legacy: "SIGSEGV", classic: "SIGSEGV", refined: "SIGSEGV" },
+      { readableBytes: 480 },
+    );
     assert.equal(run(frame(icx), icx, "classic", { readableBytes: 480 }).reason, "sw-bytes-unreadable");
     assert.equal(run(frame(icx), icx, "legacy", { readableBytes: 480 }).reason, "fxrstor-fault");
   });
 
   test("magic2 unreadable → SIGSEGV (classic, refined); legacy: FX-only", () => {
-    expect(() => frame(icx), { legacy: "FX", classic: "SIGSEGV", refined: "SIGSEGV" }, { readableBytes: U + 2 });
+    expect(
+      () => frame(icx),
+      { legacy: "FX", classic: "SIGSEGV", refined: "SIGSEGV" },
+      { readableBytes: U + 2 },
+    );
     assert.equal(run(frame(icx), icx, "legacy", { readableBytes: U + 2 }).reason, "magic2-unreadable");
   });
 
   test("XRSTOR #GP (XSTATE_BV outside XCR0, XCOMP_BV, header, MXCSR) → SIGSEGV everywhere", () => {
     const cases: [string, (f: Frame) => void][] = [
-      ["xrstor-gp-xstate-bv", (f) => { f.xstateBv = f.xstateBv | (1n << 18n); }],
-      ["xrstor-gp-xcomp-bv", (f) => { f.xcompBv = 4n; }],
-      ["xrstor-gp-header-reserved", (f) => { f.setU64(528, 1n); }],
-      ["xrstor-gp-mxcsr", (f) => { f.mxcsr = 0x1f80 | 0x10000; }],
+      [
+        "xrstor-gp-xstate-bv",
+        (f) => {
+          f.xstateBv = f.xstateBv | (1n << 18n);
+        },
+      ],
+      [
+        "xrstor-gp-xcomp-bv",
+        (f) => {
+          f.xcompBv = 4n;
+        },
+      ],
+      [
+        "xrstor-gp-header-reserved",
+        (f) => {
+          f.setU64(528, 1n);
+        },
+      ],
+      [
+        "xrstor-gp-mxcsr",
+        (f) => {
+          f.mxcsr = 0x1f80 | 0x10000;
+        },
+      ],
     ];
     for (const [reason, edit] of cases) {
-      expect(() => { const f = frame(icx); edit(f); return f; }, { legacy: "SIGSEGV", classic: "SIGSEGV", refined: "SIGSEGV" });
-      assert.equal(run((() => { const f = frame(icx); edit(f); return f; })(), icx, "classic").reason, reason);
+      expect(
+        () => {
+          const f = frame(icx);
+          edit(f);
+          return f;
+        },
+        { legacy: "SIGSEGV", classic: "SIGSEGV", refined: "SIGSEGV" },
+      );
+      assert.equal(
+        run(
+          (() => {
+            const f = frame(icx);
+            edit(f);
+            return f;
+          })(),
+          icx,
+          "classic",
+        ).reason,
+        reason,
+      );
     }
   });
 
   test("XRSTOR #PF and fault-in of U fails → SIGSEGV", () => {
     // A Haswell-size frame that claims AVX-512 state: XRSTOR reads past what is mapped.
-    const f = () => { const x = frame(hsw, "criu"); x.xfeatures = icx.userFeatures; x.xstateBv = 0xe7n; return x; };
+    const f = () => {
+      const x = frame(hsw, "criu");
+      x.xfeatures = icx.userFeatures;
+      x.xstateBv = 0xe7n;
+      return x;
+    };
     const mapped = { readableBytes: 836 };
     expect(f, { legacy: "SIGSEGV", classic: "SIGSEGV", refined: "SIGSEGV" }, mapped);
     const p = run(f(), icx, "classic", mapped);
@@ -189,14 +273,23 @@ describe("paths around the table", skip, () => {
   });
 
   test("a CPU without XSAVE restores a 16-byte aligned image with FXRSTOR, ignoring the sw bytes", () => {
-    const fx: XsaveLayout = { ...icx, xsave: false, xcr0: 3n, userFeatures: 3n, userSize: 512,
-      components: icx.components.map((c) => ({ ...c, enabled: c.bit < 2 })) };
+    const fx: XsaveLayout = {
+      ...icx,
+      xsave: false,
+      xcr0: 3n,
+      userFeatures: 3n,
+      userSize: 512,
+      components: icx.components.map((c) => ({ ...c, enabled: c.bit < 2 })),
+    };
     const f = frame(icx);
     f.magic1 = 0xdeadbeef;
     const p = run(f, fx, "classic", { address: 0x10010n });
     assert.equal(p.reason, "no-xsave");
     assert.equal(p.path, "fxrstor-fallback");
-    assert.deepEqual(p.components.map((c) => c.result), ["frame", "frame"]);
+    assert.deepEqual(
+      p.components.map((c) => c.result),
+      ["frame", "frame"],
+    );
   });
 
   test("AMX task (Sapphire Rapids, user_size 11008) and a default-size frame of 2816", () => {

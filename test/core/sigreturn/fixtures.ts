@@ -48,7 +48,13 @@ export function writePatterns(buf: Uint8Array, layout: XsaveLayout, byte: number
 }
 
 /** Writes pattern bytes at the compacted offsets for `format` (probe case 9e). */
-export function writeCompacted(buf: Uint8Array, layout: XsaveLayout, format: bigint, byte: number, bits: number[]): void {
+export function writeCompacted(
+  buf: Uint8Array,
+  layout: XsaveLayout,
+  format: bigint,
+  byte: number,
+  bits: number[],
+): void {
   const offs = compactedLayout(layout, format);
   for (const b of bits) {
     const c = layout.components.find((x) => x.bit === b)!;

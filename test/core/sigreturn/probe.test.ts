@@ -8,9 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2 } from "../../../src/core/xsave/components.ts";
 import { predict } from "../../../src/core/sigreturn/predict.ts";
 import type { Policy, Prediction } from "../../../src/core/sigreturn/types.ts";
+import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2 } from "../../../src/core/xsave/components.ts";
 import type { XsaveLayout } from "../../../src/core/xsave/layout.ts";
 import { CORPUS, needs } from "../../helpers/shared.ts";
 import {
@@ -63,80 +63,325 @@ function avxOnly(l: XsaveLayout, magicAt: number[], clearOld = true): Frame {
 const CASES: Case[] = [
   { id: "0", what: "untouched", classic: "AAAAAA", make: (l) => inPlace(delivered(l)) },
   { id: "1", what: "patterns only", classic: "FFFFFF", make: (l) => inPlace(patterned(l)) },
-  { id: "2", what: "magic2 corrupted", classic: "F0000F",
-    make: (l) => inPlace(patterned(l).setU32(l.userSize, 0x12345678)) },
-  { id: "2b", what: "magic2 corrupted + SSE cleared in xstate_bv", classic: "F0000F",
-    make: (l) => { const f = patterned(l).setU32(l.userSize, 0); f.xstateBv = f.xstateBv & ~2n; return inPlace(f); } },
-  { id: "3", what: "magic1 corrupted", classic: "F0000F",
-    make: (l) => { const f = patterned(l); f.magic1 = 0; return inPlace(f); } },
-  { id: "4", what: "AVX-only layout, magic2 moved to 832", classic: "FF000F", refined: "F0000F",
-    make: (l) => inPlace(avxOnly(l, [832])) },
-  { id: "4k", what: "as 4, magic2 at 832 and at user_size", classic: "FF000F", refined: "FF000F",
-    make: (l) => inPlace(avxOnly(l, [832, l.userSize], false)) },
-  { id: "4f", what: "xstate_size 832, magic2 at 832, xfeatures/xstate_bv full", classic: "FFFFMF", refined: "F0000F",
-    make: (l) => { const f = avxOnly(l, [832]); f.xfeatures = 0xe7n; f.xstateBv = 0xe7n; return inPlace(f); } },
-  { id: "4t", what: "as 4, PROT_NONE from offset 896", classic: "FF000F", refined: "SIGSEGV",
-    make: (l) => ({ bytes: avxOnly(l, [832]).buf.slice(0, 896), address: ALIGNED, readable: 896 }) },
-  { id: "4u", what: "as 4t with xfeatures/xstate_bv full", classic: "SIGSEGV",
-    make: (l) => { const f = avxOnly(l, [832]); f.xfeatures = 0xe7n; f.xstateBv = 0xe7n;
-      return { bytes: f.buf.slice(0, 896), address: ALIGNED, readable: 896 }; } },
-  { id: "5", what: "as 4, magic2 only at user_size", classic: "F0000F", refined: "FF000F",
-    make: (l) => inPlace(avxOnly(l, [l.userSize], false)) },
-  { id: "6", what: "xstate_size = user_size + 64, magic2 there (copy)", classic: "F0000F",
-    make: (l) => { const f = patterned(l).setU32(l.userSize, 0); f.xstateSize = l.userSize + 64;
-      f.extendedSize = l.userSize + 68; f.setU32(l.userSize + 64, FP_XSTATE_MAGIC2); return inPlace(f); } },
-  { id: "6i", what: "xstate_size 2688 (Intel AVX-512), magic2 there (copy)", classic: "F0000F",
-    make: (l) => { const f = patterned(l).setU32(l.userSize, 0); f.xstateSize = 2688; f.extendedSize = 2692;
-      f.setU32(2688, FP_XSTATE_MAGIC2); return inPlace(f); } },
-  { id: "6r", what: "relocated aligned copy, unmodified", classic: "FFFFFF",
-    make: (l) => ({ bytes: patterned(l).buf, address: 0x5555_5555_8000n }) },
-  { id: "7", what: "extended_size = xstate_size - 4", classic: "F0000F",
-    make: (l) => { const f = patterned(l); f.extendedSize = l.userSize - 4; return inPlace(f); } },
-  { id: "7b", what: "extended_size = xstate_size", classic: "FFFFFF",
-    make: (l) => { const f = patterned(l); f.extendedSize = l.userSize; return inPlace(f); } },
-  { id: "7c", what: "extended_size = 0xffffffff", classic: "FFFFFF",
-    make: (l) => { const f = patterned(l); f.extendedSize = 0xffffffff; return inPlace(f); } },
-  { id: "8", what: "sw xfeatures 0x7, xstate_bv 0xe7", classic: "FF000F",
-    make: (l) => { const f = patterned(l); f.xfeatures = 0x7n; return inPlace(f); } },
-  { id: "8b", what: "AVX bit cleared in xstate_bv", classic: "F0FFFF",
-    make: (l) => { const f = patterned(l); f.xstateBv = f.xstateBv & ~4n; return inPlace(f); } },
-  { id: "8c", what: "xstate_bv |= bit 9 (PKRU, not in XCR0)", classic: "SIGSEGV",
-    make: (l) => { const f = patterned(l); f.xstateBv = f.xstateBv | (1n << 9n); return inPlace(f); } },
-  { id: "9a", what: "xstate_bv |= bit 62", classic: "SIGSEGV",
-    make: (l) => { const f = patterned(l); f.xstateBv = f.xstateBv | (1n << 62n); return inPlace(f); } },
-  { id: "9b", what: "xcomp_bv = 1", classic: "SIGSEGV",
-    make: (l) => { const f = patterned(l); f.xcompBv = 1n; return inPlace(f); } },
-  { id: "9c", what: "header bytes 16..23 non-zero", classic: "SIGSEGV",
-    make: (l) => inPlace(patterned(l).setU64(528, 0xfffffffn)) },
-  { id: "9d", what: "header bytes 24..63 non-zero", classic: "FFFFFF",
-    make: (l) => { const f = patterned(l); for (let o = 536; o < 576; o += 8) f.setU64(o, 0x0102030405060708n); return inPlace(f); } },
-  { id: "9e", what: "compacted form, AVX-512 patterns at compacted offsets", classic: "FFCCCF",
-    make: (l) => { const f = patterned(l); const bv = f.xstateBv; f.xcompBv = (1n << 63n) | bv;
-      writeCompacted(f.buf, l, bv, PATTERN.C, [5, 6, 7]); return inPlace(f); } },
-  { id: "10", what: "MXCSR bit 31", classic: "SIGSEGV",
-    make: (l) => { const f = patterned(l); f.mxcsr = 0x80005f80; return inPlace(f); } },
-  { id: "10b", what: "MXCSR bit 31 + magic1 corrupted (FXRSTOR)", classic: "SIGSEGV",
-    make: (l) => { const f = patterned(l); f.mxcsr = 0x80005f80; f.magic1 = 0; return inPlace(f); } },
-  { id: "10c", what: "MXCSR bit 31 + sw xfeatures 0x1", classic: "000000",
-    make: (l) => { const f = patterned(l); f.mxcsr = 0x80005f80; f.xfeatures = 0x1n; return inPlace(f); } },
+  {
+    id: "2",
+    what: "magic2 corrupted",
+    classic: "F0000F",
+    make: (l) => inPlace(patterned(l).setU32(l.userSize, 0x12345678)),
+  },
+  {
+    id: "2b",
+    what: "magic2 corrupted + SSE cleared in xstate_bv",
+    classic: "F0000F",
+    make: (l) => {
+      const f = patterned(l).setU32(l.userSize, 0);
+      f.xstateBv = f.xstateBv & ~2n;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "3",
+    what: "magic1 corrupted",
+    classic: "F0000F",
+    make: (l) => {
+      const f = patterned(l);
+      f.magic1 = 0;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "4",
+    what: "AVX-only layout, magic2 moved to 832",
+    classic: "FF000F",
+    refined: "F0000F",
+    make: (l) => inPlace(avxOnly(l, [832])),
+  },
+  {
+    id: "4k",
+    what: "as 4, magic2 at 832 and at user_size",
+    classic: "FF000F",
+    refined: "FF000F",
+    make: (l) => inPlace(avxOnly(l, [832, l.userSize], false)),
+  },
+  {
+    id: "4f",
+    what: "xstate_size 832, magic2 at 832, xfeatures/xstate_bv full",
+    classic: "FFFFMF",
+    refined: "F0000F",
+    make: (l) => {
+      const f = avxOnly(l, [832]);
+      f.xfeatures = 0xe7n;
+      f.xstateBv = 0xe7n;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "4t",
+    what: "as 4, PROT_NONE from offset 896",
+    classic: "FF000F",
+    refined: "SIGSEGV",
+    make: (l) => ({ bytes: avxOnly(l, [832]).buf.slice(0, 896), address: ALIGNED, readable: 896 }),
+  },
+  {
+    id: "4u",
+    what: "as 4t with xfeatures/xstate_bv full",
+    classic: "SIGSEGV",
+    make: (l) => {
+      const f = avxOnly(l, [832]);
+      f.xfeatures = 0xe7n;
+      f.xstateBv = 0xe7n;
+      return { bytes: f.buf.slice(0, 896), address: ALIGNED, readable: 896 };
+    },
+  },
+  {
+    id: "5",
+    what: "as 4, magic2 only at user_size",
+    classic: "F0000F",
+    refined: "FF000F",
+    make: (l) => inPlace(avxOnly(l, [l.userSize], false)),
+  },
+  {
+    id: "6",
+    what: "xstate_size = user_size + 64, magic2 there (copy)",
+    classic: "F0000F",
+    make: (l) => {
+      const f = patterned(l).setU32(l.userSize, 0);
+      f.xstateSize = l.userSize + 64;
+      f.extendedSize = l.userSize + 68;
+      f.setU32(l.userSize + 64, FP_XSTATE_MAGIC2);
+      return inPlace(f);
+    },
+  },
+  {
+    id: "6i",
+    what: "xstate_size 2688 (Intel AVX-512), magic2 there (copy)",
+    classic: "F0000F",
+    make: (l) => {
+      const f = patterned(l).setU32(l.userSize, 0);
+      f.xstateSize = 2688;
+      f.extendedSize = 2692;
+      f.setU32(2688, FP_XSTATE_MAGIC2);
+      return inPlace(f);
+    },
+  },
+  {
+    id: "6r",
+    what: "relocated aligned copy, unmodified",
+    classic: "FFFFFF",
+    make: (l) => ({ bytes: patterned(l).buf, address: 0x5555_5555_8000n }),
+  },
+  {
+    id: "7",
+    what: "extended_size = xstate_size - 4",
+    classic: "F0000F",
+    make: (l) => {
+      const f = patterned(l);
+      f.extendedSize = l.userSize - 4;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "7b",
+    what: "extended_size = xstate_size",
+    classic: "FFFFFF",
+    make: (l) => {
+      const f = patterned(l);
+      f.extendedSize = l.userSize;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "7c",
+    what: "extended_size = 0xffffffff",
+    classic: "FFFFFF",
+    make: (l) => {
+      const f = patterned(l);
+      f.extendedSize = 0xffffffff;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "8",
+    what: "sw xfeatures 0x7, xstate_bv 0xe7",
+    classic: "FF000F",
+    make: (l) => {
+      const f = patterned(l);
+      f.xfeatures = 0x7n;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "8b",
+    what: "AVX bit cleared in xstate_bv",
+    classic: "F0FFFF",
+    make: (l) => {
+      const f = patterned(l);
+      f.xstateBv = f.xstateBv & ~4n;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "8c",
+    what: "xstate_bv |= bit 9 (PKRU, not in XCR0)",
+    classic: "SIGSEGV",
+    make: (l) => {
+      const f = patterned(l);
+      f.xstateBv = f.xstateBv | (1n << 9n);
+      return inPlace(f);
+    },
+  },
+  {
+    id: "9a",
+    what: "xstate_bv |= bit 62",
+    classic: "SIGSEGV",
+    make: (l) => {
+      const f = patterned(l);
+      f.xstateBv = f.xstateBv | (1n << 62n);
+      return inPlace(f);
+    },
+  },
+  {
+    id: "9b",
+    what: "xcomp_bv = 1",
+    classic: "SIGSEGV",
+    make: (l) => {
+      const f = patterned(l);
+      f.xcompBv = 1n;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "9c",
+    what: "header bytes 16..23 non-zero",
+    classic: "SIGSEGV",
+    make: (l) => inPlace(patterned(l).setU64(528, 0xfffffffn)),
+  },
+  {
+    id: "9d",
+    what: "header bytes 24..63 non-zero",
+    classic: "FFFFFF",
+    make: (l) => {
+      const f = patterned(l);
+      for (let o = 536; o < 576; o += 8) f.setU64(o, 0x0102030405060708n);
+      return inPlace(f);
+    },
+  },
+  {
+    id: "9e",
+    what: "compacted form, AVX-512 patterns at compacted offsets",
+    classic: "FFCCCF",
+    make: (l) => {
+      const f = patterned(l);
+      const bv = f.xstateBv;
+      f.xcompBv = (1n << 63n) | bv;
+      writeCompacted(f.buf, l, bv, PATTERN.C, [5, 6, 7]);
+      return inPlace(f);
+    },
+  },
+  {
+    id: "10",
+    what: "MXCSR bit 31",
+    classic: "SIGSEGV",
+    make: (l) => {
+      const f = patterned(l);
+      f.mxcsr = 0x80005f80;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "10b",
+    what: "MXCSR bit 31 + magic1 corrupted (FXRSTOR)",
+    classic: "SIGSEGV",
+    make: (l) => {
+      const f = patterned(l);
+      f.mxcsr = 0x80005f80;
+      f.magic1 = 0;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "10c",
+    what: "MXCSR bit 31 + sw xfeatures 0x1",
+    classic: "000000",
+    make: (l) => {
+      const f = patterned(l);
+      f.mxcsr = 0x80005f80;
+      f.xfeatures = 0x1n;
+      return inPlace(f);
+    },
+  },
   { id: "11", what: "fpregs = NULL", classic: "000000", make: () => ({ bytes: null }) },
-  { id: "12a", what: "fpstate at aligned + 8", classic: "SIGSEGV",
-    make: (l) => ({ bytes: patterned(l).buf, address: ALIGNED + 8n }) },
-  { id: "12b", what: "fpstate at aligned + 16", classic: "SIGSEGV",
-    make: (l) => ({ bytes: patterned(l).buf, address: ALIGNED + 16n }) },
-  { id: "12c", what: "+16 misaligned + magic1 corrupted", classic: "F0000F",
-    make: (l) => { const f = patterned(l); f.magic1 = 0; return { bytes: f.buf, address: ALIGNED + 16n }; } },
-  { id: "13", what: "sw xfeatures 0x3", classic: "F0000F",
-    make: (l) => { const f = patterned(l); f.xfeatures = 0x3n; return inPlace(f); } },
-  { id: "13b", what: "sw xfeatures 0x3 + SSE cleared in xstate_bv", classic: "00000F",
-    make: (l) => { const f = patterned(l); f.xfeatures = 0x3n; f.xstateBv = f.xstateBv & ~2n; return inPlace(f); } },
-  { id: "14", what: "sw xfeatures = ~0", classic: "FFFFFF",
-    make: (l) => { const f = patterned(l); f.xfeatures = (1n << 64n) - 1n; return inPlace(f); } },
-  { id: "15", what: "xstate_size 572, magic2 at 572, ext 576", classic: "F0000F",
-    make: (l) => { const f = patterned(l).setU32(l.userSize, 0); f.xstateSize = 572; f.extendedSize = 576;
-      f.setU32(572, FP_XSTATE_MAGIC2); return inPlace(f); } },
-  { id: "N", what: "nested: the outer frame after the inner handler returned", classic: "FFFFFF",
-    make: (l) => inPlace(patterned(l)) },
+  {
+    id: "12a",
+    what: "fpstate at aligned + 8",
+    classic: "SIGSEGV",
+    make: (l) => ({ bytes: patterned(l).buf, address: ALIGNED + 8n }),
+  },
+  {
+    id: "12b",
+    what: "fpstate at aligned + 16",
+    classic: "SIGSEGV",
+    make: (l) => ({ bytes: patterned(l).buf, address: ALIGNED + 16n }),
+  },
+  {
+    id: "12c",
+    what: "+16 misaligned + magic1 corrupted",
+    classic: "F0000F",
+    make: (l) => {
+      const f = patterned(l);
+      f.magic1 = 0;
+      return { bytes: f.buf, address: ALIGNED + 16n };
+    },
+  },
+  {
+    id: "13",
+    what: "sw xfeatures 0x3",
+    classic: "F0000F",
+    make: (l) => {
+      const f = patterned(l);
+      f.xfeatures = 0x3n;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "13b",
+    what: "sw xfeatures 0x3 + SSE cleared in xstate_bv",
+    classic: "00000F",
+    make: (l) => {
+      const f = patterned(l);
+      f.xfeatures = 0x3n;
+      f.xstateBv = f.xstateBv & ~2n;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "14",
+    what: "sw xfeatures = ~0",
+    classic: "FFFFFF",
+    make: (l) => {
+      const f = patterned(l);
+      f.xfeatures = (1n << 64n) - 1n;
+      return inPlace(f);
+    },
+  },
+  {
+    id: "15",
+    what: "xstate_size 572, magic2 at 572, ext 576",
+    classic: "F0000F",
+    make: (l) => {
+      const f = patterned(l).setU32(l.userSize, 0);
+      f.xstateSize = 572;
+      f.extendedSize = 576;
+      f.setU32(572, FP_XSTATE_MAGIC2);
+      return inPlace(f);
+    },
+  },
+  {
+    id: "N",
+    what: "nested: the outer frame after the inner handler returned",
+    classic: "FFFFFF",
+    make: (l) => inPlace(patterned(l)),
+  },
 ];
 
 /** "A", "F" or "C" when every byte of [off, off+len) is that pattern, else "?". */
@@ -162,16 +407,24 @@ function letters(p: Prediction, bytes: Uint8Array | null): string {
     return letterOf(bytes!, c.offset!, size);
   };
   const xmm = region(1, 256);
-  const mx = p.mxcsr === "init" ? "0" : (() => {
-    const v = new DataView(bytes!.buffer, bytes!.byteOffset).getUint32(24, true) & 0x7fffffff;
-    return v === 0x5f80 ? "F" : v === 0x3f80 ? "A" : "?";
-  })();
+  const mx =
+    p.mxcsr === "init"
+      ? "0"
+      : (() => {
+          const v = new DataView(bytes!.buffer, bytes!.byteOffset).getUint32(24, true) & 0x7fffffff;
+          return v === 0x5f80 ? "F" : v === 0x3f80 ? "A" : "?";
+        })();
   return xmm + region(2, 256) + region(6, 512) + region(7, 1024) + region(5, 64) + mx;
 }
 
 function run(c: Case, policy: Policy, l: XsaveLayout): { p: Prediction; got: string } {
   const m = c.make(l);
-  const input: Parameters<typeof predict>[0] = { fpstate: m.bytes, task: l, policy, mxcsrMask: LOCAL_MXCSR_MASK };
+  const input: Parameters<typeof predict>[0] = {
+    fpstate: m.bytes,
+    task: l,
+    policy,
+    mxcsrMask: LOCAL_MXCSR_MASK,
+  };
   if (m.address !== undefined) input.address = m.address;
   if (m.readable !== undefined) input.readableBytes = m.readable;
   const p = predict(input);
@@ -185,7 +438,12 @@ describe("probe.md on 6.18.44 (classic) — every row as observed", skip, () => 
     assert.equal(l!.userSize, 2432);
     assert.deepEqual(
       l!.components.filter((c) => c.enabled && c.bit >= 2).map((c) => [c.bit, c.offset]),
-      [[2, 576], [5, 832], [6, 896], [7, 1408]],
+      [
+        [2, 576],
+        [5, 832],
+        [6, 896],
+        [7, 1408],
+      ],
     );
   });
   for (const c of CASES) {

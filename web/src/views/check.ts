@@ -221,7 +221,7 @@ function findingTable(sev: Severity, fs: Finding[]): HTMLElement {
     h(
       "dl",
       { class: "hints" },
-      codes.map((c) => [h("dt", { class: "mono" }, c), h("dd", {}, FINDING_CODES[c].hint)]),
+      codes.flatMap((c) => [h("dt", { class: "mono" }, c), h("dd", {}, FINDING_CODES[c].hint)]),
     ),
   );
 }

@@ -3,12 +3,11 @@
  * an annotated field table, a hexdump that highlights the field under the pointer, and what
  * sigreturn does with the frame under each kernel policy (`sigframe predict`).
  */
-import { hex } from "../../../src/core/hex.ts";
 import { buildFrame, emptyState, setRegister } from "../../../src/core/sigframe/index.ts";
 import { errorSlot, h, nextId, replace } from "../dom.ts";
 import { errorLine } from "../errors.ts";
 import { type FieldRow, type InputKind, type InspectResult, inspectBytes } from "../frame-model.ts";
-import { kernelFromText, layoutFor, mxcsrMaskOf } from "../model.ts";
+import { kernelFromText, layoutFor } from "../model.ts";
 import { dropTarget, fileBytes, type ProfileStore, profilePicker } from "../profiles.ts";
 import { kernelField } from "./layout.ts";
 
@@ -49,7 +48,7 @@ export function inspectView(store: ProfileStore): HTMLElement {
     { id: kindId },
     h("option", { value: "auto" }, "auto-detect"),
     h("option", { value: "frame" }, "rt_sigframe (from pretcode)"),
-    h("option", { value: "uc" }, "SROP payload (from uc_flags)"),
+    h("option", { value: "ucontext" }, "SROP payload (from uc_flags)"),
     h("option", { value: "fpstate" }, "FPU area only (--fpstate-only)"),
   );
   kind.addEventListener("change", () => render());
@@ -101,11 +100,7 @@ export function inspectView(store: ProfileStore): HTMLElement {
       const opts: Parameters<typeof inspectBytes>[2] = { kind: kind.value as InputKind, base: base.value };
       const k = kernelFromText(kernel.input.value);
       if (k) opts.kernel = k;
-      if (p) {
-        opts.layout = layoutFor(p, k ? { kernel: k } : {});
-        const m = mxcsrMaskOf(p);
-        if (m !== undefined) opts.mxcsrMask = m;
-      }
+      if (p) opts.cpu = p;
       const r = inspectBytes(current.bytes, current.name, opts);
       replace(out, report(r, current.bytes));
     } catch (e) {
@@ -260,7 +255,14 @@ function predictionTables(r: InspectResult): HTMLElement {
               h("td", { class: `mono path-${x.prediction.path}`, "data-col": "path" }, x.prediction.path),
               h("td", { "data-col": "signal" }, x.prediction.signal ?? "-"),
               h("td", { class: "mono", "data-col": "reason" }, x.prediction.reason),
-              h("td", {}, x.prediction.detail, h("br"), h("small", { class: "source" }, x.prediction.source)),
+              h(
+                "td",
+                {},
+                x.prediction.detail,
+                x.prediction.notes.flatMap((n) => [h("br"), h("small", { class: "note" }, `note: ${n}`)]),
+                h("br"),
+                h("small", { class: "source" }, x.prediction.source),
+              ),
               h("td", { "data-col": "lost" }, x.prediction.lost.length ? x.prediction.lost.join(", ") : "nothing"),
             ),
           ),
@@ -376,4 +378,3 @@ function hexdump(
   };
 }
 
-export { hex };

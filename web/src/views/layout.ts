@@ -144,6 +144,6 @@ export function layoutView(store: ProfileStore): HTMLElement {
   return view;
 }
 
-function fact(label: string, value: string, key: string): HTMLElement[] {
-  return [h("dt", {}, label), h("dd", { class: "mono", "data-field": key }, value)];
+function fact(label: string, value: string, key: string): HTMLElement {
+  return h("div", {}, h("dt", {}, label), h("dd", { class: "mono", "data-field": key }, value));
 }

@@ -1,0 +1,217 @@
+/** `sigframe inspect`: decode a frame and name, explain and check every field. */
+import type { Command } from "commander";
+import { hex, toJson } from "../core/hex.ts";
+import { fpstateSpans, frameSpans } from "../core/sigframe/annotate.ts";
+import { checkFpstate, checkFrame, type Finding } from "../core/sigframe/check.ts";
+import { FIELD_HELP, LEGACY_FIELDS } from "../core/sigframe/fields.ts";
+import type { Fpstate } from "../core/sigframe/fpstate.ts";
+import type { SigframeImage } from "../core/sigframe/frame.ts";
+import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
+import { loadProfile } from "../node/profile-source.ts";
+import type { CliContext } from "./context.ts";
+import { oneFormat, u64Option } from "./options.ts";
+import { type FrameFlags, readFrameInput } from "./render/frame-input.ts";
+import { annotatedHexdump } from "./render/hexdump.ts";
+import { renderTable } from "./render/table.ts";
+
+interface InspectFlags extends FrameFlags {
+  base?: string;
+  cpu?: string;
+  amx?: boolean;
+  json?: boolean;
+  hexdump?: boolean;
+}
+
+function fpstateJson(fp: Fpstate): Record<string, unknown> {
+  return {
+    size: fp.size,
+    legacy: fp.legacy,
+    swBytes: fp.sw,
+    header: fp.header ?? null,
+    components: fp.components.map((c) => ({
+      bit: c.bit,
+      name: c.name,
+      offset: c.offset,
+      size: c.size,
+      registers: c.registers,
+    })),
+    magic2: fp.magic2 ?? null,
+    unclaimed: fp.extra.map((r) => ({ offset: r.offset, size: r.bytes.length })),
+  };
+}
+
+function imageJson(img: SigframeImage): Record<string, unknown> {
+  return {
+    start: img.frame.start,
+    base: img.baseSource === "none" ? null : img.base,
+    baseSource: img.baseSource,
+    pretcode: img.frame.pretcode ?? null,
+    uc: img.frame.uc,
+    mcontext: img.frame.mcontext,
+    ucSigmask: img.frame.ucSigmask ?? null,
+    info: img.frame.info ?? null,
+    fpstateOffset: img.fpstateOffset ?? null,
+  };
+}
+
+function value(v: bigint, size: number): string {
+  return size > 16 && v === 0n ? "0" : hex(v);
+}
+
+function renderFpstate(fp: Fpstate): string {
+  const rows: string[][] = [];
+  const helpOf = (n: string) => FIELD_HELP[n] ?? "";
+  for (const [n, o, s] of LEGACY_FIELDS) {
+    const v = (fp.legacy as Record<string, bigint>)[n]!;
+    if (/^(st|xmm)\d/.test(n) && v === 0n) continue;
+    rows.push([String(o), `legacy.${n}`, value(v, s), helpOf(n)]);
+  }
+  const sw = fp.sw;
+  rows.push(["464", "sw_bytes.magic1", hex(sw.magic1), helpOf("magic1")]);
+  rows.push(["468", "sw_bytes.extended_size", String(sw.extendedSize), helpOf("extended_size")]);
+  rows.push(["472", "sw_bytes.xfeatures", hex(sw.xfeatures), helpOf("xfeatures")]);
+  rows.push(["480", "sw_bytes.xstate_size", String(sw.xstateSize), helpOf("xstate_size")]);
+  if (fp.header) {
+    rows.push(["512", "header.xstate_bv", hex(fp.header.xstateBv), helpOf("xstate_bv")]);
+    rows.push(["520", "header.xcomp_bv", hex(fp.header.xcompBv), helpOf("xcomp_bv")]);
+  }
+  const out = [
+    renderTable(
+      [{ header: "offset", align: "right" }, { header: "field" }, { header: "value" }, { header: "meaning" }],
+      rows,
+      "  ",
+    ),
+  ];
+  for (const c of fp.components) {
+    const present = fp.header ? (fp.header.xstateBv >> BigInt(c.bit)) & 1n : 0n;
+    const regs = Object.entries(c.registers);
+    const nonzero = regs.filter(([, v]) => v !== 0n);
+    out.push(
+      `  ${c.name} (bit ${c.bit}) at ${c.offset}..${c.offset + c.size - 1}: ${present ? "present (xstate_bv)" : "init per xstate_bv (bytes are not restored)"}${nonzero.length === 0 ? ", all zero" : ""}`,
+    );
+    for (const [n, v] of nonzero.slice(0, 32)) out.push(`    ${n.padEnd(10)} ${hex(v)}`);
+    if (nonzero.length > 32) out.push(`    … ${nonzero.length - 32} more`);
+  }
+  out.push(
+    fp.magic2 === undefined
+      ? "  magic2: beyond the input"
+      : `  magic2 at ${sw.xstateSize}: ${hex(fp.magic2)}${fp.magic2 === 0x46505845 ? " (FP_XSTATE_MAGIC2)" : ""}`,
+  );
+  return out.join("\n");
+}
+
+function renderImage(img: SigframeImage): string {
+  const f = img.frame;
+  const mc = f.mcontext as Record<string, bigint>;
+  const pairs: string[][] = [];
+  if (f.pretcode !== undefined) pairs.push(["pretcode", hex(f.pretcode), FIELD_HELP.pretcode ?? ""]);
+  for (const [k, v] of Object.entries(f.uc)) pairs.push([k, hex(v), FIELD_HELP[k] ?? ""]);
+  for (const [k, v] of Object.entries(mc)) {
+    if (k.startsWith("reserved1_") && v === 0n) continue;
+    pairs.push([k, hex(v), FIELD_HELP[k] ?? ""]);
+  }
+  if (f.ucSigmask !== undefined) pairs.push(["uc_sigmask", hex(f.ucSigmask), FIELD_HELP.uc_sigmask ?? ""]);
+  if (f.info)
+    for (const [k, v] of Object.entries(f.info))
+      pairs.push([k, k === "sifields" && v === 0n ? "0" : hex(v), FIELD_HELP[k] ?? ""]);
+  const head =
+    `${f.start === "pretcode" ? "rt_sigframe" : "ucontext (SROP payload from uc_flags)"}, ${img.size} bytes` +
+    (img.baseSource === "none" ? "" : `, base ${hex(img.base)} (${img.baseSource})`);
+  return `${head}\n${renderTable([{ header: "field" }, { header: "value" }, { header: "meaning" }], pairs, "  ")}`;
+}
+
+function renderFindings(ctx: CliContext, findings: Finding[]): string {
+  if (!findings.length) return "findings: none";
+  const c = ctx.c;
+  return [
+    "findings:",
+    ...findings.map((f) => {
+      const sev =
+        f.severity === "error" ? c.red("error") : f.severity === "warning" ? c.yellow("warning") : "info";
+      return `  ${sev} ${f.code} (${f.path}): ${f.message}`;
+    }),
+  ].join("\n");
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command("inspect")
+    .summary("decode a signal frame, name and explain every field, flag inconsistencies")
+    .description(
+      "Decode FILE: a whole rt_sigframe (--frame), an SROP payload from uc_flags on (--ucontext) or only the FPU area (--fpstate-only); without a flag the format is detected. With --cpu, extended components are decoded at that CPU's offsets and checked against its layout.",
+    )
+    .argument("<FILE>", "frame file, or - for stdin")
+    .option("--fpstate-only", "FILE holds only the FPU area")
+    .option("--frame", "FILE is an rt_sigframe starting at pretcode")
+    .option("--ucontext", "FILE starts at uc_flags (SROP payload, pwntools SigreturnFrame)")
+    .option("--base <ADDR>", "address of FILE's first byte")
+    .option(
+      "--cpu <PROFILE>",
+      "CPU whose layout locates the components: host, built-in name, or profile file",
+    )
+    .option("--amx", "the task has enabled AMX tile data")
+    .option("--json", "JSON output")
+    .option("--hexdump", "annotated hexdump")
+    .action((file: string, flags: InspectFlags) => {
+      oneFormat(flags as Record<string, unknown>, ["json", "hexdump"]);
+      const base = u64Option(flags.base, "--base");
+      let layout: XsaveLayout | undefined;
+      let mxcsrMask: number | undefined;
+      if (flags.cpu) {
+        const p = loadProfile(flags.cpu);
+        layout = computeLayout(p, flags.amx ? { amx: true } : {});
+        if (p.mxcsrMask) mxcsrMask = p.mxcsrMask;
+      }
+      const o: { base?: bigint; layout?: XsaveLayout } = {};
+      if (base !== undefined) o.base = base;
+      if (layout) o.layout = layout;
+      const input = readFrameInput(file, flags, o);
+      const copts: Parameters<typeof checkFpstate>[1] = {};
+      if (layout) copts.layout = layout;
+      if (mxcsrMask) copts.mxcsrMask = mxcsrMask;
+      let findings: Finding[];
+      if (input.image) findings = checkFrame(input.image, copts);
+      else {
+        if (input.fpstateAddress !== undefined) copts.address = input.fpstateAddress;
+        findings = checkFpstate(input.fpstate!, copts);
+      }
+      if (!layout && input.fpstate?.header) {
+        findings.push({
+          code: "no-cpu",
+          severity: "info",
+          path: "fpstate",
+          message: "without --cpu only YMM (at 576) is decoded: other components sit at CPU-specific offsets",
+        });
+      }
+      if (flags.hexdump) {
+        const spans = input.image ? frameSpans(input.image) : fpstateSpans(input.fpstate!);
+        ctx.out(
+          annotatedHexdump(input.bytes, spans, input.image ? input.image.base : (input.fpstateAddress ?? 0n)),
+        );
+        return;
+      }
+      if (flags.json) {
+        ctx.out(
+          toJson({
+            input: input.name,
+            format: input.format,
+            cpu: layout ? layout.profile.name : null,
+            frame: input.image ? imageJson(input.image) : null,
+            fpstate: input.fpstate ? fpstateJson(input.fpstate) : null,
+            findings,
+          }),
+        );
+        return;
+      }
+      const parts = [
+        `${input.name}: ${input.format === "fpstate" ? "FPU area" : input.format}${input.detected ? " (detected)" : ""}, ${input.bytes.length} bytes${layout ? `, read as ${layout.profile.name}` : ""}`,
+      ];
+      if (input.image) parts.push(renderImage(input.image));
+      if (input.fpstate)
+        parts.push(
+          `FPU area${input.image ? ` at offset ${input.image.fpstateOffset}` : ""}, ${input.fpstate.size} bytes\n${renderFpstate(input.fpstate)}`,
+        );
+      parts.push(renderFindings(ctx, findings));
+      ctx.out(parts.join("\n\n"));
+    });
+}

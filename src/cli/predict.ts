@@ -1,0 +1,197 @@
+/** `sigframe predict`: what rt_sigreturn does with a frame, register by register, per kernel policy. */
+import type { Command } from "commander";
+import { UsageError } from "../core/errors.ts";
+import { hex, toJson } from "../core/hex.ts";
+import type { Profile } from "../core/profile.ts";
+import { policiesForKernel } from "../core/sigreturn/policy.ts";
+import { losesState, predict } from "../core/sigreturn/predict.ts";
+import { POLICIES, type Policy, type PredictInput, type Prediction } from "../core/sigreturn/types.ts";
+import { FP_XSTATE_MAGIC1 } from "../core/xsave/components.ts";
+import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
+import { loadProfile } from "../node/profile-source.ts";
+import type { CliContext } from "./context.ts";
+import { kernelOption, sizeOption, u64Option } from "./options.ts";
+import { type FrameFlags, readFrameInput } from "./render/frame-input.ts";
+import { renderTable } from "./render/table.ts";
+
+interface PredictFlags extends FrameFlags {
+  cpu?: string;
+  kernel?: string;
+  policy?: string;
+  allPolicies?: boolean;
+  base?: string;
+  address?: string;
+  readableBytes?: string;
+  amx?: boolean;
+  json?: boolean;
+  failOnLoss?: boolean;
+}
+
+function predictionJson(p: Prediction): Record<string, unknown> {
+  return {
+    policy: p.policy,
+    path: p.path,
+    signal: p.signal,
+    reason: p.reason,
+    detail: p.detail,
+    source: p.source,
+    components: p.components.map((c) => {
+      const o: Record<string, unknown> = { bit: c.bit, name: c.name, result: c.result };
+      if (c.offset !== undefined) o.offset = c.offset;
+      return o;
+    }),
+    mxcsr: p.mxcsr,
+    lost: p.lost,
+    notes: p.notes,
+  };
+}
+
+function renderPrediction(ctx: CliContext, p: Prediction): string {
+  const c = ctx.c;
+  const verdict =
+    p.path === "fault"
+      ? c.red(c.bold("SIGSEGV"))
+      : p.path === "fxrstor-fallback"
+        ? c.yellow("FXRSTOR (FX-only)")
+        : p.path === "init"
+          ? "init (no FPU state)"
+          : c.green("XRSTOR");
+  const lines = [`${c.bold(`policy ${p.policy}`)}: ${verdict} — ${p.reason}`, `  ${p.detail}`];
+  const rows = p.components.map((x) => [
+    String(x.bit),
+    x.name,
+    x.result === "frame" ? c.green("frame") : p.lost.includes(x.name) ? c.red("init (lost)") : "init",
+    x.offset !== undefined ? String(x.offset) : "",
+  ]);
+  rows.push(["", "MXCSR", p.mxcsr === "frame" ? c.green("frame") : "init", p.mxcsr === "frame" ? "24" : ""]);
+  lines.push(
+    renderTable(
+      [
+        { header: "bit", align: "right" },
+        { header: "component" },
+        { header: "after sigreturn" },
+        { header: "from offset", align: "right" },
+      ],
+      rows,
+      "  ",
+    ),
+  );
+  for (const n of p.notes) lines.push(`  note: ${n}`);
+  lines.push(c.dim(`  source: ${p.source}`));
+  return lines.join("\n");
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command("predict")
+    .summary("what rt_sigreturn does with a frame's FPU state, per kernel policy")
+    .description(
+      "Predict, component by component, what the receiving task holds after rt_sigreturn with FILE's FPU state: loaded from the frame, reset to init (silently, on the FX-only fallback), or SIGSEGV. FILE is the FPU area (--fpstate-only), a whole rt_sigframe (--frame) or an SROP payload from uc_flags on (--ucontext); without a flag the format is detected.\n\nPolicies: legacy (< v5.14), classic (v5.14–v6.14, v7.1-rc6+, stable trees with revert 44eeff9bc467), refined (dc8aa31a7ac2, v6.15–v7.1-rc5). See docs/policies.md.",
+    )
+    .argument("<FILE>", "frame file, or - for stdin")
+    .requiredOption("--cpu <PROFILE>", "the receiving CPU: host, a built-in name, or a profile file")
+    .option("--kernel <K>", "receiving kernel X.Y[.Z][-rcN]: mapped to a policy (both when ambiguous)")
+    .option("--policy <P>", "legacy, classic or refined")
+    .option("--all-policies", "predict under all three policies")
+    .option("--fpstate-only", "FILE holds only the FPU area")
+    .option("--frame", "FILE is an rt_sigframe starting at pretcode")
+    .option("--ucontext", "FILE starts at uc_flags (SROP payload, pwntools SigreturnFrame)")
+    .option("--base <ADDR>", "address of FILE's first byte (locates the fpstate of a frame)")
+    .option(
+      "--address <ADDR>",
+      "address of the FPU area (alignment); default: the frame's fpstate pointer, else 64-byte aligned",
+    )
+    .option(
+      "--readable-bytes <N>",
+      "bytes mapped from the FPU area on; default the larger of the area and the task's user_size + 4 (bytes past the file read as zero)",
+    )
+    .option("--amx", "the receiving task has enabled AMX tile data")
+    .option("--json", "JSON output")
+    .option("--fail-on-loss", "exit 3 when state is lost or the task gets SIGSEGV")
+    .action((file: string, flags: PredictFlags) => {
+      const modes = [
+        flags.kernel !== undefined,
+        flags.policy !== undefined,
+        Boolean(flags.allPolicies),
+      ].filter(Boolean);
+      if (modes.length !== 1)
+        throw new UsageError("give exactly one of --kernel K, --policy P, --all-policies", {
+          input: "predict",
+        });
+      let policies: Policy[];
+      let note: string | undefined;
+      const kernel = kernelOption(flags.kernel);
+      if (kernel) {
+        const r = policiesForKernel(kernel);
+        policies = r.policies;
+        note = r.note;
+      } else if (flags.policy !== undefined) {
+        if (!POLICIES.includes(flags.policy as Policy))
+          throw new UsageError(
+            `--policy must be legacy, classic or refined (got ${JSON.stringify(flags.policy)})`,
+            { input: "--policy" },
+          );
+        policies = [flags.policy as Policy];
+      } else policies = [...POLICIES];
+      const base = u64Option(flags.base, "--base");
+      const address = u64Option(flags.address, "--address");
+      const readable = sizeOption(flags.readableBytes, "--readable-bytes");
+
+      const profile: Profile = loadProfile(flags.cpu!);
+      const task: XsaveLayout = computeLayout(profile, flags.amx ? { amx: true } : {});
+      const inOpts: { base?: bigint; layout?: XsaveLayout } = { layout: task };
+      if (base !== undefined) inOpts.base = base;
+      const input = readFrameInput(file, flags, inOpts);
+      if (input.image && input.image.frame.mcontext.fpstate !== 0n && !input.fpstate) {
+        throw new UsageError(
+          `the frame's fpstate ${hex(input.image.frame.mcontext.fpstate)} is not inside the input; give --base (address of the first byte) or predict the FPU area with --fpstate-only`,
+          { input: input.name, path: "frame/uc/uc_mcontext/fpstate" },
+        );
+      }
+      const fpBytes = input.fpstateBytes;
+      const readableBytes = readable ?? (fpBytes ? Math.max(fpBytes.length, task.userSize + 4) : 0);
+      const predictions = policies.map((policy) => {
+        const pin: PredictInput = { fpstate: fpBytes, task, policy, readableBytes };
+        const addr = address ?? input.fpstateAddress;
+        if (addr !== undefined) pin.address = addr;
+        if (profile.mxcsrMask) pin.mxcsrMask = profile.mxcsrMask;
+        pin.compactedForm = profile.cpuid.has("XSAVEC");
+        const p = predict(pin);
+        if (fpBytes && readable === undefined && readableBytes > fpBytes.length) {
+          p.notes.push(
+            `bytes past the ${fpBytes.length}-byte input are taken as mapped and zero up to ${readableBytes} (use --readable-bytes to model an unmapped page)`,
+          );
+        }
+        return p;
+      });
+      const lossy = predictions.some(losesState);
+      if (flags.failOnLoss && lossy) ctx.setExit(3);
+
+      if (flags.json) {
+        const docs = predictions.map(predictionJson);
+        if (docs.length === 1) ctx.out(toJson({ ...docs[0], kernel: kernel?.text ?? null, note: note ?? null }));
+        else ctx.out(toJson({ kernel: kernel?.text ?? null, note: note ?? null, predictions: docs }));
+        return;
+      }
+      const fp = input.fpstate;
+      const head: string[] = [];
+      const fmt = `${input.format === "fpstate" ? "FPU area" : input.format === "frame" ? "rt_sigframe" : "ucontext (SROP payload)"}${input.detected ? " (detected)" : ""}`;
+      if (fp) {
+        const xsave = fp.sw.magic1 === FP_XSTATE_MAGIC1;
+        head.push(
+          `frame: ${input.name}: ${fmt}, ${fpBytes!.length} bytes from the fpstate` +
+            (xsave
+              ? `; xstate_size ${fp.sw.xstateSize}, extended_size ${fp.sw.extendedSize}, xfeatures ${hex(fp.sw.xfeatures)}, xstate_bv ${fp.header ? hex(fp.header.xstateBv) : "?"}`
+              : "; no magic1 (FXSAVE-only)"),
+        );
+      } else head.push(`frame: ${input.name}: ${fmt}, fpstate NULL`);
+      head.push(
+        `task:  ${task.profile.name}: user_size ${task.userSize}, features ${hex(task.userFeatures)} (${task.components
+          .filter((c) => c.enabled)
+          .map((c) => c.name)
+          .join(" ")})` + (kernel ? `; kernel ${kernel.text}` : ""),
+      );
+      if (note) head.push(`note:  ${note}`);
+      ctx.out([head.join("\n"), ...predictions.map((p) => renderPrediction(ctx, p))].join("\n\n"));
+    });
+}

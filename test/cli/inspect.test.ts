@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { memoryIo } from "../../src/cli/context.ts";
+import { run } from "../../src/cli/main.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "sigframe-inspect-"));
+
+async function cli(args: string[]) {
+  const io = memoryIo();
+  const code = await run(args, io);
+  return { code, out: io.out, err: io.err };
+}
+
+describe("sigframe inspect", () => {
+  const k = join(dir, "k.bin");
+  const st = join(dir, "st.json");
+  writeFileSync(st, JSON.stringify({ rip: "0x401000", k1: "0xff", zmm17: `0x${"ab".repeat(64)}` }));
+
+  test("a kernel frame: every field decoded at the CPU's offsets, no findings", async () => {
+    assert.equal((await cli(["build", "--cpu", "amd-zen4", "--state", st, "-o", k])).code, 0);
+    const r = await cli(["inspect", k, "--cpu", "amd-zen4", "--json"]);
+    assert.equal(r.code, 0, r.err);
+    const doc = JSON.parse(r.out);
+    assert.equal(doc.format, "frame");
+    assert.equal(doc.frame.mcontext.rip, "0x401000");
+    const opmask = doc.fpstate.components.find((c: { name: string }) => c.name === "OPMASK");
+    assert.equal(opmask.offset, 832);
+    assert.equal(opmask.registers.k1, "0xff");
+    const hi16 = doc.fpstate.components.find((c: { name: string }) => c.name === "Hi16_ZMM");
+    assert.equal(hi16.registers.zmm17, `0x${"ab".repeat(64)}`);
+    assert.deepEqual(doc.findings.filter((f: { severity: string }) => f.severity !== "info"), []);
+  });
+
+  test("inconsistencies are flagged: extended_size, xstate_bv ⊄ xfeatures, misaligned, magic2", async () => {
+    const b = Uint8Array.from(readFileSync(k));
+    const dv = new DataView(b.buffer);
+    const fp = 456;
+    dv.setUint32(fp + 468, 100, true); // extended_size < xstate_size
+    dv.setBigUint64(fp + 472, 0x7n, true); // xfeatures without the AVX-512 bits xstate_bv has
+    dv.setUint32(fp + 2440, 0, true); // magic2 gone
+    const bad = join(dir, "bad.bin");
+    writeFileSync(bad, b);
+    const r = await cli(["inspect", bad, "--cpu", "amd-zen4", "--json"]);
+    assert.equal(r.code, 0, r.err);
+    const codes = JSON.parse(r.out).findings.map((f: { code: string }) => f.code);
+    for (const c of ["extended-size-mismatch", "xstate-bv-not-in-xfeatures", "magic2-missing"]) assert.ok(codes.includes(c), c);
+    // The same frame said to sit 8 bytes off: its fpstate is no longer 64-byte aligned.
+    const mis = await cli(["inspect", bad, "--cpu", "amd-zen4", "--json", "--base", "0x7ffffffdde40"]);
+    assert.equal(mis.code, 0, mis.err);
+    assert.ok(JSON.parse(mis.out).findings.some((f: { code: string }) => f.code === "fpstate-outside-input" || f.code === "fpstate-misaligned"));
+  });
+
+  test("--hexdump names the field of each byte", async () => {
+    const r = await cli(["inspect", k, "--cpu", "amd-zen4", "--hexdump"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^\S+ {2}(00 ){8}53 58 50 46 .* sw_bytes\/magic1@8/m);
+    assert.match(r.out, / rip@\d+/);
+    assert.match(r.out, /OPMASK\/k1@\d+/);
+  });
+
+  test("truncated frame: the contract's one line, exit 2", async () => {
+    const t = join(dir, "t.bin");
+    writeFileSync(t, readFileSync(k).subarray(0, 300));
+    const r = await cli(["inspect", t, "--frame"]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /^sigframe: .*t\.bin: 0x12c:frame: input ends at 300 bytes/);
+  });
+
+  test("a pwntools payload is detected by its length", async () => {
+    const p = join(dir, "p.bin");
+    assert.equal((await cli(["build", "--style", "pwntools", "-o", p])).code, 0);
+    const r = await cli(["inspect", p, "--json"]);
+    const doc = JSON.parse(r.out);
+    assert.equal(doc.format, "ucontext");
+    assert.equal(doc.frame.mcontext.cs, "0x33");
+    assert.ok(doc.findings.some((f: { code: string }) => f.code === "fpstate-null"));
+  });
+});
