@@ -17,7 +17,21 @@ import { register as serve } from "./serve.ts";
 
 type Register = (program: Command, ctx: CliContext) => void;
 
-const registry: Register[] = [layout, criu, scan, check, baseline, matrix, policyDiff, host, probe, predict, build, inspect, serve];
+const registry: Register[] = [
+  layout,
+  criu,
+  scan,
+  check,
+  baseline,
+  matrix,
+  policyDiff,
+  host,
+  probe,
+  predict,
+  build,
+  inspect,
+  serve,
+];
 
 export function registerCommands(program: Command, ctx: CliContext): void {
   for (const r of registry) r(program, ctx);

@@ -169,7 +169,8 @@ export function register(program: Command, ctx: CliContext): void {
 
       if (flags.json) {
         const docs = predictions.map(predictionJson);
-        if (docs.length === 1) ctx.out(toJson({ ...docs[0], kernel: kernel?.text ?? null, note: note ?? null }));
+        if (docs.length === 1)
+          ctx.out(toJson({ ...docs[0], kernel: kernel?.text ?? null, note: note ?? null }));
         else ctx.out(toJson({ kernel: kernel?.text ?? null, note: note ?? null, predictions: docs }));
         return;
       }

@@ -24,11 +24,16 @@ describe("sigframe build --style pwntools", () => {
   test("248: the bytes of pwntools' SigreturnFrame doctest (mprotect)", async () => {
     const out = join(dir, "p248.bin");
     const io = memoryIo();
-    const code = await run(["build", "--style", "pwntools", "--pwntools-variant", "248", "--state", mprotect, "-o", out], io);
+    const code = await run(
+      ["build", "--style", "pwntools", "--pwntools-variant", "248", "--state", mprotect, "-o", out],
+      io,
+    );
     assert.equal(code, 0, io.err);
     const q = qwords(readFileSync(out));
     // pwnlib/rop/srop.py docstring: unpack_many(bytes(s)) after s.rax=0xa, rdi, rsi, rdx.
-    const want = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6295552, 4096, 0, 0, 7, 10, 0, 0, 0, 0, 51, 0, 0, 0, 0, 0, 0, 0];
+    const want = [
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6295552, 4096, 0, 0, 7, 10, 0, 0, 0, 0, 51, 0, 0, 0, 0, 0, 0, 0,
+    ];
     assert.deepEqual(q, want.map(BigInt));
   });
 
@@ -37,7 +42,13 @@ describe("sigframe build --style pwntools", () => {
     const a = join(dir, "p304.bin");
     const b = join(dir, "p248m.bin");
     assert.equal(await run(["build", "--style", "pwntools", "--state", s, "-o", a], memoryIo()), 0);
-    assert.equal(await run(["build", "--style", "pwntools", "--pwntools-variant", "248", "--state", s, "-o", b], memoryIo()), 0);
+    assert.equal(
+      await run(
+        ["build", "--style", "pwntools", "--pwntools-variant", "248", "--state", s, "-o", b],
+        memoryIo(),
+      ),
+      0,
+    );
     const q304 = qwords(readFileSync(a));
     const q248 = qwords(readFileSync(b));
     assert.equal(q304.length, 38);
@@ -52,7 +63,20 @@ describe("sigframe build --style pwntools", () => {
     const out = join(dir, "pfp.bin");
     const io = memoryIo();
     const base = 0x7ffd00001000n;
-    const code = await run(["build", "--style", "pwntools", "--cpu", "intel-icelake-server", "--base", "0x7ffd00001000", "-o", out], io);
+    const code = await run(
+      [
+        "build",
+        "--style",
+        "pwntools",
+        "--cpu",
+        "intel-icelake-server",
+        "--base",
+        "0x7ffd00001000",
+        "-o",
+        out,
+      ],
+      io,
+    );
     assert.equal(code, 0, io.err);
     const b = readFileSync(out);
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -66,44 +90,71 @@ describe("sigframe build --style pwntools", () => {
   });
 });
 
-describe("sigframe build --style kernel|criu (this machine: Zen 5 without PKU)", needs(CORPUS, "the CPUID corpus"), () => {
-  const local = join(CORPUS, "local-this-machine.json");
-  test("criu on Zen 5 with AVX-512 state: 2436/2432/0xe7 as CRIU 4.2 wrote (peers.md §9.2)", async () => {
-    const s = state("zmm.json", { zmm5: `0x${"1122334455667788".repeat(8)}`, zmm20: `0x${"0badc0de".repeat(16)}`, k3: "0xa5a5" });
-    const out = join(dir, "zen5.bin");
-    assert.equal(await run(["build", "--cpu", local, "--style", "criu", "--fpstate-only", "--state", s, "-o", out], memoryIo()), 0);
-    const b = readFileSync(out);
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    assert.equal(dv.getUint32(468, true), 2436);
-    assert.equal(dv.getUint32(480, true), 2432);
-    assert.equal(dv.getBigUint64(512, true), 0xe7n);
-    assert.equal(dv.getBigUint64(832 + 24, true), 0xa5a5n); // k3 at AMD's opmask offset
-  });
+describe(
+  "sigframe build --style kernel|criu (this machine: Zen 5 without PKU)",
+  needs(CORPUS, "the CPUID corpus"),
+  () => {
+    const local = join(CORPUS, "local-this-machine.json");
+    test("criu on Zen 5 with AVX-512 state: 2436/2432/0xe7 as CRIU 4.2 wrote (peers.md §9.2)", async () => {
+      const s = state("zmm.json", {
+        zmm5: `0x${"1122334455667788".repeat(8)}`,
+        zmm20: `0x${"0badc0de".repeat(16)}`,
+        k3: "0xa5a5",
+      });
+      const out = join(dir, "zen5.bin");
+      assert.equal(
+        await run(
+          ["build", "--cpu", local, "--style", "criu", "--fpstate-only", "--state", s, "-o", out],
+          memoryIo(),
+        ),
+        0,
+      );
+      const b = readFileSync(out);
+      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      assert.equal(dv.getUint32(468, true), 2436);
+      assert.equal(dv.getUint32(480, true), 2432);
+      assert.equal(dv.getBigUint64(512, true), 0xe7n);
+      assert.equal(dv.getBigUint64(832 + 24, true), 0xa5a5n); // k3 at AMD's opmask offset
+    });
 
-  test("criu with YMM only: 836/832/0x7 (peers.md §9.2)", async () => {
-    const s = state("ymm.json", { ymm5: `0x${"1122334455667788".repeat(4)}` });
-    const out = join(dir, "ymm.bin");
-    assert.equal(await run(["build", "--cpu", local, "--style", "criu", "--fpstate-only", "--state", s, "-o", out], memoryIo()), 0);
-    const dv = new DataView(readFileSync(out).buffer);
-    assert.deepEqual([dv.getUint32(468, true), dv.getUint32(480, true), dv.getBigUint64(512, true)], [836, 832, 0x7n]);
-  });
+    test("criu with YMM only: 836/832/0x7 (peers.md §9.2)", async () => {
+      const s = state("ymm.json", { ymm5: `0x${"1122334455667788".repeat(4)}` });
+      const out = join(dir, "ymm.bin");
+      assert.equal(
+        await run(
+          ["build", "--cpu", local, "--style", "criu", "--fpstate-only", "--state", s, "-o", out],
+          memoryIo(),
+        ),
+        0,
+      );
+      const dv = new DataView(readFileSync(out).buffer);
+      assert.deepEqual(
+        [dv.getUint32(468, true), dv.getUint32(480, true), dv.getBigUint64(512, true)],
+        [836, 832, 0x7n],
+      );
+    });
 
-  test("kernel frame: fpstate 456 bytes after the frame, 64-byte aligned, frame ≡ 8 mod 16", async () => {
-    const out = join(dir, "k.bin");
-    assert.equal(await run(["build", "--cpu", local, "-o", out], memoryIo()), 0);
-    const b = readFileSync(out);
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    const fp = dv.getBigUint64(8 + 40 + 184, true);
-    assert.equal(fp % 64n, 0n);
-    assert.equal(b.length, 456 + 2432 + 4);
-    assert.equal(dv.getBigUint64(8, true), 0x7n); // uc_flags
-  });
-});
+    test("kernel frame: fpstate 456 bytes after the frame, 64-byte aligned, frame ≡ 8 mod 16", async () => {
+      const out = join(dir, "k.bin");
+      assert.equal(await run(["build", "--cpu", local, "-o", out], memoryIo()), 0);
+      const b = readFileSync(out);
+      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      const fp = dv.getBigUint64(8 + 40 + 184, true);
+      assert.equal(fp % 64n, 0n);
+      assert.equal(b.length, 456 + 2432 + 4);
+      assert.equal(dv.getBigUint64(8, true), 0x7n); // uc_flags
+    });
+  },
+);
 
 describe("sigframe build: bad input", () => {
   const cases: [string, string[], RegExp][] = [
     ["unknown register", [state("bad1.json", { ymm99: "0x1" })], /ymm99.*unknown register/],
-    ["value too wide", [state("bad2.json", { k1: "0x1ffffffffffffffff" })], /k1: value is wider than 64 bits/],
+    [
+      "value too wide",
+      [state("bad2.json", { k1: "0x1ffffffffffffffff" })],
+      /k1: value is wider than 64 bits/,
+    ],
     ["not a number", [state("bad3.json", { rip: true })], /rip: expected a register value/],
     ["not JSON", [state("bad4.json", "{ nope")], /not valid JSON/],
   ];

@@ -20,7 +20,18 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 
 describe("sigframe predict: a CRIU frame from Haswell restored on Ice Lake-SP", () => {
   test("build it", async () => {
-    const r = await cli(["build", "--cpu", "intel-haswell", "--style", "criu", "--state", ymm, "--fpstate-only", "-o", hswCriu]);
+    const r = await cli([
+      "build",
+      "--cpu",
+      "intel-haswell",
+      "--style",
+      "criu",
+      "--state",
+      ymm,
+      "--fpstate-only",
+      "-o",
+      hswCriu,
+    ]);
     assert.equal(r.code, 0, r.err);
   });
 
@@ -29,7 +40,8 @@ describe("sigframe predict: a CRIU frame from Haswell restored on Ice Lake-SP", 
     assert.equal(r.code, 0, r.err);
     const doc = JSON.parse(r.out);
     const by = Object.fromEntries(doc.predictions.map((p: { policy: string }) => [p.policy, p]));
-    const ymmOf = (p: { components: { name: string; result: string }[] }) => p.components.find((c) => c.name === "YMM")!.result;
+    const ymmOf = (p: { components: { name: string; result: string }[] }) =>
+      p.components.find((c) => c.name === "YMM")!.result;
     assert.equal(by.classic.path, "xrstor");
     assert.equal(ymmOf(by.classic), "frame");
     assert.equal(by.refined.path, "fxrstor-fallback");
@@ -37,34 +49,96 @@ describe("sigframe predict: a CRIU frame from Haswell restored on Ice Lake-SP", 
     assert.equal(ymmOf(by.refined), "init");
     assert.deepEqual(by.refined.lost, ["YMM"]);
     for (const p of doc.predictions) {
-      for (const k of ["policy", "path", "signal", "reason", "detail", "components", "mxcsr"]) assert.ok(k in p, k);
+      for (const k of ["policy", "path", "signal", "reason", "detail", "components", "mxcsr"])
+        assert.ok(k in p, k);
     }
   });
 
   test("--fail-on-loss: exit 3 under refined, 0 under classic", async () => {
-    assert.equal((await cli(["predict", hswCriu, "--cpu", "intel-icelake-server", "--policy", "refined", "--fail-on-loss"])).code, 3);
-    assert.equal((await cli(["predict", hswCriu, "--cpu", "intel-icelake-server", "--policy", "classic", "--fail-on-loss"])).code, 0);
+    assert.equal(
+      (
+        await cli([
+          "predict",
+          hswCriu,
+          "--cpu",
+          "intel-icelake-server",
+          "--policy",
+          "refined",
+          "--fail-on-loss",
+        ])
+      ).code,
+      3,
+    );
+    assert.equal(
+      (
+        await cli([
+          "predict",
+          hswCriu,
+          "--cpu",
+          "intel-icelake-server",
+          "--policy",
+          "classic",
+          "--fail-on-loss",
+        ])
+      ).code,
+      0,
+    );
   });
 
   test("--kernel maps to policies; an ambiguous 6.18.y gives both with a note", async () => {
-    const one = JSON.parse((await cli(["predict", hswCriu, "--cpu", "icx", "--kernel", "6.18.44", "--json"])).out);
+    const one = JSON.parse(
+      (await cli(["predict", hswCriu, "--cpu", "icx", "--kernel", "6.18.44", "--json"])).out,
+    );
     assert.equal(one.policy, "classic");
     assert.equal(one.kernel, "6.18.44");
-    const two = JSON.parse((await cli(["predict", hswCriu, "--cpu", "icx", "--kernel", "6.18.5", "--json"])).out);
-    assert.deepEqual(two.predictions.map((p: { policy: string }) => p.policy), ["refined", "classic"]);
+    const two = JSON.parse(
+      (await cli(["predict", hswCriu, "--cpu", "icx", "--kernel", "6.18.5", "--json"])).out,
+    );
+    assert.deepEqual(
+      two.predictions.map((p: { policy: string }) => p.policy),
+      ["refined", "classic"],
+    );
     assert.match(two.note, /44eeff9bc467/);
     const human = await cli(["predict", hswCriu, "--cpu", "icx", "--kernel", "6.17.13"]);
     assert.match(human.out, /policy refined: .*magic2-mismatch/);
   });
 
   test("--readable-bytes: nothing mapped past magic2 → SIGSEGV under refined", async () => {
-    const r = JSON.parse((await cli(["predict", hswCriu, "--cpu", "icx", "--policy", "refined", "--readable-bytes", "836", "--json"])).out);
+    const r = JSON.parse(
+      (
+        await cli([
+          "predict",
+          hswCriu,
+          "--cpu",
+          "icx",
+          "--policy",
+          "refined",
+          "--readable-bytes",
+          "836",
+          "--json",
+        ])
+      ).out,
+    );
     assert.equal(r.signal, "SIGSEGV");
     assert.equal(r.reason, "magic2-unreadable");
   });
 
   test("--address: a misaligned fpstate is SIGSEGV under classic", async () => {
-    const r = JSON.parse((await cli(["predict", hswCriu, "--cpu", "icx", "--policy", "classic", "--address", "0x7ffc00000010", "--json"])).out);
+    const r = JSON.parse(
+      (
+        await cli([
+          "predict",
+          hswCriu,
+          "--cpu",
+          "icx",
+          "--policy",
+          "classic",
+          "--address",
+          "0x7ffc00000010",
+          "--json",
+        ])
+      ).out,
+    );
     assert.equal(r.reason, "xrstor-gp-alignment");
   });
 });
@@ -104,11 +178,14 @@ describe("sigframe predict: bad input never crashes", () => {
     const base = readFileSync(hswCriu).subarray(0, 1200);
     await fc.assert(
       fc.asyncProperty(
-        fc.oneof(fc.uint8Array({ maxLength: 1500 }), fc.array(fc.tuple(fc.nat(1199), fc.nat(255)), { maxLength: 20 }).map((pokes) => {
-          const b = Uint8Array.from(base);
-          for (const [o, v] of pokes) b[o] = v;
-          return b;
-        })),
+        fc.oneof(
+          fc.uint8Array({ maxLength: 1500 }),
+          fc.array(fc.tuple(fc.nat(1199), fc.nat(255)), { maxLength: 20 }).map((pokes) => {
+            const b = Uint8Array.from(base);
+            for (const [o, v] of pokes) b[o] = v;
+            return b;
+          }),
+        ),
         fc.constantFrom("--fpstate-only", "--frame", "--ucontext", "--all-policies"),
         async (bytes, flag) => {
           writeFileSync(f, bytes);

@@ -3,11 +3,14 @@
  * with the same options and the same words as the CLI's `layout`, `diff` and `check`.
  */
 import { type CheckInput, type CheckResult, checkCompat, criuCpuinfo } from "../../src/core/compat/index.ts";
-import { InvalidDataError, UsageError } from "../../src/core/errors.ts";
+import { parseElfCore } from "../../src/core/elf/core.ts";
+import { profileFromCore } from "../../src/core/elf/profile.ts";
+import { InvalidDataError, isSigframeError, UsageError } from "../../src/core/errors.ts";
 import { hex } from "../../src/core/hex.ts";
 import { type KernelVersion, parseKernelVersion } from "../../src/core/kernel.ts";
 import type { Profile } from "../../src/core/profile.ts";
 import { BUILTIN_PROFILES } from "../../src/core/profiles/builtins.ts";
+import { bytesSource } from "../../src/core/source.ts";
 import { profileFromBytes } from "../../src/core/profiles/detect.ts";
 import { type Policy, policiesForKernel, predict } from "../../src/core/sigreturn/index.ts";
 import { type LayoutDiff, diffLayouts } from "../../src/core/xsave/diff.ts";
@@ -24,6 +27,15 @@ export function profileFromFile(bytes: Uint8Array, name: string): Profile {
     throw new InvalidDataError(`file is ${bytes.length} bytes; the limit for this input is ${MAX_PROFILE_BYTES}`, {
       input: name,
     });
+  }
+  if (bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
+    // As the CLI: anything that starts like an ELF file is read as a core (and fails as one).
+    try {
+      return profileFromCore(parseElfCore(bytesSource(bytes)), name);
+    } catch (e) {
+      if (isSigframeError(e)) e.locate({ input: name });
+      throw e;
+    }
   }
   return profileFromBytes(bytes, name);
 }

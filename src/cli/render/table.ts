@@ -7,7 +7,6 @@ export interface Column {
 
 /** Visible length (ANSI colour codes do not take space). */
 function visible(s: string): number {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escape sequences
   return s.replace(/\x1b\[[0-9;]*m/g, "").length;
 }
 
