@@ -43,3 +43,115 @@ export function regionAt(mem: MemoryImage, addr: bigint): MemoryRegion | undefin
   for (const r of mem.regions()) if (addr >= r.start && addr < r.end) return r;
   return undefined;
 }
+
+/** Bytes of the address space [start, end) stored at `fileOffset` in a byte source. */
+export interface PresentRun {
+  start: bigint;
+  /** Exclusive. */
+  end: bigint;
+  fileOffset: number;
+}
+
+/** Source of present bytes: a file (pages-N.img, a core, a raw image) read at offsets. */
+export interface RunSource {
+  readonly size: number;
+  read(offset: number, length: number): Uint8Array;
+}
+
+/**
+ * A MemoryImage whose present bytes are runs of a byte source: CRIU pages files, ELF PT_LOAD
+ * segments and raw images are all this. Reads check coverage before allocating; `chunks()` streams
+ * each contiguous span in bounded pieces.
+ */
+export class SourceMemory implements MemoryImage {
+  private readonly src: RunSource | undefined;
+  private readonly regs: readonly MemoryRegion[];
+  /** Ascending, non-overlapping. */
+  protected readonly present: readonly PresentRun[];
+  private readonly gaps: readonly { start: bigint; end: bigint; why: string }[];
+
+  constructor(
+    src: RunSource | undefined,
+    regions: readonly MemoryRegion[],
+    present: readonly PresentRun[],
+    missing: readonly { start: bigint; end: bigint; why: string }[] = [],
+  ) {
+    this.src = src;
+    this.regs = regions;
+    this.present = src
+      ? [...present].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
+      : [];
+    this.gaps = missing;
+  }
+
+  regions(): readonly MemoryRegion[] {
+    return this.regs;
+  }
+
+  missing(): readonly { start: bigint; end: bigint; why: string }[] {
+    return this.gaps;
+  }
+
+  /** Bytes of memory whose contents are present. */
+  presentBytes(): number {
+    let n = 0;
+    for (const r of this.present) n += Number(r.end - r.start);
+    return n;
+  }
+
+  /** Index of the present run containing `addr`, or -1. */
+  private runAt(addr: bigint): number {
+    let lo = 0;
+    let hi = this.present.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = this.present[mid]!;
+      if (addr < r.start) hi = mid - 1;
+      else if (addr >= r.end) lo = mid + 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  read(addr: bigint, len: number): Uint8Array | undefined {
+    if (len < 0 || !Number.isSafeInteger(len)) return undefined;
+    if (len === 0) return new Uint8Array(0);
+    const end = addr + BigInt(len);
+    let i = this.runAt(addr);
+    if (i < 0) return undefined;
+    // Every byte must be present (possibly across adjacent runs) before anything is allocated.
+    for (let j = i, at = addr; ; j++) {
+      const r = this.present[j];
+      if (!r || r.start > at) return undefined;
+      if (r.end >= end) break;
+      at = r.end;
+    }
+    const out = new Uint8Array(len);
+    for (let at = addr; at < end; i++) {
+      const r = this.present[i]!;
+      const n = Number((r.end < end ? r.end : end) - at);
+      out.set(this.src!.read(r.fileOffset + Number(at - r.start), n), Number(at - addr));
+      at += BigInt(n);
+    }
+    return out;
+  }
+
+  *chunks(maxChunk: number, overlap: number): Iterable<MemoryChunk> {
+    if (!(maxChunk > 0)) throw new RangeError("maxChunk must be positive");
+    const ov = BigInt(Math.max(0, Math.min(overlap, maxChunk)));
+    const step = BigInt(maxChunk);
+    for (let i = 0; i < this.present.length; ) {
+      // A span of runs that are contiguous in the address space.
+      const spanStart = this.present[i]!.start;
+      let spanEnd = this.present[i]!.end;
+      let j = i + 1;
+      while (j < this.present.length && this.present[j]!.start === spanEnd) spanEnd = this.present[j++]!.end;
+      for (let at = spanStart; at < spanEnd; at += step) {
+        const from = at - (at - spanStart < ov ? at - spanStart : ov);
+        const to = spanEnd - at < step ? spanEnd : at + step;
+        yield { addr: from, bytes: this.read(from, Number(to - from))! };
+      }
+      i = j;
+    }
+  }
+}

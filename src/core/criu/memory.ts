@@ -7,7 +7,7 @@
  * `in_parent`; both forms are understood.
  */
 import { InvalidDataError, TruncatedInputError } from "../errors.ts";
-import type { MemoryChunk, MemoryImage, MemoryRegion } from "../memory.ts";
+import { type MemoryRegion, SourceMemory } from "../memory.ts";
 import type { ByteSource } from "../source.ts";
 import type { mm_entry } from "./gen/mm_pb.ts";
 import type { pagemap_entry } from "./gen/pagemap_pb.ts";
@@ -137,11 +137,8 @@ export function vmaRegions(mm: mm_entry, fileNames?: ReadonlyMap<number, string>
   return out;
 }
 
-export class CriuMemory implements MemoryImage {
+export class CriuMemory extends SourceMemory {
   readonly runs: readonly PageRun[];
-  private readonly present: readonly PageRun[];
-  private readonly vmas: readonly MemoryRegion[];
-  private readonly pages: ByteSource | undefined;
 
   constructor(
     mm: mm_entry,
@@ -149,95 +146,29 @@ export class CriuMemory implements MemoryImage {
     pages: ByteSource | undefined,
     opts: CriuMemoryOptions = {},
   ) {
-    this.vmas = vmaRegions(mm, opts.fileNames);
-    this.runs = pageRuns(pagemap, pages?.size, opts);
-    this.present = pages ? this.runs.filter((r) => r.fileOffset >= 0) : [];
-    this.pages = pages;
+    const runs = pageRuns(pagemap, pages?.size, opts);
+    super(
+      pages,
+      vmaRegions(mm, opts.fileNames),
+      runs.filter((r) => r.fileOffset >= 0),
+      missingRuns(runs, pages !== undefined),
+    );
+    this.runs = runs;
   }
+}
 
-  regions(): readonly MemoryRegion[] {
-    return this.vmas;
+/** Runs whose contents are not in this image: in a parent image, lazy, or no pages file. */
+function missingRuns(
+  runs: readonly PageRun[],
+  havePages: boolean,
+): { start: bigint; end: bigint; why: string }[] {
+  const out: { start: bigint; end: bigint; why: string }[] = [];
+  for (const r of runs) {
+    if (r.flags & PE_PARENT) out.push({ start: r.start, end: r.end, why: "in_parent" });
+    else if (!(r.flags & PE_PRESENT) && r.flags & PE_LAZY)
+      out.push({ start: r.start, end: r.end, why: "lazy" });
+    else if (r.fileOffset >= 0 && !havePages)
+      out.push({ start: r.start, end: r.end, why: "pages file absent" });
   }
-
-  /** Index of the present run containing `addr`, or -1. */
-  private runAt(addr: bigint): number {
-    let lo = 0;
-    let hi = this.present.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const r = this.present[mid]!;
-      if (addr < r.start) hi = mid - 1;
-      else if (addr >= r.end) lo = mid + 1;
-      else return mid;
-    }
-    return -1;
-  }
-
-  read(addr: bigint, len: number): Uint8Array | undefined {
-    if (len < 0 || !Number.isSafeInteger(len)) return undefined;
-    if (len === 0) return new Uint8Array(0);
-    const end = addr + BigInt(len);
-    // Check coverage before allocating anything.
-    let i = this.runAt(addr);
-    if (i < 0) return undefined;
-    for (let j = i, at = addr; ; j++) {
-      const r = this.present[j];
-      if (!r || r.start > at) return undefined;
-      if (r.end >= end) break;
-      at = r.end;
-    }
-    const out = new Uint8Array(len);
-    let at = addr;
-    while (at < end) {
-      const r = this.present[i++]!;
-      const n = Number((r.end < end ? r.end : end) - at);
-      out.set(this.pages!.read(r.fileOffset + Number(at - r.start), n), Number(at - addr));
-      at += BigInt(n);
-    }
-    return out;
-  }
-
-  *chunks(maxChunk: number, overlap: number): Iterable<MemoryChunk> {
-    if (!(maxChunk > 0)) throw new RangeError("maxChunk must be positive");
-    const ov = Math.max(0, Math.min(overlap, maxChunk));
-    let i = 0;
-    while (i < this.present.length) {
-      // A span of runs that are contiguous in the address space.
-      let j = i;
-      while (j + 1 < this.present.length && this.present[j + 1]!.start === this.present[j]!.end) j++;
-      const spanStart = this.present[i]!.start;
-      const spanEnd = this.present[j]!.end;
-      let carry: Uint8Array = new Uint8Array(0);
-      for (let at = spanStart; at < spanEnd; ) {
-        const n = Number(spanEnd - at < BigInt(maxChunk) ? spanEnd - at : BigInt(maxChunk));
-        const fresh = this.read(at, n)!;
-        const bytes = new Uint8Array(carry.length + n);
-        bytes.set(carry, 0);
-        bytes.set(fresh, carry.length);
-        yield { addr: at - BigInt(carry.length), bytes };
-        carry = ov > 0 ? bytes.slice(bytes.length - Math.min(ov, bytes.length)) : new Uint8Array(0);
-        at += BigInt(n);
-      }
-      i = j + 1;
-    }
-  }
-
-  missing(): readonly { start: bigint; end: bigint; why: string }[] {
-    const out: { start: bigint; end: bigint; why: string }[] = [];
-    for (const r of this.runs) {
-      if (r.flags & PE_PARENT) out.push({ start: r.start, end: r.end, why: "in_parent" });
-      else if (!(r.flags & PE_PRESENT) && r.flags & PE_LAZY)
-        out.push({ start: r.start, end: r.end, why: "lazy" });
-      else if (r.fileOffset >= 0 && !this.pages)
-        out.push({ start: r.start, end: r.end, why: "pages file absent" });
-    }
-    return out;
-  }
-
-  /** Bytes of memory the pages file holds for this process. */
-  presentBytes(): number {
-    let n = 0;
-    for (const r of this.present) n += Number(r.end - r.start);
-    return n;
-  }
+  return out;
 }

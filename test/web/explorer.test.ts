@@ -1,0 +1,242 @@
+/**
+ * The explorer in a real browser: Debian's chromium driven by playwright-core against
+ * `sigframe serve`. Values are read off the page and compared with what the core (and the CLI)
+ * compute for the same input; screenshots go to test-results/ for a look.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { type RunningServer, startServer } from "../../src/cli/serve.ts";
+import { builtinProfile } from "../../src/core/profiles/detect.ts";
+import { buildFrame, emptyState, setRegister } from "../../src/core/sigframe/index.ts";
+import { computeLayout } from "../../src/core/xsave/layout.ts";
+import { REPO_ROOT } from "../helpers/shared.ts";
+import { buildApp, CHROMIUM, CHROMIUM_ARGS, needsChromium, sfIn } from "./helpers.ts";
+
+const skip = needsChromium();
+const SHOTS = join(REPO_ROOT, "test-results");
+let srv: RunningServer;
+let browser: Browser;
+let page: Page;
+let files: string;
+/** Requests the page made to anything but the server. */
+const foreign: string[] = [];
+/** Uncaught errors and console errors of the page. */
+const pageErrors: string[] = [];
+
+before(async () => {
+  if (skip.skip) return;
+  files = mkdtempSync(join(tmpdir(), "sigframe-web-files-"));
+  mkdirSync(SHOTS, { recursive: true });
+  srv = await startServer({ root: buildApp(), port: 0 });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await ctx.route("**/*", (route) => {
+    const u = route.request().url();
+    if (u.startsWith(srv.url) || u.startsWith("data:")) return route.continue();
+    foreign.push(u);
+    return route.abort();
+  });
+  page = await ctx.newPage();
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  page.on("console", (m) => {
+    // Bad input is logged by the page on purpose; anything else at error level is a bug.
+    if (m.type() === "error" && !/SigframeError|InvalidDataError|UsageError|TruncatedInputError/.test(m.text()))
+      pageErrors.push(m.text());
+  });
+  await page.goto(srv.url);
+});
+
+after(async () => {
+  await browser?.close();
+  await srv?.close();
+});
+
+async function tab(name: string): Promise<void> {
+  await page.getByRole("tab", { name }).click();
+  await page.getByRole("tabpanel", { name }).waitFor();
+}
+
+function panel(name: string) {
+  return page.getByRole("tabpanel", { name });
+}
+
+async function cell(scope: ReturnType<typeof panel>, component: string, col: string): Promise<string> {
+  return (await scope.locator(`tr[data-component="${component}"] [data-col="${col}"]`).textContent())?.trim() ?? "";
+}
+
+test("layout view: OPMASK offset and user_size as the core computes them", skip, async () => {
+  await tab("Layout");
+  const view = panel("Layout");
+  const seen: Record<string, { opmask: number; userSize: number }> = {};
+  for (const name of ["intel-icelake-server", "amd-zen5"]) {
+    await view.getByLabel("CPU profile").selectOption(name);
+    await view.locator("h3", { hasText: `${name}:` }).waitFor();
+    const l = computeLayout(builtinProfile(name));
+    const opmask = l.components.find((c) => c.name === "OPMASK")!;
+    const shown = {
+      opmask: Number(await cell(view, "OPMASK", "offset")),
+      userSize: Number(await view.locator('[data-field="userSize"]').textContent()),
+    };
+    assert.deepEqual(shown, { opmask: opmask.offset, userSize: l.userSize }, name);
+    // Every row of the table is the core's component, in order.
+    const rows = await view.locator("table.components tbody tr").evaluateAll((trs) =>
+      trs.map((tr) => [tr.getAttribute("data-component"), tr.querySelector('[data-col="offset"]')?.textContent]),
+    );
+    assert.deepEqual(
+      rows,
+      l.components.map((c) => [c.name, c.supervisor ? "-" : String(c.offset)]),
+    );
+    assert.equal(await view.locator("svg.bytemap").count(), 1);
+    seen[name] = shown;
+  }
+  // The two vendors place AVX-512 state differently; the page must show that.
+  assert.notEqual(seen["intel-icelake-server"]!.opmask, seen["amd-zen5"]!.opmask);
+  assert.notEqual(seen["intel-icelake-server"]!.userSize, seen["amd-zen5"]!.userSize);
+  await page.screenshot({ path: join(SHOTS, "web-layout.png"), fullPage: true });
+});
+
+test("diff view: the two layouts side by side, as 'sigframe diff' reports them", skip, async () => {
+  await tab("Diff");
+  const view = panel("Diff");
+  await view.getByLabel("A", { exact: true }).selectOption("intel-icelake-server");
+  await view.getByLabel("B", { exact: true }).selectOption("amd-zen5");
+  const a = computeLayout(builtinProfile("intel-icelake-server"));
+  const b = computeLayout(builtinProfile("amd-zen5"));
+  const oa = a.components.find((c) => c.name === "OPMASK")!;
+  const ob = b.components.find((c) => c.name === "OPMASK")!;
+  assert.equal(await cell(view, "OPMASK", "a"), `${oa.offset}+${oa.size}`);
+  assert.equal(await cell(view, "OPMASK", "b"), `${ob.offset}+${ob.size}`);
+  assert.equal(await cell(view, "OPMASK", "status"), "different offset");
+  assert.equal(Number(await view.locator('[data-side="a"] [data-field="userSize"]').textContent()), a.userSize);
+  assert.equal(Number(await view.locator('[data-side="b"] [data-field="userSize"]').textContent()), b.userSize);
+  const cli = await sfIn(tmpdir(), ["diff", "intel-icelake-server", "amd-zen5"]);
+  assert.equal(await view.getByTestId("diff-summary").textContent(), cli.out.trimEnd().split("\n").pop());
+  await page.screenshot({ path: join(SHOTS, "web-diff.png"), fullPage: true });
+});
+
+test("a file that is not a profile: the CLI's error line, and the page stays usable", skip, async () => {
+  await tab("Layout");
+  const view = panel("Layout");
+  const bad = join(files, "not-a-profile.txt");
+  writeFileSync(bad, "this is a shopping list, not a CPU\n");
+  await view.locator('input[type="file"]').setInputFiles(bad);
+  const alert = view.getByRole("alert");
+  await alert.waitFor();
+  const cli = await sfIn(files, ["layout", "not-a-profile.txt"]);
+  assert.equal(cli.code, 2);
+  assert.equal(await alert.textContent(), cli.err.trimEnd());
+  // The previous layout is still there, and a good file still loads.
+  assert.ok(await view.locator("table.components").isVisible());
+  const good = join(files, "zen5.json");
+  const r = await sfIn(files, ["layout", "amd-zen5", "--save-profile", good]);
+  assert.equal(r.code, 0, r.err);
+  await view.locator('input[type="file"]').setInputFiles(good);
+  await view.locator("h3", { hasText: "zen5.json" }).waitFor();
+  assert.ok(await alert.isHidden());
+  assert.equal(
+    Number(await view.locator('[data-field="userSize"]').textContent()),
+    computeLayout(builtinProfile("amd-zen5")).userSize,
+  );
+  // A bad kernel version reads as the CLI's option error.
+  await view.getByLabel("Linux version").fill("six");
+  const cliK = await sfIn(files, ["layout", "amd-zen5", "--kernel", "six"]);
+  assert.equal(await alert.textContent(), cliK.err.trimEnd());
+  await page.screenshot({ path: join(SHOTS, "web-error.png"), fullPage: true });
+  await view.getByLabel("Linux version").fill("");
+  await alert.waitFor({ state: "hidden" });
+});
+
+test("inspect view: fields, highlighted bytes and the prediction per policy", skip, async () => {
+  await tab("Inspect frame");
+  const view = panel("Inspect frame");
+  const st = emptyState();
+  setRegister(st, "xmm3", 0xdeadbeefn);
+  const frame = buildFrame({ style: "kernel", layout: computeLayout(builtinProfile("intel-icelake-server")), state: st });
+  const file = join(files, "icx.frame");
+  writeFileSync(file, frame.bytes);
+  await view.getByLabel("Receiving CPU (--cpu)").selectOption("amd-zen5");
+  await view.locator('input[type="file"]').setInputFiles(file);
+  await view.getByTestId("predictions").waitFor();
+  const cli = await sfIn(files, ["predict", "icx.frame", "--cpu", "amd-zen5", "--all-policies", "--json"]);
+  assert.equal(cli.code, 0, cli.err);
+  for (const p of JSON.parse(cli.out).predictions) {
+    const row = view.locator(`[data-testid="predictions"] tr[data-policy="${p.policy}"]`);
+    assert.equal(await row.locator('[data-col="path"]').textContent(), p.path, p.policy);
+    assert.equal(await row.locator('[data-col="reason"]').textContent(), p.reason, p.policy);
+  }
+  // A frame from Ice Lake read on Zen 5 does not restore everything under every policy.
+  const paths = await view.locator('[data-testid="predictions"] [data-col="path"]').allTextContents();
+  assert.ok(paths.some((p) => p !== "xrstor"), paths.join(","));
+  const ins = await sfIn(files, ["inspect", "icx.frame", "--cpu", "amd-zen5", "--json"]);
+  const codes = JSON.parse(ins.out).findings.map((f: { code: string }) => f.code);
+  assert.deepEqual(
+    await view.locator('[data-testid="inspect-findings"] li').evaluateAll((lis) => lis.map((li) => li.getAttribute("data-code"))),
+    codes,
+  );
+  // Hovering a field lights up exactly its bytes, which hold its value.
+  const fpOff = frame.fpstateOffset!;
+  const row = view.locator('tr[data-path="fpstate/sw_bytes/xstate_size"]');
+  await row.hover();
+  const lit = await view.locator(".hexdump .b.hl").evaluateAll((bs) => bs.map((b) => [Number(b.getAttribute("data-o")), b.textContent]));
+  const at = fpOff + 464 + 16;
+  assert.deepEqual(
+    lit,
+    [...frame.bytes.subarray(at, at + 4)].map((b, i) => [at + i, b.toString(16).padStart(2, "0")]),
+  );
+  assert.equal(await row.locator("td.value").textContent(), `0x${frame.fpstate!.sw.xstateSize.toString(16)}`);
+  await page.screenshot({ path: join(SHOTS, "web-inspect.png"), fullPage: false });
+  // A truncated FPU area: the CLI's error line.
+  const cut = join(files, "cut.bin");
+  writeFileSync(cut, frame.bytes.subarray(fpOff, fpOff + 900));
+  await view.getByLabel("Input is").selectOption("fpstate");
+  await view.locator('input[type="file"]').setInputFiles(cut);
+  const alert = view.getByRole("alert");
+  await alert.waitFor();
+  const cliCut = await sfIn(files, ["inspect", "cut.bin", "--fpstate-only", "--cpu", "amd-zen5"]);
+  assert.equal(cliCut.code, 2);
+  assert.equal(await alert.textContent(), cliCut.err.trimEnd());
+});
+
+test("check view: verdict and findings as 'sigframe check'", skip, async () => {
+  await tab("Check migration");
+  const view = panel("Check migration");
+  await view.getByLabel("From (source host)").selectOption("intel-icelake-server");
+  await view.getByLabel("To (destination host)").selectOption("amd-zen5");
+  await view.getByLabel("Sigreturn policy").selectOption("classic");
+  const cli = await sfIn(files, ["check", "--from", "intel-icelake-server", "--to", "amd-zen5", "--policy", "classic", "--json"]);
+  const doc = JSON.parse(cli.out);
+  assert.equal(await view.getByTestId("check-verdict").textContent(), `verdict: ${doc.verdict} (exit ${cli.code})`);
+  const shown = await view
+    .locator("tr[data-code]")
+    .evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-code")));
+  const bySeverity = ["error", "warning", "info"].flatMap((s) =>
+    doc.findings.filter((f: { severity: string }) => f.severity === s).map((f: { code: string }) => f.code),
+  );
+  assert.deepEqual(shown, bySeverity);
+  assert.ok(shown.length > 0);
+  await page.screenshot({ path: join(SHOTS, "web-check.png"), fullPage: true });
+});
+
+test("accessible structure: labelled controls, tabs by keyboard; no foreign requests, no page errors", skip, async () => {
+  const unlabelled = await page.evaluate(() =>
+    [...document.querySelectorAll("select, input, button")]
+      .filter((el) => {
+        const e = el as HTMLInputElement;
+        if (e.type === "file") return false; // reached through its labelled button
+        return (e.labels?.length ?? 0) === 0 && !e.getAttribute("aria-label") && !(e.textContent ?? "").trim();
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+  assert.deepEqual(unlabelled, []);
+  await page.getByRole("tab", { name: "Layout" }).focus();
+  await page.keyboard.press("ArrowRight");
+  assert.equal(await page.getByRole("tab", { name: "Diff" }).getAttribute("aria-selected"), "true");
+  assert.ok(await page.getByRole("tabpanel", { name: "Diff" }).isVisible());
+  assert.equal(await page.evaluate(() => location.hash), "#diff");
+  assert.deepEqual(foreign, []);
+  assert.deepEqual(pageErrors, []);
+});
