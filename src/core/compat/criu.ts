@@ -27,7 +27,7 @@ export interface CriuCpuinfo {
 
 export function criuCpuinfo(layout: XsaveLayout, profile?: Profile): CriuCpuinfo {
   const cpu = profile?.cpuid;
-  const fpuBit = cpu ? ((cpu.get(1)?.edx ?? 0) & 1) === 1 : true;
+  const fpuBit = cpu ? cpu.has("FPU") : true;
   return {
     fpu: fpuBit,
     fxsr: cpu ? cpu.has("FXSR") : true,

@@ -12,8 +12,10 @@ export interface CpuidLeaf {
 
 /** CPUID feature bits that gate XSAVE components or change frame handling. */
 export const FEATURES = {
+  FPU: { leaf: 1, subleaf: 0, reg: "edx", bit: 0 },
   FXSR: { leaf: 1, subleaf: 0, reg: "edx", bit: 24 },
   SSE: { leaf: 1, subleaf: 0, reg: "edx", bit: 25 },
+  SSE2: { leaf: 1, subleaf: 0, reg: "edx", bit: 26 },
   XSAVE: { leaf: 1, subleaf: 0, reg: "ecx", bit: 26 },
   OSXSAVE: { leaf: 1, subleaf: 0, reg: "ecx", bit: 27 },
   AVX: { leaf: 1, subleaf: 0, reg: "ecx", bit: 28 },
@@ -33,6 +35,7 @@ export const FEATURES = {
   XGETBV1: { leaf: 0xd, subleaf: 1, reg: "eax", bit: 2 },
   XSAVES: { leaf: 0xd, subleaf: 1, reg: "eax", bit: 3 },
   XFD: { leaf: 0xd, subleaf: 1, reg: "eax", bit: 4 },
+  MISALIGNSSE: { leaf: 0x80000001, subleaf: 0, reg: "ecx", bit: 7 },
   LWP: { leaf: 0x80000001, subleaf: 0, reg: "ecx", bit: 15 },
 } as const satisfies Record<string, { leaf: number; subleaf: number; reg: Reg; bit: number }>;
 

@@ -88,8 +88,11 @@ const UINTR: ComponentSpec = { bit: 14, size: 48, offset: 0, supervisor: true };
 const LBR: ComponentSpec = { bit: 15, size: 808, offset: 0, supervisor: true };
 const HWP: ComponentSpec = { bit: 16, size: 8, offset: 0, supervisor: true };
 
-/** Baseline of every x86-64 CPU with AVX: FXSR/SSE, XSAVE enabled by the OS (OSXSAVE). */
-const BASE: FeatureName[] = ["FXSR", "SSE", "XSAVE", "OSXSAVE", "AVX"];
+/** AMD and Hygon: misaligned SSE mode (MXCSR.MM, bit 17 of MXCSR_MASK), on every Zen part. */
+const AMD_BASE: FeatureName[] = ["MISALIGNSSE"];
+
+/** Baseline of every x86-64 CPU with AVX: x87, FXSR, SSE/SSE2, XSAVE enabled by the OS (OSXSAVE). */
+const BASE: FeatureName[] = ["FPU", "FXSR", "SSE", "SSE2", "XSAVE", "OSXSAVE", "AVX"];
 /** CPUID(0xD,1).EAX on everything since Skylake / Zen 1: XSAVEOPT, XSAVEC, XGETBV1, XSAVES. */
 const XSAVE_ALL: FeatureName[] = ["XSAVEOPT", "XSAVEC", "XGETBV1", "XSAVES"];
 
@@ -214,7 +217,7 @@ const CPUS: Record<string, { title: string; aliases?: string[]; spec: CpuSpec }>
       stepping: 0,
       maxLeaf: 0x10,
       maxExtLeaf: 0x80000020,
-      features: [...BASE, ...XSAVE_ALL],
+      features: [...BASE, ...AMD_BASE, ...XSAVE_ALL],
       // Zen 2 enumerates component 9 with 64 bytes at 832 while CPUID.7:ECX.PKU is 0, so Linux
       // leaves PKRU out of XCR0 (xsave_cpuid_features[]).
       components: [YMM, { bit: 9, size: 64, offset: 832 }],
@@ -230,7 +233,7 @@ const CPUS: Record<string, { title: string; aliases?: string[]; spec: CpuSpec }>
       stepping: 1,
       maxLeaf: 0x10,
       maxExtLeaf: 0x80000023,
-      features: [...BASE, "PKU", "OSPKE", "CET_SS", ...XSAVE_ALL],
+      features: [...BASE, ...AMD_BASE, "PKU", "OSPKE", "CET_SS", ...XSAVE_ALL],
       components: [YMM, AMD_PKRU, CET_U, CET_S],
     },
   },
@@ -244,7 +247,7 @@ const CPUS: Record<string, { title: string; aliases?: string[]; spec: CpuSpec }>
       stepping: 2,
       maxLeaf: 0x10,
       maxExtLeaf: 0x80000028,
-      features: [...BASE, "AVX512F", "PKU", "OSPKE", "CET_SS", ...XSAVE_ALL],
+      features: [...BASE, ...AMD_BASE, "AVX512F", "PKU", "OSPKE", "CET_SS", ...XSAVE_ALL],
       components: [YMM, ...AMD_AVX512, AMD_PKRU, CET_U, CET_S],
     },
   },
@@ -258,7 +261,7 @@ const CPUS: Record<string, { title: string; aliases?: string[]; spec: CpuSpec }>
       stepping: 0,
       maxLeaf: 0x10,
       maxExtLeaf: 0x80000028,
-      features: [...BASE, "AVX512F", "PKU", "OSPKE", "CET_SS", ...XSAVE_ALL],
+      features: [...BASE, ...AMD_BASE, "AVX512F", "PKU", "OSPKE", "CET_SS", ...XSAVE_ALL],
       components: [YMM, ...AMD_AVX512, AMD_PKRU, CET_U, CET_S],
     },
   },
@@ -272,7 +275,7 @@ const CPUS: Record<string, { title: string; aliases?: string[]; spec: CpuSpec }>
       stepping: 2,
       maxLeaf: 0xd,
       maxExtLeaf: 0x8000001f,
-      features: [...BASE, ...XSAVE_ALL],
+      features: [...BASE, ...AMD_BASE, ...XSAVE_ALL],
       components: [YMM],
     },
   },
