@@ -6,7 +6,6 @@
 import { defineConfig } from "vite";
 
 export default defineConfig({
-  root: ".",
   // Relative asset URLs: the app works from any path and from file copies of dist/.
   base: "./",
   build: {

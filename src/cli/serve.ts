@@ -113,7 +113,13 @@ function hostAllowed(req: IncomingMessage, port: number): boolean {
   return host === `${HOST}:${port}` || host === `localhost:${port}`;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, root: string, realRoot: string, port: number) {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  root: string,
+  realRoot: string,
+  port: number,
+) {
   if (!hostAllowed(req, port)) {
     send(res, 403, "forbidden: this server answers requests for 127.0.0.1 and localhost only");
     return;
@@ -191,7 +197,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       } else if (e.code === "EACCES") {
         fail(new EnvironmentError(`not allowed to listen on port ${opts.port}`, { input: "--port" }));
       } else {
-        fail(new EnvironmentError(`cannot listen on ${HOST}:${opts.port}: ${e.message}`, { input: "--port" }));
+        fail(
+          new EnvironmentError(`cannot listen on ${HOST}:${opts.port}: ${e.message}`, { input: "--port" }),
+        );
       }
     };
     server.once("error", onError);

@@ -38,7 +38,16 @@ export function buildApp(): string {
   const out = mkdtempSync(join(tmpdir(), "sigframe-web-"));
   execFileSync(
     process.execPath,
-    [join(REPO_ROOT, "node_modules", "vite", "bin", "vite.js"), "build", "web", "--outDir", out, "--emptyOutDir", "--logLevel", "warn"],
+    [
+      join(REPO_ROOT, "node_modules", "vite", "bin", "vite.js"),
+      "build",
+      "web",
+      "--outDir",
+      out,
+      "--emptyOutDir",
+      "--logLevel",
+      "warn",
+    ],
     { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] },
   );
   built = out;

@@ -10,7 +10,13 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { contentType, DEFAULT_PORT, portOption, type RunningServer, startServer } from "../../src/cli/serve.ts";
+import {
+  contentType,
+  DEFAULT_PORT,
+  portOption,
+  type RunningServer,
+  startServer,
+} from "../../src/cli/serve.ts";
 import { REPO_ROOT } from "../helpers/shared.ts";
 import { sf } from "./helpers.ts";
 
@@ -156,23 +162,32 @@ test("serve with a bad or busy port: exit 2 and exit 4", async () => {
   try {
     const r = await sf(["serve", "--port", String(port)], { SIGFRAME_WEB_DIST: root });
     assert.equal(r.code, 4);
-    assert.equal(r.err, `sigframe: --port: port ${port} is in use on 127.0.0.1 (--port 0 picks a free one)\n`);
+    assert.equal(
+      r.err,
+      `sigframe: --port: port ${port} is in use on 127.0.0.1 (--port 0 picks a free one)\n`,
+    );
   } finally {
     busy.close();
   }
 });
 
-test("'sigframe serve --port 0' prints its URL, serves, and stops on SIGTERM", { timeout: 60_000 }, async () => {
+test("'sigframe serve --port 0' prints its URL, serves, and stops on SIGTERM", {
+  timeout: 60_000,
+}, async () => {
   const script = [
     'const { run } = await import("./src/cli/main.ts");',
     'const { processIo } = await import("./src/cli/context.ts");',
     "process.exitCode = await run(process.argv.slice(1), processIo());",
   ].join("\n");
-  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script, "serve", "--port", "0"], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, SIGFRAME_WEB_DIST: root },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "--input-type=module", "-e", script, "serve", "--port", "0"],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, SIGFRAME_WEB_DIST: root },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   let err = "";
   child.stderr.on("data", (c) => {

@@ -4,7 +4,7 @@
  * hexdump), the codec's findings, and what sigreturn does with it under each kernel policy, with
  * the defaults of `sigframe predict`.
  */
-import { isSigframeError, UsageError } from "../../src/core/errors.ts";
+import { InvalidDataError, isSigframeError, UsageError } from "../../src/core/errors.ts";
 import { hex, leToBigint, parseU64 } from "../../src/core/hex.ts";
 import type { KernelVersion } from "../../src/core/kernel.ts";
 import type { Profile } from "../../src/core/profile.ts";
@@ -15,16 +15,16 @@ import {
   decodeSigframeImage,
   FIELD_HELP,
   type FieldSpan,
-  type Finding as SigframeFinding,
   type Fpstate,
   fpstateSpans,
   frameSpans,
+  type Finding as SigframeFinding,
 } from "../../src/core/sigframe/index.ts";
 import {
   POLICIES,
   type Policy,
-  type Prediction,
   type PredictInput,
+  type Prediction,
   policiesForKernel,
   predict,
 } from "../../src/core/sigreturn/index.ts";
@@ -83,6 +83,9 @@ export interface InspectOptions {
   /** Marks the policies this kernel implements. */
   kernel?: KernelVersion;
 }
+
+/** The CLI reads at most this much of a frame file. */
+export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 /** The format `auto` settles on, by the rules of `sigframe inspect`/`predict` without a format flag. */
 export function detectFormat(bytes: Uint8Array): FrameFormat {
@@ -164,6 +167,14 @@ function fpstateSummary(fp: Fpstate, at: number, address: bigint | undefined): s
 /** Decodes `bytes` (named `name` in errors) and gathers everything the inspector shows. */
 export function inspectBytes(bytes: Uint8Array, name: string, opts: InspectOptions = {}): InspectResult {
   const base = addressOption(opts.base, "--base");
+  if (bytes.length > MAX_FRAME_BYTES) {
+    throw new InvalidDataError(
+      `file is ${bytes.length} bytes; the limit for this input is ${MAX_FRAME_BYTES}`,
+      {
+        input: name,
+      },
+    );
+  }
   try {
     return inspectInner(bytes, opts, base);
   } catch (e) {
@@ -181,7 +192,9 @@ const FORMAT_TEXT: Record<FrameFormat, string> = {
 function inspectInner(bytes: Uint8Array, opts: InspectOptions, base: bigint | undefined): InspectResult {
   const detected = !opts.kind || opts.kind === "auto";
   const format = detected ? detectFormat(bytes) : (opts.kind as FrameFormat);
-  const task: XsaveLayout | undefined = opts.cpu ? computeLayout(opts.cpu, opts.amx ? { amx: true } : {}) : undefined;
+  const task: XsaveLayout | undefined = opts.cpu
+    ? computeLayout(opts.cpu, opts.amx ? { amx: true } : {})
+    : undefined;
   const mxcsrMask = opts.cpu?.mxcsrMask || undefined;
   const fields: FieldRow[] = [];
   const summary: string[] = [`${FORMAT_TEXT[format]}${detected ? " (detected)" : ""}, ${bytes.length} bytes`];
@@ -205,7 +218,9 @@ function inspectInner(bytes: Uint8Array, opts: InspectOptions, base: bigint | un
     address = base;
     fpstateOffset = 0;
   } else {
-    const dopts: Parameters<typeof decodeSigframeImage>[1] = { start: format === "ucontext" ? "uc" : "pretcode" };
+    const dopts: Parameters<typeof decodeSigframeImage>[1] = {
+      start: format === "ucontext" ? "uc" : "pretcode",
+    };
     if (base !== undefined) dopts.base = base;
     if (task) dopts.layout = task;
     const img = decodeSigframeImage(bytes, dopts);

@@ -42,7 +42,16 @@ function start(root: HTMLElement): void {
     btn.addEventListener("click", () => select(i, true));
     btn.addEventListener("keydown", (ev) => {
       const k = (ev as KeyboardEvent).key;
-      const next = k === "ArrowRight" ? i + 1 : k === "ArrowLeft" ? i - 1 : k === "Home" ? 0 : k === "End" ? TABS.length - 1 : -2;
+      const next =
+        k === "ArrowRight"
+          ? i + 1
+          : k === "ArrowLeft"
+            ? i - 1
+            : k === "Home"
+              ? 0
+              : k === "End"
+                ? TABS.length - 1
+                : -2;
       if (next === -2) return;
       ev.preventDefault();
       select((next + TABS.length) % TABS.length, true);
@@ -52,7 +61,11 @@ function start(root: HTMLElement): void {
     tablist.append(btn);
     let panel: HTMLElement;
     try {
-      panel = h("div", { role: "tabpanel", id: `panel-${t.id}`, "aria-labelledby": `tab-${t.id}`, hidden: true }, t.make(store));
+      panel = h(
+        "div",
+        { role: "tabpanel", id: `panel-${t.id}`, "aria-labelledby": `tab-${t.id}`, hidden: true },
+        t.make(store),
+      );
     } catch (e) {
       console.error(e);
       panel = h(
@@ -75,7 +88,7 @@ function start(root: HTMLElement): void {
 
   const fromHash = () => {
     const i = TABS.findIndex((t) => `#${t.id}` === location.hash);
-    select(i < 0 ? 0 : i, false);
+    select(Math.max(i, 0), false);
   };
   window.addEventListener("hashchange", fromHash);
   root.replaceChildren(tablist, ...panels);

@@ -10,10 +10,10 @@ import { hex } from "../../src/core/hex.ts";
 import { type KernelVersion, parseKernelVersion } from "../../src/core/kernel.ts";
 import type { Profile } from "../../src/core/profile.ts";
 import { BUILTIN_PROFILES } from "../../src/core/profiles/builtins.ts";
-import { bytesSource } from "../../src/core/source.ts";
 import { profileFromBytes } from "../../src/core/profiles/detect.ts";
 import { type Policy, policiesForKernel, predict } from "../../src/core/sigreturn/index.ts";
-import { type LayoutDiff, diffLayouts } from "../../src/core/xsave/diff.ts";
+import { bytesSource } from "../../src/core/source.ts";
+import { diffLayouts, type LayoutDiff } from "../../src/core/xsave/diff.ts";
 import { computeLayout, type LayoutOptions, type XsaveLayout } from "../../src/core/xsave/layout.ts";
 
 /** The CLI reads at most this much of a profile file. */
@@ -24,9 +24,12 @@ export const POLICY_NAMES: readonly Policy[] = ["legacy", "classic", "refined"];
 /** A profile from a file's bytes, format detected as the CLI does (`cpuid -r`, JSON, cpuinfo.img, core). */
 export function profileFromFile(bytes: Uint8Array, name: string): Profile {
   if (bytes.length > MAX_PROFILE_BYTES) {
-    throw new InvalidDataError(`file is ${bytes.length} bytes; the limit for this input is ${MAX_PROFILE_BYTES}`, {
-      input: name,
-    });
+    throw new InvalidDataError(
+      `file is ${bytes.length} bytes; the limit for this input is ${MAX_PROFILE_BYTES}`,
+      {
+        input: name,
+      },
+    );
   }
   if (bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
     // As the CLI: anything that starts like an ELF file is read as a core (and fails as one).
@@ -81,10 +84,18 @@ export function describeProfile(p: Profile): string {
 }
 
 /** The header lines `sigframe layout` prints above its table. */
-export function layoutHeader(p: Profile, l: XsaveLayout): { title: string; sizes: string; frame: string } {
-  const kernel = l.kernel ? `Linux ${l.kernel}` : p.xcr0 !== undefined ? "measured XCR0" : "current Linux rules";
+export function layoutHeader(
+  p: Profile,
+  l: XsaveLayout,
+): { title: string; xcr0: string; sizes: string; frame: string } {
+  const kernel = l.kernel
+    ? `Linux ${l.kernel}`
+    : p.xcr0 !== undefined
+      ? "measured XCR0"
+      : "current Linux rules";
   return {
     title: `${p.name}: ${describeProfile(p)}`,
+    xcr0: `${hex(l.xcr0)} (${kernel})`,
     sizes: `XCR0 ${hex(l.xcr0)} (${kernel})   user_size ${l.userSize}   max ${l.maxUserSize}   CPUID(0xD,0).ECX ${l.maxSize}`,
     frame: l.xsave
       ? `signal frame: xstate_size ${l.frame.xstateSize}, extended_size ${l.frame.extendedSize}, magic2 at fpstate+${l.frame.xstateSize}`
@@ -108,7 +119,12 @@ export interface ComponentRow {
 /** The rows of the `sigframe layout` table. */
 export function componentRows(l: XsaveLayout): ComponentRow[] {
   return l.components.map((x) => {
-    const flags = [x.supervisor ? "sup" : "", x.align64 ? "a64" : "", x.xfd ? "xfd" : "", x.dynamic ? "dyn" : ""]
+    const flags = [
+      x.supervisor ? "sup" : "",
+      x.align64 ? "a64" : "",
+      x.xfd ? "xfd" : "",
+      x.dynamic ? "dyn" : "",
+    ]
       .filter(Boolean)
       .join(",");
     const state = x.enabled ? "in frames" : x.supervisor ? "supervisor" : "not enabled";
@@ -196,7 +212,11 @@ export function destinationPolicies(release: string): { policies: Policy[]; note
 }
 
 /** `sigframe check --from A --to B [--kernel K | --policy P]`. */
-export function checkFor(pa: Profile, pb: Profile, choice: CheckChoice = {}): { result: CheckResult; note?: string } {
+export function checkFor(
+  pa: Profile,
+  pb: Profile,
+  choice: CheckChoice = {},
+): { result: CheckResult; note?: string } {
   let pol = policiesFor(choice);
   const lb = layoutFor(pb, choice.kernel ? { kernel: choice.kernel } : {});
   if (!pol.policies && pb.kernel !== undefined) {

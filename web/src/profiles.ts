@@ -4,7 +4,7 @@
  */
 import type { Profile } from "../../src/core/profile.ts";
 import { builtinProfile } from "../../src/core/profiles/detect.ts";
-import { errorSlot, h, nextId } from "./dom.ts";
+import { h, nextId } from "./dom.ts";
 import { errorLine } from "./errors.ts";
 import { builtinList, profileFromFile } from "./model.ts";
 
@@ -46,7 +46,10 @@ export class ProfileStore {
 
   options(): { group: string; items: { value: string; label: string }[] }[] {
     const groups = [
-      { group: "Built-in profiles", items: this.builtins.map((b) => ({ value: b.name, label: `${b.name} — ${b.title}` })) },
+      {
+        group: "Built-in profiles",
+        items: this.builtins.map((b) => ({ value: b.name, label: `${b.name} — ${b.title}` })),
+      },
     ];
     if (this.files.length) {
       groups.push({ group: "Loaded files", items: this.files.map((f) => ({ value: f.id, label: f.label })) });
@@ -127,7 +130,15 @@ export function profilePicker(store: ProfileStore, o: PickerOptions): Picker {
       "div",
       { class: "picker-row" },
       select,
-      h("label", { for: fileId, class: "button", title: "cpuid -r output, profile JSON, CRIU cpuinfo.img or ELF core" }, "Load file…"),
+      h(
+        "label",
+        {
+          for: fileId,
+          class: "button",
+          title: "cpuid -r output, profile JSON, CRIU cpuinfo.img or ELF core",
+        },
+        "Load file…",
+      ),
       input,
     ),
   );
@@ -153,14 +164,4 @@ export function dropTarget(el: HTMLElement, onFile: (f: File) => void): void {
     const f = ev.dataTransfer?.files?.[0];
     if (f) onFile(f);
   });
-}
-
-/** Runs `render`, showing the one-line error instead of a blank view when it throws. */
-export function guarded(slot: ReturnType<typeof errorSlot>, render: () => void): void {
-  try {
-    render();
-  } catch (e) {
-    console.error(e);
-    slot.show(errorLine(e));
-  }
 }

@@ -1,5 +1,11 @@
 /** The sigreturn model: predict(), the policies and their reason codes. */
 export { type KernelPolicies, MEASURED_CLASSIC_6_18, policiesForKernel } from "./policy.ts";
-export { DEFAULT_FPSTATE_ADDRESS, DEFAULT_MXCSR_MASK, losesState, predict } from "./predict.ts";
+export {
+  ASSUMED_RECEIVING_MXCSR_MASK,
+  DEFAULT_FPSTATE_ADDRESS,
+  DEFAULT_MXCSR_MASK,
+  losesState,
+  predict,
+} from "./predict.ts";
 export { REASONS, type ReasonCode, type ReasonInfo } from "./reasons.ts";
 export * from "./types.ts";

@@ -5,6 +5,7 @@
  * before v5.14) → restore_fpregs_from_user() → XRSTOR / FXRSTOR (Intel SDM vol. 1 §13.8).
  */
 import { bitsOf, hasBit, hex } from "../hex.ts";
+import { ASSUMED_MXCSR_MASK, effectiveMxcsrMask, MXCSR_MASK_FXSAVE_ZERO } from "../mxcsr.ts";
 import {
   FP_XSTATE_MAGIC1,
   FP_XSTATE_MAGIC2,
@@ -34,7 +35,9 @@ import type { ComponentOutcome, Policy, PredictInput, Prediction, RestorePath } 
 /** 64-byte aligned user stack address used when the caller gives none. */
 export const DEFAULT_FPSTATE_ADDRESS = 0x7ffffffde000n;
 /** MXCSR_MASK when FXSAVE reports 0 (Intel SDM vol. 1 §11.6.6; kernel mxcsr_feature_mask default). */
-export const DEFAULT_MXCSR_MASK = 0x0000ffbf;
+export const DEFAULT_MXCSR_MASK = MXCSR_MASK_FXSAVE_ZERO;
+/** The receiving CPU's MXCSR_MASK when the input gives none: an x86-64 CPU with DAZ (0xffff). */
+export const ASSUMED_RECEIVING_MXCSR_MASK = ASSUMED_MXCSR_MASK.value;
 const FXSAVE_LEGACY = 512;
 const XCOMP_COMPACTED = 1n << 63n;
 
@@ -440,16 +443,24 @@ function xrstor(ctx: Ctx, sw: SwBytesSeen): Prediction {
 /** What sigreturn does with `input.fpstate` on the receiving task under `input.policy`. */
 export function predict(input: PredictInput): Prediction {
   const p = predictInner(input);
-  // State the frame carried (XSTATE_BV bit set, a component the task has) that does not come back.
-  if (p.signal !== null) {
-    p.lost = p.components.map((c) => c.name);
-  } else if (input.fpstate !== null) {
-    const mem = new UserMemory(input.fpstate, input.fpstate.length);
-    const bv = mem.canRead(XSAVE_HDR_OFFSET, 8) ? mem.u64(XSAVE_HDR_OFFSET) : MASK_FPSSE;
-    const carried = input.task.xsave ? bv | MASK_FPSSE : MASK_FPSSE;
-    p.lost = p.components.filter((c) => c.result === "init" && hasBit(carried, c.bit)).map((c) => c.name);
-  }
+  p.lost = lostState(input, p);
   return p;
+}
+
+/**
+ * State the frame carried that does not come back: x87 and SSE always count as carried, every
+ * other component only when its XSTATE_BV bit is set (a clear bit means init: nothing to lose).
+ * Under SIGSEGV everything carried is lost; otherwise what ends up init.
+ */
+function lostState(input: PredictInput, p: Prediction): string[] {
+  if (input.fpstate === null) return [];
+  const mem = new UserMemory(input.fpstate, input.readableBytes ?? input.fpstate.length);
+  const bv =
+    input.task.xsave && mem.canRead(XSAVE_HDR_OFFSET, 8) ? mem.u64(XSAVE_HDR_OFFSET) : MASK_FPSSE;
+  const carried = bv | MASK_FPSSE;
+  return p.components
+    .filter((c) => hasBit(carried, c.bit) && (p.signal !== null || c.result === "init"))
+    .map((c) => c.name);
 }
 
 function predictInner(input: PredictInput): Prediction {
@@ -473,7 +484,8 @@ function predictInner(input: PredictInput): Prediction {
     comps,
     mem: new UserMemory(input.fpstate, input.readableBytes ?? input.fpstate.length),
     addr: input.address ?? DEFAULT_FPSTATE_ADDRESS,
-    mxcsrMask: input.mxcsrMask ? input.mxcsrMask >>> 0 : DEFAULT_MXCSR_MASK,
+    mxcsrMask:
+      input.mxcsrMask === undefined ? ASSUMED_RECEIVING_MXCSR_MASK : effectiveMxcsrMask(input.mxcsrMask),
     notes,
   };
   if (!task.xsave) {

@@ -29,7 +29,11 @@ export interface PredictInput {
   /** The receiving task: user_size, user_xfeatures, XCR0, standard offsets. */
   task: XsaveLayout;
   policy: Policy;
-  /** Receiving CPU's MXCSR_MASK (default 0x0000ffbf; 0 also means the default). */
+  /**
+   * Receiving CPU's MXCSR_MASK as FXSAVE reports it (0 → 0xffbf, as the kernel does). Default
+   * 0xffff, what every x86-64 CPU with DAZ reports; pass `mxcsrMaskOf(profile).value` to use a
+   * measured mask or the CPUID estimate (0x2ffff on AMD with MisAlignSse).
+   */
   mxcsrMask?: number;
   /**
    * Receiving CPU supports the compacted form (CPUID(0xD,1).EAX[1], XSAVEC); default true.
@@ -64,7 +68,8 @@ export interface Prediction {
   mxcsr: "frame" | "init";
   /**
    * Components the frame carried (XSTATE_BV set; x87/SSE always) that end up init, or every
-   * component when the task gets SIGSEGV.
+   * carried component when the task gets SIGSEGV. A component whose XSTATE_BV bit is clear was
+   * init in the frame and is never lost.
    */
   lost: string[];
   /** Further facts that do not change the outcome (reads past xstate_size, fault-in caveats). */

@@ -167,7 +167,12 @@ function report(r: CheckResult, note: string | undefined): HTMLElement {
             { "data-policy": p, class: x.selected ? "" : "not-selected" },
             h("th", { scope: "row" }, p),
             h("td", {}, POLICY_KERNELS[p]),
-            h("td", {}, h("span", { class: `badge verdict-${x.verdict}` }, x.verdict), x.selected ? "" : " (not selected)"),
+            h(
+              "td",
+              {},
+              h("span", { class: `badge verdict-${x.verdict}` }, x.verdict),
+              x.selected ? "" : " (not selected)",
+            ),
           );
         }),
       ),
@@ -198,7 +203,9 @@ function findingTable(sev: Severity, fs: Finding[]): HTMLElement {
           h(
             "tr",
             {},
-            ["code", "component", "policies", "frames", "what happens"].map((c) => h("th", { scope: "col" }, c)),
+            ["code", "component", "policies", "frames", "what happens"].map((c) =>
+              h("th", { scope: "col" }, c),
+            ),
           ),
         ),
         h(
@@ -210,7 +217,11 @@ function findingTable(sev: Severity, fs: Finding[]): HTMLElement {
               { "data-code": f.code },
               h("td", { class: "mono" }, f.code),
               h("td", {}, f.component ?? "-"),
-              h("td", {}, f.policies && f.policies.length < 3 ? f.policies.join(", ") : f.policies ? "all" : "-"),
+              h(
+                "td",
+                {},
+                f.policies && f.policies.length < 3 ? f.policies.join(", ") : f.policies ? "all" : "-",
+              ),
               h("td", { class: "mono" }, f.frames?.join(", ") ?? "-"),
               h("td", {}, f.message),
             ),

@@ -94,13 +94,21 @@ export function diffView(store: ProfileStore): HTMLElement {
                   h("th", { scope: "row" }, c.name),
                   h("td", { class: "num", "data-col": "a" }, side(c.a)),
                   h("td", { class: "num", "data-col": "b" }, side(c.b)),
-                  h("td", { "data-col": "status" }, h("span", { class: `badge badge-${c.status}` }, STATUS_TEXT[c.status] ?? c.status)),
+                  h(
+                    "td",
+                    { "data-col": "status" },
+                    h("span", { class: `badge badge-${c.status}` }, STATUS_TEXT[c.status] ?? c.status),
+                  ),
                 ),
               ),
             ),
           ),
         ),
-        h("p", { class: d.identical ? "verdict ok" : "verdict bad", "data-testid": "diff-summary" }, v.summary),
+        h(
+          "p",
+          { class: d.identical ? "verdict ok" : "verdict bad", "data-testid": "diff-summary" },
+          v.summary,
+        ),
         h(
           "figure",
           {},
@@ -114,7 +122,11 @@ export function diffView(store: ProfileStore): HTMLElement {
             ),
             `Byte maps of ${pa.name} and ${pb.name}, one above the other on a common byte scale`,
           ),
-          h("figcaption", {}, "Both layouts on one byte scale: shifted blocks are components at different offsets."),
+          h(
+            "figcaption",
+            {},
+            "Both layouts on one byte scale: shifted blocks are components at different offsets.",
+          ),
         ),
       );
     } catch (e) {

@@ -53,7 +53,13 @@ export function inspectView(store: ProfileStore): HTMLElement {
   );
   kind.addEventListener("change", () => render());
   const baseId = nextId("base");
-  const base = h("input", { id: baseId, type: "text", placeholder: "0x7ffc… (optional)", size: 20, spellcheck: "false" });
+  const base = h("input", {
+    id: baseId,
+    type: "text",
+    placeholder: "0x7ffc… (optional)",
+    size: 20,
+    spellcheck: "false",
+  });
   base.addEventListener("input", () => render());
   const cpu = profilePicker(store, {
     label: "Receiving CPU (--cpu)",
@@ -77,7 +83,8 @@ export function inspectView(store: ProfileStore): HTMLElement {
       setRegister(st, "rip", 0x401136n);
       setRegister(st, "rsp", 0x7ffffffdd000n);
       setRegister(st, "xmm0", 0x3ff00000000000004000000000000000n);
-      if (l.components.some((c) => c.enabled && c.name === "YMM")) setRegister(st, "ymm1", (1n << 255n) | 0x2an);
+      if (l.components.some((c) => c.enabled && c.name === "YMM"))
+        setRegister(st, "ymm1", (1n << 255n) | 0x2an);
       if (l.components.some((c) => c.enabled && c.name === "OPMASK")) setRegister(st, "k1", 0xffn);
       const built = buildFrame({ style: "kernel", layout: l, state: st });
       current = { bytes: built.bytes, name: `sample-${p.name}.frame` };
@@ -92,7 +99,10 @@ export function inspectView(store: ProfileStore): HTMLElement {
   function render(): void {
     err.show(undefined);
     if (!current) {
-      replace(out, h("p", { class: "hint" }, "Open or drop a signal frame or FPU area, or build a sample for a CPU."));
+      replace(
+        out,
+        h("p", { class: "hint" }, "Open or drop a signal frame or FPU area, or build a sample for a CPU."),
+      );
       return;
     }
     try {
@@ -185,7 +195,11 @@ function report(r: InspectResult, bytes: Uint8Array): HTMLElement {
   return h(
     "div",
     {},
-    h("ul", { class: "plain mono", "data-testid": "inspect-summary" }, r.summary.map((s) => h("li", {}, s))),
+    h(
+      "ul",
+      { class: "plain mono", "data-testid": "inspect-summary" },
+      r.summary.map((s) => h("li", {}, s)),
+    ),
     findingsList(r),
     predictionTables(r),
     h("h3", {}, "Fields and bytes"),
@@ -194,7 +208,8 @@ function report(r: InspectResult, bytes: Uint8Array): HTMLElement {
 }
 
 function findingsList(r: InspectResult): HTMLElement {
-  if (r.findings.length === 0) return h("p", { class: "verdict verdict-compatible" }, "no inconsistencies found");
+  if (r.findings.length === 0)
+    return h("p", { class: "verdict verdict-compatible" }, "no inconsistencies found");
   return h(
     "section",
     {},
@@ -220,7 +235,8 @@ function findingsList(r: InspectResult): HTMLElement {
 }
 
 function predictionTables(r: InspectResult): HTMLElement {
-  if (!r.predictions) return h("p", { class: "hint", "data-testid": "no-prediction" }, `Prediction: ${r.noPrediction}.`);
+  if (!r.predictions)
+    return h("p", { class: "hint", "data-testid": "no-prediction" }, `Prediction: ${r.noPrediction}.`);
   const preds = r.predictions;
   const comps = preds[0]?.prediction.components ?? [];
   return h(
@@ -241,7 +257,9 @@ function predictionTables(r: InspectResult): HTMLElement {
           h(
             "tr",
             {},
-            ["policy", "path", "signal", "reason", "what happens", "state lost"].map((c) => h("th", { scope: "col" }, c)),
+            ["policy", "path", "signal", "reason", "what happens", "state lost"].map((c) =>
+              h("th", { scope: "col" }, c),
+            ),
           ),
         ),
         h(
@@ -251,7 +269,12 @@ function predictionTables(r: InspectResult): HTMLElement {
             h(
               "tr",
               { "data-policy": x.policy, class: x.picked ? "picked" : "" },
-              h("th", { scope: "row" }, x.policy, x.picked ? h("span", { class: "badge" }, "this kernel") : null),
+              h(
+                "th",
+                { scope: "row" },
+                x.policy,
+                x.picked ? h("span", { class: "badge" }, "this kernel") : null,
+              ),
               h("td", { class: `mono path-${x.prediction.path}`, "data-col": "path" }, x.prediction.path),
               h("td", { "data-col": "signal" }, x.prediction.signal ?? "-"),
               h("td", { class: "mono", "data-col": "reason" }, x.prediction.reason),
@@ -263,7 +286,11 @@ function predictionTables(r: InspectResult): HTMLElement {
                 h("br"),
                 h("small", { class: "source" }, x.prediction.source),
               ),
-              h("td", { "data-col": "lost" }, x.prediction.lost.length ? x.prediction.lost.join(", ") : "nothing"),
+              h(
+                "td",
+                { "data-col": "lost" },
+                x.prediction.lost.length ? x.prediction.lost.join(", ") : "nothing",
+              ),
             ),
           ),
         ),
@@ -299,7 +326,11 @@ function predictionTables(r: InspectResult): HTMLElement {
                 return h(
                   "td",
                   { class: `result-${o?.result}` },
-                  o ? (o.result === "frame" && o.offset !== undefined ? `frame @${o.offset}` : o.result) : "-",
+                  o
+                    ? o.result === "frame" && o.offset !== undefined
+                      ? `frame @${o.offset}`
+                      : o.result
+                    : "-",
                 );
               }),
             ),
@@ -324,18 +355,33 @@ function hexdump(
   const n = Math.min(bytes.length, HEX_LIMIT);
   const owner = new Int32Array(n).fill(-1);
   fields.forEach((f, i) => {
-    for (let o = Math.max(0, f.offset); o < Math.min(n, f.offset + f.size); o++) if (owner[o] === -1) owner[o] = i;
+    for (let o = Math.max(0, f.offset); o < Math.min(n, f.offset + f.size); o++)
+      if (owner[o] === -1) owner[o] = i;
   });
   const spans: HTMLSpanElement[] = [];
-  const pre = h("div", { class: "hexdump mono", role: "region", "aria-label": "Hexdump of the input", tabindex: 0 });
+  const pre = h("div", {
+    class: "hexdump mono",
+    role: "region",
+    "aria-label": "Hexdump of the input",
+    tabindex: 0,
+  });
   const frag = document.createDocumentFragment();
   for (let row = 0; row < n; row += 16) {
-    const line = h("div", { class: "hexrow" }, h("span", { class: "hexoff" }, row.toString(16).padStart(6, "0")));
+    const line = h(
+      "div",
+      { class: "hexrow" },
+      h("span", { class: "hexoff" }, row.toString(16).padStart(6, "0")),
+    );
     let ascii = "";
     for (let o = row; o < Math.min(row + 16, n); o++) {
       const b = bytes[o]!;
       const fi = owner[o]!;
-      const cls = ["b", fi >= 0 ? `g-${fields[fi]!.group}` : "g-none", fi >= 0 && fi % 2 ? "alt" : "", b === 0 ? "z" : ""]
+      const cls = [
+        "b",
+        fi >= 0 ? `g-${fields[fi]!.group}` : "g-none",
+        fi >= 0 && fi % 2 ? "alt" : "",
+        b === 0 ? "z" : "",
+      ]
         .filter(Boolean)
         .join(" ");
       const s = h("span", { class: cls, "data-o": o }, b.toString(16).padStart(2, "0"));
@@ -358,6 +404,14 @@ function hexdump(
       spans[o]?.classList.add("hl");
       lit.push(o);
     }
+    // Bring the field's first row into the dump's view (the page itself does not move).
+    const first = spans[lit[0] ?? -1]?.parentElement;
+    if (
+      first &&
+      (first.offsetTop < pre.scrollTop || first.offsetTop > pre.scrollTop + pre.clientHeight - 20)
+    ) {
+      pre.scrollTop = Math.max(0, first.offsetTop - pre.clientHeight / 3);
+    }
   };
   let pick: (i: number) => void = () => {};
   pre.addEventListener("click", (ev) => {
@@ -377,4 +431,3 @@ function hexdump(
     },
   };
 }
-

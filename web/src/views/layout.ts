@@ -13,8 +13,9 @@ export function kernelField(onInput: () => void): { el: HTMLElement; input: HTML
     inputmode: "text",
     autocomplete: "off",
     spellcheck: "false",
-    placeholder: "e.g. 6.18 (newest rules if empty)",
-    size: 26,
+    placeholder: "e.g. 6.18",
+    title: "Linux release X.Y[.Z][-rcN]; empty: the newest rules",
+    size: 14,
   });
   input.addEventListener("input", onInput);
   return { el: h("div", { class: "field" }, h("label", { for: id }, "Linux version"), input), input };
@@ -59,7 +60,14 @@ export function layoutView(store: ProfileStore): HTMLElement {
             "tr",
             {},
             ["bit", "component", "size", "offset", "compacted", "flags", "state"].map((c) =>
-              h("th", { scope: "col", class: ["bit", "size", "offset", "compacted"].includes(c) ? "num" : undefined }, c),
+              h(
+                "th",
+                {
+                  scope: "col",
+                  class: ["bit", "size", "offset", "compacted"].includes(c) ? "num" : undefined,
+                },
+                c,
+              ),
             ),
           ),
         ),
@@ -92,12 +100,11 @@ export function layoutView(store: ProfileStore): HTMLElement {
         h(
           "dl",
           { class: "facts" },
-          fact("XCR0", head.sizes.split("   ")[0]!.replace(/^XCR0 /, ""), "xcr0"),
+          fact("XCR0", head.xcr0, "xcr0"),
           fact("user_size", String(l.userSize), "userSize"),
           fact("max (with AMX)", String(l.maxUserSize), "maxUserSize"),
           fact("CPUID(0xD,0).ECX", String(l.maxSize), "maxSize"),
         ),
-        h("p", { class: "mono", "data-testid": "layout-sizes" }, head.sizes),
         h("p", { class: "mono", "data-testid": "layout-frame" }, head.frame),
         h("div", { class: "table-wrap" }, table),
         p.notes.length || l.warnings.length
@@ -115,7 +122,11 @@ export function layoutView(store: ProfileStore): HTMLElement {
             layoutSvg([{ label: p.name, layout: l }], `XSAVE layout: ${describeProfile(p)}`),
             `Byte map of the XSAVE area of ${p.name}: each enabled component at its standard offset; magic2 at ${l.userSize}`,
           ),
-          h("figcaption", {}, "Byte map: components at their standard offsets; red mark: magic2 at xstate_size."),
+          h(
+            "figcaption",
+            {},
+            "Byte map: components at their standard offsets; red mark: magic2 at xstate_size.",
+          ),
         ),
       );
     } catch (e) {
@@ -129,7 +140,11 @@ export function layoutView(store: ProfileStore): HTMLElement {
     "section",
     { class: "view" },
     h("h2", {}, "Layout"),
-    h("p", { class: "lead" }, "The XSAVE layout of a CPU and the size of the signal frames Linux writes on it."),
+    h(
+      "p",
+      { class: "lead" },
+      "The XSAVE layout of a CPU and the size of the signal frames Linux writes on it.",
+    ),
     h(
       "form",
       { class: "controls", onsubmit: (ev: Event) => ev.preventDefault() },
