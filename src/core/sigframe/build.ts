@@ -12,11 +12,14 @@
  *   248 bytes (uc_sigmask slot at 240, before PR #2762) or 304 bytes (after), fpstate 0 —
  *   optionally with a kernel-style FPU area appended and pointed to.
  */
+import { ByteWriter } from "../bytes.ts";
 import { InvalidDataError, UsageError } from "../errors.ts";
 import { bit, hasBit } from "../hex.ts";
+import { MXCSR_INIT, MXCSR_MASK_SSE2 } from "../mxcsr.ts";
 import {
   FP_XSTATE_MAGIC1,
   FP_XSTATE_MAGIC2,
+  FXSAVE_SIZE,
   MASK_FPSSE,
   MIN_XSTATE_SIZE,
   XFEATURE,
@@ -25,6 +28,7 @@ import type { XsaveLayout } from "../xsave/layout.ts";
 import {
   KERNEL_FPSTATE_OFFSET,
   RT_SIGFRAME_SIZE,
+  SIGCONTEXT_FIELDS,
   UC_FP_XSTATE,
   UC_SIGCONTEXT_SS,
   UC_STRICT_RESTORE_SS,
@@ -36,6 +40,8 @@ import {
   encodeFpstate,
   type Fpstate,
   type LegacyRegisters,
+  writeSwBytes,
+  writeXsaveHeader,
   zeroRegisters,
 } from "./fpstate.ts";
 import { encodeSigframeImage, type RtSigframe, type SigframeImage } from "./frame.ts";
@@ -49,13 +55,13 @@ export type PwntoolsVariant = 248 | 304;
 export const CRIU_XSAVE_SIZE = 16384;
 /** Linux's initial PKRU (init_pkru_value): key 0 open, keys 1–15 access-disabled. */
 export const LINUX_INIT_PKRU = 0x55555554n;
-/** MXCSR_MASK written when the profile does not record one. */
-export const DEFAULT_FXSAVE_MXCSR_MASK = 0xffffn;
+/** MXCSR_MASK written when the profile does not record one (an x86-64 CPU with DAZ). */
+export const DEFAULT_FXSAVE_MXCSR_MASK = BigInt(MXCSR_MASK_SSE2);
 /** Where the fpstate goes when the caller gives no address (64-byte aligned user stack). */
 export const DEFAULT_BUILD_FPSTATE_ADDRESS = 0x7ffffffde000n;
 
 /** CRIU copies these components, in this order (criu/arch/x86/crtools.c restore_fpu()). */
-const CRIU_COMPONENTS = [
+export const CRIU_COMPONENTS: readonly number[] = [
   XFEATURE.YMM,
   XFEATURE.BNDREGS,
   XFEATURE.BNDCSR,
@@ -97,7 +103,7 @@ function legacyFrom(state: RegisterState, mxcsrMask: bigint): LegacyRegisters {
   for (let i = 0; i < 16; i++) l[`xmm${i}`] = 0n;
   // Init values (FNINIT / MXCSR reset): FCW 0x037f, MXCSR 0x1f80.
   l.fcw = 0x37fn;
-  l.mxcsr = 0x1f80n;
+  l.mxcsr = BigInt(MXCSR_INIT);
   l.mxcsr_mask = mxcsrMask;
   Object.assign(l, state.legacy);
   return l as LegacyRegisters;
@@ -121,6 +127,67 @@ export function buildFpstate(
   style: "kernel" | "criu",
   mxcsrMask = DEFAULT_FXSAVE_MXCSR_MASK,
   notes: string[] = [],
+): Fpstate {
+  const fp = assembleFpstate(layout, state, style, mxcsrMask, notes);
+  // Canonical form: what decoding the bytes gives (e.g. CRIU's magic2 inside an unused YMM slot).
+  return decodeFpstate(encodeFpstate(fp), { layout });
+}
+
+/** The bytes of `buildFpstate()`'s area (the same bytes, without decoding them again). */
+export function buildFpstateBytes(
+  layout: XsaveLayout,
+  state: RegisterState,
+  style: "kernel" | "criu",
+  mxcsrMask = DEFAULT_FXSAVE_MXCSR_MASK,
+  notes: string[] = [],
+): Uint8Array {
+  return encodeFpstate(assembleFpstate(layout, state, style, mxcsrMask, notes));
+}
+
+/**
+ * A restorer that copies the source's XSAVE bytes as they are (gVisor's fpu State.AfterLoad()):
+ * the area the kernel on `from` writes, copied into an area of `to`'s user_size (cut there, so
+ * every component stays at the source's offset and is read at the destination's), with the
+ * software bytes (`xfeatures`, xstate_size = `to`'s user_size), xstate_bv and magic2 written for
+ * `to`. `copied`: how many of the source's bytes are in it.
+ */
+export function rawCopyFpstate(
+  from: XsaveLayout,
+  to: XsaveLayout,
+  state: RegisterState,
+  xfeatures: bigint,
+  mxcsrMask = DEFAULT_FXSAVE_MXCSR_MASK,
+): { bytes: Uint8Array; copied: number } {
+  const src = assembleFpstate(from, state, "kernel", mxcsrMask, []);
+  const srcBytes = encodeFpstate(src);
+  const len = to.xsave ? to.userSize : FXSAVE_SIZE;
+  const copied = Math.min(from.xsave ? from.userSize : FXSAVE_SIZE, len);
+  const w = new ByteWriter(len + 4);
+  w.set(0, srcBytes.subarray(0, copied));
+  writeSwBytes(w, {
+    magic1: FP_XSTATE_MAGIC1,
+    extendedSize: len + 4,
+    xfeatures,
+    xstateSize: len,
+    padding: [0, 0, 0, 0, 0, 0, 0],
+  });
+  if (to.xsave) {
+    writeXsaveHeader(w, {
+      xstateBv: src.header?.xstateBv ?? MASK_FPSSE,
+      xcompBv: 0n,
+      reserved: [0n, 0n, 0n, 0n, 0n, 0n],
+    });
+  }
+  w.u32(len, FP_XSTATE_MAGIC2);
+  return { bytes: w.bytes, copied };
+}
+
+function assembleFpstate(
+  layout: XsaveLayout,
+  state: RegisterState,
+  style: "kernel" | "criu",
+  mxcsrMask: bigint,
+  notes: string[],
 ): Fpstate {
   const legacy = legacyFrom(state, mxcsrMask);
   const st = { ...state, components: new Map(state.components) };
@@ -202,8 +269,7 @@ export function buildFpstate(
     magic2: FP_XSTATE_MAGIC2,
     extra: [],
   };
-  // Canonical form: what decoding the bytes gives (e.g. CRIU's magic2 inside an unused YMM slot).
-  return decodeFpstate(encodeFpstate(fp), { layout });
+  return fp;
 }
 
 function alignUp(v: bigint, a: bigint): bigint {
@@ -245,26 +311,8 @@ export function buildFrame(opts: BuildOptions): BuildResult {
       ? 0n
       : (opts.layout?.xsave ? UC_FP_XSTATE : 0n) | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
   const mc: Record<string, bigint> = {};
-  for (const k of [
-    "r8",
-    "r9",
-    "r10",
-    "r11",
-    "r12",
-    "r13",
-    "r14",
-    "r15",
-    "rdi",
-    "rsi",
-    "rbp",
-    "rbx",
-    "rdx",
-    "rax",
-    "rcx",
-    "rsp",
-    "rip",
-  ])
-    mc[k] = g(k);
+  // r8 … rip: the general registers, in struct sigcontext order.
+  for (const [k] of SIGCONTEXT_FIELDS.slice(0, SIGCONTEXT_FIELDS.findIndex(([n]) => n === "eflags"))) mc[k] = g(k);
   mc.eflags = g("eflags", opts.style === "pwntools" ? 0n : 0x2n);
   mc.cs = g("cs", 0x33n);
   mc.gs = g("gs");

@@ -10,6 +10,7 @@ import {
   FP_XSTATE_MAGIC1,
   MIN_XSTATE_SIZE,
   SW_BYTES_OFFSET,
+  XFEATURE,
   XSAVE_HDR_OFFSET,
 } from "../xsave/components.ts";
 import { compactedLayout, type XsaveLayout } from "../xsave/layout.ts";
@@ -75,6 +76,17 @@ export interface DecodeFpstateOptions {
 
 /** Largest xstate_size taken as a real size (AMX frames are 11 KiB; CRIU buffers 16 KiB). */
 export const PLAUSIBLE_XSTATE_SIZE = 1 << 20;
+
+/**
+ * Where a user component's state sits in a standard-format area on this layout: x87 and SSE in the
+ * legacy region, the others at CPUID(0xD,i).EBX. Undefined where the layout has no such component.
+ */
+export function standardPlacement(layout: XsaveLayout, bit: number): { offset: number; size: number } | undefined {
+  if (bit === XFEATURE.FP) return { offset: 0, size: 160 };
+  if (bit === XFEATURE.SSE) return { offset: 160, size: 256 };
+  const c = layout.components.find((x) => x.bit === bit && !x.supervisor);
+  return c && c.size > 0 ? { offset: c.offset, size: c.size } : undefined;
+}
 
 /** Where each extended component sits for this header (no layout: only YMM at 576). */
 export function componentSlots(
@@ -174,23 +186,12 @@ export function encodeFpstate(fp: Fpstate, path = "fpstate"): Uint8Array {
   }
   const w = new ByteWriter(fp.size);
   writeTable(w, 0, LEGACY_FIELDS, fp.legacy, `${path}/legacy`);
-  const sw = fp.sw;
-  const swv: Record<string, bigint> = {
-    magic1: BigInt(sw.magic1 >>> 0),
-    extended_size: BigInt(sw.extendedSize >>> 0),
-    xfeatures: sw.xfeatures,
-    xstate_size: BigInt(sw.xstateSize >>> 0),
-  };
-  for (let i = 0; i < 7; i++) swv[`padding${i}`] = BigInt((sw.padding[i] ?? 0) >>> 0);
-  writeTable(w, SW_BYTES_OFFSET, SW_BYTES_FIELDS, swv, `${path}/sw_bytes`);
-  if (fp.header) {
-    const h: Record<string, bigint> = { xstate_bv: fp.header.xstateBv, xcomp_bv: fp.header.xcompBv };
-    for (let i = 0; i < 6; i++) h[`reserved${i}`] = fp.header.reserved[i] ?? 0n;
-    writeTable(w, XSAVE_HDR_OFFSET, HEADER_FIELDS, h, `${path}/header`);
-  }
+  writeSwBytes(w, fp.sw, `${path}/sw_bytes`);
+  if (fp.header) writeXsaveHeader(w, fp.header, `${path}/header`);
   for (const c of fp.components) {
     writeTable(w, c.offset, componentFields(c.bit, c.size), c.registers, `${path}/${c.name}`);
   }
+  const sw = fp.sw;
   if (fp.magic2 !== undefined) {
     if (sw.xstateSize + 4 > fp.size) {
       throw new InvalidDataError(
@@ -204,6 +205,25 @@ export function encodeFpstate(fp: Fpstate, path = "fpstate"): Uint8Array {
   }
   writeRuns(w, 0, fp.extra, `${path}/extra`);
   return w.bytes;
+}
+
+/** `_fpx_sw_bytes` at fpstate + 464. */
+export function writeSwBytes(w: ByteWriter, sw: SwBytes, path = "fpstate/sw_bytes"): void {
+  const swv: Record<string, bigint> = {
+    magic1: BigInt(sw.magic1 >>> 0),
+    extended_size: BigInt(sw.extendedSize >>> 0),
+    xfeatures: sw.xfeatures,
+    xstate_size: BigInt(sw.xstateSize >>> 0),
+  };
+  for (let i = 0; i < 7; i++) swv[`padding${i}`] = BigInt((sw.padding[i] ?? 0) >>> 0);
+  writeTable(w, SW_BYTES_OFFSET, SW_BYTES_FIELDS, swv, path);
+}
+
+/** The XSAVE header at fpstate + 512. */
+export function writeXsaveHeader(w: ByteWriter, h: XsaveHeader, path = "fpstate/header"): void {
+  const v: Record<string, bigint> = { xstate_bv: h.xstateBv, xcomp_bv: h.xcompBv };
+  for (let i = 0; i < 6; i++) v[`reserved${i}`] = h.reserved[i] ?? 0n;
+  writeTable(w, XSAVE_HDR_OFFSET, HEADER_FIELDS, v, path);
 }
 
 /** A component's registers, all zero (init for every component but x87/SSE). */

@@ -16,6 +16,7 @@
  */
 import { InvalidDataError, TruncatedInputError, UsageError } from "../errors.ts";
 import { bit, bitsOf, hasBit, hex } from "../hex.ts";
+import { type MxcsrMaskInput, resolveMxcsrMask } from "../mxcsr.ts";
 import { predict } from "../sigreturn/predict.ts";
 import type { Policy, PredictInput, Prediction } from "../sigreturn/types.ts";
 import {
@@ -34,9 +35,6 @@ import { encodeSigframeImage, type SigframeImage } from "./frame.ts";
 
 export type TranslateStyle = "kernel" | "criu";
 
-/** MXCSR_MASK when FXSAVE reports 0 (Intel SDM vol. 1 §11.6.6). */
-const FXSAVE_DEFAULT_MXCSR_MASK = 0xffbf;
-
 export interface TranslateOptions {
   /** CPU A: the layout the input was written at (its standard offsets locate the components). */
   from: XsaveLayout;
@@ -44,8 +42,11 @@ export interface TranslateOptions {
   to: XsaveLayout;
   /** How the sw bytes are written for B; default kernel. */
   style?: TranslateStyle;
-  /** B's MXCSR_MASK when known; otherwise the frame's own mxcsr_mask stands in (0 → 0xffbf). */
-  mxcsrMask?: number;
+  /**
+   * B's MXCSR_MASK: a measured raw value, or a resolved one (mxcsrMaskOf(profile): measured or
+   * estimated from CPUID); absent → assumed 0xffff (an x86-64 CPU with DAZ).
+   */
+  mxcsrMask?: MxcsrMaskInput;
   /** Clear MXCSR bits outside the mask instead of only reporting them. */
   fixMxcsr?: boolean;
   /**
@@ -80,8 +81,10 @@ export interface ComponentMove {
 export interface MxcsrReport {
   value: number;
   mask: number;
-  /** profile: B's recorded MXCSR_MASK; frame: the source frame's mxcsr_mask field stood in. */
-  maskSource: "profile" | "frame";
+  /** The mask is not measured on B (estimated from CPUID or assumed). */
+  estimated: boolean;
+  /** Where the mask comes from, for messages. */
+  basis: string;
   /** Bits outside the mask: FXRSTOR/XRSTOR raise #GP on B (SIGSEGV). */
   unsupported: number;
   /** Bits cleared by fixMxcsr. */
@@ -286,16 +289,16 @@ export function translateFpstate(src: Fpstate, opts: TranslateOptions): FpstateT
   }
 
   // MXCSR against B's MXCSR_MASK.
-  const frameMask = Number(src.legacy.mxcsr_mask) >>> 0 || FXSAVE_DEFAULT_MXCSR_MASK;
-  const mask = opts.mxcsrMask ? opts.mxcsrMask >>> 0 : frameMask;
+  const maskInfo = resolveMxcsrMask(opts.mxcsrMask);
   const mxcsr = Number(src.legacy.mxcsr) >>> 0;
-  const unsupported = (mxcsr & ~mask) >>> 0;
+  const unsupported = (mxcsr & ~maskInfo.value) >>> 0;
   const fix = unsupported !== 0 && opts.fixMxcsr === true;
-  const written = fix ? (mxcsr & mask) >>> 0 : mxcsr;
+  const written = fix ? (mxcsr & maskInfo.value) >>> 0 : mxcsr;
   const mx: MxcsrReport = {
     value: mxcsr,
-    mask,
-    maskSource: opts.mxcsrMask ? "profile" : "frame",
+    mask: maskInfo.value,
+    estimated: maskInfo.estimated,
+    basis: maskInfo.basis,
     unsupported,
     fixed: fix,
     written,
@@ -583,7 +586,7 @@ export function predictTranslation(
     for (const m of t.components) {
       if (m.action !== "moved" && m.action !== "kept") continue;
       const o = p.components.find((c) => c.bit === m.bit);
-      if (!o || o.result !== "frame" || o.offset !== m.to!.offset) missing.push(m.name);
+      if (o?.result !== "frame" || o.offset !== m.to!.offset) missing.push(m.name);
     }
     if (p.mxcsr !== "frame") missing.push("MXCSR");
     return { prediction: p, restored: p.path === "xrstor" && missing.length === 0, missing };

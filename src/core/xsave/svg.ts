@@ -20,6 +20,11 @@ const COLORS: Record<string, string> = {
   LWP: "#6c757d",
 };
 
+/** Monospace 11px: about 6.7 px a character. Labels are kept inside the picture. */
+function labelX(x: number, text: string, width: number): number {
+  return Math.max(0, Math.min(x, width - 4 - text.length * 6.7));
+}
+
 function esc(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
@@ -77,8 +82,9 @@ export function layoutSvg(bars: Bar[], title: string): string {
       );
       if (c.bit >= 2) {
         const ly = y + barH + 13 + (labelRow % 2) * 13;
+        const label = `${c.name}@${c.offset}`;
         parts.push(
-          `<text x="${x.toFixed(1)}" y="${ly}" fill="#212529">${esc(`${c.name}@${c.offset}`)}</text>`,
+          `<text x="${labelX(x, label, width).toFixed(1)}" y="${ly}" fill="#212529">${esc(label)}</text>`,
         );
         labelRow++;
       }
@@ -87,9 +93,8 @@ export function layoutSvg(bars: Bar[], title: string): string {
     parts.push(
       `<rect x="${mx.toFixed(1)}" y="${y - 4}" width="${Math.max(2, 4 * scale).toFixed(1)}" height="${barH + 8}" fill="#d00000"><title>magic2 at xstate_size ${b.layout.userSize}</title></rect>`,
     );
-    parts.push(
-      `<text x="${(mx + 4).toFixed(1)}" y="${y - 6}" fill="#d00000">magic2@${b.layout.userSize}</text>`,
-    );
+    const m2 = `magic2@${b.layout.userSize}`;
+    parts.push(`<text x="${labelX(mx + 4, m2, width).toFixed(1)}" y="${y - 6}" fill="#d00000">${m2}</text>`);
   });
   parts.push("</svg>");
   return `${parts.join("\n")}\n`;
