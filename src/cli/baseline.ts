@@ -5,11 +5,12 @@ import type { Command } from "commander";
 import { type BaselineResult, baseline } from "../core/compat/index.ts";
 import { isSigframeError, UsageError } from "../core/errors.ts";
 import { bitsOf, hex, toJson } from "../core/hex.ts";
+import { type MxcsrMask, mxcsrMaskOf } from "../core/mxcsr.ts";
 import type { Profile } from "../core/profile.ts";
 import { componentInfo } from "../core/xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { loadProfile } from "../node/profile-source.ts";
-import { displayName, mxcsrMaskOf } from "./check.ts";
+import { displayName } from "./check.ts";
 import type { CliContext } from "./context.ts";
 import { layoutOptions } from "./layout.ts";
 import { renderTable } from "./render/table.ts";
@@ -18,7 +19,8 @@ export interface LoadedHost {
   name: string;
   profile: Profile;
   layout: XsaveLayout;
-  mxcsrMask?: number;
+  /** Measured, or estimated from CPUID. */
+  mxcsrMask: MxcsrMask;
 }
 
 /** Files of a folder that may be profiles (the corpus's index and log are not). */
@@ -46,10 +48,12 @@ export function loadHosts(
     const n = seen.get(name) ?? 0;
     seen.set(name, n + 1);
     if (n > 0) name = `${name}#${n + 1}`;
-    const h: LoadedHost = { name, profile: p, layout: computeLayout(p, layoutOptions(kernel ?? {}, p)) };
-    const m = mxcsrMaskOf(p);
-    if (m !== undefined) h.mxcsrMask = m;
-    out.push(h);
+    out.push({
+      name,
+      profile: p,
+      layout: computeLayout(p, layoutOptions(kernel ?? {}, p)),
+      mxcsrMask: mxcsrMaskOf(p),
+    });
   };
   for (const arg of args) {
     let isDir = false;

@@ -13,6 +13,7 @@ import {
 import { UsageError } from "../core/errors.ts";
 import { bitsOf, hex, toJson } from "../core/hex.ts";
 import { type KernelVersion, parseKernelVersion } from "../core/kernel.ts";
+import { mxcsrMaskOf } from "../core/mxcsr.ts";
 import type { Profile } from "../core/profile.ts";
 import { type Policy, policiesForKernel, predict } from "../core/sigreturn/index.ts";
 import { componentInfo } from "../core/xsave/components.ts";
@@ -84,10 +85,6 @@ export function displayName(arg: string, p: Profile): string {
   if (arg === "host" || p.source.kind === "builtin") return p.name;
   const base = arg.split("/").filter(Boolean).pop() ?? arg;
   return base.replace(/\.(json|txt|img)$/i, "");
-}
-
-export function mxcsrMaskOf(p: Profile): number | undefined {
-  return p.mxcsrMask ?? p.observed?.mxcsrMask;
 }
 
 interface CheckFlags {
@@ -326,10 +323,9 @@ export function register(program: Command, ctx: CliContext): void {
       if (u !== undefined) input.uses = u;
       if (taken) input.frames = taken.frames;
       if (restorers) input.restorers = restorers;
-      const ma = mxcsrMaskOf(pa);
-      const mb = mxcsrMaskOf(pb);
-      if (ma !== undefined) input.fromMxcsrMask = ma;
-      if (mb !== undefined) input.toMxcsrMask = mb;
+      // Measured where the profile records it, else estimated from CPUID.
+      input.fromMxcsrMask = mxcsrMaskOf(pa);
+      input.toMxcsrMask = mxcsrMaskOf(pb);
       const r = checkCompat(input);
       const note = [pol.note, ...(taken?.notes ?? [])].filter(Boolean).join("; ") || undefined;
       if (flags.json) ctx.out(toJson(checkJson(r, note)));

@@ -14,6 +14,7 @@ import { register as predict } from "./predict.ts";
 import { register as probe } from "./probe.ts";
 import { register as scan } from "./scan.ts";
 import { register as serve } from "./serve.ts";
+import { register as translate } from "./translate.ts";
 
 type Register = (program: Command, ctx: CliContext) => void;
 
@@ -31,6 +32,7 @@ const registry: Register[] = [
   build,
   inspect,
   serve,
+  translate,
 ];
 
 export function registerCommands(program: Command, ctx: CliContext): void {

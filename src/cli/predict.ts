@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { hex, toJson } from "../core/hex.ts";
+import { mxcsrMaskOf } from "../core/mxcsr.ts";
 import type { Profile } from "../core/profile.ts";
 import { policiesForKernel } from "../core/sigreturn/policy.ts";
 import { losesState, predict } from "../core/sigreturn/predict.ts";
@@ -149,12 +150,14 @@ export function register(program: Command, ctx: CliContext): void {
         );
       }
       const fpBytes = input.fpstateBytes;
+      // The receiving CPU's MXCSR_MASK: measured where the profile has it, else from CPUID.
+      const mxcsrMask = mxcsrMaskOf(profile);
       const readableBytes = readable ?? (fpBytes ? Math.max(fpBytes.length, task.userSize + 4) : 0);
       const predictions = policies.map((policy) => {
         const pin: PredictInput = { fpstate: fpBytes, task, policy, readableBytes };
         const addr = address ?? input.fpstateAddress;
         if (addr !== undefined) pin.address = addr;
-        if (profile.mxcsrMask) pin.mxcsrMask = profile.mxcsrMask;
+        pin.mxcsrMask = mxcsrMask.value;
         pin.compactedForm = profile.cpuid.has("XSAVEC");
         const p = predict(pin);
         if (fpBytes && readable === undefined && readableBytes > fpBytes.length) {
@@ -190,7 +193,9 @@ export function register(program: Command, ctx: CliContext): void {
         `task:  ${task.profile.name}: user_size ${task.userSize}, features ${hex(task.userFeatures)} (${task.components
           .filter((c) => c.enabled)
           .map((c) => c.name)
-          .join(" ")})` + (kernel ? `; kernel ${kernel.text}` : ""),
+          .join(" ")})` +
+          `; MXCSR_MASK ${hex(mxcsrMask.value)}${mxcsrMask.estimated ? ` (${mxcsrMask.basis})` : ""}` +
+          (kernel ? `; kernel ${kernel.text}` : ""),
       );
       if (note) head.push(`note:  ${note}`);
       ctx.out([head.join("\n"), ...predictions.map((p) => renderPrediction(ctx, p))].join("\n\n"));

@@ -59,7 +59,11 @@ export const ASSUMED_MXCSR_MASK: MxcsrMask = Object.freeze({
  */
 export function estimatedMxcsrMask(cpuid: Cpuid, vendor = cpuid.vendor()): MxcsrMask {
   if (!cpuid.has("SSE2")) {
-    return { value: MXCSR_MASK_FXSAVE_ZERO, estimated: true, basis: "estimated from CPUID (no SSE2: no DAZ)" };
+    return {
+      value: MXCSR_MASK_FXSAVE_ZERO,
+      estimated: true,
+      basis: "estimated from CPUID (no SSE2: no DAZ)",
+    };
   }
   const amd = vendor === "AuthenticAMD" || vendor === "HygonGenuine";
   if (amd && cpuid.has("MISALIGNSSE")) {

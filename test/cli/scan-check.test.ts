@@ -1,10 +1,13 @@
 /** `check --checkpoint DIR` / `check --core FILE`: the found frames and thread states, judged on B. */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
+import { profileToJson } from "../../src/core/profiles/json.ts";
+import { loadProfile } from "../../src/node/profile-source.ts";
 import { CORPUS, FIXTURES, needs } from "../helpers/shared.ts";
 
 async function sf(...argv: string[]) {
@@ -75,6 +78,51 @@ describe("check --core / --checkpoint", fixtures, () => {
     assert.equal(found.style, "checkpoint");
     assert.equal(found.intact, false);
     assert.ok(j.findings.some((f: J) => f.frames?.includes(`t${tid}-d1`) && f.severity === "error"));
+  });
+
+  test("in-handler checkpoint against its own machine's cpuinfo.img: compatible (MXCSR with DAZ accepted)", async () => {
+    const dir = join(FIXTURES, "criu", "S2");
+    const r = await sf(
+      "check",
+      "--checkpoint",
+      dir,
+      "--to",
+      join(dir, "cpuinfo.img"),
+      "--policy",
+      "classic",
+      "--json",
+    );
+    assert.equal(r.code, 0, r.err + r.out);
+    const j = JSON.parse(r.out);
+    const tid = truth("S2").threads[0].tid;
+    const found = j.policies.classic.frames.find((f: J) => f.frame === `t${tid}-d1`);
+    assert.ok(found, "the frame found on the stack is evaluated");
+    assert.deepEqual([found.path, found.signal, found.intact], ["xrstor", null, true]);
+    // Its MXCSR sets DAZ; the destination's mask is estimated from CPUID (AMD, MisAlignSse).
+    assert.equal(j.to.mxcsrMask, 0x2ffff);
+    assert.equal(j.to.mxcsrMaskEstimated, true);
+    assert.equal(j.from.mxcsrMaskEstimated, undefined, "the checkpoint's mask is the threads' FXSAVE value");
+    assert.ok(j.findings.some((f: J) => f.code === "mxcsr_mask_estimated" && f.severity === "info"));
+    assert.ok(!j.findings.some((f: J) => f.severity !== "info"));
+  });
+
+  test("the same checkpoint on a CPU whose measured MXCSR_MASK lacks DAZ: the found frame is SIGSEGV", async () => {
+    const dir = join(FIXTURES, "criu", "S2");
+    const p = loadProfile(join(dir, "cpuinfo.img"));
+    const file = join(mkdtempSync(join(tmpdir(), "sf-mxcsr-")), "no-daz.json");
+    writeFileSync(file, JSON.stringify(profileToJson({ ...p, mxcsrMask: 0xffbf })));
+    const r = await sf("check", "--checkpoint", dir, "--to", file, "--policy", "classic", "--json");
+    assert.equal(r.code, 3, r.err + r.out);
+    const j = JSON.parse(r.out);
+    assert.deepEqual([j.to.mxcsrMask, j.to.mxcsrMaskEstimated], [0xffbf, undefined]);
+    const tid = truth("S2").threads[0].tid;
+    const found = j.policies.classic.frames.find((f: J) => f.frame === `t${tid}-d1`);
+    assert.deepEqual([found.signal, found.reason], ["SIGSEGV", "xrstor-gp-mxcsr"]);
+    assert.ok(
+      j.findings.some(
+        (f: J) => f.code === "sigreturn_fault" && f.severity === "error" && f.frames.includes(`t${tid}-d1`),
+      ),
+    );
   });
 
   test("a checkpoint without live frames: only the thread's state, with its own xstate_bv", async () => {

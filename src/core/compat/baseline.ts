@@ -5,6 +5,7 @@
  * when every host's kernel runs with XCR0 limited to it.
  */
 import { bit, bitsOf, hasBit } from "../hex.ts";
+import { standardPlacement } from "../sigframe/fpstate.ts";
 import { componentInfo, MASK_FPSSE, MIN_XSTATE_SIZE, XFEATURE } from "../xsave/components.ts";
 import { standardSize, type XsaveLayout } from "../xsave/layout.ts";
 
@@ -35,11 +36,6 @@ export interface BaselineResult {
   fxsaveOnly: boolean;
 }
 
-function placement(l: XsaveLayout, b: number): { offset: number; size: number } | undefined {
-  const c = l.components.find((x) => x.bit === b && !x.supervisor);
-  return c && c.size > 0 ? { offset: c.offset, size: c.size } : undefined;
-}
-
 /** The portable mask of `hosts` (at least one). AMX tile data counts like any component. */
 export function baseline(hosts: BaselineHost[]): BaselineResult {
   const all = hosts.reduce((m, h) => m | h.layout.userFeatures | h.layout.xcr0, 0n);
@@ -56,7 +52,7 @@ export function baseline(hosts: BaselineHost[]): BaselineResult {
     const byPlace = new Map<string, { offset: number; size: number; hosts: string[] }>();
     for (const h of hosts) {
       if (!has(h.layout)) continue;
-      const p = placement(h.layout, b);
+      const p = standardPlacement(h.layout, b);
       if (!p) continue;
       const k = `${p.offset}/${p.size}`;
       const e = byPlace.get(k);

@@ -8,6 +8,8 @@
  * Layout-only facts (AMX permission, PKRU, glibc's cached size, MXCSR_MASK) are added beside.
  */
 import { bit, bitsOf, hasBit, hex } from "../hex.ts";
+import { type MxcsrMask, type MxcsrMaskInput, resolveMxcsrMask } from "../mxcsr.ts";
+import { standardPlacement } from "../sigframe/fpstate.ts";
 import type { Policy, PredictInput, Prediction } from "../sigreturn/types.ts";
 import { componentInfo, MASK_FPSSE, XFEATURE } from "../xsave/components.ts";
 import { standardSize, type XsaveLayout } from "../xsave/layout.ts";
@@ -23,7 +25,7 @@ import {
   type Severity,
   severityRank,
 } from "./findings.ts";
-import { DEFAULT_MXCSR_MASK, type FrameCase, standardFrames } from "./frames.ts";
+import { type FrameCase, standardFrames } from "./frames.ts";
 
 export type Predictor = (input: PredictInput) => Prediction;
 
@@ -75,7 +77,10 @@ export interface HostSummary {
   xcr0: bigint;
   userFeatures: bigint;
   userSize: number;
-  mxcsrMask?: number;
+  /** MXCSR_MASK the check used for the host. */
+  mxcsrMask: number;
+  /** The mask is not measured: estimated from CPUID, or assumed. */
+  mxcsrMaskEstimated?: boolean;
 }
 
 export interface CheckResult extends Verdict {
@@ -105,8 +110,12 @@ export interface CheckInput {
   frames?: FrameCase[];
   /** Restorer-built frames to add when `frames` is not given; default both. */
   restorers?: ("criu" | "raw-copy")[];
-  fromMxcsrMask?: number;
-  toMxcsrMask?: number;
+  /**
+   * MXCSR_MASK of each host: a measured value (0 → 0xffbf), or `mxcsrMaskOf(profile)` (measured,
+   * else estimated from CPUID). Absent: assumed 0xffff, what every x86-64 CPU with DAZ reports.
+   */
+  fromMxcsrMask?: MxcsrMaskInput;
+  toMxcsrMask?: MxcsrMaskInput;
   /** CRIU's cpuinfo of each host (criuCpuinfo()); computed from the layouts when absent. */
   criu?: { from: CriuCpuinfo; to: CriuCpuinfo };
   /** Host names for messages. */
@@ -127,12 +136,7 @@ export function defaultUses(from: XsaveLayout): bigint {
 /** glibc's STATE_SAVE_MASK (sysdeps/x86/sysdep.h): what _dl_runtime_resolve saves. */
 const GLIBC_SAVE_MASK = bit(1) | bit(2) | bit(3) | bit(5) | bit(6) | bit(7) | bit(XFEATURE.APX);
 
-function compOf(l: XsaveLayout, b: number): { offset: number; size: number } | undefined {
-  if (b === 0) return { offset: 0, size: 160 };
-  if (b === 1) return { offset: 160, size: 256 };
-  const c = l.components.find((x) => x.bit === b && !x.supervisor);
-  return c && c.size > 0 ? { offset: c.offset, size: c.size } : undefined;
-}
+const compOf = standardPlacement;
 
 /** Runs one frame through the model under one policy and compares with the writer's intent. */
 export function evaluateFrame(
@@ -266,6 +270,7 @@ function describeEffect(
   from: XsaveLayout,
   to: XsaveLayout,
   names: { from: string; to: string },
+  mx: { from: MxcsrMask; to: MxcsrMask },
 ): string {
   const comp = fx.bit !== undefined ? componentInfo(fx.bit).name : "";
   const where = STYLE_WORDS[fx.frame.style];
@@ -301,10 +306,14 @@ function describeEffect(
     case "criu_not_saved":
       return `${where}: CRIU's image has no field for ${comp}: its state is lost`;
     case "mxcsr_rejected":
-      return `${where}: ${A}'s MXCSR_MASK accepts DAZ (bit 6) but ${B}'s does not: sigreturn of such a frame is SIGSEGV`;
+      return `${where}: ${A}'s MXCSR_MASK ${maskWords(mx.from)} accepts DAZ (bit 6) but ${B}'s ${maskWords(mx.to)} does not: sigreturn of such a frame is SIGSEGV`;
     default:
       return `${where}: ${FINDING_CODES[code].title}`;
   }
+}
+
+function maskWords(m: MxcsrMask): string {
+  return m.estimated ? `${hex(m.value)} (${m.basis})` : hex(m.value);
 }
 
 function verdictOf(severities: Severity[]): Verdict {
@@ -324,7 +333,7 @@ export function staticFindings(
   to: XsaveLayout,
   uses: bigint,
   names: { from: string; to: string },
-  mx: { from?: number; to?: number },
+  mx: { from: MxcsrMask; to: MxcsrMask },
 ): Finding[] {
   const out: Finding[] = [];
   const A = names.from;
@@ -377,10 +386,12 @@ export function staticFindings(
       );
     }
   }
-  if ((mx.from === undefined) !== (mx.to === undefined)) {
+  if (mx.from.estimated !== mx.to.estimated) {
+    const [est, name, other, otherName] = mx.to.estimated ? [mx.to, B, mx.from, A] : [mx.from, A, mx.to, B];
     make(
-      "mxcsr_mask_unknown",
-      `MXCSR_MASK is known for ${mx.from === undefined ? B : A} only; a MXCSR value accepted on ${A} may be rejected on ${B}`,
+      "mxcsr_mask_estimated",
+      `${name}'s MXCSR_MASK is not measured: ${hex(est.value)}, ${est.basis}; ${otherName}'s is ${hex(other.value)} (${other.basis})`,
+      { from: { mxcsrMask: mx.from.value }, to: { mxcsrMask: mx.to.value } },
     );
   }
   return out;
@@ -392,9 +403,12 @@ export function checkCompat(input: CheckInput): CheckResult {
   const names = input.names ?? { from: from.profile.name, to: to.profile.name };
   const selected = input.policies && input.policies.length > 0 ? input.policies : [...ALL_POLICIES];
   const uses = ((input.uses ?? defaultUses(from)) & from.userFeatures) | MASK_FPSSE;
-  const frameOpts: Parameters<typeof standardFrames>[2] = { uses };
-  if (input.fromMxcsrMask !== undefined) frameOpts.fromMxcsrMask = input.fromMxcsrMask;
-  if (input.toMxcsrMask !== undefined) frameOpts.toMxcsrMask = input.toMxcsrMask;
+  const mx = { from: resolveMxcsrMask(input.fromMxcsrMask), to: resolveMxcsrMask(input.toMxcsrMask) };
+  const frameOpts: Parameters<typeof standardFrames>[2] = {
+    uses,
+    fromMxcsrMask: mx.from,
+    toMxcsrMask: mx.to,
+  };
   if (input.restorers) frameOpts.restorers = input.restorers;
   const frames = input.frames ?? standardFrames(from, to, frameOpts);
 
@@ -403,17 +417,14 @@ export function checkCompat(input: CheckInput): CheckResult {
   for (const policy of ALL_POLICIES) {
     const list: FrameOutcome[] = [];
     for (const f of frames) {
-      const o = evaluateFrame(f, to, policy, predict, input.toMxcsrMask);
+      const o = evaluateFrame(f, to, policy, predict, mx.to.value);
       list.push(o);
       for (const e of effectsOf(f, o, from, to)) effects.push(e);
     }
     outcomes.set(policy, list);
   }
 
-  const statics = staticFindings(from, to, uses, names, {
-    ...(input.fromMxcsrMask !== undefined ? { from: input.fromMxcsrMask } : {}),
-    ...(input.toMxcsrMask !== undefined ? { to: input.toMxcsrMask } : {}),
-  });
+  const statics = staticFindings(from, to, uses, names, mx);
 
   // Group effects by (code, component, frame): one finding each, with the policies it happens under.
   const groups = new Map<string, Effect[]>();
@@ -454,7 +465,7 @@ export function checkCompat(input: CheckInput): CheckResult {
     const first = g.find((e) => hit.includes(e.policy)) ?? g[0]!;
     const info = FINDING_CODES[first.code];
     const partial = hit.length < selected.length;
-    let message = describeEffect(first.code, first, from, to, names);
+    let message = describeEffect(first.code, first, from, to, names, mx);
     if (fr.length > 1)
       message += ` (also ${fr
         .slice(1)
@@ -513,8 +524,8 @@ export function checkCompat(input: CheckInput): CheckResult {
 
   return {
     ...overall,
-    from: summary(from, names.from, input.fromMxcsrMask),
-    to: summary(to, names.to, input.toMxcsrMask),
+    from: summary(from, names.from, mx.from),
+    to: summary(to, names.to, mx.to),
     uses,
     evaluated: selected,
     findings,
@@ -541,7 +552,7 @@ function fallbackCriu(l: XsaveLayout): CriuCpuinfo {
   };
 }
 
-function summary(l: XsaveLayout, name: string, mxcsrMask?: number): HostSummary {
+function summary(l: XsaveLayout, name: string, mxcsrMask: MxcsrMask): HostSummary {
   const s: HostSummary = {
     name,
     vendor: l.profile.vendor,
@@ -549,7 +560,8 @@ function summary(l: XsaveLayout, name: string, mxcsrMask?: number): HostSummary 
     xcr0: l.xcr0,
     userFeatures: l.userFeatures,
     userSize: l.userSize,
+    mxcsrMask: mxcsrMask.value,
   };
-  if (mxcsrMask !== undefined) s.mxcsrMask = mxcsrMask || DEFAULT_MXCSR_MASK;
+  if (mxcsrMask.estimated) s.mxcsrMaskEstimated = true;
   return s;
 }

@@ -64,7 +64,7 @@ export type Finding =
   | (Base & { code: "amx_permission" })
   | (Base & { code: "amx_unavailable" })
   | (Base & { code: "mxcsr_rejected" })
-  | (Base & { code: "mxcsr_mask_unknown" })
+  | (Base & { code: "mxcsr_mask_estimated" })
   | (Base & { code: "glibc_xsave_size" });
 
 export type FindingCode = Finding["code"];
@@ -158,10 +158,10 @@ export const FINDING_CODES: Record<FindingCode, CodeInfo> = {
     title: "an MXCSR value valid on the source is rejected on the destination",
     hint: "the destination's MXCSR_MASK lacks a bit (DAZ, bit 6) the source accepts: a process that set it gets SIGSEGV on sigreturn",
   },
-  mxcsr_mask_unknown: {
+  mxcsr_mask_estimated: {
     severity: "info",
-    title: "MXCSR_MASK not known for one of the hosts",
-    hint: "capture the hosts with 'sigframe host' to compare MXCSR_MASK",
+    title: "MXCSR_MASK of one host is estimated from CPUID, not measured",
+    hint: "x86-64 CPUs report 0xffff (DAZ), AMD CPUs with MisAlignSse 0x2ffff; capture the host with 'sigframe host' to measure it",
   },
   glibc_xsave_size: {
     severity: "info",

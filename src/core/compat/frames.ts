@@ -7,18 +7,14 @@
  * A checkpoint scanner supplies its own cases (style `checkpoint`); `standardFrames()` builds the
  * representative ones for a pair of layouts.
  */
-import { bitsOf, hasBit } from "../hex.ts";
-import {
-  FP_XSTATE_MAGIC1,
-  FP_XSTATE_MAGIC2,
-  FXSAVE_SIZE,
-  MASK_FPSSE,
-  MIN_XSTATE_SIZE,
-  SW_BYTES_OFFSET,
-  XFEATURE,
-  XSAVE_HDR_OFFSET,
-} from "../xsave/components.ts";
-import type { XsaveLayout } from "../xsave/layout.ts";
+import { bitsOf, hasBit, leToBigint } from "../hex.ts";
+import { MXCSR_DAZ, MXCSR_INIT, type MxcsrMaskInput, resolveMxcsrMask } from "../mxcsr.ts";
+import { buildFpstateBytes, CRIU_COMPONENTS, rawCopyFpstate } from "../sigframe/build.ts";
+import { componentFields } from "../sigframe/fields.ts";
+import { standardPlacement } from "../sigframe/fpstate.ts";
+import { emptyState, type RegisterState } from "../sigframe/state.ts";
+import { MASK_FPSSE, SW_BYTES_OFFSET, XFEATURE, XSAVE_HDR_OFFSET } from "../xsave/components.ts";
+import { standardSize, type XsaveLayout } from "../xsave/layout.ts";
 import type { FrameStyle } from "./findings.ts";
 
 export interface Placement {
@@ -52,22 +48,9 @@ export interface FrameCase {
   mxcsr: number;
 }
 
-/** MXCSR_MASK when FXSAVE reports 0 (SDM vol.1 §11.6.6). */
-export const DEFAULT_MXCSR_MASK = 0xffbf;
-export const MXCSR_DEFAULT = 0x1f80;
-/** Denormals-are-zero: the MXCSR bit early SSE CPUs lack. */
-export const MXCSR_DAZ = 0x40;
-
-/** CRIU's restore_fpu() order of per-component copies (criu/arch/x86/crtools.c). */
-export const CRIU_COMPONENTS: readonly number[] = [
-  XFEATURE.YMM,
-  XFEATURE.BNDREGS,
-  XFEATURE.BNDCSR,
-  XFEATURE.OPMASK,
-  XFEATURE.ZMM_Hi256,
-  XFEATURE.Hi16_ZMM,
-  XFEATURE.PKRU,
-];
+export { CRIU_COMPONENTS, MXCSR_DAZ };
+/** MXCSR at init (0x1f80). */
+export const MXCSR_DEFAULT = MXCSR_INIT;
 
 /** gVisor's SupportedXFeatureStates (pkg/sentry/arch/fpu/fpu_amd64.go): x87, SSE, AVX, AVX-512. */
 export const RAW_COPY_SUPPORTED = 0xe7n;
@@ -77,78 +60,90 @@ const RAW_COPY_SW_XFEATURES = 0xe7n;
 /** Byte filling the memory past a frame (other stack contents). */
 const STACK_FILL = 0xa5;
 
-function comp(l: XsaveLayout, bit: number): { offset: number; size: number } | undefined {
-  if (bit === 0) return { offset: 0, size: 160 };
-  if (bit === 1) return { offset: 160, size: 256 };
-  const c = l.components.find((x) => x.bit === bit && !x.supervisor);
-  return c && c.size > 0 ? { offset: c.offset, size: c.size } : undefined;
+/** A recognisable, never-zero byte pattern for a component's state (so it is never init). */
+function patternBytes(b: number, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) out[i] = (0x10 + b * 7 + i) & 0xff || 1;
+  return out;
 }
 
-/** A recognisable, non-init byte pattern for a component's state. */
-function fillComponent(buf: Uint8Array, bit: number, offset: number, size: number): void {
-  const end = Math.min(buf.length, offset + size);
-  for (let i = offset; i < end; i++) buf[i] = (0x10 + bit * 7 + (i - offset)) & 0xff || 1;
-}
-
-interface RawFrame {
-  size: number;
-  xfeatures: bigint;
-  xstateBv: bigint;
-  xstateSize: number;
-  extendedSize: number;
-  magic2At: number | null;
-  mxcsr: number;
-  mxcsrMask: number;
-  /** Component bytes to place: [bit, offset, size]. */
-  components: [number, number, number][];
-}
-
-/** Encodes an fpstate the way the kernel's copy_fpstate_to_sigframe() lays it out. */
-function encode(f: RawFrame): Uint8Array {
-  const buf = new Uint8Array(f.size).fill(STACK_FILL);
-  const dv = new DataView(buf.buffer);
-  // Legacy FXSAVE region: x87 control words, MXCSR, XMM registers.
-  buf.fill(0, 0, Math.min(FXSAVE_SIZE, f.size));
-  dv.setUint16(0, 0x037f, true);
-  dv.setUint32(24, f.mxcsr >>> 0, true);
-  dv.setUint32(28, f.mxcsrMask >>> 0, true);
-  fillComponent(buf, 1, 160, 256);
-  // _fpx_sw_bytes.
-  dv.setUint32(SW_BYTES_OFFSET, FP_XSTATE_MAGIC1, true);
-  dv.setUint32(SW_BYTES_OFFSET + 4, f.extendedSize, true);
-  dv.setBigUint64(SW_BYTES_OFFSET + 8, f.xfeatures, true);
-  dv.setUint32(SW_BYTES_OFFSET + 16, f.xstateSize, true);
-  // XSAVE header: xstate_bv, xcomp_bv = 0, reserved = 0.
-  if (f.size >= MIN_XSTATE_SIZE) {
-    buf.fill(0, XSAVE_HDR_OFFSET, XSAVE_HDR_OFFSET + 64);
-    dv.setBigUint64(XSAVE_HDR_OFFSET, f.xstateBv, true);
+/**
+ * The register state of a process that uses exactly `uses` (x87/SSE always): every used component
+ * holds a non-init pattern, every other one of `layouts` is init (PKRU included: the process is
+ * taken not to use it unless `uses` says so).
+ */
+function patternState(uses: bigint, mxcsr: number, layouts: XsaveLayout[]): RegisterState {
+  const st = emptyState();
+  st.legacy.mxcsr = BigInt(mxcsr >>> 0);
+  const xmm = patternBytes(XFEATURE.SSE, 256);
+  for (let i = 0; i < 16; i++) st.legacy[`xmm${i}`] = leToBigint(xmm.subarray(16 * i, 16 * i + 16));
+  for (const b of bitsOf(uses)) {
+    if (b < 2) continue;
+    const size = layouts.map((l) => standardPlacement(l, b)?.size).find((x) => x !== undefined);
+    if (size === undefined) continue;
+    const bytes = patternBytes(b, size);
+    const regs: Record<string, bigint> = {};
+    for (const [name, off, n] of componentFields(b, size))
+      regs[name] = leToBigint(bytes.subarray(off, off + n));
+    st.components.set(b, regs);
   }
-  for (const [bit, offset, size] of f.components) {
-    if (bit < 2) continue;
-    fillComponent(buf, bit, offset, size);
+  if (!hasBit(uses, XFEATURE.PKRU)) st.components.set(XFEATURE.PKRU, { pkru: 0n });
+  return st;
+}
+
+/** `bytes` at the start of `total` bytes of stack (what lies past the frame). */
+function onStack(bytes: Uint8Array, total: number): Uint8Array {
+  if (bytes.length >= total) return bytes;
+  const out = new Uint8Array(total).fill(STACK_FILL);
+  out.set(bytes);
+  return out;
+}
+
+/** A frame case from a built area: the area on the stack (`total` bytes mapped at least). */
+function frameCase(
+  style: FrameStyle,
+  description: string,
+  bytes: Uint8Array,
+  total: number,
+  rest: Pick<FrameCase, "placements" | "writtenBytes" | "mxcsr">,
+): FrameCase {
+  const size = Math.max(total, bytes.length);
+  return {
+    id: style,
+    style,
+    description,
+    fpstate: onStack(bytes, size),
+    readableBytes: size,
+    xstateSize: swSizes(bytes).xstateSize,
+    ...rest,
+  };
+}
+
+function placementsOf(l: XsaveLayout, bits: bigint): Placement[] {
+  const out: Placement[] = [];
+  for (const b of bitsOf(bits)) {
+    const c = standardPlacement(l, b);
+    if (c) out.push({ bit: b, offset: c.offset, size: c.size });
   }
-  if (f.magic2At !== null && f.magic2At + 4 <= f.size) dv.setUint32(f.magic2At, FP_XSTATE_MAGIC2, true);
-  return buf;
+  return out;
 }
 
 export interface FrameOptions {
   /** Components the process uses (in A's xstate_bv); FP|SSE are always added. */
   uses: bigint;
-  /** A's MXCSR_MASK (default 0xffbf when unknown). */
-  fromMxcsrMask?: number;
+  /** A's MXCSR_MASK, written into the frames (a measured value, or `mxcsrMaskOf()`; default 0xffff). */
+  fromMxcsrMask?: MxcsrMaskInput;
   mxcsr?: number;
 }
 
 /** Room past the largest frame so reads beyond the source's frame land in "stack" bytes. */
 function bufferSize(from: XsaveLayout, to: XsaveLayout): number {
-  const need = Math.max(from.userSize, to.userSize, to.maxUserSize, standardEnd(to)) + 4;
+  const need = Math.max(from.userSize, to.userSize, to.maxUserSize, standardSize(to, to.xcr0)) + 4;
   return (need + 64 + 63) & ~63;
 }
 
-function standardEnd(l: XsaveLayout): number {
-  let end = MIN_XSTATE_SIZE;
-  for (const c of l.components) if (!c.supervisor && c.inXcr0) end = Math.max(end, c.offset + c.size);
-  return end;
+function writtenMask(opts: FrameOptions): bigint {
+  return BigInt(resolveMxcsrMask(opts.fromMxcsrMask).value);
 }
 
 /**
@@ -164,38 +159,27 @@ export function kernelFrame(
   altstack = false,
 ): FrameCase {
   const uses = (opts.uses & from.userFeatures) | MASK_FPSSE;
-  const size = from.xsave ? from.userSize : FXSAVE_SIZE;
-  const written = from.xsave ? size + 4 : size;
-  const placements: Placement[] = [];
-  for (const b of bitsOf(uses)) {
-    const c = comp(from, b);
-    if (c) placements.push({ bit: b, offset: c.offset, size: c.size });
-  }
   const mxcsr = opts.mxcsr ?? MXCSR_DEFAULT;
-  const total = altstack ? (written + 63) & ~63 : Math.max(bufferSize(from, to), written);
-  const fpstate = encode({
-    size: total,
-    xfeatures: from.xsave ? from.userFeatures : MASK_FPSSE,
-    xstateBv: uses,
-    xstateSize: size,
-    extendedSize: written,
-    magic2At: from.xsave ? size : null,
-    mxcsr,
-    mxcsrMask: opts.fromMxcsrMask || DEFAULT_MXCSR_MASK,
-    components: placements.map((p) => [p.bit, p.offset, p.size]),
-  });
-  return {
-    id: altstack ? "kernel-altstack" : "kernel",
-    style: altstack ? "kernel-altstack" : "kernel",
-    description: altstack
+  const bytes = buildFpstateBytes(from, patternState(uses, mxcsr, [from]), "kernel", writtenMask(opts));
+  const { extendedSize } = swSizes(bytes);
+  const total = altstack ? (extendedSize + 63) & ~63 : bufferSize(from, to);
+  return frameCase(
+    altstack ? "kernel-altstack" : "kernel",
+    altstack
       ? "a frame the source kernel wrote at the top of a sigaltstack (nothing mapped past it)"
       : "a frame the source kernel wrote (a thread inside a signal handler at checkpoint time)",
-    fpstate,
-    readableBytes: total,
-    placements,
-    writtenBytes: written,
-    xstateSize: size,
-    mxcsr,
+    bytes,
+    total,
+    { placements: placementsOf(from, uses), writtenBytes: extendedSize, mxcsr },
+  );
+}
+
+/** xstate_size and extended_size as a built area's software bytes hold them. */
+function swSizes(fp: Uint8Array): { xstateSize: number; extendedSize: number } {
+  const dv = new DataView(fp.buffer, fp.byteOffset, fp.byteLength);
+  return {
+    extendedSize: dv.getUint32(SW_BYTES_OFFSET + 4, true),
+    xstateSize: dv.getUint32(SW_BYTES_OFFSET + 16, true),
   };
 }
 
@@ -206,54 +190,30 @@ export function kernelFrame(
  */
 export function criuFrame(from: XsaveLayout, to: XsaveLayout, opts: FrameOptions): FrameCase {
   const uses = (opts.uses & from.userFeatures) | MASK_FPSSE;
-  let xstateBv = MASK_FPSSE;
-  let xstateSize = MIN_XSTATE_SIZE;
-  const placements: Placement[] = [
-    { bit: 0, offset: 0, size: 160 },
-    { bit: 1, offset: 160, size: 256 },
-  ];
-  for (const b of CRIU_COMPONENTS) {
-    if (!hasBit(uses, b) || !hasBit(to.userFeatures, b) || !to.xsave) continue;
-    const c = comp(to, b);
-    if (!c) continue;
-    xstateBv |= 1n << BigInt(b);
-    placements.push({ bit: b, offset: c.offset, size: c.size });
-    xstateSize = Math.max(xstateSize, c.offset + c.size);
-  }
-  const notCarried = bitsOf(uses).filter((b) => b >= 2 && !CRIU_COMPONENTS.includes(b));
   const mxcsr = opts.mxcsr ?? MXCSR_DEFAULT;
-  const total = Math.max(bufferSize(from, to), xstateSize + 4);
-  const fpstate = encode({
-    size: total,
-    xfeatures: xstateBv,
-    xstateBv,
-    xstateSize,
-    extendedSize: xstateSize + 4,
-    magic2At: xstateSize,
-    mxcsr,
-    mxcsrMask: opts.fromMxcsrMask || DEFAULT_MXCSR_MASK,
-    components: placements.map((p) => [p.bit, p.offset, p.size]),
-  });
+  const bytes = buildFpstateBytes(to, patternState(uses, mxcsr, [from, to]), "criu", writtenMask(opts));
+  const carried = to.xsave ? xstateBvOf(bytes) : MASK_FPSSE;
+  const placements = placementsOf(to, carried);
+  const notCarried = bitsOf(uses).filter((b) => b >= 2 && !CRIU_COMPONENTS.includes(b));
   // Components used on A that B lacks are expected too: their loss is what the check reports.
-  for (const b of bitsOf(uses)) {
-    if (b < 2 || placements.some((p) => p.bit === b) || notCarried.includes(b)) continue;
-    const c = comp(from, b);
+  for (const b of bitsOf(uses & ~carried)) {
+    if (b < 2 || notCarried.includes(b)) continue;
+    const c = standardPlacement(from, b);
     if (c) placements.push({ bit: b, offset: -1, size: c.size });
   }
-  const f: FrameCase = {
-    id: "criu",
-    style: "criu",
-    description:
-      "the frame CRIU's restorer builds on the destination (per-component relocation, trimmed xstate_size)",
-    fpstate,
-    readableBytes: total,
-    placements,
-    writtenBytes: xstateSize + 4,
-    xstateSize,
-    mxcsr,
-  };
+  const f = frameCase(
+    "criu",
+    "the frame CRIU's restorer builds on the destination (per-component relocation, trimmed xstate_size)",
+    bytes,
+    bufferSize(from, to),
+    { placements, writtenBytes: swSizes(bytes).extendedSize, mxcsr },
+  );
   if (notCarried.length) f.notCarried = notCarried;
   return f;
+}
+
+function xstateBvOf(fp: Uint8Array): bigint {
+  return new DataView(fp.buffer, fp.byteOffset, fp.byteLength).getBigUint64(XSAVE_HDR_OFFSET, true);
 }
 
 /**
@@ -263,43 +223,23 @@ export function criuFrame(from: XsaveLayout, to: XsaveLayout, opts: FrameOptions
  */
 export function rawCopyFrame(from: XsaveLayout, to: XsaveLayout, opts: FrameOptions): FrameCase {
   const uses = (opts.uses & from.userFeatures & RAW_COPY_SUPPORTED) | MASK_FPSSE;
-  const fpLen = to.xsave ? to.userSize : FXSAVE_SIZE;
-  const written = Math.min(from.userSize, fpLen);
-  const placements: Placement[] = [];
-  const components: [number, number, number][] = [];
-  for (const b of bitsOf(uses)) {
-    const c = comp(from, b);
-    if (!c) continue;
-    placements.push({ bit: b, offset: c.offset, size: c.size });
-    if (c.offset < written) components.push([b, c.offset, Math.min(c.size, written - c.offset)]);
-  }
-  const refused = bitsOf(uses).filter((b) => !hasBit(to.xcr0, b));
-  const xstateBv = uses;
   const mxcsr = opts.mxcsr ?? MXCSR_DEFAULT;
-  const total = Math.max(bufferSize(from, to), fpLen + 4);
-  const fpstate = encode({
-    size: total,
-    xfeatures: RAW_COPY_SW_XFEATURES,
-    xstateBv,
-    xstateSize: fpLen,
-    extendedSize: fpLen + 4,
-    magic2At: fpLen,
-    mxcsr,
-    mxcsrMask: opts.fromMxcsrMask || DEFAULT_MXCSR_MASK,
-    components,
-  });
+  const { bytes, copied } = rawCopyFpstate(
+    from,
+    to,
+    patternState(uses, mxcsr, [from]),
+    RAW_COPY_SW_XFEATURES,
+    writtenMask(opts),
+  );
+  const refused = bitsOf(uses).filter((b) => !hasBit(to.xcr0, b));
   // Bytes of A's buffer past B's size are cut, not copied: whatever the buffer held stays there.
-  const f: FrameCase = {
-    id: "raw-copy",
-    style: "raw-copy",
-    description: "a restorer that copies the source's XSAVE bytes unchanged (gVisor)",
-    fpstate,
-    readableBytes: total,
-    placements,
-    writtenBytes: written,
-    xstateSize: fpLen,
-    mxcsr,
-  };
+  const f = frameCase(
+    "raw-copy",
+    "a restorer that copies the source's XSAVE bytes unchanged (gVisor)",
+    bytes,
+    bufferSize(from, to),
+    { placements: placementsOf(from, uses), writtenBytes: copied, mxcsr },
+  );
   if (refused.length) f.refused = refused;
   return f;
 }
@@ -307,8 +247,8 @@ export function rawCopyFrame(from: XsaveLayout, to: XsaveLayout, opts: FrameOpti
 export interface StandardFrameOptions extends FrameOptions {
   /** Which restorer-built frames to add beside the kernel-written ones; default both. */
   restorers?: ("criu" | "raw-copy")[];
-  /** B's MXCSR_MASK, when known: adds an MXCSR case if A accepts DAZ and B does not. */
-  toMxcsrMask?: number;
+  /** B's MXCSR_MASK (measured, or `mxcsrMaskOf()`; default 0xffff): adds an MXCSR case if A accepts DAZ and B does not. */
+  toMxcsrMask?: MxcsrMaskInput;
 }
 
 /** The representative frames for a pair: kernel-written (stack and altstack) and restorer-built. */
@@ -317,10 +257,10 @@ export function standardFrames(from: XsaveLayout, to: XsaveLayout, opts: Standar
   const restorers = opts.restorers ?? ["criu", "raw-copy"];
   if (restorers.includes("criu")) out.push(criuFrame(from, to, opts));
   if (restorers.includes("raw-copy")) out.push(rawCopyFrame(from, to, opts));
-  const a = opts.fromMxcsrMask || DEFAULT_MXCSR_MASK;
-  const b = opts.toMxcsrMask === undefined ? undefined : opts.toMxcsrMask || DEFAULT_MXCSR_MASK;
-  if (opts.fromMxcsrMask !== undefined && b !== undefined && a & ~b & 0xffff) {
-    const extra = a & ~b & 0xffff;
+  const a = resolveMxcsrMask(opts.fromMxcsrMask).value;
+  const b = resolveMxcsrMask(opts.toMxcsrMask).value;
+  const extra = a & ~b & 0xffff;
+  if (extra) {
     const f = kernelFrame(from, to, { ...opts, mxcsr: MXCSR_DEFAULT | extra });
     f.id = "mxcsr";
     f.style = "mxcsr";

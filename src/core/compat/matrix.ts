@@ -3,6 +3,7 @@
  * in everything the check looks at form one group and the check runs once per pair of groups,
  * so a corpus of hundreds of dumps costs as many checks as it has distinct layouts, squared.
  */
+import { type MxcsrMaskInput, resolveMxcsrMask } from "../mxcsr.ts";
 import type { Policy } from "../sigreturn/types.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
 import { type CheckResult, checkCompat, type Predictor, type Verdict } from "./check.ts";
@@ -10,7 +11,8 @@ import { type CheckResult, checkCompat, type Predictor, type Verdict } from "./c
 export interface MatrixHost {
   name: string;
   layout: XsaveLayout;
-  mxcsrMask?: number;
+  /** Measured (a number, or `mxcsrMaskOf()`) or estimated; absent: assumed 0xffff. */
+  mxcsrMask?: MxcsrMaskInput;
 }
 
 export interface MatrixGroup {
@@ -37,7 +39,8 @@ export interface MatrixResult {
 }
 
 /** Everything of a layout the check reads; equal keys give equal verdicts. */
-export function layoutKey(l: XsaveLayout, mxcsrMask?: number): string {
+export function layoutKey(l: XsaveLayout, mxcsrMask?: MxcsrMaskInput): string {
+  const mx = resolveMxcsrMask(mxcsrMask);
   const comps = l.components
     .filter((c) => !c.supervisor && (c.inXcr0 || c.enabled))
     .map((c) => `${c.bit}:${c.offset}:${c.size}:${c.enabled ? 1 : 0}`)
@@ -49,7 +52,7 @@ export function layoutKey(l: XsaveLayout, mxcsrMask?: number): string {
     l.userSize,
     l.maxUserSize,
     l.maxSize,
-    mxcsrMask ?? "",
+    `${mx.value.toString(16)}${mx.estimated ? "~" : ""}`,
     comps,
   ].join("|");
 }

@@ -5,6 +5,7 @@
  * policies, grouped by cause, with the smallest example of each group.
  */
 import { hasBit } from "../hex.ts";
+import { resolveMxcsrMask } from "../mxcsr.ts";
 import type { Policy, Prediction } from "../sigreturn/types.ts";
 import { FP_XSTATE_MAGIC1, MASK_FPSSE, SW_BYTES_OFFSET, XSAVE_HDR_OFFSET } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
@@ -68,8 +69,12 @@ function same(a: Prediction, b: Prediction): boolean {
   return true;
 }
 
+/**
+ * What the frame carried that does not come back (the model's `lost`: components init in the
+ * frame, XSTATE_BV clear, are never lost); under SIGSEGV, the signal.
+ */
 function lostOf(p: Prediction): string[] {
-  return p.signal ? ["(SIGSEGV)"] : p.components.filter((c) => c.result === "init").map((c) => c.name);
+  return p.signal ? ["(SIGSEGV)"] : p.lost;
 }
 
 function dv(b: Uint8Array): DataView {
@@ -129,34 +134,28 @@ function edgeCases(name: string, l: XsaveLayout): DiffFrame[] {
     return 572;
   });
   if (U > 832 && hasBit(l.userFeatures, 2)) {
+    // An AVX-only frame: xstate_size 832, xfeatures = xstate_bv = 0x7, nothing at user_size.
+    const avxOnly = (b: Uint8Array, magic2At: number | null) => {
+      setSw(b, 832, 836, 7n);
+      dv(b).setBigUint64(XSAVE_HDR_OFFSET, 7n, true);
+      if (magic2At !== null) {
+        dv(b).setUint32(U, 0, true);
+        magic2(b, magic2At);
+      }
+      return 832;
+    };
     add(
       "avx-only",
       "AVX-only frame: xstate_size 832, magic2 moved to 832, xfeatures = xstate_bv = 0x7",
-      (b) => {
-        setSw(b, 832, 836, 7n);
-        dv(b).setBigUint64(XSAVE_HDR_OFFSET, 7n, true);
-        dv(b).setUint32(U, 0, true);
-        magic2(b, 832);
-        return 832;
-      },
+      (b) => avxOnly(b, 832),
     );
     add(
       "avx-only-tight",
       "AVX-only frame (xstate_size 832) with nothing mapped past its magic2",
-      (b) => {
-        setSw(b, 832, 836, 7n);
-        dv(b).setBigUint64(XSAVE_HDR_OFFSET, 7n, true);
-        dv(b).setUint32(U, 0, true);
-        magic2(b, 832);
-        return 832;
-      },
+      (b) => avxOnly(b, 832),
       896,
     );
-    add("magic2-at-user-size-only", "xstate_size 832 but magic2 only at user_size", (b) => {
-      setSw(b, 832, 836, 7n);
-      dv(b).setBigUint64(XSAVE_HDR_OFFSET, 7n, true);
-      return 832;
-    });
+    add("magic2-at-user-size-only", "xstate_size 832 but magic2 only at user_size", (b) => avxOnly(b, null));
   }
   add("xstate-above-user", "xstate_size = user_size + 64, magic2 there", (b) => {
     setSw(b, U + 64, U + 68);
@@ -202,12 +201,18 @@ function edgeCases(name: string, l: XsaveLayout): DiffFrame[] {
 export function diffFrames(hosts: MatrixHost[]): {
   frames: DiffFrame[];
   tasks: Map<string, XsaveLayout>;
+  /** The receiving CPU's MXCSR_MASK of each task (measured, or estimated). */
+  masks: Map<string, number>;
   layouts: number;
 } {
   const { reps } = groupHosts(hosts);
   const frames: DiffFrame[] = [];
   const tasks = new Map<string, XsaveLayout>();
-  for (const h of reps) tasks.set(h.name, h.layout);
+  const masks = new Map<string, number>();
+  for (const h of reps) {
+    tasks.set(h.name, h.layout);
+    masks.set(h.name, resolveMxcsrMask(h.mxcsrMask).value);
+  }
   for (const a of reps) {
     const l = a.layout;
     const k = kernelFrame(l, l, { uses: l.userFeatures });
@@ -272,7 +277,7 @@ export function diffFrames(hosts: MatrixHost[]): {
         });
     }
   }
-  return { frames, tasks, layouts: reps.length };
+  return { frames, tasks, masks, layouts: reps.length };
 }
 
 function relation(xs: number, u: number, f: DiffFrame): string {
@@ -281,12 +286,12 @@ function relation(xs: number, u: number, f: DiffFrame): string {
 }
 
 export function policyDiff(p: Policy, q: Policy, hosts: MatrixHost[], predict: Predictor): PolicyDiffResult {
-  const { frames, tasks, layouts } = diffFrames(hosts);
-  const groups = new Map<string, DiffGroup & { bytes: number }>();
+  const { frames, tasks, masks, layouts } = diffFrames(hosts);
+  const groups = new Map<string, DiffGroup & { weight: number }>();
   let differing = 0;
   for (const f of frames) {
     const task = tasks.get(f.task)!;
-    const input = { fpstate: f.fpstate, task } as Parameters<Predictor>[0];
+    const input = { fpstate: f.fpstate, task, mxcsrMask: masks.get(f.task)! } as Parameters<Predictor>[0];
     if (f.readableBytes !== undefined) input.readableBytes = f.readableBytes;
     const a = predict({ ...input, policy: p });
     const b = predict({ ...input, policy: q });
@@ -303,6 +308,9 @@ export function policyDiff(p: Policy, q: Policy, hosts: MatrixHost[], predict: P
       lostUnderP: lostOf(a),
       lostUnderQ: lostOf(b),
     };
+    // The example: the smallest frame whose loss differs between the policies, else the smallest.
+    const shows = ex.lostUnderP.join() !== ex.lostUnderQ.join();
+    const weight = (shows ? 0 : 1e15) + f.xstateSize * 1e6 + size;
     if (!g) {
       groups.set(cause, {
         cause,
@@ -311,22 +319,21 @@ export function policyDiff(p: Policy, q: Policy, hosts: MatrixHost[], predict: P
         frames: [f.id],
         kinds: { [f.kind]: 1 },
         example: ex,
-        bytes: f.xstateSize * 1e6 + size,
+        weight,
       });
     } else {
       g.count++;
       if (g.frames.length < 8) g.frames.push(f.id);
       g.kinds[f.kind] = (g.kinds[f.kind] ?? 0) + 1;
-      const weight = f.xstateSize * 1e6 + size;
-      if (weight < g.bytes) {
+      if (weight < g.weight) {
         g.example = ex;
-        g.bytes = weight;
+        g.weight = weight;
       }
     }
   }
   const sorted = [...groups.values()]
     .sort((x, y) => y.count - x.count || x.cause.localeCompare(y.cause))
-    .map(({ bytes: _b, ...g }) => g);
+    .map(({ weight: _w, ...g }) => g);
   return { p, q, total: frames.length, differing, groups: sorted, layouts };
 }
 

@@ -4,6 +4,7 @@
  * (k0-7) and MXCSR. Each region is backed by one XSAVE component; where it sits in a frame
  * comes from the layout (CPUID leaf 0xD), never from hard-coded offsets.
  */
+import { MXCSR_INIT } from "../mxcsr.ts";
 import { XFEATURE } from "../xsave/components.ts";
 import { componentOf, type XsaveLayout } from "../xsave/layout.ts";
 
@@ -22,7 +23,7 @@ export interface RegImage {
 
 export const NVEC = 32;
 export const VEC_BYTES = 64;
-export const MXCSR_INIT = 0x1f80;
+export { MXCSR_INIT };
 /** Offsets in the legacy region (arch/x86/include/uapi/asm/sigcontext.h, struct _fpstate_64). */
 export const MXCSR_OFFSET = 24;
 export const XMM_OFFSET = 160;

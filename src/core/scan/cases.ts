@@ -10,6 +10,7 @@
 import type { FrameCase, Placement } from "../compat/frames.ts";
 import { criuFrame } from "../compat/frames.ts";
 import { bitsOf, hex } from "../hex.ts";
+import { standardPlacement } from "../sigframe/fpstate.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
 import type { FoundFrame } from "./scan.ts";
 import type { ProcessScan } from "./targets.ts";
@@ -17,18 +18,11 @@ import type { ProcessScan } from "./targets.ts";
 /** How far past the fpstate the bytes are taken (the destination may read up to its own user_size). */
 export const MAX_FRAME_BYTES = 64 * 1024;
 
-function comp(l: XsaveLayout, b: number): { offset: number; size: number } | undefined {
-  if (b === 0) return { offset: 0, size: 160 };
-  if (b === 1) return { offset: 160, size: 256 };
-  const c = l.components.find((x) => x.bit === b && !x.supervisor);
-  return c && c.size > 0 ? { offset: c.offset, size: c.size } : undefined;
-}
-
 /** Where the source wrote each component the frame holds (its xstate_bv), in the source's layout. */
 export function framePlacements(f: FoundFrame, from: XsaveLayout): Placement[] {
   const out: Placement[] = [];
   for (const b of bitsOf(f.xstateBv | 3n)) {
-    const c = comp(from, b);
+    const c = standardPlacement(from, b);
     if (c) out.push({ bit: b, offset: c.offset, size: c.size });
   }
   return out;
@@ -101,8 +95,9 @@ export function scanCases(scans: ProcessScan[], from: XsaveLayout, to: XsaveLayo
       }
       const bv = th.fpu?.xstateBv ?? 3n;
       uses |= bv;
-      const opts: { uses: bigint; mxcsr?: number } = { uses: bv };
+      const opts: Parameters<typeof criuFrame>[2] = { uses: bv };
       if (th.fpu?.mxcsr !== undefined) opts.mxcsr = th.fpu.mxcsr;
+      if (th.fpu?.mxcsrMask !== undefined) opts.fromMxcsrMask = th.fpu.mxcsrMask;
       const c = criuFrame(from, to, opts);
       c.id = `${pfx}t${tname}-state`;
       c.description = `${who(pid, th.tid, th.index)}: its own FPU state (xstate_bv ${hex(bv)}), as CRIU's restorer rebuilds it on the destination`;

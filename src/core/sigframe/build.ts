@@ -128,9 +128,8 @@ export function buildFpstate(
   mxcsrMask = DEFAULT_FXSAVE_MXCSR_MASK,
   notes: string[] = [],
 ): Fpstate {
-  const fp = assembleFpstate(layout, state, style, mxcsrMask, notes);
   // Canonical form: what decoding the bytes gives (e.g. CRIU's magic2 inside an unused YMM slot).
-  return decodeFpstate(encodeFpstate(fp), { layout });
+  return decodeFpstate(buildFpstateBytes(layout, state, style, mxcsrMask, notes), { layout });
 }
 
 /** The bytes of `buildFpstate()`'s area (the same bytes, without decoding them again). */
@@ -312,7 +311,11 @@ export function buildFrame(opts: BuildOptions): BuildResult {
       : (opts.layout?.xsave ? UC_FP_XSTATE : 0n) | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
   const mc: Record<string, bigint> = {};
   // r8 … rip: the general registers, in struct sigcontext order.
-  for (const [k] of SIGCONTEXT_FIELDS.slice(0, SIGCONTEXT_FIELDS.findIndex(([n]) => n === "eflags"))) mc[k] = g(k);
+  for (const [k] of SIGCONTEXT_FIELDS.slice(
+    0,
+    SIGCONTEXT_FIELDS.findIndex(([n]) => n === "eflags"),
+  ))
+    mc[k] = g(k);
   mc.eflags = g("eflags", opts.style === "pwntools" ? 0n : 0x2n);
   mc.cs = g("cs", 0x33n);
   mc.gs = g("gs");

@@ -3,6 +3,7 @@
  * kernel does with it. Pure observations: `inspect` shows them, `predict` gives the verdict.
  */
 import { bitsOf, hasBit, hex } from "../hex.ts";
+import { effectiveMxcsrMask } from "../mxcsr.ts";
 import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, MASK_FPSSE, MIN_XSTATE_SIZE } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
 import { UC_FP_XSTATE } from "./fields.ts";
@@ -42,8 +43,7 @@ export function checkFpstate(fp: Fpstate, opts: CheckOptions = {}): Finding[] {
       );
     }
   }
-  const frameMask = Number(fp.legacy.mxcsr_mask) || 0xffbf;
-  const mask = opts.mxcsrMask || frameMask;
+  const mask = effectiveMxcsrMask(opts.mxcsrMask || Number(fp.legacy.mxcsr_mask));
   const mxcsr = Number(fp.legacy.mxcsr);
   if ((mxcsr & ~mask) >>> 0) {
     add(

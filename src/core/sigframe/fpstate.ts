@@ -81,7 +81,10 @@ export const PLAUSIBLE_XSTATE_SIZE = 1 << 20;
  * Where a user component's state sits in a standard-format area on this layout: x87 and SSE in the
  * legacy region, the others at CPUID(0xD,i).EBX. Undefined where the layout has no such component.
  */
-export function standardPlacement(layout: XsaveLayout, bit: number): { offset: number; size: number } | undefined {
+export function standardPlacement(
+  layout: XsaveLayout,
+  bit: number,
+): { offset: number; size: number } | undefined {
   if (bit === XFEATURE.FP) return { offset: 0, size: 160 };
   if (bit === XFEATURE.SSE) return { offset: 160, size: 256 };
   const c = layout.components.find((x) => x.bit === bit && !x.supervisor);

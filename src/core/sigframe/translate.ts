@@ -243,7 +243,7 @@ export function translateFpstate(src: Fpstate, opts: TranslateOptions): FpstateT
       if (!cb) continue;
       m.note = inA ? "not in the source frame's xfeatures" : `${aName} has no ${name}`;
       if (b === XFEATURE.PKRU)
-        m.note += "; sigreturn on B sets PKRU to 0 (every key open), not Linux's default 0x55555554";
+        m.note += `; sigreturn on ${bName} sets PKRU to 0 (every key open), not Linux's default 0x55555554`;
       components.push(m);
       continue;
     }
@@ -253,8 +253,12 @@ export function translateFpstate(src: Fpstate, opts: TranslateOptions): FpstateT
       const d = decodedA.get(b);
       if (!d) {
         const end = slot ? slot.offset + slot.size : src.size;
+        const hint =
+          slot && end > src.sw.xstateSize + 4
+            ? ` (past the frame's own xstate_size ${src.sw.xstateSize}: was it written on another CPU? check --from)`
+            : "";
         throw new TruncatedInputError(
-          `xstate_bv marks ${name} as holding state, but the input ends at ${src.size}, before its bytes ${slot?.offset ?? "?"}..${end - 1}`,
+          `xstate_bv marks ${name} as holding state, but the input ends at ${src.size}, before its bytes ${slot?.offset ?? "?"}..${end - 1}${hint}`,
           { offset: end, path: `fpstate/${name}` },
         );
       }
@@ -264,7 +268,7 @@ export function translateFpstate(src: Fpstate, opts: TranslateOptions): FpstateT
           `source: ${name} (${slot.offset}..${slot.offset + slot.size - 1}) lies past xstate_size ${src.sw.xstateSize}; it is carried as XRSTOR on ${aName} would read it`,
         );
     } else if (hasBit(header.xstateBv, b)) {
-      m.note = "xstate_bv is set but sw.xfeatures lacks it: sigreturn on A restores it as init";
+      m.note = `xstate_bv is set but sw.xfeatures lacks it: sigreturn on ${aName} restores it as init`;
     }
     const nonInit = regs !== undefined && !allZero(regs);
     if (!cb) {
@@ -511,7 +515,10 @@ export interface UntranslatedRead {
   from: { offset: number; size: number };
   /** Where B reads it. */
   to: { offset: number; size: number };
-  /** A's components (or x87/SSE/header) whose bytes B would load instead. */
+  /**
+   * What the untranslated bytes B would load hold: A's components the frame carries, "magic2",
+   * and "past the frame" when the read runs beyond the input.
+   */
   overlaps: string[];
   /** B's read runs past the source frame's magic2 (xstate_size) / past its last byte. */
   pastXstateSize: boolean;
@@ -533,7 +540,12 @@ export function untranslatedReads(src: Fpstate, from: XsaveLayout, to: XsaveLayo
     if (!cb || cb.offset === s.offset) continue;
     const lo = cb.offset;
     const hi = cb.offset + cb.size;
-    const overlaps = slotsA.filter((o) => o.offset < hi && o.offset + o.size > lo).map((o) => o.name);
+    const overlaps = slotsA
+      .filter((o) => o.offset < hi && o.offset + o.size > lo && hasBit(src.sw.xfeatures, o.bit))
+      .map((o) => o.name);
+    const m2 = src.sw.xstateSize;
+    if (m2 < hi && m2 + 4 > lo) overlaps.push("magic2");
+    if (hi > src.size) overlaps.push("past the frame");
     out.push({
       bit: s.bit,
       name: s.name,

@@ -454,9 +454,9 @@ export function predict(input: PredictInput): Prediction {
  */
 function lostState(input: PredictInput, p: Prediction): string[] {
   if (input.fpstate === null) return [];
-  const mem = new UserMemory(input.fpstate, input.readableBytes ?? input.fpstate.length);
-  const bv =
-    input.task.xsave && mem.canRead(XSAVE_HDR_OFFSET, 8) ? mem.u64(XSAVE_HDR_OFFSET) : MASK_FPSSE;
+  // The frame's own bytes say what it carried, mapped or not.
+  const mem = new UserMemory(input.fpstate, input.fpstate.length);
+  const bv = input.task.xsave && mem.canRead(XSAVE_HDR_OFFSET, 8) ? mem.u64(XSAVE_HDR_OFFSET) : MASK_FPSSE;
   const carried = bv | MASK_FPSSE;
   return p.components
     .filter((c) => hasBit(carried, c.bit) && (p.signal !== null || c.result === "init"))

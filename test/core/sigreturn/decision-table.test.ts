@@ -145,6 +145,24 @@ describe("§3.7 decision table (task: Ice Lake-SP, user_size 2696)", skip, () =>
     assert.equal(run(criu(), icx, "refined", { readableBytes: 836 }).reason, "magic2-unreadable");
   });
 
+  test("lost: only what the frame carried (XSTATE_BV), under FX-only and under SIGSEGV alike", () => {
+    // An x87/SSE-only process on Haswell, CRIU-style (xstate_size 576): YMM is init in the frame.
+    const plain = () => new Frame(encodeFpstate(buildFpstate(hsw, emptyState(), "criu")), 16384);
+    assert.equal(plain().xstateBv, 0x3n);
+    const fx = run(plain(), icx, "refined");
+    assert.equal(fx.path, "fxrstor-fallback");
+    assert.equal(result(fx, "YMM"), "init");
+    assert.deepEqual(fx.lost, [], "YMM was init in the frame: nothing lost");
+    assert.ok(!losesState(fx));
+    const segv = run(plain(), icx, "classic", { readableBytes: 480 });
+    assert.equal(segv.signal, "SIGSEGV");
+    assert.deepEqual(segv.lost, ["x87", "SSE"], "SIGSEGV loses what was carried, not every component");
+    assert.ok(losesState(segv));
+    // A frame carrying YMM and AVX-512 state loses it all under SIGSEGV; PKRU (init_pkru) too.
+    const full = run(frame(icx), icx, "classic", { readableBytes: 480 });
+    assert.deepEqual(full.lost, ["x87", "SSE", "YMM", "OPMASK", "ZMM_Hi256", "Hi16_ZMM", "PKRU"]);
+  });
+
   test("sw_reserved unreadable → SIGSEGV (classic, refined); legacy takes FX-only, whose FXRSTOR then faults", () => {
     expect(
       () => frame(icx),
