@@ -38,7 +38,9 @@ export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): str
   }
 }
 
-export const HELPER_PATH = join(packageRoot(), "native", "build", "sigframe-helper");
+/** The helper binary: SIGFRAME_HELPER overrides the built one (packagers, tests). */
+export const HELPER_PATH =
+  process.env.SIGFRAME_HELPER || join(packageRoot(), "native", "build", "sigframe-helper");
 
 export type HelperStatus = { ok: true; path: string } | { ok: false; reason: string };
 

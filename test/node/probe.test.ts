@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
@@ -6,6 +10,7 @@ import { parseKernelVersion } from "../../src/core/kernel.ts";
 import { policiesForKernel } from "../../src/core/sigreturn/index.ts";
 import { helperStatus } from "../../src/node/native.ts";
 import { runProbe } from "../../src/node/probe.ts";
+import { REPO_ROOT } from "../helpers/shared.ts";
 
 const status = helperStatus();
 const needHelper = status.ok ? {} : { skip: `native helper cannot run here: ${status.reason}` };
@@ -93,12 +98,19 @@ test(
   },
 );
 
-test("probe and host exit 4 with the reason where the helper cannot run", {
-  skip: status.ok ? "the helper runs here" : false,
-}, async () => {
+test("probe and host exit 4 with the reason where the helper cannot run", () => {
+  // A fresh process whose helper path points at nothing: what an install without a C compiler gets.
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-nohelper-"));
+  writeFileSync(join(dir, "UNAVAILABLE"), "cc: not found\n");
+  const cli = join(REPO_ROOT, "scripts", "dev-cli.ts");
   for (const cmd of ["probe", "host"]) {
-    const io = memoryIo();
-    assert.equal(await run([cmd], io), 4);
-    assert.match(io.err, /native helper/);
+    const r = spawnSync(process.execPath, ["--import", "tsx", cli, cmd], {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+      env: { ...process.env, SIGFRAME_HELPER: join(dir, "sigframe-helper") },
+    });
+    assert.equal(r.status, 4, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /^sigframe: .*native helper was not built: cc: not found\n$/);
   }
 });
