@@ -91,28 +91,27 @@ function placementNotes(
     out.push(`the FPU area keeps its ${from} bytes: the frame can replace the original in place`);
     return out;
   }
+  if (to < from) {
+    out.push(
+      `the FPU area ${sizeWord(from, to)}: the frame keeps its start and fpstate pointer and ends ${from - to} bytes earlier, so it can replace the original in place; --keep-size also keeps its length (the bytes after magic2 zero).`,
+    );
+    return out;
+  }
   let s = `the FPU area ${sizeWord(from, to)}`;
   if (rel) {
-    const d = rel.delta;
-    s += `. Under the same top of stack (the end of the frame, ${hex(rel.end.from)}), the frame now starts at ${hex(rel.base.to)} (${d < 0n ? `${-d} bytes lower` : `${d} bytes higher`}) and its fpstate pointer is ${hex(rel.fpstate.to)} (64-byte aligned)`;
+    s += `. Under the same top of stack (the end of the frame, ${hex(rel.end.from)}), the frame now starts at ${hex(rel.base.to)} (${-rel.delta} bytes lower) and its fpstate pointer is ${hex(rel.fpstate.to)} (64-byte aligned)`;
   }
   out.push(`${s}.`);
-  if (to > from) {
-    out.push(
-      "A frame that sits on a real stack (a thread blocked in its handler, a checkpointed stack) cannot be resized in place: the bytes above it are the interrupted code's red zone and stack, those below it the handler's own frames. The restorer must lay out the stack around the frame at its new address (rt_sigreturn reads the frame at rsp − 8).",
-    );
-    let k = `--keep-size is not possible: ${bName}'s ${t.style}-style area needs ${t.needed} bytes and the source area has ${from}`;
-    if (t.style === "kernel" && criuNeeded !== undefined)
-      k +=
-        criuNeeded <= from
-          ? `; with --style criu (xstate_size trimmed to the highest component in use) it needs ${criuNeeded} bytes and fits, but refined kernels (v6.15–v7.1-rc5) then fall back to FX-only`
-          : `; even --style criu (trimmed to the highest component in use) needs ${criuNeeded}`;
-    out.push(`${k}.`);
-  } else {
-    out.push(
-      `--keep-size writes ${bName}'s area inside the source area instead, so the frame keeps its size and addresses.`,
-    );
-  }
+  out.push(
+    "A frame that sits on a real stack (a thread blocked in its handler, a checkpointed stack) cannot be resized in place: the bytes above it are the interrupted code's red zone and stack, those below it the handler's own frames. The restorer must lay out the stack around the frame at its new address (rt_sigreturn reads the frame at rsp − 8).",
+  );
+  let k = `--keep-size is not possible: ${bName}'s ${t.style}-style area needs ${t.needed} bytes and the source area has ${from}`;
+  if (t.style === "kernel" && criuNeeded !== undefined)
+    k +=
+      criuNeeded <= from
+        ? `; with --style criu (xstate_size trimmed to the highest component in use) it needs ${criuNeeded} bytes and fits, but refined kernels (v6.15–v7.1-rc5) then fall back to FX-only`
+        : `; even --style criu (trimmed to the highest component in use) needs ${criuNeeded}`;
+  out.push(`${k}.`);
   return out;
 }
 

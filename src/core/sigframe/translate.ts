@@ -439,7 +439,7 @@ export interface Relocation {
   end: { from: bigint; to: bigint };
   /** to − from (bytes; negative = lower addresses). */
   delta: bigint;
-  /** The area kept its size (in place). */
+  /** The frame kept its addresses (same start and fpstate pointer). */
   inPlace: boolean;
 }
 
@@ -456,11 +456,12 @@ export interface TranslateFrameOptions extends TranslateOptions {
 }
 
 /**
- * Translates a whole rt_sigframe (or SROP payload) image. Without keepSize the area takes B's size
- * and the frame is laid out as the kernel would place it under the same top of stack: the end
- * stays, the FPU area is re-aligned to 64 bytes below it and the frame follows it down (or up);
- * the fpstate pointer names the new place. With keepSize the area is written in place (refused
- * when B's area does not fit in A's).
+ * Translates a whole rt_sigframe (or SROP payload) image. Without keepSize the area takes B's size:
+ * a smaller one stays at its address and the frame ends earlier; a larger one is laid out as the
+ * kernel would place it under the same top of stack: the end stays, the FPU area is re-aligned to
+ * 64 bytes below it and the frame follows it down, and the fpstate pointer names the new place.
+ * With keepSize the area is written in place and the frame keeps its length (refused when B's
+ * area does not fit in A's).
  */
 export function translateSigframeImage(img: SigframeImage, opts: TranslateFrameOptions): FrameTranslation {
   const fp = img.fpstate;
@@ -479,8 +480,9 @@ export function translateSigframeImage(img: SigframeImage, opts: TranslateFrameO
   const t = translateFpstate(fp, topts);
   const oldFp = img.frame.mcontext.fpstate;
   const oldEnd = oldFp + BigInt(fp.size);
-  const newFp =
-    opts.keepSize || t.fpstate.size === fp.size ? oldFp : (oldEnd - BigInt(t.fpstate.size)) & ~63n;
+  // A smaller area stays where it is (it ends earlier); a larger one grows downward under the
+  // same end, as the kernel would have placed it below the same top of stack.
+  const newFp = t.fpstate.size <= fp.size ? oldFp : (oldEnd - BigInt(t.fpstate.size)) & ~63n;
   const delta = newFp - oldFp;
   const image: SigframeImage = {
     ...img,
@@ -502,7 +504,7 @@ export function translateSigframeImage(img: SigframeImage, opts: TranslateFrameO
       fpstate: { from: oldFp, to: newFp },
       end: { from: oldEnd, to: newFp + BigInt(t.fpstate.size) },
       delta,
-      inPlace: delta === 0n && t.fpstate.size === fp.size,
+      inPlace: delta === 0n,
     },
   };
 }

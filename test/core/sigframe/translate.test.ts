@@ -518,6 +518,12 @@ describe("translate: the live Zen 5 kernel frame of S2 to Ice Lake-SP", fixtures
     );
     const there = translateSigframeImage(img, { from: A, to: ICX });
     const img2 = decodeSigframeImage(there.bytes, { layout: ICX, base: there.relocation.base.to });
+    // Shrinking without keepSize: same start and fpstate pointer, the frame just ends earlier.
+    const shorter = translateSigframeImage(img2, { from: ICX, to: A });
+    assert.equal(shorter.relocation.delta, 0n);
+    assert.equal(shorter.relocation.inPlace, true);
+    assert.equal(shorter.bytes.length, 456 + 2436);
+    assert.equal(shorter.relocation.end.to, there.relocation.end.to - 264n);
     const back = translateSigframeImage(img2, { from: ICX, to: A, keepSize: true });
     assert.equal(back.bytes.length, there.bytes.length);
     assert.equal(back.relocation.delta, 0n);
