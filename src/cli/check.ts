@@ -1,26 +1,28 @@
 /** `sigframe check --from A --to B`: will the FPU/vector state restore correctly on B? */
 import type { Command } from "commander";
+import { criuWords, hostsCheckInput } from "../core/compat/hosts.ts";
 import {
-  type CheckInput,
   type CheckResult,
   checkCompat,
-  criuCpuinfo,
   FINDING_CODES,
   type Finding,
   type FrameCase,
   type Severity,
 } from "../core/compat/index.ts";
 import { UsageError } from "../core/errors.ts";
-import { bitsOf, hex, toJson } from "../core/hex.ts";
-import { type KernelVersion, parseKernelVersion } from "../core/kernel.ts";
-import { mxcsrMaskOf } from "../core/mxcsr.ts";
-import type { Profile } from "../core/profile.ts";
-import { type Policy, policiesForKernel, predict } from "../core/sigreturn/index.ts";
-import { componentInfo } from "../core/xsave/components.ts";
-import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
+import { hex, toJson } from "../core/hex.ts";
+import { type Profile, displayName as shortName } from "../core/profile.ts";
+import {
+  choosePolicies,
+  destinationPolicies,
+  POLICIES,
+  withDestinationKernel,
+} from "../core/sigreturn/index.ts";
+import type { XsaveLayout } from "../core/xsave/layout.ts";
+import { profileLayout } from "../core/xsave/options.ts";
+import { componentNames } from "../core/xsave/report.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
-import { layoutOptions } from "./layout.ts";
 import { kernelOption, u64Option } from "./options.ts";
 import { renderTable } from "./render/table.ts";
 
@@ -43,48 +45,13 @@ export interface FrameSource {
 
 export const frameSources: FrameSource[] = [];
 
-const POLICY_NAMES: readonly Policy[] = ["legacy", "classic", "refined"];
-
 /** `--policy P` or `--kernel K` to the policies to judge by (all when neither is given). */
-export function policiesOption(
-  policy: string | undefined,
-  kernel: KernelVersion | undefined,
-): { policies?: Policy[]; note?: string } {
-  if (policy !== undefined && kernel !== undefined)
-    throw new UsageError("give --kernel or --policy, not both", { input: "--policy" });
-  if (policy !== undefined) {
-    if (!POLICY_NAMES.includes(policy as Policy))
-      throw new UsageError(`expected one of ${POLICY_NAMES.join(", ")}, got ${JSON.stringify(policy)}`, {
-        input: "--policy",
-      });
-    return { policies: [policy as Policy] };
-  }
-  if (kernel !== undefined) {
-    const k = policiesForKernel(kernel);
-    const out: { policies?: Policy[]; note?: string } = { policies: k.policies };
-    if (k.note) out.note = k.note;
-    return out;
-  }
-  return {};
-}
-
-/** The policies of a recorded destination kernel release (`uname -r`), if it parses. */
-export function destinationPolicies(release: string): { policies: Policy[]; note: string } | undefined {
-  let v: KernelVersion;
-  try {
-    v = parseKernelVersion(release);
-  } catch {
-    return undefined;
-  }
-  const k = policiesForKernel(v);
-  return { policies: k.policies, note: `destination kernel ${release}${k.note ? `: ${k.note}` : ""}` };
-}
+export const policiesOption = choosePolicies;
+export { destinationPolicies };
 
 /** A short name for messages: the built-in name, or a file name without folder and `.json`. */
 export function displayName(arg: string, p: Profile): string {
-  if (arg === "host" || p.source.kind === "builtin") return p.name;
-  const base = arg.split("/").filter(Boolean).pop() ?? arg;
-  return base.replace(/\.(json|txt|img)$/i, "");
+  return shortName(p, arg);
 }
 
 interface CheckFlags {
@@ -117,7 +84,7 @@ function restorersOption(text: string | undefined): ("criu" | "raw-copy")[] | un
 /** The JSON document of the contract (`check --json`). */
 export function checkJson(r: CheckResult, note?: string): Record<string, unknown> {
   const policies: Record<string, unknown> = {};
-  for (const p of POLICY_NAMES) {
+  for (const p of POLICIES) {
     const x = r.policies[p];
     policies[p] = {
       verdict: x.verdict,
@@ -164,12 +131,6 @@ export function checkJson(r: CheckResult, note?: string): Record<string, unknown
   return doc;
 }
 
-function names(mask: bigint): string {
-  return bitsOf(mask)
-    .map((b) => componentInfo(b).name)
-    .join(", ");
-}
-
 const SECTION: Record<Severity, string> = { error: "ERRORS", warning: "WARNINGS", info: "INFO" };
 
 /** The human report: hosts, findings grouped by severity, per-policy verdicts, CRIU's answer. */
@@ -181,7 +142,7 @@ export function renderCheck(ctx: CliContext, r: CheckResult, note?: string): str
     `  ${label}  ${h.name}: ${h.vendor}, XCR0 ${hex(h.xcr0)}, ${h.xsave ? `user_size ${h.userSize}` : "FXSAVE only"}`;
   lines.push(host("from", r.from));
   lines.push(host("to  ", r.to));
-  lines.push(`  uses  ${hex(r.uses)} (${names(r.uses)})`);
+  lines.push(`  uses  ${hex(r.uses)} (${componentNames(r.uses)})`);
   const all = r.evaluated.length === 3;
   lines.push(
     `  kernel policies  ${r.evaluated.join(", ")}${all ? " (all: pass --kernel or --policy to choose)" : ""}`,
@@ -225,19 +186,13 @@ export function renderCheck(ctx: CliContext, r: CheckResult, note?: string): str
   }
   lines.push("");
   lines.push(
-    `by policy: ${POLICY_NAMES.map((p) => {
+    `by policy: ${POLICIES.map((p) => {
       const x = r.policies[p];
       return `${p} ${x.verdict}${x.selected ? "" : " (not selected)"}`;
     }).join(", ")}`,
   );
-  const criuWord = r.criu.wouldAccept ? "accepts" : "refuses";
-  const assess =
-    r.criu.assessment === "agrees"
-      ? "agrees with this verdict"
-      : r.criu.assessment === "refuses-needlessly"
-        ? "refuses although the state restores"
-        : "accepts although state is lost";
-  lines.push(`CRIU 'cpuinfo check' (--cpu-cap=fpu): ${criuWord}: ${r.criu.reason} (${assess})`);
+  const criu = criuWords(r.criu);
+  lines.push(`CRIU 'cpuinfo check' (--cpu-cap=fpu): ${criu.answer}: ${r.criu.reason} (${criu.assessment})`);
   const v =
     r.verdict === "compatible"
       ? c.green(r.verdict)
@@ -275,18 +230,14 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "JSON output")
     .action((flags: CheckFlags) => {
       const kernel = kernelOption(flags.kernel);
-      let pol = policiesOption(flags.policy, kernel);
+      const chosen = choosePolicies(flags.policy, kernel);
       const uses = u64Option(flags.uses, "--uses");
       const restorers = restorersOption(flags.restorer);
       if (flags.checkpoint !== undefined && flags.core !== undefined)
         throw new UsageError("give --checkpoint or --core, not both", { input: "--core" });
       const pb = loadProfile(flags.to!);
-      const lb = computeLayout(pb, layoutOptions(kernel ? { kernel } : {}, pb));
-      if (!pol.policies && pb.kernel !== undefined) {
-        // A destination that records its kernel (host, a saved host profile) is judged by that kernel.
-        const dest = destinationPolicies(pb.kernel);
-        if (dest) pol = dest;
-      }
+      const lb = profileLayout(pb, kernel ? { kernel } : {});
+      const pol = withDestinationKernel(chosen, pb.kernel);
       let pa: Profile | undefined;
       let taken: CheckpointFrames | undefined;
       const which =
@@ -300,7 +251,7 @@ export function register(program: Command, ctx: CliContext): void {
           });
         const fromArg = flags.from === "-" ? undefined : flags.from;
         pa = fromArg ? loadProfile(fromArg) : undefined;
-        const la0 = pa ? computeLayout(pa, layoutOptions({}, pa)) : undefined;
+        const la0 = pa ? profileLayout(pa) : undefined;
         taken = src.load(path, la0, lb);
         pa = pa ?? taken.profile;
       } else {
@@ -310,22 +261,15 @@ export function register(program: Command, ctx: CliContext): void {
       }
       if (!pa) throw new UsageError("the source host is not known: pass --from", { input: "--from" });
       const amx = uses !== undefined && (uses >> 18n) & 1n ? { amx: true } : {};
-      const la = computeLayout(pa, layoutOptions(amx, pa));
-      const input: CheckInput = {
-        from: la,
-        to: lb,
-        predict,
-        names: { from: displayName(flags.from ?? pa.name, pa), to: displayName(flags.to!, pb) },
-        criu: { from: criuCpuinfo(la, pa), to: criuCpuinfo(lb, pb) },
-      };
+      const input = hostsCheckInput(
+        { profile: pa, layout: profileLayout(pa, amx), name: displayName(flags.from ?? pa.name, pa) },
+        { profile: pb, layout: lb, name: displayName(flags.to!, pb) },
+      );
       if (pol.policies) input.policies = pol.policies;
       const u = uses ?? taken?.uses;
       if (u !== undefined) input.uses = u;
       if (taken) input.frames = taken.frames;
       if (restorers) input.restorers = restorers;
-      // Measured where the profile records it, else estimated from CPUID.
-      input.fromMxcsrMask = mxcsrMaskOf(pa);
-      input.toMxcsrMask = mxcsrMaskOf(pb);
       const r = checkCompat(input);
       const note = [pol.note, ...(taken?.notes ?? [])].filter(Boolean).join("; ") || undefined;
       if (flags.json) ctx.out(toJson(checkJson(r, note)));

@@ -2,10 +2,15 @@
 import type { Command } from "commander";
 import { hex, toJson } from "../core/hex.ts";
 import { fpstateSpans, frameSpans } from "../core/sigframe/annotate.ts";
-import { checkFpstate, checkFrame, type Finding } from "../core/sigframe/check.ts";
+import type { Finding } from "../core/sigframe/check.ts";
 import { FIELD_HELP, LEGACY_FIELDS } from "../core/sigframe/fields.ts";
 import type { Fpstate } from "../core/sigframe/fpstate.ts";
 import type { SigframeImage } from "../core/sigframe/frame.ts";
+import {
+  type FrameCheckOptions,
+  type FrameInputOptions,
+  frameInputFindings,
+} from "../core/sigframe/input.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
@@ -156,33 +161,18 @@ export function register(program: Command, ctx: CliContext): void {
       oneFormat(flags as Record<string, unknown>, ["json", "hexdump"]);
       const base = u64Option(flags.base, "--base");
       let layout: XsaveLayout | undefined;
-      let mxcsrMask: number | undefined;
+      const check: FrameCheckOptions = {};
       if (flags.cpu) {
         const p = loadProfile(flags.cpu);
         layout = computeLayout(p, flags.amx ? { amx: true } : {});
-        if (p.mxcsrMask) mxcsrMask = p.mxcsrMask;
+        check.layout = layout;
+        if (p.mxcsrMask) check.mxcsrMask = p.mxcsrMask;
       }
-      const o: { base?: bigint; layout?: XsaveLayout } = {};
+      const o: FrameInputOptions = {};
       if (base !== undefined) o.base = base;
       if (layout) o.layout = layout;
       const input = readFrameInput(file, flags, o);
-      const copts: Parameters<typeof checkFpstate>[1] = {};
-      if (layout) copts.layout = layout;
-      if (mxcsrMask) copts.mxcsrMask = mxcsrMask;
-      let findings: Finding[];
-      if (input.image) findings = checkFrame(input.image, copts);
-      else {
-        if (input.fpstateAddress !== undefined) copts.address = input.fpstateAddress;
-        findings = checkFpstate(input.fpstate!, copts);
-      }
-      if (!layout && input.fpstate?.header) {
-        findings.push({
-          code: "no-cpu",
-          severity: "info",
-          path: "fpstate",
-          message: "without --cpu only YMM (at 576) is decoded: other components sit at CPU-specific offsets",
-        });
-      }
+      const findings = frameInputFindings(input, check);
       if (flags.hexdump) {
         const spans = input.image ? frameSpans(input.image) : fpstateSpans(input.fpstate!);
         ctx.out(

@@ -1,12 +1,13 @@
 /** `sigframe layout`, `sigframe diff`, `sigframe profiles`. */
 import type { Command } from "commander";
 import { hex, toJson } from "../core/hex.ts";
-import { parseKernelVersion } from "../core/kernel.ts";
-import type { Profile } from "../core/profile.ts";
+import { describeProfile, type Profile } from "../core/profile.ts";
 import { BUILTIN_PROFILES } from "../core/profiles/builtins.ts";
 import { profileToJson } from "../core/profiles/json.ts";
 import { diffLayouts } from "../core/xsave/diff.ts";
 import { computeLayout, type LayoutOptions, type XsaveLayout } from "../core/xsave/layout.ts";
+import { layoutOptionsFor, profileLayout } from "../core/xsave/options.ts";
+import { componentRows, diffSummary, layoutHeader } from "../core/xsave/report.ts";
 import { layoutSvg } from "../core/xsave/svg.ts";
 import { writeOutputAtomic } from "../node/files.ts";
 import { loadProfile } from "../node/profile-source.ts";
@@ -37,12 +38,7 @@ export function parseLayoutFlags(flags: LayoutFlags): LayoutOptions {
 
 /** The layout options for one profile: a profile that knows its kernel but not XCR0 uses that kernel. */
 export function layoutOptions(parsed: LayoutOptions, profile: Profile): LayoutOptions {
-  if (parsed.kernel || !profile.kernel || profile.xcr0 !== undefined) return parsed;
-  try {
-    return { ...parsed, kernel: parseKernelVersion(profile.kernel) };
-  } catch {
-    return parsed;
-  }
+  return layoutOptionsFor(profile, parsed);
 }
 
 export function layoutJson(l: XsaveLayout): Record<string, unknown> {
@@ -74,51 +70,21 @@ export function layoutJson(l: XsaveLayout): Record<string, unknown> {
   };
 }
 
-function describe(p: Profile): string {
-  const sig = `${p.vendor} family ${p.family} model ${p.model} stepping ${p.stepping}`;
-  return p.brand ? `${p.brand} (${sig})` : sig;
-}
-
 export function renderLayout(ctx: CliContext, p: Profile, l: XsaveLayout): string {
   const { c } = ctx;
-  const lines: string[] = [];
-  lines.push(c.bold(`${p.name}: ${describe(p)}`));
-  const kernel = l.kernel
-    ? `Linux ${l.kernel}`
-    : p.xcr0 !== undefined
-      ? "measured XCR0"
-      : "current Linux rules";
-  lines.push(
-    `XCR0 ${hex(l.xcr0)} (${kernel})   user_size ${l.userSize}   max ${l.maxUserSize}   CPUID(0xD,0).ECX ${l.maxSize}`,
-  );
-  lines.push(
-    l.xsave
-      ? `signal frame: xstate_size ${l.frame.xstateSize}, extended_size ${l.frame.extendedSize}, magic2 at fpstate+${l.frame.xstateSize}`
-      : "signal frame: FXSAVE only (512 bytes, no magic2)",
-  );
-  lines.push("");
-  const rows = l.components.map((x) => {
-    const flags = [
-      x.supervisor ? "sup" : "",
-      x.align64 ? "a64" : "",
-      x.xfd ? "xfd" : "",
-      x.dynamic ? "dyn" : "",
-    ]
-      .filter(Boolean)
-      .join(",");
-    const state = x.enabled
-      ? c.green("in frames")
-      : x.supervisor
-        ? c.dim("supervisor")
-        : c.yellow("not enabled");
+  const head = layoutHeader(p, l);
+  const lines: string[] = [c.bold(head.title), head.sizes, head.frame, ""];
+  const colour = { "in frames": c.green, supervisor: c.dim, "not enabled": c.yellow };
+  const rows = componentRows(l).map((x) => {
+    const state = colour[x.state](x.state);
     return [
       String(x.bit),
       x.name,
       String(x.size),
-      x.supervisor ? "-" : String(x.offset),
-      x.compactedOffset === null ? "-" : String(x.compactedOffset),
-      flags || "-",
-      x.reason && !x.enabled && !x.supervisor ? `${state}: ${x.reason}` : state,
+      x.offset,
+      x.compacted,
+      x.flags,
+      x.reason ? `${state}: ${x.reason}` : state,
     ];
   });
   lines.push(
@@ -162,13 +128,13 @@ export function register(program: Command, ctx: CliContext): void {
       const ci = sizeOption(flags.cpuIndex, "--cpu-index");
       if (ci !== undefined) readOpts.cpuIndex = ci;
       const p = loadProfile(arg, readOpts);
-      const l = computeLayout(p, layoutOptions(parsed, p));
+      const l = profileLayout(p, parsed);
       if (flags.saveProfile) {
         writeOutputAtomic(flags.saveProfile, `${toJson(profileToJson(p))}\n`, (s) => ctx.io.stdout(s));
       }
       if (flags.json) ctx.out(toJson(layoutJson(l)));
       else if (flags.svg)
-        ctx.io.stdout(layoutSvg([{ label: p.name, layout: l }], `XSAVE layout: ${describe(p)}`));
+        ctx.io.stdout(layoutSvg([{ label: p.name, layout: l }], `XSAVE layout: ${describeProfile(p)}`));
       else if (!flags.saveProfile || flags.saveProfile !== "-") ctx.out(renderLayout(ctx, p, l));
     });
 
@@ -189,8 +155,8 @@ export function register(program: Command, ctx: CliContext): void {
       const parsed = parseLayoutFlags(flags);
       const pa = loadProfile(a);
       const pb = loadProfile(b);
-      const la = computeLayout(pa, layoutOptions(parsed, pa));
-      const lb = computeLayout(pb, layoutOptions(parsed, pb));
+      const la = profileLayout(pa, parsed);
+      const lb = profileLayout(pb, parsed);
       const d = diffLayouts(la, lb);
       if (flags.json) {
         ctx.out(toJson(d));
@@ -235,11 +201,7 @@ export function register(program: Command, ctx: CliContext): void {
         ),
       );
       lines.push("");
-      lines.push(
-        d.identical
-          ? "identical: a frame written on one is laid out exactly as the other expects"
-          : `different: user_size ${d.a.userSize} vs ${d.b.userSize}; ${d.components.filter((x) => x.status !== "same").length} component(s) differ`,
-      );
+      lines.push(diffSummary(d));
       ctx.out(lines.join("\n"));
     });
 

@@ -4,9 +4,15 @@ import { UsageError } from "../core/errors.ts";
 import { hex, toJson } from "../core/hex.ts";
 import { mxcsrMaskOf } from "../core/mxcsr.ts";
 import type { Profile } from "../core/profile.ts";
+import {
+  FRAME_FORMAT_TEXT,
+  type FrameInputOptions,
+  type FramePredictOptions,
+  predictFrameInput,
+} from "../core/sigframe/input.ts";
 import { policiesForKernel } from "../core/sigreturn/policy.ts";
-import { losesState, predict } from "../core/sigreturn/predict.ts";
-import { POLICIES, type Policy, type PredictInput, type Prediction } from "../core/sigreturn/types.ts";
+import { losesState } from "../core/sigreturn/predict.ts";
+import { POLICIES, type Policy, type Prediction } from "../core/sigreturn/types.ts";
 import { FP_XSTATE_MAGIC1 } from "../core/xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { loadProfile } from "../node/profile-source.ts";
@@ -140,7 +146,7 @@ export function register(program: Command, ctx: CliContext): void {
 
       const profile: Profile = loadProfile(flags.cpu!);
       const task: XsaveLayout = computeLayout(profile, flags.amx ? { amx: true } : {});
-      const inOpts: { base?: bigint; layout?: XsaveLayout } = { layout: task };
+      const inOpts: FrameInputOptions = { layout: task };
       if (base !== undefined) inOpts.base = base;
       const input = readFrameInput(file, flags, inOpts);
       if (input.image && input.image.frame.mcontext.fpstate !== 0n && !input.fpstate) {
@@ -152,21 +158,10 @@ export function register(program: Command, ctx: CliContext): void {
       const fpBytes = input.fpstateBytes;
       // The receiving CPU's MXCSR_MASK: measured where the profile has it, else from CPUID.
       const mxcsrMask = mxcsrMaskOf(profile);
-      const readableBytes = readable ?? (fpBytes ? Math.max(fpBytes.length, task.userSize + 4) : 0);
-      const predictions = policies.map((policy) => {
-        const pin: PredictInput = { fpstate: fpBytes, task, policy, readableBytes };
-        const addr = address ?? input.fpstateAddress;
-        if (addr !== undefined) pin.address = addr;
-        pin.mxcsrMask = mxcsrMask.value;
-        pin.compactedForm = profile.cpuid.has("XSAVEC");
-        const p = predict(pin);
-        if (fpBytes && readable === undefined && readableBytes > fpBytes.length) {
-          p.notes.push(
-            `bytes past the ${fpBytes.length}-byte input are taken as mapped and zero up to ${readableBytes} (use --readable-bytes to model an unmapped page)`,
-          );
-        }
-        return p;
-      });
+      const popts: FramePredictOptions = {};
+      if (address !== undefined) popts.address = address;
+      if (readable !== undefined) popts.readableBytes = readable;
+      const predictions = predictFrameInput(input, profile, task, policies, popts);
       const lossy = predictions.some(losesState);
       if (flags.failOnLoss && lossy) ctx.setExit(3);
 
@@ -179,7 +174,7 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const fp = input.fpstate;
       const head: string[] = [];
-      const fmt = `${input.format === "fpstate" ? "FPU area" : input.format === "frame" ? "rt_sigframe" : "ucontext (SROP payload)"}${input.detected ? " (detected)" : ""}`;
+      const fmt = `${FRAME_FORMAT_TEXT[input.format]}${input.detected ? " (detected)" : ""}`;
       if (fp) {
         const xsave = fp.sw.magic1 === FP_XSTATE_MAGIC1;
         head.push(

@@ -70,3 +70,19 @@ export function profileSummary(p: Profile): {
   if (p.brand !== undefined) s.brand = p.brand;
   return s;
 }
+
+/** `brand (vendor family F model M stepping S)`, or the signature alone without a brand string. */
+export function describeProfile(p: Profile): string {
+  const sig = `${p.vendor} family ${p.family} model ${p.model} stepping ${p.stepping}`;
+  return p.brand ? `${p.brand} (${sig})` : sig;
+}
+
+/**
+ * A short name for messages: the built-in or host name, else the file name (`arg` as given,
+ * default the path the profile was read from) without its folder and `.json`, `.txt`, `.img`.
+ */
+export function displayName(p: Profile, arg: string = p.source.path ?? p.name): string {
+  if (arg === "host" || p.source.kind === "builtin") return p.name;
+  const base = arg.split("/").filter(Boolean).pop() ?? arg;
+  return base.replace(/\.(json|txt|img)$/i, "");
+}

@@ -5,16 +5,17 @@ import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { release } from "node:os";
 import { Cpuid, type CpuidLeaf } from "../core/cpuid/cpuid.ts";
-import { parseElfCore } from "../core/elf/core.ts";
-import { profileFromCore } from "../core/elf/profile.ts";
-import { EnvironmentError, isSigframeError, UsageError } from "../core/errors.ts";
+import { EnvironmentError, UsageError } from "../core/errors.ts";
 import type { Profile } from "../core/profile.ts";
 import { profileFromCpuidR } from "../core/profiles/cpuid-r.ts";
 import {
   builtinProfile,
   isBuiltinName,
+  MAX_PROFILE_BYTES,
   type ProfileReadOptions,
   profileFromBytes,
+  profileFromElf,
+  startsLikeElf,
 } from "../core/profiles/detect.ts";
 import { withFileSource } from "./byte-source.ts";
 import { readInput } from "./files.ts";
@@ -33,16 +34,9 @@ export function loadProfile(arg: string, opts: ProfileReadOptions = {}): Profile
   }
   if (arg !== "-" && isElfFile(arg)) {
     // Cores can be many GiB: read them through random access, never whole.
-    return withFileSource(arg, (src) => {
-      try {
-        return profileFromCore(parseElfCore(src), arg);
-      } catch (e) {
-        if (isSigframeError(e)) e.locate({ input: arg });
-        throw e;
-      }
-    });
+    return withFileSource(arg, (src) => profileFromElf(src, arg));
   }
-  const f = readInput(arg, 64 * 1024 * 1024);
+  const f = readInput(arg, MAX_PROFILE_BYTES);
   return profileFromBytes(f.bytes, f.name, opts);
 }
 
@@ -51,13 +45,7 @@ function isElfFile(path: string): boolean {
   try {
     fd = openSync(path, "r");
     const head = new Uint8Array(4);
-    return (
-      readSync(fd, head, 0, 4, 0) === 4 &&
-      head[0] === 0x7f &&
-      head[1] === 0x45 &&
-      head[2] === 0x4c &&
-      head[3] === 0x46
-    );
+    return readSync(fd, head, 0, 4, 0) === 4 && startsLikeElf(head);
   } catch {
     return false;
   } finally {

@@ -4,15 +4,13 @@
  * hexdump), the codec's findings, and what sigreturn does with it under each kernel policy, with
  * the defaults of `sigframe predict`.
  */
-import { InvalidDataError, isSigframeError, UsageError } from "../../src/core/errors.ts";
-import { hex, leToBigint, parseU64 } from "../../src/core/hex.ts";
+import { isSigframeError } from "../../src/core/errors.ts";
+import { hex, leToBigint } from "../../src/core/hex.ts";
+import { checkInputSize } from "../../src/core/input.ts";
 import type { KernelVersion } from "../../src/core/kernel.ts";
+import { fieldValue, u64Option } from "../../src/core/options.ts";
 import type { Profile } from "../../src/core/profile.ts";
 import {
-  checkFpstate,
-  checkFrame,
-  decodeFpstate,
-  decodeSigframeImage,
   FIELD_HELP,
   type FieldSpan,
   type Fpstate,
@@ -21,18 +19,19 @@ import {
   type Finding as SigframeFinding,
 } from "../../src/core/sigframe/index.ts";
 import {
-  POLICIES,
-  type Policy,
-  type PredictInput,
-  type Prediction,
-  policiesForKernel,
-  predict,
-} from "../../src/core/sigreturn/index.ts";
-import { FP_XSTATE_MAGIC1, SW_BYTES_OFFSET } from "../../src/core/xsave/components.ts";
+  decodeFrameInput,
+  detectFrameFormat,
+  FRAME_FORMAT_TEXT,
+  type FrameFormat,
+  frameInputFindings,
+  MAX_FRAME_BYTES,
+  predictFrameInput,
+} from "../../src/core/sigframe/input.ts";
+import { POLICIES, type Policy, type Prediction, policiesForKernel } from "../../src/core/sigreturn/index.ts";
+import { FP_XSTATE_MAGIC1 } from "../../src/core/xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../../src/core/xsave/layout.ts";
 
-/** How to read the input: the whole rt_sigframe, an SROP payload from uc_flags, or the FPU area only. */
-export type FrameFormat = "frame" | "ucontext" | "fpstate";
+export type { FrameFormat };
 export type InputKind = "auto" | FrameFormat;
 
 export type FieldGroup = "frame" | "legacy" | "sw_bytes" | "header" | "component" | "magic2" | "extra";
@@ -82,31 +81,6 @@ export interface InspectOptions {
   amx?: boolean;
   /** Marks the policies this kernel implements. */
   kernel?: KernelVersion;
-}
-
-/** The CLI reads at most this much of a frame file. */
-export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
-
-/** The format `auto` settles on, by the rules of `sigframe inspect`/`predict` without a format flag. */
-export function detectFormat(bytes: Uint8Array): FrameFormat {
-  const magicAt = (off: number) =>
-    bytes.length >= off + 4 &&
-    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(off, true) === FP_XSTATE_MAGIC1;
-  if (magicAt(SW_BYTES_OFFSET)) return "fpstate";
-  if (bytes.length === 248 || bytes.length === 304) return "ucontext";
-  // An FXSAVE-only image is exactly 512 bytes; anything else this long is taken as a frame.
-  if (bytes.length >= 440 && bytes.length !== 512) return "frame";
-  return "fpstate";
-}
-
-function addressOption(text: string | undefined, name: string): bigint | undefined {
-  const t = text?.trim() ?? "";
-  if (t === "") return undefined;
-  try {
-    return parseU64(t, name);
-  } catch (e) {
-    throw new UsageError((e as Error).message, { input: name });
-  }
 }
 
 function groupOf(path: string): FieldGroup {
@@ -166,15 +140,8 @@ function fpstateSummary(fp: Fpstate, at: number, address: bigint | undefined): s
 
 /** Decodes `bytes` (named `name` in errors) and gathers everything the inspector shows. */
 export function inspectBytes(bytes: Uint8Array, name: string, opts: InspectOptions = {}): InspectResult {
-  const base = addressOption(opts.base, "--base");
-  if (bytes.length > MAX_FRAME_BYTES) {
-    throw new InvalidDataError(
-      `file is ${bytes.length} bytes; the limit for this input is ${MAX_FRAME_BYTES}`,
-      {
-        input: name,
-      },
-    );
-  }
+  const base = u64Option(fieldValue(opts.base), "--base");
+  checkInputSize(bytes.length, MAX_FRAME_BYTES, name);
   try {
     return inspectInner(bytes, opts, base);
   } catch (e) {
@@ -183,50 +150,29 @@ export function inspectBytes(bytes: Uint8Array, name: string, opts: InspectOptio
   }
 }
 
-const FORMAT_TEXT: Record<FrameFormat, string> = {
-  fpstate: "FPU area",
-  frame: "rt_sigframe",
-  ucontext: "ucontext (SROP payload)",
-};
-
 function inspectInner(bytes: Uint8Array, opts: InspectOptions, base: bigint | undefined): InspectResult {
   const detected = !opts.kind || opts.kind === "auto";
-  const format = detected ? detectFormat(bytes) : (opts.kind as FrameFormat);
+  const format = detected ? detectFrameFormat(bytes) : (opts.kind as FrameFormat);
   const task: XsaveLayout | undefined = opts.cpu
     ? computeLayout(opts.cpu, opts.amx ? { amx: true } : {})
     : undefined;
-  const mxcsrMask = opts.cpu?.mxcsrMask || undefined;
+  const input = decodeFrameInput(bytes, format, { base, layout: task });
+  // As `sigframe inspect`: the reading CPU's MXCSR_MASK where the profile measured it.
+  const findings = frameInputFindings(input, { layout: task, mxcsrMask: opts.cpu?.mxcsrMask });
   const fields: FieldRow[] = [];
-  const summary: string[] = [`${FORMAT_TEXT[format]}${detected ? " (detected)" : ""}, ${bytes.length} bytes`];
-  let findings: SigframeFinding[];
-  let fpBytes: Uint8Array | null = null;
-  let address: bigint | undefined;
-  let fpstateOffset: number | undefined;
+  const summary: string[] = [
+    `${FRAME_FORMAT_TEXT[format]}${detected ? " (detected)" : ""}, ${bytes.length} bytes`,
+  ];
   let noPrediction: string | undefined;
-  let decoded: Fpstate | undefined;
-  if (format === "fpstate") {
-    const fp = decodeFpstate(bytes, task ? { layout: task } : {});
-    decoded = fp;
+  const img = input.image;
+  if (!img) {
+    const fp = input.fpstate!;
     fields.push(...rows(bytes, fpstateSpans(fp)), ...extraRows("fpstate", 0, fp.extra));
     summary.push(...fpstateSummary(fp, 0, base));
-    const co: Parameters<typeof checkFpstate>[1] = {};
-    if (task) co.layout = task;
-    if (base !== undefined) co.address = base;
-    if (mxcsrMask !== undefined) co.mxcsrMask = mxcsrMask;
-    findings = checkFpstate(fp, co);
-    fpBytes = bytes;
-    address = base;
-    fpstateOffset = 0;
   } else {
-    const dopts: Parameters<typeof decodeSigframeImage>[1] = {
-      start: format === "ucontext" ? "uc" : "pretcode",
-    };
-    if (base !== undefined) dopts.base = base;
-    if (task) dopts.layout = task;
-    const img = decodeSigframeImage(bytes, dopts);
     fields.push(...rows(bytes, frameSpans(img)), ...extraRows("frame", 0, img.extra));
-    if (img.fpstate && img.fpstateOffset !== undefined) {
-      fields.push(...extraRows("fpstate", img.fpstateOffset, img.fpstate.extra));
+    if (input.fpstate && input.fpstateOffset !== undefined) {
+      fields.push(...extraRows("fpstate", input.fpstateOffset, input.fpstate.extra));
     }
     const mc = img.frame.mcontext;
     summary.push(`rip ${hex(mc.rip)}, rsp ${hex(mc.rsp)}, fpstate ${hex(mc.fpstate)}`);
@@ -238,33 +184,17 @@ function inspectInner(bytes: Uint8Array, opts: InspectOptions, base: bigint | un
       }[img.baseSource];
       summary.push(`the input starts at ${hex(img.base)} (${how})`);
     }
-    const co: Parameters<typeof checkFrame>[1] = {};
-    if (task) co.layout = task;
-    if (mxcsrMask !== undefined) co.mxcsrMask = mxcsrMask;
-    findings = checkFrame(img, co);
-    decoded = img.fpstate;
-    if (img.fpstate && img.fpstateOffset !== undefined) {
-      summary.push(...fpstateSummary(img.fpstate, img.fpstateOffset, mc.fpstate));
-      fpBytes = bytes.subarray(img.fpstateOffset);
-      address = mc.fpstate;
-      fpstateOffset = img.fpstateOffset;
+    if (input.fpstate && input.fpstateOffset !== undefined) {
+      summary.push(...fpstateSummary(input.fpstate, input.fpstateOffset, mc.fpstate));
     } else if (mc.fpstate !== 0n) {
       noPrediction = `the frame's fpstate ${hex(mc.fpstate)} is not inside the input; give --base (address of the first byte) or read the input as an FPU area`;
     } else {
       summary.push("fpstate NULL");
     }
   }
-  if (!task && decoded?.header) {
-    findings.push({
-      code: "no-cpu",
-      severity: "info",
-      path: "fpstate",
-      message: "without --cpu only YMM (at 576) is decoded: other components sit at CPU-specific offsets",
-    });
-  }
   fields.sort((a, b) => a.offset - b.offset || a.size - b.size);
   const result: InspectResult = { format, detected, size: bytes.length, summary, fields, findings };
-  if (fpstateOffset !== undefined) result.fpstateOffset = fpstateOffset;
+  if (input.fpstateOffset !== undefined) result.fpstateOffset = input.fpstateOffset;
   const picked = opts.kernel ? policiesForKernel(opts.kernel) : undefined;
   if (picked?.note) result.kernelNote = picked.note;
   if (!task || !opts.cpu) {
@@ -272,22 +202,12 @@ function inspectInner(bytes: Uint8Array, opts: InspectOptions, base: bigint | un
   } else if (noPrediction) {
     result.noPrediction = noPrediction;
   } else {
-    const cpu = opts.cpu;
     // As `sigframe predict`: bytes past the input up to user_size + 4 are taken as mapped and zero.
-    const readableBytes = fpBytes ? Math.max(fpBytes.length, task.userSize + 4) : 0;
-    result.predictions = POLICIES.map((policy) => {
-      const pin: PredictInput = { fpstate: fpBytes, task, policy, readableBytes };
-      if (address !== undefined) pin.address = address;
-      if (mxcsrMask !== undefined) pin.mxcsrMask = mxcsrMask;
-      pin.compactedForm = cpu.cpuid.has("XSAVEC");
-      const p = predict(pin);
-      if (fpBytes && readableBytes > fpBytes.length) {
-        p.notes.push(
-          `bytes past the ${fpBytes.length}-byte input are taken as mapped and zero up to ${readableBytes} (use --readable-bytes to model an unmapped page)`,
-        );
-      }
-      return { policy, picked: picked?.policies.includes(policy) ?? false, prediction: p };
-    });
+    result.predictions = predictFrameInput(input, opts.cpu, task, POLICIES).map((prediction) => ({
+      policy: prediction.policy,
+      picked: picked?.policies.includes(prediction.policy) ?? false,
+      prediction,
+    }));
   }
   return result;
 }

@@ -4,10 +4,12 @@
  * the CRIU and ELF readers: cpuinfo.img, core files).
  */
 import { criuCpuinfoReader } from "../criu/cpuinfo-profile.ts";
-import { elfCoreProfileReader } from "../elf/profile.ts";
-import { InvalidDataError, UsageError } from "../errors.ts";
+import { ELF_MAGIC, parseElfCore } from "../elf/core.ts";
+import { profileFromCore } from "../elf/profile.ts";
+import { InvalidDataError, isSigframeError, UsageError } from "../errors.ts";
 import { parseJsonText } from "../json.ts";
 import type { Profile } from "../profile.ts";
+import { type ByteSource, bytesSource } from "../source.ts";
 import { BUILTIN_PROFILES } from "./builtins.ts";
 import { looksLikeCpuidR, profileFromCpuidR } from "./cpuid-r.ts";
 import { profileFromJson } from "./json.ts";
@@ -24,11 +26,30 @@ export interface BinaryProfileReader {
   read(bytes: Uint8Array, name: string): Profile;
 }
 
-/** Binary formats (CRIU images, ELF cores) add themselves here. */
-export const binaryProfileReaders: BinaryProfileReader[] = [elfCoreProfileReader, criuCpuinfoReader];
+/** Binary formats (CRIU images) add themselves here; ELF files are read before any of them. */
+export const binaryProfileReaders: BinaryProfileReader[] = [criuCpuinfoReader];
+
+/** The most of a profile file that is read whole (ELF cores read from a file are not). */
+export const MAX_PROFILE_BYTES = 64 * 1024 * 1024;
+
+/** The first bytes start like an ELF file: such a file is read as a core, and fails as one. */
+export function startsLikeElf(head: Uint8Array): boolean {
+  return head.length >= ELF_MAGIC.length && ELF_MAGIC.every((b, i) => head[i] === b);
+}
+
+/** A profile from an ELF core, read through `src` (a file-backed source keeps a large core on disk). */
+export function profileFromElf(src: ByteSource, name: string): Profile {
+  try {
+    return profileFromCore(parseElfCore(src), name);
+  } catch (e) {
+    if (isSigframeError(e)) e.locate({ input: name });
+    throw e;
+  }
+}
 
 export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileReadOptions = {}): Profile {
   if (bytes.length === 0) throw new InvalidDataError("empty input: expected a CPU profile", { input: name });
+  if (startsLikeElf(bytes)) return profileFromElf(bytesSource(bytes), name);
   for (const r of binaryProfileReaders) if (r.sniff(bytes)) return r.read(bytes, name);
   const text = decodeText(bytes, name);
   const trimmed = text.trimStart();

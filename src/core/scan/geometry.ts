@@ -7,87 +7,100 @@
  *   frame   = round_down(fpstate − sizeof(rt_sigframe), 16) − 8   (align_sigframe, 64-bit)
  *
  * struct rt_sigframe { char *pretcode; struct ucontext uc; struct siginfo info; } is 440 bytes.
+ * Structure offsets come from the codec's field tables; what is here beyond them is the scanner's.
  */
+import {
+  SIGCONTEXT_FIELDS as CODEC_SIGCONTEXT_FIELDS,
+  type FieldTable,
+  HEADER_FIELDS,
+  LEGACY_FIELDS,
+  RT_SIGFRAME_INFO_OFFSET,
+  RT_SIGFRAME_SIZE,
+  RT_SIGFRAME_UC_OFFSET,
+  SW_BYTES_FIELDS,
+  UC_MCONTEXT_OFFSET,
+  UC_SIGMASK_OFFSET,
+  UCONTEXT_HEAD_FIELDS,
+} from "../sigframe/fields.ts";
+import {
+  FP_XSTATE_MAGIC1,
+  FP_XSTATE_MAGIC2,
+  SW_BYTES_OFFSET,
+  XSAVE_HDR_OFFSET,
+} from "../xsave/components.ts";
 
-export const RT_SIGFRAME_SIZE = 440;
+export {
+  RT_SIGFRAME_SIZE,
+  UC_FP_XSTATE,
+  UC_SIGCONTEXT_SS,
+  UC_STRICT_RESTORE_SS,
+} from "../sigframe/fields.ts";
+
+/** Where field `name` of `table` sits. */
+function at(table: FieldTable, name: string): number {
+  const f = table.find(([n]) => n === name);
+  if (!f) throw new Error(`no field ${name}`);
+  return f[1];
+}
+
+const UC = RT_SIGFRAME_UC_OFFSET;
+const MCONTEXT = UC + UC_MCONTEXT_OFFSET;
+
 /** Offsets inside struct rt_sigframe. */
 export const FRAME = {
   pretcode: 0,
-  uc: 8,
-  ucFlags: 8,
-  ucLink: 16,
-  ucStackSp: 24,
-  ucStackFlags: 32,
-  ucStackSize: 40,
-  mcontext: 48,
+  uc: UC,
+  ucFlags: UC + at(UCONTEXT_HEAD_FIELDS, "uc_flags"),
+  ucLink: UC + at(UCONTEXT_HEAD_FIELDS, "uc_link"),
+  ucStackSp: UC + at(UCONTEXT_HEAD_FIELDS, "ss_sp"),
+  ucStackFlags: UC + at(UCONTEXT_HEAD_FIELDS, "ss_flags"),
+  ucStackSize: UC + at(UCONTEXT_HEAD_FIELDS, "ss_size"),
+  mcontext: MCONTEXT,
   /** uc_mcontext.fpstate */
-  fpstatePtr: 232,
-  ucSigmask: 304,
-  siginfo: 312,
+  fpstatePtr: MCONTEXT + at(CODEC_SIGCONTEXT_FIELDS, "fpstate"),
+  ucSigmask: UC + UC_SIGMASK_OFFSET,
+  siginfo: RT_SIGFRAME_INFO_OFFSET,
 } as const;
 
-/** Offsets inside struct sigcontext_64 (uc_mcontext), glibc REG_* order for the first 23. */
-export const SIGCONTEXT_FIELDS = [
-  "r8",
-  "r9",
-  "r10",
-  "r11",
-  "r12",
-  "r13",
-  "r14",
-  "r15",
-  "rdi",
-  "rsi",
-  "rbp",
-  "rbx",
-  "rdx",
-  "rax",
-  "rcx",
-  "rsp",
-  "rip",
-  "eflags",
-  "csgsfs",
-  "err",
-  "trapno",
-  "oldmask",
-  "cr2",
-  "fpstate",
-] as const;
+/**
+ * uc_mcontext read as 64-bit words up to and with fpstate, in glibc's REG_* order for the first
+ * 23: the codec's sigcontext fields, with cs, gs, fs and ss as one word (REG_CSGSFS).
+ */
+export const SIGCONTEXT_FIELDS: readonly string[] = CODEC_SIGCONTEXT_FIELDS.filter(
+  ([, off, size]) => off <= at(CODEC_SIGCONTEXT_FIELDS, "fpstate") && (size === 8 || off % 8 === 0),
+).map(([name, , size]) => (size === 8 ? name : "csgsfs"));
 export type SigcontextField = (typeof SIGCONTEXT_FIELDS)[number];
 
 /** The 128-byte red zone below the interrupted rsp that delivery skips (not on altstack switch). */
 export const RED_ZONE = 128;
 /** Offsets inside the fpstate (XSAVE area). */
 export const FP = {
-  fcw: 0,
-  fsw: 2,
-  ftw: 4,
-  mxcsr: 24,
-  mxcsrMask: 28,
-  swBytes: 464,
-  magic1: 464,
-  extendedSize: 468,
-  xfeatures: 472,
-  xstateSize: 480,
-  swPadding: 484,
-  xstateBv: 512,
-  xcompBv: 520,
-  hdrReserved: 528,
+  fcw: at(LEGACY_FIELDS, "fcw"),
+  fsw: at(LEGACY_FIELDS, "fsw"),
+  ftw: at(LEGACY_FIELDS, "ftw"),
+  mxcsr: at(LEGACY_FIELDS, "mxcsr"),
+  mxcsrMask: at(LEGACY_FIELDS, "mxcsr_mask"),
+  swBytes: SW_BYTES_OFFSET,
+  magic1: SW_BYTES_OFFSET + at(SW_BYTES_FIELDS, "magic1"),
+  extendedSize: SW_BYTES_OFFSET + at(SW_BYTES_FIELDS, "extended_size"),
+  xfeatures: SW_BYTES_OFFSET + at(SW_BYTES_FIELDS, "xfeatures"),
+  xstateSize: SW_BYTES_OFFSET + at(SW_BYTES_FIELDS, "xstate_size"),
+  swPadding: SW_BYTES_OFFSET + at(SW_BYTES_FIELDS, "padding0"),
+  xstateBv: XSAVE_HDR_OFFSET + at(HEADER_FIELDS, "xstate_bv"),
+  xcompBv: XSAVE_HDR_OFFSET + at(HEADER_FIELDS, "xcomp_bv"),
+  hdrReserved: XSAVE_HDR_OFFSET + at(HEADER_FIELDS, "reserved0"),
 } as const;
 
-export const MAGIC1 = 0x46505853;
-export const MAGIC2 = 0x46505845;
+export const MAGIC1 = FP_XSTATE_MAGIC1;
+export const MAGIC2 = FP_XSTATE_MAGIC2;
 /** The magic1 dword as it sits in memory: "SXPF". */
-export const MAGIC1_BYTES = [0x53, 0x58, 0x50, 0x46] as const;
+export const MAGIC1_BYTES = [0, 8, 16, 24].map((s) => (MAGIC1 >>> s) & 0xff);
 /** magic1 sits at fpstate + 464, fpstate is 64-byte aligned: magic1 addresses are 16 mod 64. */
-export const MAGIC1_ALIGN_REMAINDER = 464 % 64;
+export const MAGIC1_ALIGN_REMAINDER = FP.magic1 % 64;
 
 /** x86-64 user segment selectors (__USER_CS, __USER_DS). */
 export const USER_CS = 0x33;
 export const USER_DS = 0x2b;
-export const UC_FP_XSTATE = 0x1n;
-export const UC_SIGCONTEXT_SS = 0x2n;
-export const UC_STRICT_RESTORE_SS = 0x4n;
 export const SS_ONSTACK = 1;
 export const SS_DISABLE = 2;
 

@@ -1,5 +1,13 @@
 /** The sigreturn model: predict(), the policies and their reason codes. */
-export { type KernelPolicies, MEASURED_CLASSIC_6_18, policiesForKernel } from "./policy.ts";
+export {
+  choosePolicies,
+  destinationPolicies,
+  type KernelPolicies,
+  MEASURED_CLASSIC_6_18,
+  type PolicyChoice,
+  policiesForKernel,
+  withDestinationKernel,
+} from "./policy.ts";
 export {
   ASSUMED_RECEIVING_MXCSR_MASK,
   DEFAULT_FPSTATE_ADDRESS,

@@ -3,8 +3,9 @@
  * evidence). Mainline: check_for_xstate() before v5.14; check_xstate_in_sigframe() from v5.14;
  * dc8aa31a7ac2 merged for v6.15; revert 44eeff9bc467 in v7.1-rc6, Cc stable.
  */
-import { compareKernel, type KernelVersion } from "../kernel.ts";
-import type { Policy } from "./types.ts";
+import { UsageError } from "../errors.ts";
+import { compareKernel, type KernelVersion, parseKernelVersion } from "../kernel.ts";
+import { POLICIES, type Policy } from "./types.ts";
 
 /** The first 6.18 stable release measured with the revert (classic); earlier 6.18.y are unknown. */
 export const MEASURED_CLASSIC_6_18 = 44;
@@ -57,4 +58,51 @@ export function policiesForKernel(v: KernelVersion): KernelPolicies {
     policies: ["refined", "classic"],
     note: `${v.major}.${v.minor} shipped with dc8aa31a7ac2; whether the ${v.major}.${v.minor}.y stable series took the revert 44eeff9bc467 by ${v.text} is not known, so both answers are given`,
   };
+}
+
+/** The policies a verdict is judged by; none chosen means all three. */
+export interface PolicyChoice {
+  policies?: Policy[];
+  note?: string;
+}
+
+/** `--policy P` or `--kernel K` to the policies to judge by (all when neither is given). */
+export function choosePolicies(policy: string | undefined, kernel: KernelVersion | undefined): PolicyChoice {
+  if (policy !== undefined && kernel !== undefined)
+    throw new UsageError("give --kernel or --policy, not both", { input: "--policy" });
+  if (policy !== undefined) {
+    if (!POLICIES.includes(policy as Policy))
+      throw new UsageError(`expected one of ${POLICIES.join(", ")}, got ${JSON.stringify(policy)}`, {
+        input: "--policy",
+      });
+    return { policies: [policy as Policy] };
+  }
+  if (kernel !== undefined) {
+    const k = policiesForKernel(kernel);
+    const out: PolicyChoice = { policies: k.policies };
+    if (k.note) out.note = k.note;
+    return out;
+  }
+  return {};
+}
+
+/** The policies of a recorded destination kernel release (`uname -r`), if it parses. */
+export function destinationPolicies(release: string): { policies: Policy[]; note: string } | undefined {
+  let v: KernelVersion;
+  try {
+    v = parseKernelVersion(release);
+  } catch {
+    return undefined;
+  }
+  const k = policiesForKernel(v);
+  return { policies: k.policies, note: `destination kernel ${release}${k.note ? `: ${k.note}` : ""}` };
+}
+
+/**
+ * Without `--policy`/`--kernel`, a destination that records its kernel release (a host, a saved
+ * host profile, a core) is judged by that kernel's policies.
+ */
+export function withDestinationKernel(chosen: PolicyChoice, release: string | undefined): PolicyChoice {
+  if (chosen.policies || release === undefined) return chosen;
+  return destinationPolicies(release) ?? chosen;
 }

@@ -1,4 +1,6 @@
 /** Migration check: `sigframe check --from A --to B [--kernel K | --policy P]`, findings first. */
+
+import { criuWords } from "../../../src/core/compat/hosts.ts";
 import {
   type CheckResult,
   FINDING_CODES,
@@ -6,87 +8,56 @@ import {
   POLICY_KERNELS,
   type Severity,
 } from "../../../src/core/compat/index.ts";
-import { bitsOf, hex } from "../../../src/core/hex.ts";
-import { componentInfo } from "../../../src/core/xsave/components.ts";
-import { errorSlot, h, nextId, replace } from "../dom.ts";
-import { errorLine } from "../errors.ts";
-import { checkFor, kernelFromText, POLICY_NAMES } from "../model.ts";
-import { type ProfileStore, profilePicker } from "../profiles.ts";
+import { hex } from "../../../src/core/hex.ts";
+import { POLICIES } from "../../../src/core/sigreturn/index.ts";
+import { componentNames } from "../../../src/core/xsave/report.ts";
+import { h, nextId, replace } from "../dom.ts";
+import { checkFor, kernelFromText } from "../model.ts";
+import type { ProfileStore } from "../profiles.ts";
 import { kernelField } from "./layout.ts";
+import { redraw, viewParts, viewPicker, viewSection } from "./view.ts";
 
 const SECTION: Record<Severity, string> = { error: "Errors", warning: "Warnings", info: "Info" };
 
-function names(mask: bigint): string {
-  return bitsOf(mask)
-    .map((b) => componentInfo(b).name)
-    .join(", ");
-}
-
 export function checkView(store: ProfileStore): HTMLElement {
-  const err = errorSlot();
-  const out = h("div", { class: "result", "aria-live": "polite" });
-  const from = profilePicker(store, {
-    label: "From (source host)",
-    initial: "intel-icelake-server",
-    onChange: () => render(),
-    onError: (line) => err.show(line),
-  });
-  const to = profilePicker(store, {
-    label: "To (destination host)",
-    initial: "amd-zen5",
-    onChange: () => render(),
-    onError: (line) => err.show(line),
-  });
+  const parts = viewParts();
+  const from = viewPicker(store, parts, "From (source host)", "intel-icelake-server", () => render());
+  const to = viewPicker(store, parts, "To (destination host)", "amd-zen5", () => render());
   const kernel = kernelField(() => render());
   const polId = nextId("policy");
   const policy = h(
     "select",
     { id: polId },
     h("option", { value: "" }, "all three"),
-    POLICY_NAMES.map((p) => h("option", { value: p }, p)),
+    POLICIES.map((p) => h("option", { value: p }, p)),
   );
   policy.addEventListener("change", () => render());
 
-  function render(): void {
-    err.show(undefined);
-    try {
+  const render = (): void =>
+    redraw(parts, () => {
       const pa = from.value();
       const pb = to.value();
       if (!pa || !pb) {
-        replace(out);
+        replace(parts.out);
         return;
       }
       const choice: Parameters<typeof checkFor>[2] = { policy: policy.value };
       const k = kernelFromText(kernel.input.value);
       if (k) choice.kernel = k;
       const { result, note } = checkFor(pa, pb, choice);
-      replace(out, report(result, note));
-    } catch (e) {
-      console.error(e);
-      replace(out);
-      err.show(errorLine(e));
-    }
-  }
+      replace(parts.out, report(result, note));
+    });
 
-  const view = h(
-    "section",
-    { class: "view" },
-    h("h2", {}, "Check"),
-    h(
-      "p",
-      { class: "lead" },
-      "Will a process's FPU and vector state come back intact when it moves from one host to another? Kernel-written frames and restorer-built ones, under each sigreturn policy.",
-    ),
-    h(
-      "form",
-      { class: "controls", onsubmit: (ev: Event) => ev.preventDefault() },
+  const view = viewSection(
+    parts,
+    "Check",
+    "Will a process's FPU and vector state come back intact when it moves from one host to another? Kernel-written frames and restorer-built ones, under each sigreturn policy.",
+    [
       from.el,
       to.el,
       kernel.el,
       h("div", { class: "field" }, h("label", { for: polId }, "Sigreturn policy"), policy),
-    ),
-    err.el,
-    out,
+    ],
   );
   render();
   return view;
@@ -106,13 +77,7 @@ function report(r: CheckResult, note: string | undefined): HTMLElement {
     if (fs.length === 0) continue;
     sections.push(findingTable(sev, fs));
   }
-  const criuWord = r.criu.wouldAccept ? "accepts" : "refuses";
-  const assess =
-    r.criu.assessment === "agrees"
-      ? "agrees with this verdict"
-      : r.criu.assessment === "refuses-needlessly"
-        ? "refuses although the state restores"
-        : "accepts although state is lost";
+  const { answer: criuWord, assessment: assess } = criuWords(r.criu);
   return h(
     "div",
     {},
@@ -126,7 +91,7 @@ function report(r: CheckResult, note: string | undefined): HTMLElement {
       { class: "plain" },
       host("from", r.from),
       host("to  ", r.to),
-      h("li", { class: "mono" }, `uses ${hex(r.uses)} (${names(r.uses)})`),
+      h("li", { class: "mono" }, `uses ${hex(r.uses)} (${componentNames(r.uses)})`),
       h(
         "li",
         { class: "mono" },
@@ -160,7 +125,7 @@ function report(r: CheckResult, note: string | undefined): HTMLElement {
       h(
         "tbody",
         {},
-        POLICY_NAMES.map((p) => {
+        POLICIES.map((p) => {
           const x = r.policies[p];
           return h(
             "tr",

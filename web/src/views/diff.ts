@@ -1,10 +1,10 @@
 /** Two layouts side by side: `sigframe diff A B [--kernel K]`. */
 import { layoutSvg } from "../../../src/core/xsave/svg.ts";
-import { errorSlot, h, replace, svgElement } from "../dom.ts";
-import { errorLine } from "../errors.ts";
+import { h, replace } from "../dom.ts";
 import { diffFor, kernelFromText } from "../model.ts";
-import { type ProfileStore, profilePicker } from "../profiles.ts";
+import type { ProfileStore } from "../profiles.ts";
 import { kernelField } from "./layout.ts";
+import { byteMap, redraw, viewParts, viewPicker, viewSection } from "./view.ts";
 
 const STATUS_TEXT: Record<string, string> = {
   same: "same",
@@ -16,29 +16,17 @@ const STATUS_TEXT: Record<string, string> = {
 };
 
 export function diffView(store: ProfileStore): HTMLElement {
-  const err = errorSlot();
-  const out = h("div", { class: "result", "aria-live": "polite" });
-  const a = profilePicker(store, {
-    label: "A",
-    initial: "intel-icelake-server",
-    onChange: () => render(),
-    onError: (line) => err.show(line),
-  });
-  const b = profilePicker(store, {
-    label: "B",
-    initial: "amd-zen5",
-    onChange: () => render(),
-    onError: (line) => err.show(line),
-  });
+  const parts = viewParts();
+  const a = viewPicker(store, parts, "A", "intel-icelake-server", () => render());
+  const b = viewPicker(store, parts, "B", "amd-zen5", () => render());
   const kernel = kernelField(() => render());
 
-  function render(): void {
-    err.show(undefined);
-    try {
+  const render = (): void =>
+    redraw(parts, () => {
       const pa = a.value();
       const pb = b.value();
       if (!pa || !pb) {
-        replace(out);
+        replace(parts.out);
         return;
       }
       const k = kernelFromText(kernel.input.value);
@@ -46,7 +34,7 @@ export function diffView(store: ProfileStore): HTMLElement {
       const d = v.diff;
       const side = (x: { offset: number; size: number } | null) => (x ? `${x.offset}+${x.size}` : "-");
       replace(
-        out,
+        parts.out,
         h(
           "div",
           { class: "sides" },
@@ -109,45 +97,25 @@ export function diffView(store: ProfileStore): HTMLElement {
           { class: d.identical ? "verdict ok" : "verdict bad", "data-testid": "diff-summary" },
           v.summary,
         ),
-        h(
-          "figure",
-          {},
-          svgElement(
-            layoutSvg(
-              [
-                { label: `A ${pa.name}`, layout: v.a },
-                { label: `B ${pb.name}`, layout: v.b },
-              ],
-              `XSAVE layouts: ${pa.name} vs ${pb.name}`,
-            ),
-            `Byte maps of ${pa.name} and ${pb.name}, one above the other on a common byte scale`,
+        byteMap(
+          layoutSvg(
+            [
+              { label: `A ${pa.name}`, layout: v.a },
+              { label: `B ${pb.name}`, layout: v.b },
+            ],
+            `XSAVE layouts: ${pa.name} vs ${pb.name}`,
           ),
-          h(
-            "figcaption",
-            {},
-            "Both layouts on one byte scale: shifted blocks are components at different offsets.",
-          ),
+          `Byte maps of ${pa.name} and ${pb.name}, one above the other on a common byte scale`,
+          "Both layouts on one byte scale: shifted blocks are components at different offsets.",
         ),
       );
-    } catch (e) {
-      console.error(e);
-      replace(out);
-      err.show(errorLine(e));
-    }
-  }
+    });
 
-  const view = h(
-    "section",
-    { class: "view" },
-    h("h2", {}, "Diff"),
-    h(
-      "p",
-      { class: "lead" },
-      "Two CPUs component by component: where a frame written on one puts each component, and where the other looks for it.",
-    ),
-    h("form", { class: "controls", onsubmit: (ev: Event) => ev.preventDefault() }, a.el, b.el, kernel.el),
-    err.el,
-    out,
+  const view = viewSection(
+    parts,
+    "Diff",
+    "Two CPUs component by component: where a frame written on one puts each component, and where the other looks for it.",
+    [a.el, b.el, kernel.el],
   );
   render();
   return view;

@@ -4,19 +4,20 @@
  * sigreturn does with the frame under each kernel policy (`sigframe predict`).
  */
 import { buildFrame, emptyState, setRegister } from "../../../src/core/sigframe/index.ts";
-import { errorSlot, h, nextId, replace } from "../dom.ts";
+import { h, nextId, replace } from "../dom.ts";
 import { errorLine } from "../errors.ts";
 import { type FieldRow, type InputKind, type InspectResult, inspectBytes } from "../frame-model.ts";
 import { kernelFromText, layoutFor } from "../model.ts";
 import { dropTarget, fileBytes, type ProfileStore, profilePicker } from "../profiles.ts";
 import { kernelField } from "./layout.ts";
+import { redraw, viewParts, viewSection } from "./view.ts";
 
 /** Bytes shown in the hexdump (a frame with AMX state is about 11.5 KiB). */
 const HEX_LIMIT = 64 * 1024;
 
 export function inspectView(store: ProfileStore): HTMLElement {
-  const err = errorSlot();
-  const out = h("div", { class: "result", "aria-live": "polite" });
+  const parts = viewParts();
+  const { err, out } = parts;
   let current: { bytes: Uint8Array; name: string } | undefined;
 
   const fileId = nextId("frame-file");
@@ -96,16 +97,15 @@ export function inspectView(store: ProfileStore): HTMLElement {
     }
   });
 
-  function render(): void {
-    err.show(undefined);
-    if (!current) {
-      replace(
-        out,
-        h("p", { class: "hint" }, "Open or drop a signal frame or FPU area, or build a sample for a CPU."),
-      );
-      return;
-    }
-    try {
+  const render = (): void =>
+    redraw(parts, () => {
+      if (!current) {
+        replace(
+          out,
+          h("p", { class: "hint" }, "Open or drop a signal frame or FPU area, or build a sample for a CPU."),
+        );
+        return;
+      }
       const p = cpu.value();
       const opts: Parameters<typeof inspectBytes>[2] = { kind: kind.value as InputKind, base: base.value };
       const k = kernelFromText(kernel.input.value);
@@ -113,34 +113,20 @@ export function inspectView(store: ProfileStore): HTMLElement {
       if (p) opts.cpu = p;
       const r = inspectBytes(current.bytes, current.name, opts);
       replace(out, report(r, current.bytes));
-    } catch (e) {
-      console.error(e);
-      replace(out);
-      err.show(errorLine(e));
-    }
-  }
+    });
 
-  const view = h(
-    "section",
-    { class: "view" },
-    h("h2", {}, "Inspect"),
-    h(
-      "p",
-      { class: "lead" },
-      "Decode a signal frame or its FPU area field by field, and see what rt_sigreturn does with it under each kernel policy.",
-    ),
-    h(
-      "form",
-      { class: "controls", onsubmit: (ev: Event) => ev.preventDefault() },
+  const view = viewSection(
+    parts,
+    "Inspect",
+    "Decode a signal frame or its FPU area field by field, and see what rt_sigreturn does with it under each kernel policy.",
+    [
       drop,
       h("div", { class: "field" }, h("label", { for: kindId }, "Input is"), kind),
       h("div", { class: "field" }, h("label", { for: baseId }, "Address of the first byte (--base)"), base),
       cpu.el,
       kernel.el,
       h("div", { class: "field" }, sample),
-    ),
-    err.el,
-    out,
+    ],
   );
   render();
   return view;

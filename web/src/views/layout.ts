@@ -1,9 +1,11 @@
 /** The layout of one CPU: `sigframe layout PROFILE [--kernel K] [--amx]` as a table and a byte map. */
+import { describeProfile } from "../../../src/core/profile.ts";
+import { componentRows, layoutHeader } from "../../../src/core/xsave/report.ts";
 import { layoutSvg } from "../../../src/core/xsave/svg.ts";
-import { errorSlot, h, nextId, replace, svgElement } from "../dom.ts";
-import { errorLine } from "../errors.ts";
-import { componentRows, describeProfile, kernelFromText, layoutFor, layoutHeader } from "../model.ts";
-import { type ProfileStore, profilePicker } from "../profiles.ts";
+import { h, nextId, replace } from "../dom.ts";
+import { kernelFromText, layoutFor } from "../model.ts";
+import type { ProfileStore } from "../profiles.ts";
+import { byteMap, redraw, viewParts, viewPicker, viewSection } from "./view.ts";
 
 export function kernelField(onInput: () => void): { el: HTMLElement; input: HTMLInputElement } {
   const id = nextId("kernel");
@@ -22,25 +24,18 @@ export function kernelField(onInput: () => void): { el: HTMLElement; input: HTML
 }
 
 export function layoutView(store: ProfileStore): HTMLElement {
-  const err = errorSlot();
-  const out = h("div", { class: "result", "aria-live": "polite" });
-  const picker = profilePicker(store, {
-    label: "CPU profile",
-    initial: "intel-icelake-server",
-    onChange: () => render(),
-    onError: (line) => err.show(line),
-  });
+  const parts = viewParts();
+  const picker = viewPicker(store, parts, "CPU profile", "intel-icelake-server", () => render());
   const kernel = kernelField(() => render());
   const amxId = nextId("amx");
   const amx = h("input", { type: "checkbox", id: amxId });
   amx.addEventListener("change", () => render());
 
-  function render(): void {
-    err.show(undefined);
-    try {
+  const render = (): void =>
+    redraw(parts, () => {
       const p = picker.value();
       if (!p) {
-        replace(out);
+        replace(parts.out);
         return;
       }
       const choice: Parameters<typeof layoutFor>[1] = { amx: amx.checked };
@@ -95,7 +90,7 @@ export function layoutView(store: ProfileStore): HTMLElement {
         ),
       );
       replace(
-        out,
+        parts.out,
         h("h3", {}, head.title),
         h(
           "dl",
@@ -115,45 +110,23 @@ export function layoutView(store: ProfileStore): HTMLElement {
               l.warnings.map((w) => h("li", { class: "warning" }, `warning: ${w}`)),
             )
           : null,
-        h(
-          "figure",
-          {},
-          svgElement(
-            layoutSvg([{ label: p.name, layout: l }], `XSAVE layout: ${describeProfile(p)}`),
-            `Byte map of the XSAVE area of ${p.name}: each enabled component at its standard offset; magic2 at ${l.userSize}`,
-          ),
-          h(
-            "figcaption",
-            {},
-            "Byte map: components at their standard offsets; red mark: magic2 at xstate_size.",
-          ),
+        byteMap(
+          layoutSvg([{ label: p.name, layout: l }], `XSAVE layout: ${describeProfile(p)}`),
+          `Byte map of the XSAVE area of ${p.name}: each enabled component at its standard offset; magic2 at ${l.userSize}`,
+          "Byte map: components at their standard offsets; red mark: magic2 at xstate_size.",
         ),
       );
-    } catch (e) {
-      console.error(e);
-      replace(out);
-      err.show(errorLine(e));
-    }
-  }
+    });
 
-  const view = h(
-    "section",
-    { class: "view" },
-    h("h2", {}, "Layout"),
-    h(
-      "p",
-      { class: "lead" },
-      "The XSAVE layout of a CPU and the size of the signal frames Linux writes on it.",
-    ),
-    h(
-      "form",
-      { class: "controls", onsubmit: (ev: Event) => ev.preventDefault() },
+  const view = viewSection(
+    parts,
+    "Layout",
+    "The XSAVE layout of a CPU and the size of the signal frames Linux writes on it.",
+    [
       picker.el,
       kernel.el,
       h("div", { class: "field check" }, amx, h("label", { for: amxId }, "task has enabled AMX tile data")),
-    ),
-    err.el,
-    out,
+    ],
   );
   render();
   return view;

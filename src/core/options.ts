@@ -1,0 +1,36 @@
+/**
+ * Option values as typed by a user (command line or form field): a bad value fails as a usage
+ * error naming the option, e.g. `--kernel`. `undefined` means the option was not given.
+ */
+import { UsageError } from "./errors.ts";
+import { parseSize, parseU64 } from "./hex.ts";
+import { type KernelVersion, parseKernelVersion } from "./kernel.ts";
+
+function asOption<T>(name: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new UsageError((e as Error).message, { input: name });
+  }
+}
+
+/** `--kernel K`: a Linux release X.Y[.Z][-rcN]. */
+export function kernelOption(text: string | undefined): KernelVersion | undefined {
+  return text === undefined ? undefined : asOption("--kernel", () => parseKernelVersion(text));
+}
+
+/** A 64-bit value (`--base`, `--xcr0`, `--uses` …). */
+export function u64Option(text: string | undefined, name: string): bigint | undefined {
+  return text === undefined ? undefined : asOption(name, () => parseU64(text, name));
+}
+
+/** A byte count or index (`--readable-bytes`, `--cpu-index` …). */
+export function sizeOption(text: string | undefined, name: string): number | undefined {
+  return text === undefined ? undefined : asOption(name, () => parseSize(text, name));
+}
+
+/** A form field's text as an option value: blank means not given. */
+export function fieldValue(text: string | undefined): string | undefined {
+  const t = text?.trim() ?? "";
+  return t === "" ? undefined : t;
+}

@@ -1,0 +1,173 @@
+/**
+ * A frame file as `inspect`, `predict` and the explorer read it: a whole rt_sigframe, an SROP
+ * payload from uc_flags on, or only the FPU area; the format detected from the bytes unless
+ * chosen; decoded, checked, and with the defaults `predict` applies to what lies past the input.
+ */
+import { mxcsrMaskOf } from "../mxcsr.ts";
+import type { Profile } from "../profile.ts";
+import { predict } from "../sigreturn/predict.ts";
+import type { Policy, PredictInput, Prediction } from "../sigreturn/types.ts";
+import { FP_XSTATE_MAGIC1, SW_BYTES_OFFSET } from "../xsave/components.ts";
+import type { XsaveLayout } from "../xsave/layout.ts";
+import { checkFpstate, checkFrame, type Finding } from "./check.ts";
+import { UCONTEXT_SIZE } from "./fields.ts";
+import { decodeFpstate, type Fpstate } from "./fpstate.ts";
+import { decodeSigframeImage, type SigframeImage } from "./frame.ts";
+
+/** How to read the input: the whole rt_sigframe, an SROP payload from uc_flags, or the FPU area only. */
+export type FrameFormat = "fpstate" | "frame" | "ucontext";
+
+/** The formats in words, for the first line of a report. */
+export const FRAME_FORMAT_TEXT: Readonly<Record<FrameFormat, string>> = {
+  fpstate: "FPU area",
+  frame: "rt_sigframe",
+  ucontext: "ucontext (SROP payload)",
+};
+
+/** The most of a frame file that is read. */
+export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+/** pwntools' SigreturnFrame: uc_flags through reserved1[1]. */
+const PWNTOOLS_UCONTEXT_SIZE = 248;
+/** An FXSAVE-only FPU area is exactly this long. */
+const FXSAVE_ONLY_SIZE = 512;
+const MIN_FRAME_SIZE = 440;
+
+/** The format the bytes look like: magic1 where an FPU area has it, a ucontext's size, else by length. */
+export function detectFrameFormat(bytes: Uint8Array): FrameFormat {
+  const magicAt = (off: number) =>
+    bytes.length >= off + 4 &&
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(off, true) === FP_XSTATE_MAGIC1;
+  if (magicAt(SW_BYTES_OFFSET)) return "fpstate";
+  if (bytes.length === PWNTOOLS_UCONTEXT_SIZE || bytes.length === UCONTEXT_SIZE) return "ucontext";
+  // An FXSAVE-only image is exactly 512 bytes; anything else this long is taken as a frame.
+  if (bytes.length >= MIN_FRAME_SIZE && bytes.length !== FXSAVE_ONLY_SIZE) return "frame";
+  return "fpstate";
+}
+
+export interface FrameInputOptions {
+  /** Address of the first byte of the input. */
+  base?: bigint;
+  /** The CPU whose offsets locate the extended components. */
+  layout?: XsaveLayout;
+}
+
+export interface DecodedFrameInput {
+  format: FrameFormat;
+  /** The decoded frame (formats `frame` and `ucontext`). */
+  image?: SigframeImage;
+  /** The FPU area, when the input holds it. */
+  fpstate?: Fpstate;
+  /** Where the FPU area starts in the input. */
+  fpstateOffset?: number;
+  /** The FPU area bytes (from the fpstate on to the end of the input); null when not in the input. */
+  fpstateBytes: Uint8Array | null;
+  /** Where the FPU area sits in memory, when known. */
+  fpstateAddress?: bigint;
+}
+
+export function decodeFrameInput(
+  bytes: Uint8Array,
+  format: FrameFormat,
+  opts: FrameInputOptions = {},
+): DecodedFrameInput {
+  if (format === "fpstate") {
+    const fp = decodeFpstate(bytes, opts.layout ? { layout: opts.layout } : {});
+    const out: DecodedFrameInput = { format, fpstate: fp, fpstateOffset: 0, fpstateBytes: bytes };
+    if (opts.base !== undefined) out.fpstateAddress = opts.base;
+    return out;
+  }
+  const dopts: Parameters<typeof decodeSigframeImage>[1] = { start: format === "frame" ? "pretcode" : "uc" };
+  if (opts.base !== undefined) dopts.base = opts.base;
+  if (opts.layout) dopts.layout = opts.layout;
+  const img = decodeSigframeImage(bytes, dopts);
+  const out: DecodedFrameInput = { format, image: img, fpstateBytes: null };
+  if (img.fpstate && img.fpstateOffset !== undefined) {
+    out.fpstate = img.fpstate;
+    out.fpstateOffset = img.fpstateOffset;
+    out.fpstateBytes = bytes.subarray(img.fpstateOffset);
+    out.fpstateAddress = img.frame.mcontext.fpstate;
+  }
+  return out;
+}
+
+export interface FrameCheckOptions {
+  /** The CPU the frame is read against; without it a note says what is not decoded. */
+  layout?: XsaveLayout;
+  /** The reading CPU's measured MXCSR_MASK. */
+  mxcsrMask?: number;
+}
+
+/** What `inspect` finds: the frame's (or FPU area's) findings, and a note when no CPU was given. */
+export function frameInputFindings(input: DecodedFrameInput, opts: FrameCheckOptions = {}): Finding[] {
+  const co: Parameters<typeof checkFpstate>[1] = {};
+  if (opts.layout) co.layout = opts.layout;
+  if (opts.mxcsrMask) co.mxcsrMask = opts.mxcsrMask;
+  let findings: Finding[];
+  if (input.image) findings = checkFrame(input.image, co);
+  else {
+    if (input.fpstateAddress !== undefined) co.address = input.fpstateAddress;
+    findings = checkFpstate(input.fpstate!, co);
+  }
+  if (!opts.layout && input.fpstate?.header) {
+    findings.push({
+      code: "no-cpu",
+      severity: "info",
+      path: "fpstate",
+      message: "without --cpu only YMM (at 576) is decoded: other components sit at CPU-specific offsets",
+    });
+  }
+  return findings;
+}
+
+/**
+ * `predict`'s default for the bytes mapped from the FPU area on: the larger of the input and the
+ * task's user_size + 4, bytes past the input read as zero.
+ */
+export function defaultReadableBytes(fpstateBytes: Uint8Array | null, task: XsaveLayout): number {
+  return fpstateBytes ? Math.max(fpstateBytes.length, task.userSize + 4) : 0;
+}
+
+/** The note a prediction carries when the default took bytes past the input as mapped. */
+export function readableBytesNote(inputBytes: number, readableBytes: number): string | undefined {
+  return readableBytes > inputBytes
+    ? `bytes past the ${inputBytes}-byte input are taken as mapped and zero up to ${readableBytes} (use --readable-bytes to model an unmapped page)`
+    : undefined;
+}
+
+export interface FramePredictOptions {
+  /** Where the FPU area sits (alignment); default: where the input says it is. */
+  address?: bigint;
+  /** Bytes mapped from the FPU area on; default `defaultReadableBytes`, with a note when it reaches past the input. */
+  readableBytes?: number;
+}
+
+/**
+ * What rt_sigreturn does with the input's FPU area on `cpu` (a task with layout `task`) under each
+ * of `policies`, with the CPU's MXCSR_MASK (measured where the profile has it, else from CPUID).
+ */
+export function predictFrameInput(
+  input: DecodedFrameInput,
+  cpu: Profile,
+  task: XsaveLayout,
+  policies: readonly Policy[],
+  opts: FramePredictOptions = {},
+): Prediction[] {
+  const fpBytes = input.fpstateBytes;
+  const readableBytes = opts.readableBytes ?? defaultReadableBytes(fpBytes, task);
+  const note =
+    fpBytes && opts.readableBytes === undefined
+      ? readableBytesNote(fpBytes.length, readableBytes)
+      : undefined;
+  const address = opts.address ?? input.fpstateAddress;
+  const mxcsrMask = mxcsrMaskOf(cpu).value;
+  return policies.map((policy) => {
+    const pin: PredictInput = { fpstate: fpBytes, task, policy, readableBytes };
+    if (address !== undefined) pin.address = address;
+    pin.mxcsrMask = mxcsrMask;
+    pin.compactedForm = cpu.cpuid.has("XSAVEC");
+    const p = predict(pin);
+    if (note) p.notes.push(note);
+    return p;
+  });
+}
