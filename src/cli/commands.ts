@@ -1,40 +1,84 @@
-/** Every command registers here, one line each. */
+/**
+ * Every command, by name, with the module that registers it. Only the module of the command being
+ * run is loaded (start-up time); help without a command name loads them all.
+ */
 import type { Command } from "commander";
-import { register as baseline } from "./baseline.ts";
-import { register as build } from "./build.ts";
-import { register as check } from "./check.ts";
 import type { CliContext } from "./context.ts";
-import { register as criu } from "./criu.ts";
-import { register as host } from "./host.ts";
-import { register as inspect } from "./inspect.ts";
-import { register as layout } from "./layout.ts";
-import { register as matrix } from "./matrix.ts";
-import { register as policyDiff } from "./policy-diff.ts";
-import { register as predict } from "./predict.ts";
-import { register as probe } from "./probe.ts";
-import { register as scan } from "./scan.ts";
-import { register as serve } from "./serve.ts";
-import { register as translate } from "./translate.ts";
 
 type Register = (program: Command, ctx: CliContext) => void;
+type Loader = () => Promise<{ register: Register }>;
 
-const registry: Register[] = [
+const layout: Loader = () => import("./layout.ts");
+const inspect: Loader = () => import("./inspect.ts");
+const build: Loader = () => import("./build.ts");
+const predict: Loader = () => import("./predict.ts");
+const host: Loader = () => import("./host.ts");
+const probe: Loader = () => import("./probe.ts");
+const check: Loader = () => import("./check.ts");
+const baseline: Loader = () => import("./baseline.ts");
+const matrix: Loader = () => import("./matrix.ts");
+const policyDiff: Loader = () => import("./policy-diff.ts");
+const scan: Loader = () => import("./scan.ts");
+const criu: Loader = () => import("./criu.ts");
+const translate: Loader = () => import("./translate.ts");
+const serve: Loader = () => import("./serve.ts");
+
+/** The order of `sigframe --help`. */
+const ALL: Loader[] = [
   layout,
-  criu,
-  scan,
+  inspect,
+  build,
+  predict,
+  host,
+  probe,
   check,
   baseline,
   matrix,
   policyDiff,
-  host,
-  probe,
-  predict,
-  build,
-  inspect,
-  serve,
+  scan,
+  criu,
   translate,
+  serve,
 ];
 
-export function registerCommands(program: Command, ctx: CliContext): void {
-  for (const r of registry) r(program, ctx);
+/** Command name → the modules it needs (`check --checkpoint` uses the scanner's frame sources). */
+const BY_NAME: Record<string, Loader[]> = {
+  profiles: [layout],
+  layout: [layout],
+  diff: [layout],
+  inspect: [inspect],
+  build: [build],
+  predict: [predict],
+  host: [host],
+  probe: [probe],
+  check: [check, scan],
+  baseline: [baseline],
+  matrix: [matrix],
+  "policy-diff": [policyDiff],
+  scan: [scan],
+  criu: [criu],
+  translate: [translate],
+  serve: [serve],
+};
+
+/** The command named by `argv` (`help X` names X), if any. */
+function commandName(argv: readonly string[]): string | undefined {
+  const words = argv.filter((a) => !a.startsWith("-"));
+  return words[0] === "help" ? words[1] : words[0];
+}
+
+export async function registerCommands(
+  program: Command,
+  ctx: CliContext,
+  argv: readonly string[],
+): Promise<void> {
+  const name = commandName(argv);
+  // `sigframe --version` needs no command at all.
+  if (name === undefined && (argv.includes("-V") || argv.includes("--version"))) return;
+  const loaders = (name !== undefined && Object.hasOwn(BY_NAME, name) ? BY_NAME[name]! : ALL).filter(
+    (l, i, a) => a.indexOf(l) === i,
+  );
+  // The help listing keeps the ALL order whatever subset is loaded.
+  const ordered = ALL.filter((l) => loaders.includes(l));
+  for (const mod of await Promise.all(ordered.map((l) => l()))) mod.register(program, ctx);
 }

@@ -11,7 +11,7 @@ import { CliContext, type CliIo } from "./context.ts";
 
 export const VERSION = "0.1.0";
 
-export function buildProgram(ctx: CliContext): Command {
+export async function buildProgram(ctx: CliContext, argv: readonly string[] = []): Promise<Command> {
   const program = new Command("sigframe");
   program
     .description("Make the x86-64 Linux signal-frame FPU/XSAVE ABI visible, checkable and portable")
@@ -23,7 +23,7 @@ export function buildProgram(ctx: CliContext): Command {
       outputError: () => {},
     })
     .exitOverride();
-  registerCommands(program, ctx);
+  await registerCommands(program, ctx, argv);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => ctx.io.stdout(s),
@@ -52,7 +52,7 @@ export function errorLine(e: SigframeError, fallbackInput?: string): string {
 /** Runs the CLI; resolves to the exit code. Never throws. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const ctx = new CliContext(io);
-  const program = buildProgram(ctx);
+  const program = await buildProgram(ctx, argv);
   try {
     await program.parseAsync(argv, { from: "user" });
     return ctx.exitCode;
