@@ -5,7 +5,7 @@
  * `commands.ts`.
  */
 import { Command, CommanderError } from "commander";
-import { isSigframeError, type SigframeError } from "../core/errors.ts";
+import { isSigframeError } from "../core/errors.ts";
 import { registerCommands } from "./commands.ts";
 import { CliContext, type CliIo } from "./context.ts";
 
@@ -41,14 +41,6 @@ export async function buildProgram(ctx: CliContext, argv: readonly string[] = []
   return program;
 }
 
-/** Formats an error as the contract's one line (without the trailing newline). */
-export function errorLine(e: SigframeError, fallbackInput?: string): string {
-  const input = e.input ?? fallbackInput;
-  const where = e.where();
-  const head = ["sigframe", input, where].filter((x) => x !== undefined && x !== "").join(": ");
-  return `${head}: ${e.message}`;
-}
-
 /** Runs the CLI; resolves to the exit code. Never throws. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const ctx = new CliContext(io);
@@ -71,7 +63,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       return 2;
     }
     if (isSigframeError(e)) {
-      io.stderr(`${errorLine(e)}\n`);
+      io.stderr(`${e.oneLine()}\n`);
       return e.kind === "environment" ? 4 : 2;
     }
     // A bug, not bad input: still one line, but say it is internal.

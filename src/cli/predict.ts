@@ -1,4 +1,5 @@
 /** `sigframe predict`: what rt_sigreturn does with a frame, register by register, per kernel policy. */
+
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { hex, toJson } from "../core/hex.ts";
@@ -10,6 +11,7 @@ import {
   type FramePredictOptions,
   predictFrameInput,
 } from "../core/sigframe/input.ts";
+import { predictionToJson } from "../core/sigreturn/json.ts";
 import { policiesForKernel } from "../core/sigreturn/policy.ts";
 import { losesState } from "../core/sigreturn/predict.ts";
 import { POLICIES, type Policy, type Prediction } from "../core/sigreturn/types.ts";
@@ -32,25 +34,6 @@ interface PredictFlags extends FrameFlags {
   amx?: boolean;
   json?: boolean;
   failOnLoss?: boolean;
-}
-
-function predictionJson(p: Prediction): Record<string, unknown> {
-  return {
-    policy: p.policy,
-    path: p.path,
-    signal: p.signal,
-    reason: p.reason,
-    detail: p.detail,
-    source: p.source,
-    components: p.components.map((c) => {
-      const o: Record<string, unknown> = { bit: c.bit, name: c.name, result: c.result };
-      if (c.offset !== undefined) o.offset = c.offset;
-      return o;
-    }),
-    mxcsr: p.mxcsr,
-    lost: p.lost,
-    notes: p.notes,
-  };
 }
 
 function renderPrediction(ctx: CliContext, p: Prediction): string {
@@ -166,7 +149,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (flags.failOnLoss && lossy) ctx.setExit(3);
 
       if (flags.json) {
-        const docs = predictions.map(predictionJson);
+        const docs = predictions.map(predictionToJson);
         if (docs.length === 1)
           ctx.out(toJson({ ...docs[0], kernel: kernel?.text ?? null, note: note ?? null }));
         else ctx.out(toJson({ kernel: kernel?.text ?? null, note: note ?? null, predictions: docs }));

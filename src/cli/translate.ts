@@ -2,6 +2,7 @@
  * `sigframe translate`: move a frame's XSAVE state from CPU A's standard-format layout to CPU B's,
  * component by component, check that every register reads back, and predict the restore on B.
  */
+
 import type { Command } from "commander";
 import { isSigframeError, UsageError } from "../core/errors.ts";
 import { hasBit, hex, toJson } from "../core/hex.ts";
@@ -19,6 +20,7 @@ import {
   type UntranslatedRead,
   untranslatedReads,
 } from "../core/sigframe/translate.ts";
+import { predictionToJson } from "../core/sigreturn/json.ts";
 import { policiesForKernel } from "../core/sigreturn/policy.ts";
 import { losesState } from "../core/sigreturn/predict.ts";
 import { POLICIES, type Policy } from "../core/sigreturn/types.ts";
@@ -116,25 +118,7 @@ function placementNotes(
 }
 
 function predictionJson(r: TranslationPrediction): Record<string, unknown> {
-  const p = r.prediction;
-  return {
-    policy: p.policy,
-    path: p.path,
-    signal: p.signal,
-    reason: p.reason,
-    detail: p.detail,
-    source: p.source,
-    components: p.components.map((c) => {
-      const o: Record<string, unknown> = { bit: c.bit, name: c.name, result: c.result };
-      if (c.offset !== undefined) o.offset = c.offset;
-      return o;
-    }),
-    mxcsr: p.mxcsr,
-    lost: p.lost,
-    notes: p.notes,
-    restored: r.restored,
-    missing: r.missing,
-  };
+  return { ...predictionToJson(r.prediction), restored: r.restored, missing: r.missing };
 }
 
 function layoutJson(l: XsaveLayout, name: string): Record<string, unknown> {

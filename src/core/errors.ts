@@ -51,6 +51,13 @@ export class SigframeError extends Error {
     return parts.length ? parts.join(":") : undefined;
   }
 
+  /** The contract's one line: `sigframe: <input>[:<where>]: <what went wrong>` (no newline). */
+  oneLine(fallbackInput?: string): string {
+    const input = this.input ?? fallbackInput;
+    const head = ["sigframe", input, this.where()].filter((x) => x !== undefined && x !== "").join(": ");
+    return `${head}: ${this.message}`;
+  }
+
   /** Adds location facts that the thrower did not know (never overwrites). */
   locate(where: ErrorLocation): this {
     if (this.offset === undefined && where.offset !== undefined) this.offset = where.offset;

@@ -86,3 +86,16 @@ export function displayName(p: Profile, arg: string = p.source.path ?? p.name): 
   const base = arg.split("/").filter(Boolean).pop() ?? arg;
   return base.replace(/\.(json|txt|img)$/i, "");
 }
+
+/** A profile from raw CPUID leaves: vendor, family/model/stepping and brand read from them. */
+export function profileFromCpuid(
+  cpuid: Cpuid,
+  name: string,
+  source: Profile["source"],
+  notes: string[] = [],
+): Profile {
+  const p: Profile = { name, source, vendor: cpuid.vendor(), ...cpuid.fms(), cpuid, notes };
+  const brand = cpuid.brand();
+  if (brand) p.brand = brand;
+  return p;
+}

@@ -2,6 +2,7 @@
 import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { InvalidDataError, UsageError } from "../core/errors.ts";
+import { checkInputSize } from "../core/input.ts";
 
 /** Default cap for whole-file reads (frames, profiles, images): 256 MiB. */
 export const DEFAULT_MAX_INPUT = 256 * 1024 * 1024;
@@ -24,11 +25,7 @@ export function readInput(path: string, max = DEFAULT_MAX_INPUT): InputFile {
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new UsageError("is a directory", { input: path });
-    if (st.isFile() && st.size > max) {
-      throw new InvalidDataError(`file is ${st.size} bytes; the limit for this input is ${max}`, {
-        input: path,
-      });
-    }
+    if (st.isFile()) checkInputSize(st.size, max, path);
     return { name: path, bytes: readFd(fd, max, path) };
   } finally {
     closeSync(fd);

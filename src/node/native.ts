@@ -20,7 +20,8 @@ import {
   type ProbeRun,
 } from "../core/probe/protocol.ts";
 import type { Isa, RegImage } from "../core/probe/regions.ts";
-import type { Profile } from "../core/profile.ts";
+import { type Profile, profileFromCpuid } from "../core/profile.ts";
+import { FP_XSTATE_MAGIC1 } from "../core/xsave/components.ts";
 
 /** The package root: the nearest folder above this module with sigframe's package.json. */
 export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
@@ -197,23 +198,16 @@ export function nativeHostCapture(): HostCapture {
   const c = nativeCpuid();
   const f = nativeFrame();
   const cpuid = new Cpuid(c.leaves);
-  const p: Profile = {
-    name: "host",
-    source: { kind: "host" },
-    vendor: cpuid.vendor(),
-    ...cpuid.fms(),
-    cpuid,
-    kernel: c.uname.release,
-    atMinSigStkSz: c.atMinSigStkSz,
-    mxcsrMask: c.mxcsrMask,
-    notes: [`captured by the native helper on CPU ${c.cpu}`],
-  };
-  const brand = cpuid.brand();
-  if (brand) p.brand = brand;
+  const p = profileFromCpuid(cpuid, "host", { kind: "host" }, [
+    `captured by the native helper on CPU ${c.cpu}`,
+  ]);
+  p.kernel = c.uname.release;
+  p.atMinSigStkSz = c.atMinSigStkSz;
+  p.mxcsrMask = c.mxcsrMask;
   if (c.xcr0 !== undefined) p.xcr0 = c.xcr0;
   else p.notes.push("CPUID.1:ECX.OSXSAVE is clear: XCR0 cannot be read");
   if (c.xinuse !== undefined) p.xinuse = c.xinuse;
-  if (f.sw && f.sw.magic1 === 0x46505853) {
+  if (f.sw && f.sw.magic1 === FP_XSTATE_MAGIC1) {
     p.observed = {
       xstateSize: f.sw.xstateSize,
       extendedSize: f.sw.extendedSize,

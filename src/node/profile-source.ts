@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { release } from "node:os";
 import { Cpuid, type CpuidLeaf } from "../core/cpuid/cpuid.ts";
 import { EnvironmentError, UsageError } from "../core/errors.ts";
-import type { Profile } from "../core/profile.ts";
+import { type Profile, profileFromCpuid } from "../core/profile.ts";
 import { profileFromCpuidR } from "../core/profiles/cpuid-r.ts";
 import {
   builtinProfile,
@@ -151,17 +151,10 @@ function readDevCpuid(): Profile | undefined {
       }
     }
     const cpuid = new Cpuid(leaves);
-    const p: Profile = {
-      name: "host",
-      source: { kind: "host" },
-      vendor: cpuid.vendor(),
-      ...cpuid.fms(),
-      cpuid,
-      kernel: release(),
-      notes: ["read through /dev/cpu/0/cpuid; XCR0 not measured (native helper not built)"],
-    };
-    const brand = cpuid.brand();
-    if (brand) p.brand = brand;
+    const p = profileFromCpuid(cpuid, "host", { kind: "host" }, [
+      "read through /dev/cpu/0/cpuid; XCR0 not measured (native helper not built)",
+    ]);
+    p.kernel = release();
     return p;
   } catch {
     return undefined;

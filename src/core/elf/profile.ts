@@ -25,13 +25,11 @@
  * detects that from the layout note or from AT_MINSIGSTKSZ and says so in the profile's notes.
  */
 import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
-import { InvalidDataError, isSigframeError } from "../errors.ts";
+import { InvalidDataError } from "../errors.ts";
 import { bitsOf, hasBit, hex } from "../hex.ts";
 import type { Profile } from "../profile.ts";
-import type { BinaryProfileReader } from "../profiles/detect.ts";
-import { bytesSource } from "../source.ts";
 import { componentInfo, MIN_XSTATE_SIZE, XFEATURE } from "../xsave/components.ts";
-import { AT, auxvValue, type ElfCore, looksLikeElfCore, noteXcr0, parseElfCore } from "./core.ts";
+import { AT, auxvValue, type ElfCore, noteXcr0 } from "./core.ts";
 
 export type Vendor = "GenuineIntel" | "AuthenticAMD";
 
@@ -470,17 +468,3 @@ export function profileFromCore(
   }
   return p;
 }
-
-/** PROFILE argument reader for ELF core files (registered in profiles/detect.ts). */
-export const elfCoreProfileReader: BinaryProfileReader = {
-  format: "ELF core file",
-  sniff: looksLikeElfCore,
-  read(bytes: Uint8Array, name: string): Profile {
-    try {
-      return profileFromCore(parseElfCore(bytesSource(bytes)), name);
-    } catch (e) {
-      if (isSigframeError(e)) e.locate({ input: name });
-      throw e;
-    }
-  },
-};

@@ -4,7 +4,7 @@
  */
 import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
 import { InvalidDataError, UsageError } from "../errors.ts";
-import type { Profile } from "../profile.ts";
+import { type Profile, profileFromCpuid } from "../profile.ts";
 
 const LINE =
   /^\s*0x([0-9a-fA-F]{1,8})\s+0x([0-9a-fA-F]{1,8}):\s+eax=0x([0-9a-fA-F]{1,8})\s+ebx=0x([0-9a-fA-F]{1,8})\s+ecx=0x([0-9a-fA-F]{1,8})\s+edx=0x([0-9a-fA-F]{1,8})\s*$/;
@@ -82,16 +82,10 @@ export function profileFromCpuidR(text: string, name: string, cpuIndex?: number)
   }
   const cpuid = new Cpuid(block!.leaves);
   if (!cpuid.get(0)) throw new InvalidDataError("the dump has no CPUID leaf 0 (vendor)", { input: name });
-  const fms = cpuid.fms();
-  const p: Profile = {
-    name,
-    source: { kind: "cpuid-r", path: name },
-    vendor: cpuid.vendor(),
-    ...fms,
+  return profileFromCpuid(
     cpuid,
-    notes: blocks.length > 1 ? [`CPU ${block!.cpu} of ${blocks.length} in the dump`] : [],
-  };
-  const brand = cpuid.brand();
-  if (brand) p.brand = brand;
-  return p;
+    name,
+    { kind: "cpuid-r", path: name },
+    blocks.length > 1 ? [`CPU ${block!.cpu} of ${blocks.length} in the dump`] : [],
+  );
 }

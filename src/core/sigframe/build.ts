@@ -42,6 +42,7 @@ import {
   type LegacyRegisters,
   writeSwBytes,
   writeXsaveHeader,
+  xsaveSwBytes,
   zeroRegisters,
 } from "./fpstate.ts";
 import { encodeSigframeImage, type RtSigframe, type SigframeImage } from "./frame.ts";
@@ -163,13 +164,7 @@ export function rawCopyFpstate(
   const copied = Math.min(from.xsave ? from.userSize : FXSAVE_SIZE, len);
   const w = new ByteWriter(len + 4);
   w.set(0, srcBytes.subarray(0, copied));
-  writeSwBytes(w, {
-    magic1: FP_XSTATE_MAGIC1,
-    extendedSize: len + 4,
-    xfeatures,
-    xstateSize: len,
-    padding: [0, 0, 0, 0, 0, 0, 0],
-  });
+  writeSwBytes(w, xsaveSwBytes(len, xfeatures));
   if (to.xsave) {
     writeXsaveHeader(w, {
       xstateBv: src.header?.xstateBv ?? MASK_FPSSE,
@@ -256,13 +251,7 @@ function assembleFpstate(
   const fp: Fpstate = {
     size,
     legacy,
-    sw: {
-      magic1: FP_XSTATE_MAGIC1,
-      extendedSize: xstateSize + 4,
-      xfeatures,
-      xstateSize,
-      padding: [0, 0, 0, 0, 0, 0, 0],
-    },
+    sw: xsaveSwBytes(xstateSize, xfeatures),
     header,
     components,
     magic2: FP_XSTATE_MAGIC2,

@@ -8,6 +8,7 @@ import { InvalidDataError, TruncatedInputError } from "../errors.ts";
 import {
   componentInfo,
   FP_XSTATE_MAGIC1,
+  FP_XSTATE_MAGIC2_SIZE,
   MIN_XSTATE_SIZE,
   SW_BYTES_OFFSET,
   XFEATURE,
@@ -211,6 +212,17 @@ export function encodeFpstate(fp: Fpstate, path = "fpstate"): Uint8Array {
 }
 
 /** `_fpx_sw_bytes` at fpstate + 464. */
+/** The sw bytes of an XSAVE frame as save_sw_bytes() writes them (extended_size = xstate_size + 4). */
+export function xsaveSwBytes(xstateSize: number, xfeatures: bigint): SwBytes {
+  return {
+    magic1: FP_XSTATE_MAGIC1,
+    extendedSize: xstateSize + FP_XSTATE_MAGIC2_SIZE,
+    xfeatures,
+    xstateSize,
+    padding: [0, 0, 0, 0, 0, 0, 0],
+  };
+}
+
 export function writeSwBytes(w: ByteWriter, sw: SwBytes, path = "fpstate/sw_bytes"): void {
   const swv: Record<string, bigint> = {
     magic1: BigInt(sw.magic1 >>> 0),

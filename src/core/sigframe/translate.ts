@@ -30,7 +30,7 @@ import {
 import type { XsaveLayout } from "../xsave/layout.ts";
 import { checkFpstate } from "./check.ts";
 import { LEGACY_FIELDS } from "./fields.ts";
-import { componentSlots, decodeFpstate, encodeFpstate, type Fpstate } from "./fpstate.ts";
+import { componentSlots, decodeFpstate, encodeFpstate, type Fpstate, xsaveSwBytes } from "./fpstate.ts";
 import { encodeSigframeImage, type SigframeImage } from "./frame.ts";
 
 export type TranslateStyle = "kernel" | "criu";
@@ -345,13 +345,7 @@ export function translateFpstate(src: Fpstate, opts: TranslateOptions): FpstateT
   const out: Fpstate = {
     size,
     legacy,
-    sw: {
-      magic1: FP_XSTATE_MAGIC1,
-      extendedSize: xstateSize + 4,
-      xfeatures,
-      xstateSize,
-      padding: [0, 0, 0, 0, 0, 0, 0],
-    },
+    sw: xsaveSwBytes(xstateSize, xfeatures),
     header: { xstateBv, xcompBv: 0n, reserved: [0n, 0n, 0n, 0n, 0n, 0n] },
     components: [...moved].map(([b, regs]) => {
       const c = bHas.get(b)!;

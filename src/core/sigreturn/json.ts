@@ -1,0 +1,21 @@
+/** The JSON form of a prediction (`predict --json`, `translate --json`, the web explorer). */
+import type { Prediction } from "./types.ts";
+
+export function predictionToJson(p: Prediction): Record<string, unknown> {
+  return {
+    policy: p.policy,
+    path: p.path,
+    signal: p.signal,
+    reason: p.reason,
+    detail: p.detail,
+    source: p.source,
+    components: p.components.map((c) => {
+      const o: Record<string, unknown> = { bit: c.bit, name: c.name, result: c.result };
+      if (c.offset !== undefined) o.offset = c.offset;
+      return o;
+    }),
+    mxcsr: p.mxcsr,
+    lost: p.lost,
+    notes: p.notes,
+  };
+}
