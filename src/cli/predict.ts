@@ -12,7 +12,7 @@ import {
   predictFrameInput,
 } from "../core/sigframe/input.ts";
 import { predictionToJson } from "../core/sigreturn/json.ts";
-import { policiesForKernel } from "../core/sigreturn/policy.ts";
+import { choosePolicies } from "../core/sigreturn/policy.ts";
 import { losesState } from "../core/sigreturn/predict.ts";
 import { POLICIES, type Policy, type Prediction } from "../core/sigreturn/types.ts";
 import { FP_XSTATE_MAGIC1 } from "../core/xsave/components.ts";
@@ -108,21 +108,10 @@ export function register(program: Command, ctx: CliContext): void {
         throw new UsageError("give exactly one of --kernel K, --policy P, --all-policies", {
           input: "predict",
         });
-      let policies: Policy[];
-      let note: string | undefined;
       const kernel = kernelOption(flags.kernel);
-      if (kernel) {
-        const r = policiesForKernel(kernel);
-        policies = r.policies;
-        note = r.note;
-      } else if (flags.policy !== undefined) {
-        if (!POLICIES.includes(flags.policy as Policy))
-          throw new UsageError(
-            `--policy must be legacy, classic or refined (got ${JSON.stringify(flags.policy)})`,
-            { input: "--policy" },
-          );
-        policies = [flags.policy as Policy];
-      } else policies = [...POLICIES];
+      const chosen = choosePolicies(flags.policy, kernel);
+      const policies: Policy[] = chosen.policies ?? [...POLICIES];
+      const note = chosen.note;
       const base = u64Option(flags.base, "--base");
       const address = u64Option(flags.address, "--address");
       const readable = sizeOption(flags.readableBytes, "--readable-bytes");

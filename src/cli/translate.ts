@@ -21,7 +21,7 @@ import {
   untranslatedReads,
 } from "../core/sigframe/translate.ts";
 import { predictionToJson } from "../core/sigreturn/json.ts";
-import { policiesForKernel } from "../core/sigreturn/policy.ts";
+import { choosePolicies } from "../core/sigreturn/policy.ts";
 import { losesState } from "../core/sigreturn/predict.ts";
 import { POLICIES, type Policy } from "../core/sigreturn/types.ts";
 import { XFEATURE } from "../core/xsave/components.ts";
@@ -197,21 +197,10 @@ export function register(program: Command, ctx: CliContext): void {
         throw new UsageError("--json writes the report to stdout: give -o FILE for the frame", {
           input: "--json",
         });
-      let policies: Policy[] = [...POLICIES];
-      let note: string | undefined;
       const kernel = kernelOption(flags.kernel);
-      if (kernel) {
-        const r = policiesForKernel(kernel);
-        policies = r.policies;
-        note = r.note;
-      } else if (flags.policy !== undefined) {
-        if (!POLICIES.includes(flags.policy as Policy))
-          throw new UsageError(
-            `--policy must be legacy, classic or refined (got ${JSON.stringify(flags.policy)})`,
-            { input: "--policy" },
-          );
-        policies = [flags.policy as Policy];
-      }
+      const chosen = choosePolicies(flags.policy, kernel);
+      const policies: Policy[] = chosen.policies ?? [...POLICIES];
+      const note = chosen.note;
       const base = u64Option(flags.base, "--base");
 
       const pa: Profile = loadProfile(flags.from!);
