@@ -42,6 +42,11 @@ export class CliContext {
 
 /** Process-backed I/O. */
 export function processIo(): CliIo {
+  // A reader that goes away (`sigframe … | head`) ends the output, not the process with a stack trace.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   return {
     stdout: (s) => {
       process.stdout.write(s);

@@ -1,5 +1,7 @@
 /** `sigframe inspect`: decode a frame and name, explain and check every field. */
+
 import type { Command } from "commander";
+import { UsageError } from "../core/errors.ts";
 import { hex, toJson } from "../core/hex.ts";
 import { fpstateSpans, frameSpans } from "../core/sigframe/annotate.ts";
 import type { Finding } from "../core/sigframe/check.ts";
@@ -11,6 +13,7 @@ import {
   type FrameInputOptions,
   frameInputFindings,
 } from "../core/sigframe/input.ts";
+import { fpstateSvg } from "../core/sigframe/svg.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
@@ -25,6 +28,7 @@ interface InspectFlags extends FrameFlags {
   amx?: boolean;
   json?: boolean;
   hexdump?: boolean;
+  svg?: boolean;
 }
 
 function fpstateJson(fp: Fpstate): Record<string, unknown> {
@@ -157,8 +161,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--amx", "the task has enabled AMX tile data")
     .option("--json", "JSON output")
     .option("--hexdump", "annotated hexdump")
+    .option("--svg", "SVG picture of the FPU area")
     .action((file: string, flags: InspectFlags) => {
-      oneFormat(flags as Record<string, unknown>, ["json", "hexdump"]);
+      oneFormat(flags as Record<string, unknown>, ["json", "hexdump", "svg"]);
       const base = u64Option(flags.base, "--base");
       let layout: XsaveLayout | undefined;
       const check: FrameCheckOptions = {};
@@ -173,6 +178,21 @@ export function register(program: Command, ctx: CliContext): void {
       if (layout) o.layout = layout;
       const input = readFrameInput(file, flags, o);
       const findings = frameInputFindings(input, check);
+      if (flags.svg) {
+        if (!input.fpstate)
+          throw new UsageError("--svg draws the FPU area, and this frame has none (NULL fpstate)", {
+            input: input.name,
+          });
+        const title = `${input.name}: FPU area${layout ? ` read as ${layout.profile.name}` : ""}`;
+        ctx.io.stdout(
+          fpstateSvg(
+            input.fpstate,
+            title,
+            findings.map((f) => `${f.severity}: ${f.message}`),
+          ),
+        );
+        return;
+      }
       if (flags.hexdump) {
         const spans = input.image ? frameSpans(input.image) : fpstateSpans(input.fpstate!);
         ctx.out(

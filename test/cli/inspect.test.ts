@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
+import { assertWellFormedSvg } from "../helpers/svg.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sigframe-inspect-"));
 
@@ -66,6 +67,31 @@ describe("sigframe inspect", () => {
     ]);
     assert.equal(mis.code, 0, mis.err);
     assert.ok(JSON.parse(mis.out).findings.some((f: { code: string }) => f.code === "fpstate-misaligned"));
+  });
+
+  test("--svg draws every component at the CPU's offsets, in use or init, and magic2", async () => {
+    const built = join(dir, "svg.bin");
+    assert.equal((await cli(["build", "--cpu", "intel-icelake-server", "--state", st, "-o", built])).code, 0);
+    const r = await cli(["inspect", built, "--cpu", "intel-icelake-server", "--svg"]);
+    assert.equal(r.code, 0, r.err);
+    assertWellFormedSvg(r.out);
+    // k1 and zmm17 were set: OPMASK and Hi16_ZMM hold state; ZMM_Hi256 is init.
+    assert.match(r.out, />OPMASK@1088</);
+    assert.match(r.out, />Hi16_ZMM@1664</);
+    assert.match(r.out, />ZMM_Hi256@1152 \(init\)</);
+    assert.match(r.out, />magic2@2696</);
+    const other = await cli(["inspect", built, "--cpu", "amd-zen4", "--svg"]);
+    assertWellFormedSvg(other.out);
+    assert.match(other.out, />OPMASK@832/);
+    assert.match(other.out, /error: xstate_size 2696 &gt; this task's user_size 2440/);
+    for (const [cmd, args] of [
+      ["layout", ["intel-sapphirerapids", "--amx"]],
+      ["diff", ["amd-zen5", "intel-icelake-server"]],
+    ] as const) {
+      const s = await cli([cmd, ...args, "--svg"]);
+      assert.equal(s.code, 0, s.err);
+      assertWellFormedSvg(s.out);
+    }
   });
 
   test("--hexdump names the field of each byte", async () => {

@@ -4,7 +4,7 @@
  */
 import type { XsaveLayout } from "./layout.ts";
 
-const COLORS: Record<string, string> = {
+export const COMPONENT_COLORS: Record<string, string> = {
   x87: "#8d99ae",
   SSE: "#4361ee",
   YMM: "#4cc9f0",
@@ -21,11 +21,11 @@ const COLORS: Record<string, string> = {
 };
 
 /** Monospace 11px: about 6.7 px a character. Labels are kept inside the picture. */
-function labelX(x: number, text: string, width: number): number {
+export function labelX(x: number, text: string, width: number): number {
   return Math.max(0, Math.min(x, width - 4 - text.length * 6.7));
 }
 
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
@@ -76,7 +76,7 @@ export function layoutSvg(bars: Bar[], title: string): string {
       if (!c.enabled || c.size === 0) continue;
       const x = left + c.offset * scale;
       const w = Math.max(1, c.size * scale);
-      const fill = COLORS[c.name] ?? "#999999";
+      const fill = COMPONENT_COLORS[c.name] ?? "#999999";
       parts.push(
         `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${fill}" fill-opacity="0.85" stroke="#212529" stroke-width="0.5"><title>${esc(`${c.bit} ${c.name}: offset ${c.offset}, size ${c.size}`)}</title></rect>`,
       );
