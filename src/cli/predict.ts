@@ -21,6 +21,7 @@ import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, sizeOption, u64Option } from "./options.ts";
 import { type FrameFlags, readFrameInput } from "./render/frame-input.ts";
+import { pathLabel } from "./render/prediction.ts";
 import { renderTable } from "./render/table.ts";
 
 interface PredictFlags extends FrameFlags {
@@ -38,14 +39,7 @@ interface PredictFlags extends FrameFlags {
 
 function renderPrediction(ctx: CliContext, p: Prediction): string {
   const c = ctx.c;
-  const verdict =
-    p.path === "fault"
-      ? c.red(c.bold("SIGSEGV"))
-      : p.path === "fxrstor-fallback"
-        ? c.yellow("FXRSTOR (FX-only)")
-        : p.path === "init"
-          ? "init (no FPU state)"
-          : c.green("XRSTOR");
+  const verdict = pathLabel(c, p);
   const lines = [`${c.bold(`policy ${p.policy}`)}: ${verdict} — ${p.reason}`, `  ${p.detail}`];
   const rows = p.components.map((x) => [
     String(x.bit),

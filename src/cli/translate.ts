@@ -32,6 +32,7 @@ import { displayName } from "./check.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, u64Option } from "./options.ts";
 import { type FrameFlags, type FrameInput, readFrameInput } from "./render/frame-input.ts";
+import { pathLabel } from "./render/prediction.ts";
 import { renderTable } from "./render/table.ts";
 
 interface TranslateFlags extends FrameFlags {
@@ -143,14 +144,7 @@ function untranslatedLine(u: UntranslatedRead, aName: string): string {
 function renderPrediction(ctx: CliContext, r: TranslationPrediction, bName: string): string[] {
   const c = ctx.c;
   const p = r.prediction;
-  const verdict =
-    p.path === "fault"
-      ? c.red(c.bold("SIGSEGV"))
-      : p.path === "fxrstor-fallback"
-        ? c.yellow("FXRSTOR (FX-only)")
-        : p.path === "init"
-          ? "init"
-          : c.green("XRSTOR");
+  const verdict = pathLabel(c, p);
   const head = `    ${p.policy.padEnd(8)} ${verdict} (${p.reason}): `;
   if (r.restored) {
     const from = p.components.filter((x) => x.result === "frame").map((x) => `${x.name}@${x.offset}`);
