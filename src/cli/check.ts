@@ -64,6 +64,7 @@ interface CheckFlags {
   checkpoint?: string;
   core?: string;
   json?: boolean;
+  measure?: boolean;
 }
 
 function restorersOption(text: string | undefined): ("criu" | "raw-copy")[] | undefined {
@@ -227,8 +228,9 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option("--checkpoint <DIR>", "take A and the frames from a CRIU checkpoint")
     .option("--core <FILE>", "take A and the frames from an ELF core file")
+    .option("--no-measure", "with --to host: use the kernel release table instead of probing the kernel")
     .option("--json", "JSON output")
-    .action((flags: CheckFlags) => {
+    .action(async (flags: CheckFlags) => {
       const kernel = kernelOption(flags.kernel);
       const chosen = choosePolicies(flags.policy, kernel);
       const uses = u64Option(flags.uses, "--uses");
@@ -237,7 +239,13 @@ export function register(program: Command, ctx: CliContext): void {
         throw new UsageError("give --checkpoint or --core, not both", { input: "--core" });
       const pb = loadProfile(flags.to!);
       const lb = profileLayout(pb, kernel ? { kernel } : {});
-      const pol = withDestinationKernel(chosen, pb.kernel);
+      let pol = withDestinationKernel(chosen, pb.kernel);
+      if (flags.to === "host" && !chosen.policies && flags.measure !== false) {
+        // This machine can say which policy its kernel implements: ask it (sigframe probe, < 1 s).
+        const { measuredHostPolicy } = await import("../node/probe.ts");
+        const measured = measuredHostPolicy();
+        if (measured) pol = measured;
+      }
       let pa: Profile | undefined;
       let taken: CheckpointFrames | undefined;
       const which =

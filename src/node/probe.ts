@@ -15,7 +15,7 @@ import { CASE_IDS, caseContextFor, type ProbeCase, probeCases } from "../core/pr
 import { patterns } from "../core/probe/patterns.ts";
 import type { Isa } from "../core/probe/regions.ts";
 import type { Profile } from "../core/profile.ts";
-import { type KernelPolicies, policiesForKernel, predict } from "../core/sigreturn/index.ts";
+import { type KernelPolicies, type Policy, policiesForKernel, predict } from "../core/sigreturn/index.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { nativeHostCapture, nativeProbe, requireHelper } from "./native.ts";
 
@@ -110,4 +110,33 @@ export function runProbe(opts: { cases?: string[]; isa?: Isa } = {}): ProbeRepor
     report.expected = policiesForKernel(parseKernelVersion(kernel));
   } catch {}
   return report;
+}
+
+/**
+ * The sigreturn policy this machine's kernel implements, measured by running the probe: undefined
+ * where the native helper cannot run. Used by `check --to host`, so a host is judged by what its
+ * kernel does rather than by the release table.
+ */
+export function measuredHostPolicy(): { policies: Policy[]; note: string } | undefined {
+  let r: ProbeReport;
+  try {
+    r = runProbe();
+  } catch {
+    return undefined;
+  }
+  const ran = r.results.filter((x) => !x.skipped).length;
+  const v = r.verdict;
+  if (v.policy !== "unknown") {
+    return {
+      policies: [v.policy],
+      note: `policy measured on this kernel: all ${ran} probe cases match ${v.policy}`,
+    };
+  }
+  if (v.candidates.length) {
+    return {
+      policies: v.candidates,
+      note: `the probe's ${ran} cases match ${v.candidates.join(" and ")} alike on this CPU`,
+    };
+  }
+  return undefined;
 }

@@ -114,3 +114,17 @@ test("probe and host exit 4 with the reason where the helper cannot run", () => 
     assert.match(r.stderr, /^sigframe: .*native helper was not built: cc: not found\n$/);
   }
 });
+
+test("check --to host judges the host by the policy its kernel shows in the probe", needHelper, async () => {
+  const probe = memoryIo();
+  await run(["probe", "--json"], probe);
+  const measured = JSON.parse(probe.out).policy as string;
+  const io = memoryIo();
+  await run(["check", "--from", "intel-haswell", "--to", "host", "--json"], io);
+  const doc = JSON.parse(io.out);
+  if (measured !== "unknown") assert.deepEqual(doc.evaluated, [measured]);
+  assert.match(doc.note, /probe cases match/);
+  const table = memoryIo();
+  await run(["check", "--from", "intel-haswell", "--to", "host", "--no-measure", "--json"], table);
+  assert.doesNotMatch(table.out, /probe cases match/);
+});
