@@ -55,6 +55,8 @@ export function loadHosts(
       mxcsrMask: mxcsrMaskOf(p),
     });
   };
+  const skipped: { file: string; why: string }[] = [];
+  const folders: string[] = [];
   for (const arg of args) {
     let isDir = false;
     try {
@@ -66,16 +68,27 @@ export function loadHosts(
       add(arg, loadProfile(arg));
       continue;
     }
+    folders.push(arg);
     for (const f of profileFiles(arg)) {
       try {
         add(f, loadProfile(f));
       } catch (e) {
         if (!isSigframeError(e)) throw e;
-        ctx.warn(`${f}: skipped: ${e.message}`);
+        skipped.push({ file: f, why: e.message });
       }
     }
   }
-  if (out.length === 0) throw new UsageError("no profiles given (or none readable in the folders given)");
+  if (out.length === 0) {
+    // Bad input ends in the one error line, so the skipped files are summed up in it, not warned.
+    const first = skipped[0];
+    throw new UsageError(
+      first
+        ? `no readable profile (${skipped.length} file${skipped.length === 1 ? "" : "s"} skipped; ${first.file}: ${first.why})`
+        : "no profile files (*.json, *.txt, *.img, *.cpuid) in this folder",
+      { input: folders.join(", ") || "PROFILE" },
+    );
+  }
+  for (const s of skipped) ctx.warn(`${s.file}: skipped: ${s.why}`);
   return out;
 }
 

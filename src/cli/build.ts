@@ -1,9 +1,9 @@
 /** `sigframe build`: encode a signal frame (or its FPU area) from register values, in a producer's style. */
 import type { Command } from "commander";
-import { InvalidDataError, UsageError } from "../core/errors.ts";
+import { UsageError } from "../core/errors.ts";
 import { hex } from "../core/hex.ts";
 import { type BuildOptions, type BuildStyle, buildFrame } from "../core/sigframe/build.ts";
-import { emptyState, parseStateJson } from "../core/sigframe/state.ts";
+import { emptyState, parseStateText } from "../core/sigframe/state.ts";
 import { computeLayout } from "../core/xsave/layout.ts";
 import { readInput, writeOutputAtomic } from "../node/files.ts";
 import { loadProfile } from "../node/profile-source.ts";
@@ -59,18 +59,7 @@ export function register(program: Command, ctx: CliContext): void {
       let state = emptyState();
       if (flags.state !== undefined) {
         const f = readInput(flags.state, 16 * 1024 * 1024);
-        let doc: unknown;
-        try {
-          doc = JSON.parse(new TextDecoder("utf-8", { fatal: false }).decode(f.bytes));
-        } catch (e) {
-          throw new InvalidDataError(`not valid JSON: ${(e as Error).message}`, { input: f.name });
-        }
-        try {
-          state = parseStateJson(doc);
-        } catch (e) {
-          if (e instanceof InvalidDataError) e.locate({ input: f.name });
-          throw e;
-        }
+        state = parseStateText(new TextDecoder("utf-8", { fatal: false }).decode(f.bytes), f.name);
       }
       const opts: BuildOptions = { style, state, pwntoolsVariant: variant };
       if (flags.cpu) {

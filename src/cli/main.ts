@@ -5,7 +5,7 @@
  * `commands.ts`.
  */
 import { Command, CommanderError } from "commander";
-import { isSigframeError } from "../core/errors.ts";
+import { isSigframeError, oneLineText } from "../core/errors.ts";
 import { registerCommands } from "./commands.ts";
 import { CliContext, type CliIo } from "./context.ts";
 
@@ -57,9 +57,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       ) {
         return 0;
       }
-      const cmd = argv.find((a) => !a.startsWith("-"));
+      const cmd = argv.find((a) => !a.startsWith("-") && a.trim() !== "");
       const msg = e.message.replace(/^error: /, "");
-      io.stderr(`sigframe: ${cmd ?? "usage"}: ${msg} (see 'sigframe help${cmd ? ` ${cmd}` : ""}')\n`);
+      io.stderr(
+        `${oneLineText(`sigframe: ${cmd ?? "usage"}: ${msg} (see 'sigframe help${cmd ? ` ${cmd}` : ""}')`)}\n`,
+      );
       return 2;
     }
     if (isSigframeError(e)) {

@@ -53,9 +53,12 @@ export class SigframeError extends Error {
 
   /** The contract's one line: `sigframe: <input>[:<where>]: <what went wrong>` (no newline). */
   oneLine(fallbackInput?: string): string {
-    const input = this.input ?? fallbackInput;
+    const given = this.input ?? fallbackInput;
+    // An empty or blank argument is still the input the line is about: show it quoted.
+    const input =
+      given !== undefined && (given === "" || given.trim() !== given) ? JSON.stringify(given) : given;
     const head = ["sigframe", input, this.where()].filter((x) => x !== undefined && x !== "").join(": ");
-    return `${head}: ${this.message}`;
+    return oneLineText(`${head}: ${this.message}`);
   }
 
   /** Adds location facts that the thrower did not know (never overwrites). */
@@ -66,6 +69,17 @@ export class SigframeError extends Error {
     if (this.input === undefined && where.input !== undefined) this.input = where.input;
     return this;
   }
+}
+
+/**
+ * Keeps a message on one line whatever it quotes from the input (a key or file name with a
+ * newline in it): line breaks and other control characters become `\uXXXX` escapes.
+ */
+export function oneLineText(s: string): string {
+  return s.replace(
+    /[\u0000-\u001f\u007f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 export class TruncatedInputError extends SigframeError {

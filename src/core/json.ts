@@ -6,18 +6,45 @@
 import { InvalidDataError } from "./errors.ts";
 
 export function parseJsonText(text: string, input: string): unknown {
+  // Nesting first: JSON.parse would build a million nested arrays from 2 MB of brackets.
+  const deep = tooDeep(text);
+  if (deep !== undefined) throw jsonError(text, input, deep, `nested more than ${MAX_DEPTH} deep`);
   try {
     return JSON.parse(text);
-  } catch (e) {
+  } catch {
     const { pos, what } = locateJsonError(text);
-    const line = text.slice(0, pos).split("\n").length;
-    const col = pos - text.lastIndexOf("\n", pos - 1);
-    void e;
-    throw new InvalidDataError(`not valid JSON: ${what} at column ${col}`, { input, line });
+    throw jsonError(text, input, pos, what);
   }
 }
 
-const MAX_DEPTH = 512;
+function jsonError(text: string, input: string, pos: number, what: string): InvalidDataError {
+  let line = 1;
+  for (let i = text.indexOf("\n"); i >= 0 && i < pos; i = text.indexOf("\n", i + 1)) line++;
+  const col = pos - text.lastIndexOf("\n", pos - 1);
+  return new InvalidDataError(`not valid JSON: ${what} at column ${col}`, { input, line });
+}
+
+/** Deepest nesting any document here has a use for (profiles and states are a few levels deep). */
+export const MAX_DEPTH = 512;
+
+/** Position of the bracket that opens level MAX_DEPTH + 1 (strings skipped), if any. */
+function tooDeep(s: string): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string, escapes included.
+      for (i++; i < s.length; i++) {
+        const d = s.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_DEPTH) return i;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return undefined;
+}
 
 /** Position (UTF-16 index) and description of the first syntax error. */
 export function locateJsonError(s: string): { pos: number; what: string } {

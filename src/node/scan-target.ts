@@ -26,7 +26,10 @@ export interface OpenScanTarget extends ScanTarget {
 }
 
 export function openScanTarget(path: string, opts: OpenTargetOptions = {}): OpenScanTarget {
-  if (path === "-") throw new UsageError("scanning needs random access: give a file or directory, not stdin");
+  if (path === "-")
+    throw new UsageError("scanning needs random access: give a file or directory, not stdin", {
+      input: "-",
+    });
   let isDir: boolean;
   try {
     isDir = statSync(path).isDirectory();

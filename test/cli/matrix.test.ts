@@ -56,3 +56,28 @@ test("matrix: one format only", async () => {
   const r = await sf("matrix", "amd-zen4", "--json", "--csv");
   assert.equal(r.code, 2);
 });
+
+test("a folder whose files are all bad: one error line naming the folder, no warnings before it", async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-matrix-"));
+  try {
+    writeFileSync(join(dir, "bad.json"), "{");
+    writeFileSync(join(dir, "empty.txt"), "");
+    const r = await sf("matrix", dir);
+    assert.equal(r.code, 2);
+    assert.equal(r.out, "");
+    const lines = r.err.trimEnd().split("\n");
+    assert.equal(lines.length, 1, r.err);
+    assert.match(lines[0]!, new RegExp(`^sigframe: ${dir}: no readable profile \\(2 files skipped; `));
+    // An empty folder says so.
+    rmSync(join(dir, "bad.json"));
+    rmSync(join(dir, "empty.txt"));
+    const e = await sf("baseline", dir);
+    assert.equal(e.code, 2);
+    assert.match(e.err, new RegExp(`^sigframe: ${dir}: no profile files`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

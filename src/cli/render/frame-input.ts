@@ -31,7 +31,10 @@ export function chooseFormat(
   bytes: Uint8Array,
 ): { format: FrameFormat; detected: boolean } {
   const chosen = (["fpstateOnly", "frame", "ucontext"] as const).filter((k) => flags[k]);
-  if (chosen.length > 1) throw new UsageError("choose one of --fpstate-only, --frame, --ucontext");
+  if (chosen.length > 1)
+    throw new UsageError("choose one of --fpstate-only, --frame, --ucontext", {
+      input: chosen.map((k) => (k === "fpstateOnly" ? "--fpstate-only" : `--${k}`)).join(" "),
+    });
   if (chosen[0] === "fpstateOnly") return { format: "fpstate", detected: false };
   if (chosen[0] === "frame") return { format: "frame", detected: false };
   if (chosen[0] === "ucontext") return { format: "ucontext", detected: false };

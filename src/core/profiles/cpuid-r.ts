@@ -19,34 +19,65 @@ export function looksLikeCpuidR(text: string): boolean {
 export interface CpuidRBlock {
   cpu: number;
   leaves: CpuidLeaf[];
+  /** Leaves on the block's lines (`leaves` is empty for a block that was not kept). */
+  count: number;
 }
 
-/** Parses every CPU block; errors name the 1-based line. */
-export function parseCpuidR(text: string, input?: string): CpuidRBlock[] {
+/** More leaves than any CPU has (the `cpuid` tool prints a few hundred at most). */
+export const MAX_LEAVES_PER_CPU = 4096;
+/** More CPU blocks than Linux supports (NR_CPUS is at most 8192). */
+export const MAX_CPUS = 8192;
+
+/**
+ * Parses every CPU block; errors name the 1-based line. Every line is checked, but only the
+ * blocks `keep` accepts (default: all; asked in order, for blocks that have leaves) hold their leaves, so a dump of many CPUs costs the memory
+ * of one. A block with more leaves than a CPU has, or more blocks than Linux supports, is refused
+ * at the line that crosses the limit.
+ */
+export function parseCpuidR(text: string, input?: string, keep?: (cpu: number) => boolean): CpuidRBlock[] {
   const blocks: CpuidRBlock[] = [];
   let current: CpuidRBlock | undefined;
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!;
+  let keeping = false;
+  const at = (line: number) => (input === undefined ? { line } : { line, input });
+  const open = (cpu: number, line: number) => {
+    if (blocks.length >= MAX_CPUS)
+      throw new InvalidDataError(`more than ${MAX_CPUS} CPU blocks: not a 'cpuid -r' dump`, at(line));
+    current = { cpu, leaves: [], count: 0 };
+    blocks.push(current);
+    return current;
+  };
+  let lineNo = 0;
+  for (let pos = 0; pos <= text.length; ) {
+    let nl = text.indexOf("\n", pos);
+    if (nl < 0) nl = text.length;
+    const raw = text.slice(pos, nl);
+    pos = nl + 1;
+    lineNo++;
     const line = raw.trimEnd();
     if (line.trim() === "") continue;
     const h = CPU_HEADER.exec(line.trim());
     if (h) {
-      current = { cpu: h[1] === undefined ? 0 : Number(h[1]), leaves: [] };
-      blocks.push(current);
+      open(h[1] === undefined ? 0 : Number(h[1]), lineNo);
       continue;
     }
     const m = LINE.exec(line);
     if (!m) {
-      const where: { line: number; input?: string } = { line: i + 1 };
-      if (input !== undefined) where.input = input;
-      throw new InvalidDataError(`not a 'cpuid -r' line: ${JSON.stringify(line.trim().slice(0, 60))}`, where);
+      throw new InvalidDataError(
+        `not a 'cpuid -r' line: ${JSON.stringify(line.trim().slice(0, 60))}`,
+        at(lineNo),
+      );
     }
-    if (!current) {
-      current = { cpu: 0, leaves: [] };
-      blocks.push(current);
+    const block = current ?? open(0, lineNo);
+    if (++block.count > MAX_LEAVES_PER_CPU) {
+      throw new InvalidDataError(
+        `CPU ${block.cpu} has more than ${MAX_LEAVES_PER_CPU} CPUID leaves: not a 'cpuid -r' dump`,
+        at(lineNo),
+      );
     }
-    current.leaves.push({
+    // Whether a block is kept is asked at its first leaf (empty blocks are not offered).
+    if (block.count === 1) keeping = keep ? keep(block.cpu) : true;
+    if (!keeping) continue;
+    block.leaves.push({
       leaf: Number.parseInt(m[1]!, 16) >>> 0,
       subleaf: Number.parseInt(m[2]!, 16) >>> 0,
       eax: Number.parseInt(m[3]!, 16) >>> 0,
@@ -55,18 +86,19 @@ export function parseCpuidR(text: string, input?: string): CpuidRBlock[] {
       edx: Number.parseInt(m[6]!, 16) >>> 0,
     });
   }
-  const nonEmpty = blocks.filter((b) => b.leaves.length > 0);
-  if (nonEmpty.length === 0) {
-    const where: { line: number; input?: string } = { line: 1 };
-    if (input !== undefined) where.input = input;
-    throw new InvalidDataError("no CPUID leaves in 'cpuid -r' input", where);
-  }
+  const nonEmpty = blocks.filter((b) => b.count > 0);
+  if (nonEmpty.length === 0) throw new InvalidDataError("no CPUID leaves in 'cpuid -r' input", at(1));
   return nonEmpty;
 }
 
 /** A profile from `cpuid -r` text; `cpuIndex` picks a CPU block (default: CPU 0, or the only one). */
 export function profileFromCpuidR(text: string, name: string, cpuIndex?: number): Profile {
-  const blocks = parseCpuidR(text, name);
+  // Only the block that is used holds its leaves: CPU 0 (or the first block with leaves), or `cpuIndex`.
+  let first: number | undefined;
+  const blocks = parseCpuidR(text, name, (cpu) => {
+    first ??= cpu;
+    return cpuIndex === undefined ? cpu === 0 || cpu === first : cpu === cpuIndex;
+  });
   let block: CpuidRBlock | undefined;
   if (cpuIndex === undefined) block = blocks.find((b) => b.cpu === 0) ?? blocks[0];
   else {

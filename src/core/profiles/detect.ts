@@ -65,44 +65,59 @@ export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileR
 }
 
 function decodeText(bytes: Uint8Array, name: string): string {
-  let s = "";
-  let bad = 0;
-  const n = bytes.length;
-  for (let i = 0; i < n; i++) {
+  let ascii = true;
+  for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
-    if (b === 0 || (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d)) bad++;
-    if (bad > 0) break;
-    s += String.fromCharCode(b);
+    if (b > 0x7f) ascii = false;
+    else if (b === 0 || (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d)) {
+      throw new InvalidDataError(
+        "binary data that is not a recognised profile format (expected 'cpuid -r' output, profile JSON, a CRIU cpuinfo.img or an ELF core)",
+        { input: name, offset: i },
+      );
+    }
   }
-  if (bad > 0) {
-    throw new InvalidDataError(
-      "binary data that is not a recognised profile format (expected 'cpuid -r' output, profile JSON, a CRIU cpuinfo.img or an ELF core)",
-      { input: name },
-    );
-  }
-  return utf8Decode(bytes, s);
+  return ascii ? latin1(bytes) : utf8Decode(bytes);
 }
 
-/** UTF-8 for names and brand strings; falls back to the Latin-1 reading on malformed input. */
-function utf8Decode(bytes: Uint8Array, latin1: string): string {
-  let ascii = true;
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! > 0x7f) ascii = false;
-  if (ascii) return latin1;
-  let out = "";
+/**
+ * UTF-8 for names and brand strings; falls back to the Latin-1 reading on malformed input. Built
+ * from UTF-16 units in chunks: a string grown one character at a time takes seconds on a large input.
+ */
+function utf8Decode(bytes: Uint8Array): string {
+  const parts: string[] = [];
+  const units = new Uint16Array(0x2000);
+  let n = 0;
+  const flush = () => {
+    parts.push(String.fromCharCode.apply(null, units.subarray(0, n) as unknown as number[]));
+    n = 0;
+  };
   for (let i = 0; i < bytes.length; ) {
     const b = bytes[i]!;
-    const n = b < 0x80 ? 0 : b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : b >= 0xc0 ? 1 : -1;
-    if (n < 0 || i + n >= bytes.length + (n === 0 ? 1 : 0)) return latin1;
-    let cp = n === 0 ? b : b & (0x3f >> n);
-    for (let k = 1; k <= n; k++) {
+    const extra = b < 0x80 ? 0 : b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : b >= 0xc0 ? 1 : -1;
+    if (extra < 0 || i + extra >= bytes.length + (extra === 0 ? 1 : 0)) return latin1(bytes);
+    let cp = extra === 0 ? b : b & (0x3f >> extra);
+    for (let k = 1; k <= extra; k++) {
       const c = bytes[i + k]!;
-      if ((c & 0xc0) !== 0x80) return latin1;
+      if ((c & 0xc0) !== 0x80) return latin1(bytes);
       cp = (cp << 6) | (c & 0x3f);
     }
-    out += String.fromCodePoint(cp);
-    i += n + 1;
+    if (cp > 0x10ffff) return latin1(bytes);
+    if (n + 2 > units.length) flush();
+    if (cp >= 0x10000) {
+      units[n++] = 0xd800 + ((cp - 0x10000) >> 10);
+      units[n++] = 0xdc00 + ((cp - 0x10000) & 0x3ff);
+    } else units[n++] = cp;
+    i += extra + 1;
   }
-  return out;
+  flush();
+  return parts.join("");
+}
+
+function latin1(bytes: Uint8Array): string {
+  const parts: string[] = [];
+  for (let i = 0; i < bytes.length; i += 0x2000)
+    parts.push(String.fromCharCode.apply(null, bytes.subarray(i, i + 0x2000) as unknown as number[]));
+  return parts.join("");
 }
 
 /** Looks up a built-in profile; unknown names fail with the closest names. */

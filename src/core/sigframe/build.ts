@@ -17,7 +17,6 @@ import { InvalidDataError, UsageError } from "../errors.ts";
 import { bit, hasBit } from "../hex.ts";
 import { MXCSR_INIT, MXCSR_MASK_SSE2 } from "../mxcsr.ts";
 import {
-  FP_XSTATE_MAGIC1,
   FP_XSTATE_MAGIC2,
   FXSAVE_SIZE,
   MASK_FPSSE,
@@ -190,20 +189,15 @@ function assembleFpstate(
     st.components.set(XFEATURE.PKRU, { pkru: LINUX_INIT_PKRU });
   }
   if (!layout.xsave) {
-    // FXSR-only CPU: save_xstate_epilog() still writes the sw bytes, sized 512, without magic2.
+    // FXSR-only CPU: save_xstate_epilog() still writes the sw bytes (save_sw_bytes(): extended_size
+    // = user_size + FP_XSTATE_MAGIC2_SIZE, user_size 512) but no magic2 (arch/x86/kernel/fpu/signal.c).
     const dropped = [...st.components.keys()];
     if (dropped.length)
       notes.push(`this CPU has no XSAVE: components ${dropped.join(", ")} of the state are not written`);
     return {
       size: 512,
       legacy,
-      sw: {
-        magic1: FP_XSTATE_MAGIC1,
-        extendedSize: 512,
-        xfeatures: MASK_FPSSE,
-        xstateSize: 512,
-        padding: [0, 0, 0, 0, 0, 0, 0],
-      },
+      sw: xsaveSwBytes(512, MASK_FPSSE),
       components: [],
       extra: [],
     };

@@ -138,8 +138,10 @@ export function decodeFpstate(bytes: Uint8Array, opts: DecodeFpstateOptions = {}
   };
   const xsaveFrame = sw.magic1 === FP_XSTATE_MAGIC1;
   let header: XsaveHeader | undefined;
-  if (bytes.length >= MIN_XSTATE_SIZE || xsaveFrame) {
-    // An XSAVE frame (magic1) must carry its header: reading it names the missing field.
+  if (bytes.length >= MIN_XSTATE_SIZE || (xsaveFrame && sw.xstateSize >= MIN_XSTATE_SIZE)) {
+    // An XSAVE frame (magic1 and an XSAVE-sized xstate_size) must carry its header: reading it
+    // names the missing field. magic1 with xstate_size 512 is an FXSR-only CPU's frame: the
+    // kernel writes the sw bytes there too, and there is no header.
     const h = readTable(v, XSAVE_HDR_OFFSET, HEADER_FIELDS, `${path}/header`, claims);
     header = {
       xstateBv: h.xstate_bv,

@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { InvalidDataError } from "../errors.ts";
 import { parseU64 } from "../hex.ts";
+import { parseJsonText } from "../json.ts";
 import {
   COMPONENT_FIELDS,
   LEGACY_FIELDS,
@@ -148,6 +149,10 @@ export function parseStateJson(doc: unknown): RegisterState {
       path ? { path } : {},
     );
   }
+  // A key the schema drops (`__proto__`) is still a name the user gave: unknown, not ignored.
+  const dropped = Object.keys(doc as object).find((k) => !Object.hasOwn(r.data, k));
+  if (dropped !== undefined)
+    throw new InvalidDataError(`unknown register ${JSON.stringify(dropped)}`, { path: dropped });
   const state = emptyState();
   for (const [name, raw] of Object.entries(r.data)) {
     let v: bigint;
@@ -160,6 +165,20 @@ export function parseStateJson(doc: unknown): RegisterState {
     setRegister(state, name, v);
   }
   return state;
+}
+
+/**
+ * Parses the text of STATE.json: a syntax error names the line and column (never echoes the
+ * input), every error names `input`.
+ */
+export function parseStateText(text: string, input: string): RegisterState {
+  const doc = parseJsonText(text, input);
+  try {
+    return parseStateJson(doc);
+  } catch (e) {
+    if (e instanceof InvalidDataError) e.locate({ input });
+    throw e;
+  }
 }
 
 /** Like parseU64 but for registers up to 8192 bits (hex only above 64 bits). */

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { InvalidDataError, UsageError } from "../../../src/core/errors.ts";
-import { parseCpuidR, profileFromCpuidR } from "../../../src/core/profiles/cpuid-r.ts";
+import {
+  MAX_CPUS,
+  MAX_LEAVES_PER_CPU,
+  parseCpuidR,
+  profileFromCpuidR,
+} from "../../../src/core/profiles/cpuid-r.ts";
 import { profileFromBytes } from "../../../src/core/profiles/detect.ts";
 
 function cpuid(args: string[]): string | undefined {
@@ -77,4 +82,44 @@ test("a malformed line is reported with its line number", () => {
     (e: unknown) => e instanceof InvalidDataError && e.line === 3 && e.input === "bad.txt",
   );
   assert.throws(() => parseCpuidR("CPU 0:\n\n", "empty"), InvalidDataError);
+});
+
+test("a block with more leaves than a CPU has is refused at the line that crosses the limit, fast", () => {
+  const leaf0 = "   0x00000000 0x00: eax=0x00000010 ebx=0x68747541 ecx=0x444d4163 edx=0x69746e65\n";
+  const text = `CPU 0:\n${leaf0}${"   0x00000001 0x00: eax=0x1 ebx=0x1 ecx=0x1 edx=0x1\n".repeat(1e6)}`;
+  const t0 = performance.now();
+  assert.throws(
+    () => profileFromBytes(new TextEncoder().encode(text), "million.txt"),
+    (e: unknown) =>
+      e instanceof InvalidDataError && e.line === 2 + MAX_LEAVES_PER_CPU && /more than 4096/.test(e.message),
+  );
+  assert.ok(performance.now() - t0 < 1000, `took ${performance.now() - t0} ms`);
+  // More CPU blocks than Linux supports.
+  assert.throws(
+    () => parseCpuidR("CPU:\n".repeat(MAX_CPUS + 1), "cpus.txt"),
+    (e: unknown) => e instanceof InvalidDataError && e.line === MAX_CPUS + 1,
+  );
+});
+
+test("only the chosen CPU block keeps its leaves; every line is still checked", () => {
+  const leaf0 = (eax: number) =>
+    `   0x00000000 0x00: eax=0x${eax.toString(16).padStart(8, "0")} ebx=0x68747541 ecx=0x444d4163 edx=0x69746e65\n`;
+  const text = `CPU 0:\n${leaf0(0xd)}CPU 1:\n${leaf0(0x10)}CPU 2:\n${leaf0(0x11)}`;
+  const blocks = parseCpuidR(text, "dump", (cpu) => cpu === 1);
+  assert.deepEqual(
+    blocks.map((b) => [b.cpu, b.count, b.leaves.length]),
+    [
+      [0, 1, 0],
+      [1, 1, 1],
+      [2, 1, 0],
+    ],
+  );
+  assert.equal(profileFromCpuidR(text, "dump", 2).cpuid.get(0)!.eax, 0x11);
+  assert.equal(profileFromCpuidR(text, "dump").cpuid.get(0)!.eax, 0xd);
+  // The default is the first block with leaves when there is no CPU 0, even after an empty block.
+  assert.equal(profileFromCpuidR(`CPU 5:\nCPU 7:\n${leaf0(0x7)}`, "dump").cpuid.get(0)!.eax, 7);
+  assert.throws(
+    () => parseCpuidR(`${text}CPU 3:\n   0x1 0x0: eax=0xZZ\n`, "bad", (cpu) => cpu === 0),
+    (e: unknown) => e instanceof InvalidDataError && e.line === 8,
+  );
 });

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { InvalidDataError } from "../../../src/core/errors.ts";
+import { parseJsonText } from "../../../src/core/json.ts";
 import { profileFromBytes } from "../../../src/core/profiles/detect.ts";
 import { PROFILE_FORMAT, profileFromJson, profileToJson } from "../../../src/core/profiles/json.ts";
 import { computeLayout } from "../../../src/core/xsave/layout.ts";
@@ -54,4 +55,20 @@ test("invalid JSON reports the line", () => {
     () => profileFromBytes(new TextEncoder().encode(text), "p.json"),
     (e: unknown) => e instanceof InvalidDataError && e.line === 3,
   );
+});
+
+test("JSON nested a million deep is refused before it is parsed: line, column, fast", () => {
+  for (const text of [`${"[".repeat(1e6)}${"]".repeat(1e6)}`, `${'{"a":'.repeat(1e6)}1${"}".repeat(1e6)}`]) {
+    const t0 = performance.now();
+    assert.throws(
+      () => profileFromBytes(new TextEncoder().encode(text), "deep.json"),
+      (e: unknown) =>
+        e instanceof InvalidDataError && e.line === 1 && /nested more than 512 deep/.test(e.message),
+    );
+    assert.ok(performance.now() - t0 < 500, `took ${performance.now() - t0} ms`);
+  }
+  // Brackets inside strings do not count, and 512 levels are still read.
+  const ok = `${"[".repeat(511)}{"name": "${"[".repeat(2000)}\\"["}${"]".repeat(511)}`;
+  assert.ok(Array.isArray(parseJsonText(ok, "ok.json")));
+  assert.throws(() => parseJsonText(`${"[".repeat(513)}${"]".repeat(513)}`, "deep"), InvalidDataError);
 });

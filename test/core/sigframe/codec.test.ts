@@ -8,6 +8,7 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { isSigframeError, TruncatedInputError } from "../../../src/core/errors.ts";
 import { BUILTIN_PROFILES } from "../../../src/core/profiles/builtins.ts";
+import { profileFromCpuidR } from "../../../src/core/profiles/cpuid-r.ts";
 import { buildFpstate } from "../../../src/core/sigframe/build.ts";
 import { componentFields, LEGACY_FIELDS } from "../../../src/core/sigframe/fields.ts";
 import { decodeFpstate, encodeFpstate } from "../../../src/core/sigframe/fpstate.ts";
@@ -261,4 +262,30 @@ describe("ia32 FPU area", () => {
       { numRuns: 100 },
     );
   });
+});
+
+test("an FXSR-only CPU's area (magic1, xstate_size 512, no header) decodes, and build writes one", () => {
+  const fx = new Uint8Array(512);
+  const dv = new DataView(fx.buffer);
+  dv.setUint32(464, 0x46505853, true); // magic1
+  dv.setUint32(468, 512, true); // extended_size
+  dv.setBigUint64(472, 3n, true); // xfeatures
+  dv.setUint32(480, 512, true); // xstate_size
+  const fp = decodeFpstate(fx);
+  assert.equal(fp.header, undefined);
+  assert.equal(fp.sw.xstateSize, 512);
+  // What build writes for a CPU without XSAVE (leaf 1 ECX.XSAVE clear) decodes the same way.
+  const noXsave = profileFromCpuidR(
+    "   0x00000000 0x00: eax=0x00000001 ebx=0x68747541 ecx=0x444d4163 edx=0x69746e65\n" +
+      "   0x00000001 0x00: eax=0x00a60f12 ebx=0x00200800 ecx=0x00000201 edx=0x178bfbff\n",
+    "fxsr-only",
+  );
+  const layout = computeLayout(noXsave);
+  assert.equal(layout.xsave, false);
+  const built = buildFpstate(layout, emptyState(), "kernel");
+  assert.equal(built.size, 512);
+  assert.equal(built.header, undefined);
+  // An XSAVE-sized xstate_size still needs its header: cut at 512 it is a truncated XSAVE area.
+  dv.setUint32(480, 832, true);
+  assert.throws(() => decodeFpstate(fx), TruncatedInputError);
 });
