@@ -16,13 +16,7 @@ import { ByteWriter } from "../bytes.ts";
 import { InvalidDataError, UsageError } from "../errors.ts";
 import { bit, hasBit } from "../hex.ts";
 import { MXCSR_INIT, MXCSR_MASK_SSE2 } from "../mxcsr.ts";
-import {
-  FP_XSTATE_MAGIC2,
-  FXSAVE_SIZE,
-  MASK_FPSSE,
-  MIN_XSTATE_SIZE,
-  XFEATURE,
-} from "../xsave/components.ts";
+import { FP_XSTATE_MAGIC2, FXSAVE_SIZE, MASK_FPSSE, MIN_XSTATE_SIZE, XFEATURE } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
 import {
   KERNEL_FPSTATE_OFFSET,
