@@ -1,0 +1,85 @@
+/**
+ * The README's examples are real runs: every `console` block is run again and must print the same.
+ * Blocks about the machine the docs were made on (`host`, `probe`, `--to host`) are skipped here,
+ * since they describe that machine; the probe and host tests cover them.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { memoryIo } from "../src/cli/context.ts";
+import { run } from "../src/cli/main.ts";
+import { FIXTURES, needs, REPO_ROOT, SHARED } from "./helpers/shared.ts";
+
+interface Step {
+  command: string;
+  output: string;
+}
+
+function blocks(markdown: string): Step[][] {
+  const out: Step[][] = [];
+  for (const m of markdown.matchAll(/```console\n([\s\S]*?)```/g)) {
+    const steps: Step[] = [];
+    for (const line of m[1]!.split("\n")) {
+      if (line.startsWith("$ ")) steps.push({ command: line.slice(2), output: "" });
+      else if (steps.length) steps[steps.length - 1]!.output += `${line}\n`;
+    }
+    for (const s of steps) s.output = s.output.replace(/\n+$/, "\n");
+    out.push(steps);
+  }
+  return out;
+}
+
+function words(command: string): string[] {
+  return command.split(/\s+/).filter(Boolean);
+}
+
+const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+const all = blocks(readme);
+const machineBound = (s: Step) => /(^| )(host|probe)( |$)/.test(s.command);
+
+test("the README shows at least one example per command", () => {
+  const shown = new Set(
+    all.flat().map((s) => words(s.command).find((w, i, a) => i > 0 && a[i - 1]!.endsWith("sigframe"))),
+  );
+  for (const cmd of ["profiles", "layout", "diff", "inspect", "build", "predict", "host", "probe", "check"]) {
+    assert.ok(shown.has(cmd), `no example of ${cmd}`);
+  }
+  for (const cmd of ["baseline", "matrix", "policy-diff", "scan", "criu", "translate"])
+    assert.ok(shown.has(cmd), cmd);
+});
+
+test("every README example prints what the README says", needs(FIXTURES, "team fixtures"), async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-readme-"));
+  const truth = JSON.parse(readFileSync(join(FIXTURES, "truth", "S2.json"), "utf8"));
+  writeFileSync(join(dir, "s2.frame"), Buffer.from(truth.threads[0].frames[0].frame_bytes_hex, "hex"));
+  const cwd = process.cwd();
+  process.chdir(dir);
+  try {
+    let ran = 0;
+    for (const block of all) {
+      if (block.some(machineBound)) continue;
+      for (const step of block) {
+        const argv = words(step.command);
+        if (argv[0] === "cat") {
+          writeFileSync(argv[1]!, step.output);
+          continue;
+        }
+        if (argv[0] === "npx") argv.shift();
+        assert.equal(argv.shift(), "sigframe", step.command);
+        const io = memoryIo();
+        await run(
+          argv.map((a) => a.replace(/^\.\.\/shared/, SHARED)),
+          io,
+        );
+        const got = (io.out + io.err).split(SHARED).join("../shared").replace(/\n+$/, "\n");
+        assert.equal(got, step.output, `README example: sigframe ${argv.join(" ")}`);
+        ran++;
+      }
+    }
+    assert.ok(ran >= 15, `only ${ran} examples ran`);
+  } finally {
+    process.chdir(cwd);
+  }
+});
