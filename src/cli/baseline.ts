@@ -4,18 +4,18 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { type BaselineResult, baseline } from "../core/compat/index.ts";
 import { isSigframeError, UsageError } from "../core/errors.ts";
-import { bitsOf, hex, toJson } from "../core/hex.ts";
+import { hex, toJson } from "../core/hex.ts";
 import { type MxcsrMask, mxcsrMaskOf } from "../core/mxcsr.ts";
 import type { Profile } from "../core/profile.ts";
-import { componentInfo } from "../core/xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
+import { componentNames } from "../core/xsave/report.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import { displayName } from "./check.ts";
 import type { CliContext } from "./context.ts";
 import { layoutOptions } from "./layout.ts";
 import { renderTable } from "./render/table.ts";
 
-export interface LoadedHost {
+interface LoadedHost {
   name: string;
   profile: Profile;
   layout: XsaveLayout;
@@ -92,13 +92,7 @@ export function loadHosts(
   return out;
 }
 
-function list(mask: bigint): string {
-  return bitsOf(mask)
-    .map((b) => componentInfo(b).name)
-    .join(", ");
-}
-
-export function baselineJson(r: BaselineResult): Record<string, unknown> {
+function baselineJson(r: BaselineResult): Record<string, unknown> {
   return {
     mask: r.mask,
     components: r.components,
@@ -109,12 +103,12 @@ export function baselineJson(r: BaselineResult): Record<string, unknown> {
   };
 }
 
-export function renderBaseline(ctx: CliContext, r: BaselineResult): string {
+function renderBaseline(ctx: CliContext, r: BaselineResult): string {
   const { c } = ctx;
   const lines: string[] = [];
   lines.push(
     c.bold(
-      `portable across ${r.hosts.length} host${r.hosts.length === 1 ? "" : "s"}: ${hex(r.mask)} (${list(r.mask)}), frames of ${r.frameSize} bytes (xstate_size)`,
+      `portable across ${r.hosts.length} host${r.hosts.length === 1 ? "" : "s"}: ${hex(r.mask)} (${componentNames(r.mask)}), frames of ${r.frameSize} bytes (xstate_size)`,
     ),
   );
   if (r.fxsaveOnly)
@@ -154,7 +148,7 @@ export function renderBaseline(ctx: CliContext, r: BaselineResult): string {
     lines.push(
       renderTable(
         [{ header: "host" }, { header: "user_size", align: "right" }, { header: "beyond the baseline" }],
-        beyond.map((h) => [h.name, String(h.userSize), list(h.beyond)]),
+        beyond.map((h) => [h.name, String(h.userSize), componentNames(h.beyond)]),
         "  ",
       ),
     );

@@ -83,7 +83,7 @@ function restorersOption(text: string | undefined): ("criu" | "raw-copy")[] | un
 }
 
 /** The JSON document of the contract (`check --json`). */
-export function checkJson(r: CheckResult, note?: string): Record<string, unknown> {
+function checkJson(r: CheckResult, note?: string): Record<string, unknown> {
   const policies: Record<string, unknown> = {};
   for (const p of POLICIES) {
     const x = r.policies[p];
@@ -135,7 +135,7 @@ export function checkJson(r: CheckResult, note?: string): Record<string, unknown
 const SECTION: Record<Severity, string> = { error: "ERRORS", warning: "WARNINGS", info: "INFO" };
 
 /** The human report: hosts, findings grouped by severity, per-policy verdicts, CRIU's answer. */
-export function renderCheck(ctx: CliContext, r: CheckResult, note?: string): string {
+function renderCheck(ctx: CliContext, r: CheckResult, note?: string): string {
   const { c } = ctx;
   const lines: string[] = [];
   lines.push(c.bold(`check: ${r.from.name} → ${r.to.name}`));

@@ -16,13 +16,13 @@ import {
   zmmRegister,
 } from "../core/criu/thread.ts";
 import { bitsOf, bytesToHex, hex } from "../core/hex.ts";
-import { componentInfo } from "../core/xsave/components.ts";
+import { componentNames } from "../core/xsave/report.ts";
 import { readInput } from "../node/files.ts";
 import type { CliContext } from "./context.ts";
 import { renderPairs, renderTable } from "./render/table.ts";
 
 /** Largest image file `criu show` reads (pages files are not images and are refused by magic). */
-export const MAX_SHOW_INPUT = 64 * 1024 * 1024;
+const MAX_SHOW_INPUT = 64 * 1024 * 1024;
 
 export function register(program: Command, ctx: CliContext): void {
   const criu = program
@@ -96,12 +96,6 @@ function generic(v: { [k: string]: CritValue }, indent: string): string {
   return lines.filter((l) => l !== "").join("\n");
 }
 
-function maskNames(mask: bigint): string {
-  return bitsOf(mask)
-    .map((b) => componentInfo(b).name)
-    .join(" ");
-}
-
 function signals(mask: bigint): string {
   if (mask === 0n) return "none";
   return bitsOf(mask)
@@ -145,7 +139,7 @@ function renderCore(ctx: CliContext, core: core_entry): string {
   ];
   const x = fp.xsave;
   if (x) {
-    pairs.push(["xstate_bv", `${hex(x.xstateBv)} (${maskNames(x.xstateBv)})`]);
+    pairs.push(["xstate_bv", `${hex(x.xstateBv)} (${componentNames(x.xstateBv, " ")})`]);
     const arrays: [string, number, number][] = [
       ["ymmh_space", x.ymmhSpace.length, 64],
       ["bndreg_state", x.bndregState.length, 8],
@@ -354,7 +348,7 @@ function renderCpuinfo(ci: cpuinfo_entry): string {
         const m = x.xfeaturesMask;
         const note =
           m & 1n && !(m & 2n) ? "  (bit 1 cleared by CRIU's supervisor-mask bug; SSE is present)" : "";
-        pairs.push(["xfeatures_mask", `${hex(m)} ${maskNames(m)}${note}`]);
+        pairs.push(["xfeatures_mask", `${hex(m)} ${componentNames(m, " ")}${note}`]);
       }
       pairs.push(["xsave_size/max", `${x.xsaveSize} / ${x.xsaveSizeMax}`]);
       return renderPairs(pairs, "  ");

@@ -14,7 +14,7 @@ interface HostFlags {
   save?: string;
 }
 
-export function renderHost(ctx: CliContext, p: Profile): string {
+function renderHost(ctx: CliContext, p: Profile): string {
   const { c } = ctx;
   const l = computeLayout(p);
   const sig = `${p.vendor} family ${p.family} model ${p.model} stepping ${p.stepping}`;

@@ -26,7 +26,7 @@ interface LayoutFlags {
 }
 
 /** Parses the layout flags before any input is read, so a bad flag fails first. */
-export function parseLayoutFlags(flags: LayoutFlags): LayoutOptions {
+function parseLayoutFlags(flags: LayoutFlags): LayoutOptions {
   const o: LayoutOptions = {};
   const k = kernelOption(flags.kernel);
   if (k) o.kernel = k;

@@ -9,9 +9,9 @@ import { isSigframeError, oneLineText } from "../core/errors.ts";
 import { registerCommands } from "./commands.ts";
 import { CliContext, type CliIo } from "./context.ts";
 
-export const VERSION = "0.1.0";
+const VERSION = "0.1.0";
 
-export async function buildProgram(ctx: CliContext, argv: readonly string[] = []): Promise<Command> {
+async function buildProgram(ctx: CliContext, argv: readonly string[] = []): Promise<Command> {
   const program = new Command("sigframe");
   program
     .description("Make the x86-64 Linux signal-frame FPU/XSAVE ABI visible, checkable and portable")

@@ -11,7 +11,7 @@ import { renderTable } from "./render/table.ts";
 
 const SHORT = { compatible: "ok", warnings: "warn", incompatible: "FAIL" } as const;
 
-export function matrixJson(m: MatrixResult): Record<string, unknown> {
+function matrixJson(m: MatrixResult): Record<string, unknown> {
   return {
     policies: m.policies,
     hosts: m.hosts.map((name, i) => ({ name, group: m.groups[m.groupOf[i]!]!.id })),
@@ -27,7 +27,7 @@ function csvCell(s: string): string {
 }
 
 /** Host × host, one verdict per cell (rows: from, columns: to). */
-export function matrixCsv(m: MatrixResult): string {
+function matrixCsv(m: MatrixResult): string {
   const lines = [["from\\to", ...m.hosts].map(csvCell).join(",")];
   m.hosts.forEach((h, i) => {
     const row = m.hosts.map((_, j) => m.cells[m.groupOf[i]!]![m.groupOf[j]!]!.verdict);
@@ -36,7 +36,7 @@ export function matrixCsv(m: MatrixResult): string {
   return `${lines.join("\n")}\n`;
 }
 
-export function renderMatrix(ctx: CliContext, m: MatrixResult): string {
+function renderMatrix(ctx: CliContext, m: MatrixResult): string {
   const { c } = ctx;
   const lines: string[] = [];
   const grouped = m.groups.some((g) => g.members.length > 1);

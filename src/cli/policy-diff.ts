@@ -22,7 +22,7 @@ function policyArg(text: string, which: string): Policy {
   return text as Policy;
 }
 
-export function policyDiffJson(r: PolicyDiffResult): Record<string, unknown> {
+function policyDiffJson(r: PolicyDiffResult): Record<string, unknown> {
   return {
     p: r.p,
     q: r.q,
@@ -51,7 +51,7 @@ export function policyDiffJson(r: PolicyDiffResult): Record<string, unknown> {
   };
 }
 
-export function renderPolicyDiff(ctx: CliContext, r: PolicyDiffResult): string {
+function renderPolicyDiff(ctx: CliContext, r: PolicyDiffResult): string {
   const { c } = ctx;
   const lines: string[] = [];
   lines.push(

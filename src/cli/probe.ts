@@ -20,7 +20,7 @@ interface ProbeFlags {
 const LEGEND =
   "letters: XMM YMMH ZMMH HI16 K MXCSR; F frame pattern, A value before the signal, 0 init, C compacted-form pattern, M frame bytes that are not the pattern (e.g. magic2), ? other, - no such registers";
 
-export function probeJson(r: ProbeReport): Record<string, unknown> {
+function probeJson(r: ProbeReport): Record<string, unknown> {
   const v = r.verdict;
   const ran = r.results.filter((c) => !c.skipped);
   return {
@@ -59,7 +59,7 @@ export function probeJson(r: ProbeReport): Record<string, unknown> {
   };
 }
 
-export function renderProbe(ctx: CliContext, r: ProbeReport): string {
+function renderProbe(ctx: CliContext, r: ProbeReport): string {
   const { c } = ctx;
   const v = r.verdict;
   const p = r.profile;

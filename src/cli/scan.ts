@@ -24,7 +24,7 @@ interface ScanFlags {
 }
 
 /** Parses the raw-image flags (before any input is read). */
-export function targetOptions(flags: ScanFlags): OpenTargetOptions {
+function targetOptions(flags: ScanFlags): OpenTargetOptions {
   const o: OpenTargetOptions = {};
   const base = u64Option(flags.base, "--base");
   if (base !== undefined) o.base = base;
@@ -136,7 +136,7 @@ const FRAME_COLUMNS = [
   { header: "confidence" },
 ];
 
-export function renderScan(ctx: CliContext, target: ScanTarget, scans: ProcessScan[], all: boolean): string {
+function renderScan(ctx: CliContext, target: ScanTarget, scans: ProcessScan[], all: boolean): string {
   const c = ctx.c;
   const out: string[] = [];
   const live = scans.reduce((n, s) => n + s.result.frames.filter((f) => f.confidence === "high").length, 0);

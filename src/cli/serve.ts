@@ -16,10 +16,10 @@ import { EnvironmentError, UsageError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
 
 export const DEFAULT_PORT = 7478;
-export const HOST = "127.0.0.1";
+const HOST = "127.0.0.1";
 
 /** Where the built app is: $SIGFRAME_WEB_DIST, else web/dist of this package. */
-export function webDistDir(env: Record<string, string | undefined> = process.env): string {
+function webDistDir(env: Record<string, string | undefined> = process.env): string {
   const given = env.SIGFRAME_WEB_DIST;
   if (given) return resolve(given);
   // src/cli/serve.ts and dist/cli/serve.js are both two levels below the package root.
@@ -61,7 +61,7 @@ const CSP = [
  * The file a request path names inside `root`, or a status: 400 for an undecodable path, 403 for
  * anything that tries to leave `root` (or hides a separator or NUL in an escape).
  */
-export function resolveRequestPath(root: string, rawUrl: string): { file: string } | { status: 400 | 403 } {
+function resolveRequestPath(root: string, rawUrl: string): { file: string } | { status: 400 | 403 } {
   const q = rawUrl.search(/[?#]/);
   const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
   if (!rawPath.startsWith("/")) return { status: 400 };
@@ -83,7 +83,7 @@ export function resolveRequestPath(root: string, rawUrl: string): { file: string
   return { file };
 }
 
-export interface ServeOptions {
+interface ServeOptions {
   /** The built app (web/dist). */
   root: string;
   /** 0 picks a free port. */
@@ -165,7 +165,7 @@ async function handle(
 }
 
 /** Throws EnvironmentError (exit 4) when the app is not built. */
-export function checkBuilt(root: string): void {
+function checkBuilt(root: string): void {
   const index = join(root, "index.html");
   if (!existsSync(index) || !statSync(index).isFile()) {
     throw new EnvironmentError("the web explorer is not built (no index.html); run 'npm run build:web'", {

@@ -11,9 +11,9 @@ import { type FileByteSource, openFileSource } from "./byte-source.ts";
 import { readInput } from "./files.ts";
 
 /** Cap for one protobuf image file (pages files are not read whole and have no cap). */
-export const MAX_IMAGE_FILE = 64 * 1024 * 1024;
+const MAX_IMAGE_FILE = 64 * 1024 * 1024;
 
-export interface OpenCheckpoint extends Checkpoint {
+interface OpenCheckpoint extends Checkpoint {
   dir: string;
   /** Closes the pages files. */
   close(): void;

@@ -5,9 +5,9 @@ import { InvalidDataError, UsageError } from "../core/errors.ts";
 import { checkInputSize } from "../core/input.ts";
 
 /** Default cap for whole-file reads (frames, profiles, images): 256 MiB. */
-export const DEFAULT_MAX_INPUT = 256 * 1024 * 1024;
+const DEFAULT_MAX_INPUT = 256 * 1024 * 1024;
 
-export interface InputFile {
+interface InputFile {
   /** Name to show in errors: the path, or `-`. */
   name: string;
   bytes: Uint8Array;

@@ -24,7 +24,7 @@ import { type Profile, profileFromCpuid } from "../core/profile.ts";
 import { FP_XSTATE_MAGIC1 } from "../core/xsave/components.ts";
 
 /** The package root: the nearest folder above this module with sigframe's package.json. */
-export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
+function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
   let dir = from;
   for (;;) {
     const pkg = join(dir, "package.json");
@@ -40,10 +40,9 @@ export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): str
 }
 
 /** The helper binary: SIGFRAME_HELPER overrides the built one (packagers, tests). */
-export const HELPER_PATH =
-  process.env.SIGFRAME_HELPER || join(packageRoot(), "native", "build", "sigframe-helper");
+const HELPER_PATH = process.env.SIGFRAME_HELPER || join(packageRoot(), "native", "build", "sigframe-helper");
 
-export type HelperStatus = { ok: true; path: string } | { ok: false; reason: string };
+type HelperStatus = { ok: true; path: string } | { ok: false; reason: string };
 
 /** Whether the helper can run on this machine, and if not, why. */
 export function helperStatus(path = HELPER_PATH): HelperStatus {
@@ -75,7 +74,7 @@ export function requireHelper(input = "host"): string {
 }
 
 /** Runs the helper and parses its JSON; any failure is an EnvironmentError naming the subcommand. */
-export function runHelper(args: string[], opts: { input?: string; timeoutMs?: number } = {}): unknown {
+function runHelper(args: string[], opts: { input?: string; timeoutMs?: number } = {}): unknown {
   const path = requireHelper(args[0] === "probe" ? "probe" : "host");
   const what = `sigframe-helper ${args[0]}`;
   const r = spawnSync(path, args, {
@@ -131,7 +130,7 @@ const cpuidSchema = z.object({
   uname: z.object({ sysname: z.string(), release: z.string(), version: z.string(), machine: z.string() }),
 });
 
-export interface NativeCpuid {
+interface NativeCpuid {
   /** The logical CPU the helper ran on. */
   cpu: number;
   leaves: CpuidLeaf[];
@@ -182,7 +181,7 @@ export function nativeFrame(): FrameSeen {
   return decodeFrame(r.data);
 }
 
-export interface HostCapture {
+interface HostCapture {
   profile: Profile;
   cpuid: NativeCpuid;
   frame: FrameSeen;

@@ -21,7 +21,7 @@ export interface OpenTargetOptions {
   expect?: "criu" | "elf-core";
 }
 
-export interface OpenScanTarget extends ScanTarget {
+interface OpenScanTarget extends ScanTarget {
   close(): void;
 }
 

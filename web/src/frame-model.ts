@@ -34,7 +34,7 @@ import { computeLayout, type XsaveLayout } from "../../src/core/xsave/layout.ts"
 export type { FrameFormat };
 export type InputKind = "auto" | FrameFormat;
 
-export type FieldGroup = "frame" | "legacy" | "sw_bytes" | "header" | "component" | "magic2" | "extra";
+type FieldGroup = "frame" | "legacy" | "sw_bytes" | "header" | "component" | "magic2" | "extra";
 
 export interface FieldRow {
   /** Field path as errors and findings name it, e.g. fpstate/sw_bytes/xstate_size. */
@@ -71,7 +71,7 @@ export interface InspectResult {
   kernelNote?: string;
 }
 
-export interface InspectOptions {
+interface InspectOptions {
   kind?: InputKind;
   /** `--base ADDR` as typed ("" = none). */
   base?: string;

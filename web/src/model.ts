@@ -34,7 +34,7 @@ export function kernelFromText(text: string): KernelVersion | undefined {
   return kernelOption(fieldValue(text));
 }
 
-export type LayoutChoice = Pick<LayoutOptions, "kernel" | "amx">;
+type LayoutChoice = Pick<LayoutOptions, "kernel" | "amx">;
 
 /** The CLI's layout for one profile: a profile that knows its kernel but not XCR0 uses that kernel. */
 export function layoutFor(p: Profile, choice: LayoutChoice = {}): XsaveLayout {
@@ -44,7 +44,7 @@ export function layoutFor(p: Profile, choice: LayoutChoice = {}): XsaveLayout {
   return profileLayout(p, o);
 }
 
-export interface DiffView {
+interface DiffView {
   diff: LayoutDiff;
   a: XsaveLayout;
   b: XsaveLayout;
@@ -59,7 +59,7 @@ export function diffFor(pa: Profile, pb: Profile, choice: LayoutChoice = {}): Di
   return { diff: d, a, b, summary: diffSummary(d) };
 }
 
-export interface CheckChoice {
+interface CheckChoice {
   kernel?: KernelVersion;
   /** "" or undefined: all three. */
   policy?: string;

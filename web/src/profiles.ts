@@ -58,7 +58,7 @@ export class ProfileStore {
   }
 }
 
-export interface PickerOptions {
+interface PickerOptions {
   label: string;
   initial?: string;
   /** Offer "(none)" first. */
@@ -68,9 +68,8 @@ export interface PickerOptions {
   onError(line: string | undefined): void;
 }
 
-export interface Picker {
+interface Picker {
   el: HTMLElement;
-  select: HTMLSelectElement;
   value(): Profile | undefined;
   id(): string;
 }
@@ -116,12 +115,7 @@ export function profilePicker(store: ProfileStore, o: PickerOptions): Picker {
       o.onError(errorLine(e, f.name));
     }
   };
-  const input = h("input", { type: "file", id: fileId, class: "visually-hidden" });
-  input.addEventListener("change", () => {
-    const f = input.files?.[0];
-    input.value = "";
-    if (f) void load(f);
-  });
+  const input = fileInput(fileId, (f) => void load(f));
   const el = h(
     "div",
     { class: "picker" },
@@ -145,10 +139,20 @@ export function profilePicker(store: ProfileStore, o: PickerOptions): Picker {
   dropTarget(el, (f) => void load(f));
   return {
     el,
-    select,
     id: () => select.value,
     value: () => store.get(select.value),
   };
+}
+
+/** A hidden file input (shown through a <label for=id>) that hands over each file chosen. */
+export function fileInput(id: string, onFile: (f: File) => void): HTMLInputElement {
+  const input = h("input", { type: "file", id, class: "visually-hidden" });
+  input.addEventListener("change", () => {
+    const f = input.files?.[0];
+    input.value = "";
+    if (f) onFile(f);
+  });
+  return input;
 }
 
 /** Makes `el` accept a dropped file. */

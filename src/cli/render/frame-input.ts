@@ -26,10 +26,7 @@ export interface FrameInput extends DecodedFrameInput {
 }
 
 /** The one format the flags ask for, or a guess from the bytes. */
-export function chooseFormat(
-  flags: FrameFlags,
-  bytes: Uint8Array,
-): { format: FrameFormat; detected: boolean } {
+function chooseFormat(flags: FrameFlags, bytes: Uint8Array): { format: FrameFormat; detected: boolean } {
   const chosen = (["fpstateOnly", "frame", "ucontext"] as const).filter((k) => flags[k]);
   if (chosen.length > 1)
     throw new UsageError("choose one of --fpstate-only, --frame, --ucontext", {

@@ -1,6 +1,6 @@
 /** Aligned text tables for human output (plain ASCII; colour is applied by callers per cell). */
 
-export interface Column {
+interface Column {
   header: string;
   align?: "left" | "right";
 }

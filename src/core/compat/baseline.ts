@@ -7,7 +7,7 @@
 import { bit, bitsOf, hasBit } from "../hex.ts";
 import { standardPlacement } from "../sigframe/fpstate.ts";
 import { componentInfo, MASK_FPSSE, MIN_XSTATE_SIZE, XFEATURE } from "../xsave/components.ts";
-import { standardSize, type XsaveLayout } from "../xsave/layout.ts";
+import type { XsaveLayout } from "../xsave/layout.ts";
 
 export interface BaselineHost {
   name: string;
@@ -92,9 +92,4 @@ export function baseline(hosts: BaselineHost[]): BaselineResult {
     })),
     fxsaveOnly,
   };
-}
-
-/** Standard-format size of `mask` on one host (for reporting a host's frames under the baseline). */
-export function sizeOn(l: XsaveLayout, mask: bigint): number {
-  return standardSize(l, mask);
 }

@@ -4,7 +4,7 @@
  * xfeatures_mask must be a subset of the host's, and xsave_size and xsave_size_max must be equal.
  * CRIU stops at the first failure; we list all of them and keep CRIU's first line as `reason`.
  */
-import { bitsOf, hex } from "../hex.ts";
+import { hex } from "../hex.ts";
 import type { Profile } from "../profile.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
 
@@ -74,11 +74,4 @@ export function criuCheck(image: CriuCpuinfo, host: CriuCpuinfo): CriuVerdict {
     image,
     host,
   };
-}
-
-/** Bits as `name(bit)` for messages. */
-export function bitList(mask: bigint, name: (b: number) => string): string {
-  return bitsOf(mask)
-    .map((b) => `${name(b)}(${b})`)
-    .join(", ");
 }

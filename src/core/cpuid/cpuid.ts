@@ -42,13 +42,6 @@ export const FEATURES = {
 export type Reg = "eax" | "ebx" | "ecx" | "edx";
 export type FeatureName = keyof typeof FEATURES;
 
-/** `CPUID.07H.0:EBX.avx512f [bit 16]`, the form QEMU uses to name a bit. */
-export function featureLocation(name: FeatureName): string {
-  const f = FEATURES[name];
-  const leaf = f.leaf.toString(16).toUpperCase().padStart(2, "0");
-  return `CPUID.${leaf}H.${f.subleaf}:${f.reg.toUpperCase()}.${name.toLowerCase()} [bit ${f.bit}]`;
-}
-
 /** Leaves that take a sub-leaf in ECX (others ignore it, so sub-leaf 0 stands for all). */
 const SUBLEAF_LEAVES = new Set([
   4, 7, 0xb, 0xd, 0xf, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1d, 0x1e, 0x1f, 0x20, 0x23, 0x24, 0x8000001d,

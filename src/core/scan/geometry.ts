@@ -93,8 +93,6 @@ export const FP = {
 
 export const MAGIC1 = FP_XSTATE_MAGIC1;
 export const MAGIC2 = FP_XSTATE_MAGIC2;
-/** The magic1 dword as it sits in memory: "SXPF". */
-export const MAGIC1_BYTES = [0, 8, 16, 24].map((s) => (MAGIC1 >>> s) & 0xff);
 /** magic1 sits at fpstate + 464, fpstate is 64-byte aligned: magic1 addresses are 16 mod 64. */
 export const MAGIC1_ALIGN_REMAINDER = FP.magic1 % 64;
 
@@ -104,8 +102,7 @@ export const USER_DS = 0x2b;
 export const SS_ONSTACK = 1;
 export const SS_DISABLE = 2;
 
-/** The lowest non-canonical address: user addresses are below it (4-level paging; 5-level is 2^56). */
-export const USER_ADDR_LIMIT_4L = 1n << 47n;
+/** The lowest non-canonical address under 5-level paging: user addresses are below it (2^47 with 4 levels). */
 export const USER_ADDR_LIMIT_5L = 1n << 56n;
 
 /** An upper bound for any plausible xstate_size (AMX tile data is 8 KiB; leave room for growth). */

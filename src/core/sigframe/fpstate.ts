@@ -6,7 +6,6 @@
 import { ByteView, ByteWriter } from "../bytes.ts";
 import { InvalidDataError, TruncatedInputError } from "../errors.ts";
 import {
-  componentInfo,
   FP_XSTATE_MAGIC1,
   FP_XSTATE_MAGIC2_SIZE,
   MIN_XSTATE_SIZE,
@@ -248,8 +247,4 @@ export function zeroRegisters(bit: number, size: number): Record<string, bigint>
   const out: Record<string, bigint> = {};
   for (const [name] of componentFields(bit, size)) out[name] = 0n;
   return out;
-}
-
-export function componentName(bit: number): string {
-  return componentInfo(bit).name;
 }

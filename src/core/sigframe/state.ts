@@ -187,8 +187,3 @@ function parseWide(text: string, name: string): bigint {
   if (/^0x[0-9a-f]+$/.test(s) && s.length > 18) return BigInt(s);
   return parseU64(text, name);
 }
-
-/** Registers of a component that the state sets, or undefined when it sets none. */
-export function componentValues(state: RegisterState, bit: number): Record<string, bigint> | undefined {
-  return state.components.get(bit);
-}

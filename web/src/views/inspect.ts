@@ -8,7 +8,7 @@ import { h, nextId, replace } from "../dom.ts";
 import { errorLine } from "../errors.ts";
 import { type FieldRow, type InputKind, type InspectResult, inspectBytes } from "../frame-model.ts";
 import { kernelFromText, layoutFor } from "../model.ts";
-import { dropTarget, fileBytes, type ProfileStore, profilePicker } from "../profiles.ts";
+import { dropTarget, fileBytes, fileInput, type ProfileStore, profilePicker } from "../profiles.ts";
 import { kernelField } from "./layout.ts";
 import { redraw, viewParts, viewSection } from "./view.ts";
 
@@ -21,23 +21,17 @@ export function inspectView(store: ProfileStore): HTMLElement {
   let current: { bytes: Uint8Array; name: string } | undefined;
 
   const fileId = nextId("frame-file");
-  const fileInput = h("input", { type: "file", id: fileId, class: "visually-hidden" });
   const fileName = h("span", { class: "file-name" }, "no file");
   const load = async (f: File) => {
     current = { bytes: await fileBytes(f), name: f.name };
     fileName.textContent = `${f.name} (${current.bytes.length} bytes)`;
     render();
   };
-  fileInput.addEventListener("change", () => {
-    const f = fileInput.files?.[0];
-    fileInput.value = "";
-    if (f) void load(f);
-  });
   const drop = h(
     "div",
     { class: "dropzone" },
     h("label", { for: fileId, class: "button primary" }, "Open frame file…"),
-    fileInput,
+    fileInput(fileId, (f) => void load(f)),
     " or drop a file here: ",
     fileName,
   );

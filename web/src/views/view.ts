@@ -3,7 +3,7 @@ import { errorSlot, h, replace, svgElement } from "../dom.ts";
 import { errorLine } from "../errors.ts";
 import { type ProfileStore, profilePicker } from "../profiles.ts";
 
-export interface ViewParts {
+interface ViewParts {
   err: ReturnType<typeof errorSlot>;
   out: HTMLElement;
 }
