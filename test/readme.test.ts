@@ -1,10 +1,11 @@
 /**
- * The README's examples are real runs: every `console` block is run again and must print the same.
- * Blocks about the machine the docs were made on (`host`, `probe`, `--to host`) are skipped here,
- * since they describe that machine; the probe and host tests cover them.
+ * The examples in README.md and docs/*.md are real runs: every `console` block is run again and must
+ * print the same. Blocks about the machine the docs were made on (`host`, `probe`, `--to host`) and
+ * `serve` are skipped here (the probe, host and web tests cover them); shell set-up lines other than
+ * `cat FILE` are done by the test itself.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -37,7 +38,10 @@ function words(command: string): string[] {
 
 const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
 const all = blocks(readme);
-const machineBound = (s: Step) => /(^| )(host|probe)( |$)/.test(s.command);
+const docs = readdirSync(join(REPO_ROOT, "docs"))
+  .filter((f) => f.endsWith(".md"))
+  .map((f) => ({ name: `docs/${f}`, blocks: blocks(readFileSync(join(REPO_ROOT, "docs", f), "utf8")) }));
+const machineBound = (s: Step) => /(^| )(host|probe|serve)( |$)/.test(s.command);
 
 test("the README shows at least one example per command", () => {
   const shown = new Set(
@@ -51,36 +55,49 @@ test("the README shows at least one example per command", () => {
   for (const cmd of commands) assert.ok(shown.has(cmd), `no example of ${cmd}`);
 });
 
-test("every README example prints what the README says", needs(FIXTURES, "team fixtures"), async () => {
-  const dir = mkdtempSync(join(tmpdir(), "sigframe-readme-"));
-  const truth = JSON.parse(readFileSync(join(FIXTURES, "truth", "S2.json"), "utf8"));
-  writeFileSync(join(dir, "s2.frame"), Buffer.from(truth.threads[0].frames[0].frame_bytes_hex, "hex"));
-  const cwd = process.cwd();
-  process.chdir(dir);
-  try {
-    let ran = 0;
-    for (const block of all) {
-      if (block.some(machineBound)) continue;
-      for (const step of block) {
-        const argv = words(step.command);
-        if (argv[0] === "cat") {
-          writeFileSync(argv[1]!, step.output);
-          continue;
+test(
+  "every example in the README and docs prints what they say",
+  needs(FIXTURES, "team fixtures"),
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sigframe-readme-"));
+    const truth = JSON.parse(readFileSync(join(FIXTURES, "truth", "S2.json"), "utf8"));
+    writeFileSync(join(dir, "s2.frame"), Buffer.from(truth.threads[0].frames[0].frame_bytes_hex, "hex"));
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      let ran = 0;
+      for (const { name, blocks: list } of [{ name: "README.md", blocks: all }, ...docs]) {
+        for (const block of list) {
+          if (block.some(machineBound)) continue;
+          ran += await runBlock(block, name);
         }
-        if (argv[0] === "npx") argv.shift();
-        assert.equal(argv.shift(), "sigframe", step.command);
-        const io = memoryIo();
-        await run(
-          argv.map((a) => a.replace(/^\.\.\/shared/, SHARED)),
-          io,
-        );
-        const got = (io.out + io.err).split(SHARED).join("../shared").replace(/\n+$/, "\n");
-        assert.equal(got, step.output, `README example: sigframe ${argv.join(" ")}`);
-        ran++;
       }
+      assert.ok(ran >= 18, `only ${ran} examples ran`);
+    } finally {
+      process.chdir(cwd);
     }
-    assert.ok(ran >= 15, `only ${ran} examples ran`);
-  } finally {
-    process.chdir(cwd);
+  },
+);
+
+async function runBlock(block: Step[], doc: string): Promise<number> {
+  let ran = 0;
+  for (const step of block) {
+    const argv = words(step.command);
+    if (argv[0] === "cat") {
+      writeFileSync(argv[1]!, step.output);
+      continue;
+    }
+    if (argv[0] !== "sigframe" && argv[0] !== "npx") continue;
+    if (argv[0] === "npx") argv.shift();
+    assert.equal(argv.shift(), "sigframe", step.command);
+    const io = memoryIo();
+    await run(
+      argv.map((a) => a.replace(/^\.\.\/shared/, SHARED)),
+      io,
+    );
+    const got = (io.out + io.err).split(SHARED).join("../shared").replace(/\n+$/, "\n");
+    assert.equal(got, step.output, `${doc} example: sigframe ${argv.join(" ")}`);
+    ran++;
   }
-});
+  return ran;
+}
