@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { hex } from "../core/hex.ts";
 import { type BuildOptions, type BuildStyle, buildFrame } from "../core/sigframe/build.ts";
+import { buildIa32Frame } from "../core/sigframe/ia32-build.ts";
 import { emptyState, parseStateText } from "../core/sigframe/state.ts";
 import { computeLayout } from "../core/xsave/layout.ts";
 import { readInput, writeOutputAtomic } from "../node/files.ts";
@@ -18,6 +19,7 @@ interface BuildFlags {
   pwntoolsVariant?: string;
   base?: string;
   amx?: boolean;
+  ia32?: boolean;
   output?: string;
 }
 
@@ -37,6 +39,10 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--pwntools-variant <N>", "pwntools SigreturnFrame size: 248 (before PR #2762) or 304", "304")
     .option("--base <ADDR>", "address of the output's first byte (sets the fpstate pointer)")
     .option("--amx", "the task has enabled AMX tile data (user_size includes XTILEDATA)")
+    .option(
+      "--ia32",
+      "a 32-bit task's frame as the kernel writes it: rt_sigframe_ia32 with the FSAVE header before the image (kernel style only)",
+    )
     .requiredOption("-o, --output <FILE>", "output file, or - for stdout")
     .action((flags: BuildFlags) => {
       const style = flags.style as BuildStyle;
@@ -60,6 +66,30 @@ export function register(program: Command, ctx: CliContext): void {
       if (flags.state !== undefined) {
         const f = readInput(flags.state, 16 * 1024 * 1024);
         state = parseStateText(new TextDecoder("utf-8", { fatal: false }).decode(f.bytes), f.name);
+      }
+      if (flags.ia32) {
+        if (style !== "kernel")
+          throw new UsageError("--ia32 builds only the kernel style", { input: "--style" });
+        const profile = loadProfile(flags.cpu!);
+        const o: Parameters<typeof buildIa32Frame>[0] = {
+          layout: computeLayout(profile, flags.amx ? { amx: true } : {}),
+          state,
+        };
+        if (profile.mxcsrMask) o.mxcsrMask = BigInt(profile.mxcsrMask);
+        if (flags.fpstateOnly) o.fpstateOnly = true;
+        if (base !== undefined) o.base = base;
+        const r = buildIa32Frame(o);
+        writeOutputAtomic(flags.output!, r.bytes, (s) => ctx.io.stdout(s));
+        if (flags.output === "-") return;
+        const fx = r.fpstate.fx!;
+        ctx.out(
+          [
+            `${flags.output}: ${r.bytes.length} bytes, kernel ${flags.fpstateOnly ? "ia32 FPU area" : "rt_sigframe_ia32"}`,
+            `fpstate at offset ${r.fpstateOffset}${r.image ? ` (${hex(r.image.frame.mcontext.fpstate)})` : ""}: FSAVE header, image at +112; xstate_size ${fx.sw.xstateSize}, extended_size ${fx.sw.extendedSize}, xfeatures ${hex(fx.sw.xfeatures)}, xstate_bv ${fx.header ? hex(fx.header.xstateBv) : "-"}`,
+          ].join("\n"),
+        );
+        for (const n of r.notes) ctx.warn(n);
+        return;
       }
       const opts: BuildOptions = { style, state, pwntoolsVariant: variant };
       if (flags.cpu) {

@@ -3,12 +3,14 @@
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { hex, toJson } from "../core/hex.ts";
-import { fpstateSpans, frameSpans } from "../core/sigframe/annotate.ts";
+import { fpstateSpans, frameSpans, ia32FpstateSpans, ia32FrameSpans } from "../core/sigframe/annotate.ts";
 import type { Finding } from "../core/sigframe/check.ts";
 import { FIELD_HELP, LEGACY_FIELDS } from "../core/sigframe/fields.ts";
 import type { Fpstate } from "../core/sigframe/fpstate.ts";
 import type { SigframeImage } from "../core/sigframe/frame.ts";
+import { FSAVE_FIELDS, type Ia32Fpstate, type Ia32SigframeImage } from "../core/sigframe/ia32.ts";
 import {
+  FRAME_FORMAT_TEXT,
   type FrameCheckOptions,
   type FrameInputOptions,
   frameInputFindings,
@@ -18,7 +20,7 @@ import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
 import { oneFormat, u64Option } from "./options.ts";
-import { type FrameFlags, readFrameInput } from "./render/frame-input.ts";
+import { type FrameFlags, IA32_FLAG_HELP, readFrameInput } from "./render/frame-input.ts";
 import { annotatedHexdump } from "./render/hexdump.ts";
 import { renderTable } from "./render/table.ts";
 
@@ -129,6 +131,93 @@ function renderImage(img: SigframeImage): string {
   return `${head}\n${renderTable([{ header: "field" }, { header: "value" }, { header: "meaning" }], pairs, "  ")}`;
 }
 
+function ia32ImageJson(img: Ia32SigframeImage): Record<string, unknown> {
+  const f = img.frame;
+  return {
+    kind: f.kind,
+    base: img.baseSource === "none" ? null : img.base,
+    baseSource: img.baseSource,
+    pretcode: f.pretcode,
+    sig: f.sig,
+    pinfo: f.pinfo ?? null,
+    puc: f.puc ?? null,
+    info: f.info ?? null,
+    uc: f.uc ?? null,
+    mcontext: f.mcontext,
+    ucSigmask: f.ucSigmask ?? null,
+    extramask: f.extramask ?? null,
+    retcode: f.retcode,
+    fpstateOffset: img.fpstateOffset ?? null,
+  };
+}
+
+function ia32FpstateJson(fp: Ia32Fpstate): Record<string, unknown> {
+  return { size: fp.size, fsave: fp.fsave, fxsave: fp.fx ? fpstateJson(fp.fx) : null };
+}
+
+function renderIa32Image(img: Ia32SigframeImage): string {
+  const f = img.frame;
+  const pairs: string[][] = [];
+  const help = (k: string) => IA32_HELP[k] ?? FIELD_HELP[k] ?? "";
+  pairs.push(["pretcode", hex(f.pretcode), help("pretcode")], ["sig", hex(f.sig), help("sig")]);
+  if (f.pinfo !== undefined) pairs.push(["pinfo", hex(f.pinfo), help("pinfo")]);
+  if (f.puc !== undefined) pairs.push(["puc", hex(f.puc), help("puc")]);
+  if (f.uc) for (const [k, v] of Object.entries(f.uc)) pairs.push([k, hex(v), help(k)]);
+  for (const [k, v] of Object.entries(f.mcontext)) {
+    if (k.startsWith("__") && v === 0n) continue;
+    pairs.push([k, hex(v), help(k)]);
+  }
+  if (f.ucSigmask !== undefined) pairs.push(["uc_sigmask", hex(f.ucSigmask), help("uc_sigmask")]);
+  if (f.extramask !== undefined) pairs.push(["extramask", hex(f.extramask), help("extramask")]);
+  if (f.info)
+    for (const [k, v] of Object.entries(f.info))
+      pairs.push([k, k === "sifields" && v === 0n ? "0" : hex(v), help(k)]);
+  pairs.push(["retcode", hex(f.retcode), help("retcode")]);
+  const head =
+    `${f.kind === "rt" ? "rt_sigframe_ia32" : "sigframe_ia32"}, ${img.size} bytes` +
+    (img.baseSource === "none" ? "" : `, base ${hex(img.base)} (${img.baseSource})`);
+  return `${head}\n${renderTable([{ header: "field" }, { header: "value" }, { header: "meaning" }], pairs, "  ")}`;
+}
+
+const IA32_HELP: Readonly<Record<string, string>> = {
+  pretcode: "return address of the handler: sa_restorer or the vDSO's __kernel_rt_sigreturn",
+  sig: "signal number (the handler's first argument)",
+  pinfo: "address of info (the handler's second argument)",
+  puc: "address of uc (the handler's third argument)",
+  uc_flags: "UC_FP_XSTATE (1) when the CPU has XSAVE; no SS bits for ia32 frames",
+  eflags: "EFLAGS; sigreturn keeps only the user-modifiable bits",
+  cs: "code segment (0x23 for 32-bit user code)",
+  ss: "stack segment (0x2b)",
+  esp_at_signal: "ESP when the signal arrived (informational)",
+  fpstate: "address of the FSAVE header; the FXSAVE/XSAVE image follows at +112; 0 = none",
+  extramask: "second word of the blocked mask (the first is oldmask)",
+  retcode: "int $0x80 sigreturn stub; unused by the kernel, gdb recognises frames by it",
+  cwd: "x87 control word, upper 16 bits set",
+  swd: "x87 status word, upper 16 bits set",
+  twd: "full x87 tag word (2 bits per register: valid, zero, special, empty)",
+  fip: "last x87 instruction pointer (low 32 bits)",
+  fcs: "the task's CS on a 64-bit kernel; bits 16..31 = FOP on restore",
+  foo: "last x87 data pointer (low 32 bits)",
+  fos: "DS | 0xffff0000 on a 64-bit kernel",
+  status: "FSW again",
+  magic: "X86_FXSR_MAGIC 0x0000: FXSAVE data follows at +112; 0xffff: FSAVE only",
+};
+
+function renderFsave(fp: Ia32Fpstate): string {
+  const rows: string[][] = [];
+  const h = fp.fsave as Record<string, bigint>;
+  for (const [n, o] of FSAVE_FIELDS) {
+    const v = h[n]!;
+    if (/^st\d/.test(n) && v === 0n) continue;
+    rows.push([String(o), `fsave.${n}`, hex(v), IA32_HELP[n] ?? ""]);
+  }
+  return renderTable(
+    [{ header: "offset", align: "right" }, { header: "field" }, { header: "value" }, { header: "meaning" }],
+    rows,
+    "  ",
+  );
+}
+
 function renderFindings(ctx: CliContext, findings: Finding[]): string {
   if (!findings.length) return "findings: none";
   const c = ctx.c;
@@ -153,6 +242,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--fpstate-only", "FILE holds only the FPU area")
     .option("--frame", "FILE is an rt_sigframe starting at pretcode")
     .option("--ucontext", "FILE starts at uc_flags (SROP payload, pwntools SigreturnFrame)")
+    .option("--ia32", IA32_FLAG_HELP.ia32)
+    .option("--ia32-sigframe", IA32_FLAG_HELP.ia32Sigframe)
     .option("--base <ADDR>", "address of FILE's first byte")
     .option(
       "--cpu <PROFILE>",
@@ -194,9 +285,28 @@ export function register(program: Command, ctx: CliContext): void {
         return;
       }
       if (flags.hexdump) {
+        if (input.ia32) {
+          const img = input.ia32.image;
+          const spans = img ? ia32FrameSpans(img) : ia32FpstateSpans(input.ia32.fpstate!);
+          ctx.out(annotatedHexdump(input.bytes, spans, img ? img.base : (input.fpstateAddress ?? 0n)));
+          return;
+        }
         const spans = input.image ? frameSpans(input.image) : fpstateSpans(input.fpstate!);
         ctx.out(
           annotatedHexdump(input.bytes, spans, input.image ? input.image.base : (input.fpstateAddress ?? 0n)),
+        );
+        return;
+      }
+      if (flags.json && input.ia32) {
+        ctx.out(
+          toJson({
+            input: input.name,
+            format: input.format,
+            cpu: layout ? layout.profile.name : null,
+            frame: input.ia32.image ? ia32ImageJson(input.ia32.image) : null,
+            fpstate: input.ia32.fpstate ? ia32FpstateJson(input.ia32.fpstate) : null,
+            findings,
+          }),
         );
         return;
       }
@@ -214,8 +324,24 @@ export function register(program: Command, ctx: CliContext): void {
         return;
       }
       const parts = [
-        `${input.name}: ${input.format === "fpstate" ? "FPU area" : input.format}${input.detected ? " (detected)" : ""}, ${input.bytes.length} bytes${layout ? `, read as ${layout.profile.name}` : ""}`,
+        `${input.name}: ${input.format === "fpstate" ? "FPU area" : input.ia32 ? FRAME_FORMAT_TEXT[input.format] : input.format}${input.detected ? " (detected)" : ""}, ${input.bytes.length} bytes${layout ? `, read as ${layout.profile.name}` : ""}`,
       ];
+      if (input.ia32) {
+        const { image, fpstate, fpstateOffset } = input.ia32;
+        if (image) parts.push(renderIa32Image(image));
+        if (fpstate) {
+          parts.push(
+            `FSAVE header${image ? ` at offset ${fpstateOffset}` : ""}, 112 bytes (ia32 sigreturn takes x87 from here)\n${renderFsave(fpstate)}`,
+          );
+          if (fpstate.fx)
+            parts.push(
+              `FXSAVE/XSAVE image at offset ${input.fpstateOffset} (buf_fx), ${fpstate.fx.size} bytes\n${renderFpstate(fpstate.fx)}`,
+            );
+        }
+        parts.push(renderFindings(ctx, findings));
+        ctx.out(parts.join("\n\n"));
+        return;
+      }
       if (input.image) parts.push(renderImage(input.image));
       if (input.fpstate)
         parts.push(

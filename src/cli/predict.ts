@@ -20,7 +20,7 @@ import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, sizeOption, u64Option } from "./options.ts";
-import { type FrameFlags, readFrameInput } from "./render/frame-input.ts";
+import { type FrameFlags, IA32_FLAG_HELP, readFrameInput } from "./render/frame-input.ts";
 import { pathLabel } from "./render/prediction.ts";
 import { renderTable } from "./render/table.ts";
 
@@ -47,7 +47,14 @@ function renderPrediction(ctx: CliContext, p: Prediction): string {
     x.result === "frame" ? c.green("frame") : p.lost.includes(x.name) ? c.red("init (lost)") : "init",
     x.offset !== undefined ? String(x.offset) : "",
   ]);
-  rows.push(["", "MXCSR", p.mxcsr === "frame" ? c.green("frame") : "init", p.mxcsr === "frame" ? "24" : ""]);
+  // ia32: offsets are from the FSAVE header; MXCSR sits in the image at 112 + 24.
+  const mxcsrAt = p.frame === "ia32" ? "136" : "24";
+  rows.push([
+    "",
+    "MXCSR",
+    p.mxcsr === "frame" ? c.green("frame") : "init",
+    p.mxcsr === "frame" ? mxcsrAt : "",
+  ]);
   lines.push(
     renderTable(
       [
@@ -80,6 +87,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--fpstate-only", "FILE holds only the FPU area")
     .option("--frame", "FILE is an rt_sigframe starting at pretcode")
     .option("--ucontext", "FILE starts at uc_flags (SROP payload, pwntools SigreturnFrame)")
+    .option("--ia32", `${IA32_FLAG_HELP.ia32}; the ia32 restore path is predicted`)
+    .option("--ia32-sigframe", IA32_FLAG_HELP.ia32Sigframe)
     .option("--base <ADDR>", "address of FILE's first byte (locates the fpstate of a frame)")
     .option(
       "--address <ADDR>",
@@ -121,6 +130,16 @@ export function register(program: Command, ctx: CliContext): void {
           { input: input.name, path: "frame/uc/uc_mcontext/fpstate" },
         );
       }
+      const ia32Img = input.ia32?.image;
+      if (ia32Img && ia32Img.frame.mcontext.fpstate !== 0n && !input.ia32?.fpstate) {
+        throw new UsageError(
+          `the frame's fpstate ${hex(ia32Img.frame.mcontext.fpstate)} is not inside the input; give --base (address of the first byte) or predict the FPU area with --ia32 --fpstate-only`,
+          {
+            input: input.name,
+            path: ia32Img.frame.kind === "rt" ? "frame/uc/uc_mcontext/fpstate" : "frame/sc/fpstate",
+          },
+        );
+      }
       const fpBytes = input.fpstateBytes;
       // The receiving CPU's MXCSR_MASK: measured where the profile has it, else from CPUID.
       const mxcsrMask = mxcsrMaskOf(profile);
@@ -149,7 +168,10 @@ export function register(program: Command, ctx: CliContext): void {
               ? `; xstate_size ${fp.sw.xstateSize}, extended_size ${fp.sw.extendedSize}, xfeatures ${hex(fp.sw.xfeatures)}, xstate_bv ${fp.header ? hex(fp.header.xstateBv) : "?"}`
               : "; no magic1 (FXSAVE-only)"),
         );
-      } else head.push(`frame: ${input.name}: ${fmt}, fpstate NULL`);
+      } else
+        head.push(
+          `frame: ${input.name}: ${fmt}, ${fpBytes ? `${fpBytes.length} bytes from the fpstate, no FXSAVE image` : "fpstate NULL"}`,
+        );
       head.push(
         `task:  ${task.profile.name}: user_size ${task.userSize}, features ${hex(task.userFeatures)} (${task.components
           .filter((c) => c.enabled)

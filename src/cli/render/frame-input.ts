@@ -4,6 +4,7 @@ import {
   type DecodedFrameInput,
   decodeFrameInput,
   detectFrameFormat,
+  detectIa32FrameFormat,
   type FrameFormat,
   type FrameInputOptions,
   MAX_FRAME_BYTES,
@@ -16,7 +17,17 @@ export interface FrameFlags {
   fpstateOnly?: boolean;
   frame?: boolean;
   ucontext?: boolean;
+  /** A 32-bit task's frame or FPU area. */
+  ia32?: boolean;
+  /** A 32-bit task's non-rt struct sigframe_ia32. */
+  ia32Sigframe?: boolean;
 }
+
+/** The options every frame-reading command takes for ia32 inputs. */
+export const IA32_FLAG_HELP = {
+  ia32: "FILE is a 32-bit task's: rt_sigframe_ia32 (with --frame), FPU area with the FSAVE header (with --fpstate-only), else detected",
+  ia32Sigframe: "FILE is a 32-bit task's non-rt sigframe_ia32",
+};
 
 export interface FrameInput extends DecodedFrameInput {
   name: string;
@@ -28,6 +39,23 @@ export interface FrameInput extends DecodedFrameInput {
 /** The one format the flags ask for, or a guess from the bytes. */
 function chooseFormat(flags: FrameFlags, bytes: Uint8Array): { format: FrameFormat; detected: boolean } {
   const chosen = (["fpstateOnly", "frame", "ucontext"] as const).filter((k) => flags[k]);
+  if (flags.ia32Sigframe) {
+    if (chosen.length)
+      throw new UsageError(
+        "--ia32-sigframe names the whole format: drop --fpstate-only, --frame, --ucontext",
+        {
+          input: "--ia32-sigframe",
+        },
+      );
+    return { format: "ia32-sigframe", detected: false };
+  }
+  if (flags.ia32) {
+    if (chosen.length > 1 || chosen[0] === "ucontext")
+      throw new UsageError("with --ia32 choose at most one of --fpstate-only, --frame", { input: "--ia32" });
+    if (chosen[0] === "fpstateOnly") return { format: "ia32-fpstate", detected: false };
+    if (chosen[0] === "frame") return { format: "ia32-frame", detected: false };
+    return { format: detectIa32FrameFormat(bytes), detected: true };
+  }
   if (chosen.length > 1)
     throw new UsageError("choose one of --fpstate-only, --frame, --ucontext", {
       input: chosen.map((k) => (k === "fpstateOnly" ? "--fpstate-only" : `--${k}`)).join(" "),

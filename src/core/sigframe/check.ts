@@ -6,9 +6,11 @@ import { bitsOf, hasBit, hex } from "../hex.ts";
 import { effectiveMxcsrMask } from "../mxcsr.ts";
 import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, MASK_FPSSE, MIN_XSTATE_SIZE } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
-import { UC_FP_XSTATE } from "./fields.ts";
+import { IA32_RETCODE, IA32_RT_RETCODE, UC_FP_XSTATE } from "./fields.ts";
 import { componentSlots, type Fpstate } from "./fpstate.ts";
 import type { SigframeImage } from "./frame.ts";
+import { type Ia32Fpstate, type Ia32SigframeImage, X86_FXSR_MAGIC } from "./ia32.ts";
+import { x87Agrees } from "./ia32-build.ts";
 
 export interface Finding {
   code: string;
@@ -25,6 +27,11 @@ export interface CheckOptions {
   address?: bigint;
   /** MXCSR_MASK of the receiving CPU; default the frame's own mxcsr_mask (0 → 0xffbf). */
   mxcsrMask?: number;
+  /**
+   * The image is an ia32 area's (at FSAVE header + 112): extended_size includes the 112 bytes,
+   * and the kernel validates the XSAVE header itself (compacted form and bytes 24..63 rejected).
+   */
+  ia32?: boolean;
 }
 
 export function checkFpstate(fp: Fpstate, opts: CheckOptions = {}): Finding[] {
@@ -70,12 +77,13 @@ export function checkFpstate(fp: Fpstate, opts: CheckOptions = {}): Finding[] {
       `xstate_size ${sw.xstateSize} < ${MIN_XSTATE_SIZE}: classic kernels fall back to FX-only`,
     );
   }
-  if (sw.extendedSize !== sw.xstateSize + 4) {
+  const extra = opts.ia32 ? 4 + 112 : 4;
+  if (sw.extendedSize !== sw.xstateSize + extra) {
     add(
       "extended-size-mismatch",
       sw.extendedSize < sw.xstateSize ? "error" : "warning",
       "fpstate/sw_bytes/extended_size",
-      `extended_size ${sw.extendedSize} ≠ xstate_size + 4 (${sw.xstateSize + 4})` +
+      `extended_size ${sw.extendedSize} ≠ xstate_size + ${opts.ia32 ? "4 + 112" : "4"} (${sw.xstateSize + extra})` +
         (sw.extendedSize < sw.xstateSize
           ? ": classic kernels fall back to FX-only"
           : ": kernels only check xstate_size ≤ extended_size"),
@@ -118,9 +126,11 @@ export function checkFpstate(fp: Fpstate, opts: CheckOptions = {}): Finding[] {
   if (compacted) {
     add(
       "compacted-form",
-      "warning",
+      opts.ia32 ? "error" : "warning",
       "fpstate/header/xcomp_bv",
-      `xcomp_bv ${hex(header.xcompBv)} selects the compacted form: user frames are standard form; the 64-bit path does not check it and XRSTOR reads compacted offsets`,
+      opts.ia32
+        ? `xcomp_bv ${hex(header.xcompBv)} selects the compacted form: the ia32 path rejects any non-zero xcomp_bv (validate_user_xstate_header(), SIGSEGV)`
+        : `xcomp_bv ${hex(header.xcompBv)} selects the compacted form: user frames are standard form; the 64-bit path does not check it and XRSTOR reads compacted offsets`,
     );
   } else if (header.xcompBv !== 0n) {
     add(
@@ -141,11 +151,13 @@ export function checkFpstate(fp: Fpstate, opts: CheckOptions = {}): Finding[] {
   if (header.reserved.slice(1).some((r) => r !== 0n)) {
     add(
       "header-reserved-nonzero",
-      compacted ? "error" : "info",
+      compacted || opts.ia32 ? "error" : "info",
       "fpstate/header/reserved1",
-      compacted
-        ? "header bytes 24..63 are not zero: compacted-form XRSTOR raises #GP"
-        : "header bytes 24..63 are not zero (the standard form ignores them)",
+      opts.ia32
+        ? "header bytes 24..63 are not zero: the ia32 path rejects them (validate_user_xstate_header(), SIGSEGV)"
+        : compacted
+          ? "header bytes 24..63 are not zero: compacted-form XRSTOR raises #GP"
+          : "header bytes 24..63 are not zero (the standard form ignores them)",
     );
   }
   if (layout) {
@@ -239,5 +251,94 @@ export function checkFrame(img: SigframeImage, opts: CheckOptions = {}): Finding
     const o: CheckOptions = { ...opts, address: mc.fpstate };
     for (const f of checkFpstate(img.fpstate, o)) out.push(f);
   }
+  return out;
+}
+
+/**
+ * Findings for an ia32 FPU area: the FSAVE header's magic, whether its x87 state agrees with the
+ * image's (sigreturn takes the header's), and the image's findings as an ia32 image (paths under
+ * fpstate/fxsave).
+ */
+export function checkIa32Fpstate(fp: Ia32Fpstate, opts: CheckOptions = {}): Finding[] {
+  const out: Finding[] = [];
+  const magic = Number(fp.fsave.magic);
+  if (magic === 0xffff) {
+    out.push({
+      code: "fsave-only",
+      severity: "warning",
+      path: "fpstate/fsave/magic",
+      message:
+        "magic 0xffff: an FSAVE-only area with no FXSAVE image; on an FXSR CPU sigreturn still reads 512 bytes at fpstate + 112",
+    });
+  } else if (magic !== X86_FXSR_MAGIC) {
+    out.push({
+      code: "fsave-magic",
+      severity: "info",
+      path: "fpstate/fsave/magic",
+      message: `magic is ${hex(magic)}, not X86_FXSR_MAGIC 0 as the kernel writes it (sigreturn does not read it)`,
+    });
+  }
+  if (!fp.fx) return out;
+  if (!x87Agrees(fp)) {
+    out.push({
+      code: "x87-image-differs",
+      severity: "info",
+      path: "fpstate/fsave",
+      message:
+        "the image's x87 registers differ from the FSAVE header's: ia32 sigreturn takes x87 from the header (convert_to_fxsr()) and ignores the image's",
+    });
+  }
+  const o: CheckOptions = { ...opts, ia32: true };
+  delete o.address;
+  for (const f of checkFpstate(fp.fx, o)) {
+    out.push({ ...f, path: f.path.replace(/^fpstate/, "fpstate/fxsave") });
+  }
+  return out;
+}
+
+export function checkIa32Frame(img: Ia32SigframeImage, opts: CheckOptions = {}): Finding[] {
+  const out: Finding[] = [];
+  const f = img.frame;
+  const mcPath = f.kind === "rt" ? "frame/uc/uc_mcontext" : "frame/sc";
+  const ptr = f.mcontext.fpstate;
+  if (ptr === 0n) {
+    out.push({
+      code: "fpstate-null",
+      severity: "info",
+      path: `${mcPath}/fpstate`,
+      message: "fpstate is NULL: sigreturn resets every user FPU register to init",
+    });
+  } else if (!img.fpstate) {
+    out.push({
+      code: "fpstate-outside-input",
+      severity: "warning",
+      path: `${mcPath}/fpstate`,
+      message:
+        img.baseSource === "none"
+          ? `fpstate ${hex(ptr)} cannot be located without --base`
+          : `fpstate ${hex(ptr)} lies outside the input (base ${hex(img.base)}, ${img.size} bytes)`,
+    });
+  }
+  const want = f.kind === "rt" ? IA32_RT_RETCODE : IA32_RETCODE;
+  if (f.retcode !== want) {
+    out.push({
+      code: "retcode-differs",
+      severity: "info",
+      path: "frame/retcode",
+      message: `retcode is ${hex(f.retcode)}, not the kernel's ${hex(want)} (unused by the kernel; gdb looks for it)`,
+    });
+  }
+  if (img.fpstate?.fx && f.uc) {
+    const xsaveFrame = img.fpstate.fx.sw.magic1 === FP_XSTATE_MAGIC1;
+    if (((f.uc.uc_flags & UC_FP_XSTATE) !== 0n) !== xsaveFrame) {
+      out.push({
+        code: "uc-flags-fp-xstate",
+        severity: "info",
+        path: "frame/uc/uc_flags",
+        message: `UC_FP_XSTATE is ${xsaveFrame ? "clear" : "set"} but magic1 says ${xsaveFrame ? "XSAVE" : "legacy"} (sigreturn ignores the flag)`,
+      });
+    }
+  }
+  if (img.fpstate) out.push(...checkIa32Fpstate(img.fpstate, opts));
   return out;
 }

@@ -176,3 +176,113 @@ export const FIELD_HELP: Readonly<Record<string, string>> = {
   xcomp_bv: "XCOMP_BV: 0 = standard form; bit 63 = compacted form",
   magic2: "FP_XSTATE_MAGIC2 0x46505845 at fpstate + xstate_size",
 };
+
+/*
+ * ia32 (32-bit task) frames: arch/x86/include/asm/sigframe.h (struct rt_sigframe_ia32,
+ * struct sigframe_ia32), arch/x86/include/asm/ia32.h (struct ucontext_ia32),
+ * arch/x86/include/uapi/asm/sigcontext.h (struct sigcontext_32), include/linux/compat.h
+ * (compat_siginfo_t, compat_stack_t). Every field is 4-byte aligned; no padding anywhere.
+ */
+
+/** struct sigcontext_32 (88 bytes), i386 user-space names; fpstate is a u32 at 76. */
+export const SIGCONTEXT_32_FIELDS = [
+  ["gs", 0, 2],
+  ["__gsh", 2, 2],
+  ["fs", 4, 2],
+  ["__fsh", 6, 2],
+  ["es", 8, 2],
+  ["__esh", 10, 2],
+  ["ds", 12, 2],
+  ["__dsh", 14, 2],
+  ["edi", 16, 4],
+  ["esi", 20, 4],
+  ["ebp", 24, 4],
+  ["esp", 28, 4],
+  ["ebx", 32, 4],
+  ["edx", 36, 4],
+  ["ecx", 40, 4],
+  ["eax", 44, 4],
+  ["trapno", 48, 4],
+  ["err", 52, 4],
+  ["eip", 56, 4],
+  ["cs", 60, 2],
+  ["__csh", 62, 2],
+  ["eflags", 64, 4],
+  ["esp_at_signal", 68, 4],
+  ["ss", 72, 2],
+  ["__ssh", 74, 2],
+  ["fpstate", 76, 4],
+  ["oldmask", 80, 4],
+  ["cr2", 84, 4],
+] as const satisfies FieldTable;
+export const SIGCONTEXT_32_SIZE = 88;
+
+/** compat_siginfo_t (128 bytes): the union starts at 12 (4-byte aligned). */
+export const COMPAT_SIGINFO_FIELDS = [
+  ["si_signo", 0, 4],
+  ["si_errno", 4, 4],
+  ["si_code", 8, 4],
+  ["sifields", 12, 116],
+] as const satisfies FieldTable;
+export const COMPAT_SIGINFO_SIZE = 128;
+
+/** struct ucontext_ia32 up to uc_mcontext (compat_stack_t uc_stack at 8). */
+export const UCONTEXT_IA32_HEAD_FIELDS = [
+  ["uc_flags", 0, 4],
+  ["uc_link", 4, 4],
+  ["ss_sp", 8, 4],
+  ["ss_flags", 12, 4],
+  ["ss_size", 16, 4],
+] as const satisfies FieldTable;
+export const UC_IA32_MCONTEXT_OFFSET = 20;
+/** compat_sigset_t uc_sigmask (8 bytes) after the 88-byte sigcontext. */
+export const UC_IA32_SIGMASK_OFFSET = 108;
+export const UCONTEXT_IA32_SIZE = 116;
+
+/** struct rt_sigframe_ia32 (268 bytes): pretcode, sig, pinfo, puc, info, uc, retcode[8]. */
+export const RT_SIGFRAME_IA32_HEAD_FIELDS = [
+  ["pretcode", 0, 4],
+  ["sig", 4, 4],
+  ["pinfo", 8, 4],
+  ["puc", 12, 4],
+] as const satisfies FieldTable;
+export const RT_SIGFRAME_IA32_INFO_OFFSET = 16;
+export const RT_SIGFRAME_IA32_UC_OFFSET = 144;
+export const RT_SIGFRAME_IA32_RETCODE_OFFSET = 260;
+export const RT_SIGFRAME_IA32_SIZE = 268;
+
+/**
+ * struct sigframe_ia32 (732 bytes, the non-rt frame): pretcode, sig, sigcontext_32 at 8,
+ * fpstate_unused (a 624-byte _fpstate_32 the kernel never writes) at 96, extramask at 720,
+ * retcode[8] at 724.
+ */
+export const SIGFRAME_IA32_HEAD_FIELDS = [
+  ["pretcode", 0, 4],
+  ["sig", 4, 4],
+] as const satisfies FieldTable;
+export const SIGFRAME_IA32_SC_OFFSET = 8;
+export const SIGFRAME_IA32_FPSTATE_UNUSED_OFFSET = 96;
+export const SIGFRAME_IA32_EXTRAMASK_OFFSET = 720;
+export const SIGFRAME_IA32_RETCODE_OFFSET = 724;
+export const SIGFRAME_IA32_SIZE = 732;
+
+/**
+ * Where the kernel puts the FPU area (the FSAVE header) relative to an ia32 frame: the header is
+ * at buf_fx - 112 with buf_fx 64-byte aligned, and get_sigframe() places the frame at
+ * ((fpstate - size + 4) & -16) - 4 (arch/x86/kernel/signal.c, i386 ABI alignment): 276 above an
+ * rt_sigframe_ia32, 740 above a sigframe_ia32.
+ */
+export const KERNEL_IA32_RT_FPSTATE_OFFSET = 276;
+export const KERNEL_IA32_FPSTATE_OFFSET = 740;
+
+/** __NR_ia32_rt_sigreturn and __NR_ia32_sigreturn (arch/x86/entry/syscalls/syscall_32.tbl). */
+export const NR_IA32_RT_SIGRETURN = 173;
+export const NR_IA32_SIGRETURN = 119;
+/**
+ * retcode[8] as ia32_setup_rt_frame() writes it: `movl $__NR_ia32_rt_sigreturn, %eax; int $0x80`
+ * and a pad byte (b8 ad 00 00 00 cd 80 00), as a little-endian u64. Unused by the kernel; gdb
+ * recognises signal frames by it.
+ */
+export const IA32_RT_RETCODE = 0x0080cd000000adb8n;
+/** retcode of the non-rt frame: `popl %eax; movl $__NR_ia32_sigreturn, %eax; int $0x80`. */
+export const IA32_RETCODE = 0x80cd00000077b858n;

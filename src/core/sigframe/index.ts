@@ -8,4 +8,5 @@ export * from "./fields.ts";
 export * from "./fpstate.ts";
 export * from "./frame.ts";
 export * from "./ia32.ts";
+export * from "./ia32-build.ts";
 export * from "./state.ts";

@@ -9,20 +9,61 @@ import { predict } from "../sigreturn/predict.ts";
 import type { Policy, PredictInput, Prediction } from "../sigreturn/types.ts";
 import { FP_XSTATE_MAGIC1, SW_BYTES_OFFSET } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
-import { checkFpstate, checkFrame, type Finding } from "./check.ts";
-import { UCONTEXT_SIZE } from "./fields.ts";
+import { checkFpstate, checkFrame, checkIa32Fpstate, checkIa32Frame, type Finding } from "./check.ts";
+import {
+  KERNEL_IA32_FPSTATE_OFFSET,
+  KERNEL_IA32_RT_FPSTATE_OFFSET,
+  RT_SIGFRAME_IA32_SIZE,
+  UCONTEXT_SIZE,
+} from "./fields.ts";
 import { decodeFpstate, type Fpstate } from "./fpstate.ts";
 import { decodeSigframeImage, type SigframeImage } from "./frame.ts";
+import {
+  decodeIa32Fpstate,
+  decodeIa32SigframeImage,
+  FSAVE_SIZE,
+  IA32_MAGIC1_OFFSET,
+  type Ia32Fpstate,
+  type Ia32SigframeImage,
+} from "./ia32.ts";
 
-/** How to read the input: the whole rt_sigframe, an SROP payload from uc_flags, or the FPU area only. */
-export type FrameFormat = "fpstate" | "frame" | "ucontext";
+/**
+ * How to read the input: the whole rt_sigframe, an SROP payload from uc_flags, or the FPU area
+ * only; or a 32-bit task's: its FPU area (FSAVE header + image), rt_sigframe_ia32 or the non-rt
+ * sigframe_ia32.
+ */
+export type FrameFormat = "fpstate" | "frame" | "ucontext" | "ia32-fpstate" | "ia32-frame" | "ia32-sigframe";
 
 /** The formats in words, for the first line of a report. */
 export const FRAME_FORMAT_TEXT: Readonly<Record<FrameFormat, string>> = {
   fpstate: "FPU area",
   frame: "rt_sigframe",
   ucontext: "ucontext (SROP payload)",
+  "ia32-fpstate": "ia32 FPU area",
+  "ia32-frame": "rt_sigframe_ia32",
+  "ia32-sigframe": "sigframe_ia32",
 };
+
+export function isIa32Format(f: FrameFormat): boolean {
+  return f.startsWith("ia32-");
+}
+
+/**
+ * Which ia32 format the bytes look like: magic1 at 112 + 464 is an FPU area, at 276 + 576 an
+ * rt_sigframe_ia32 with the kernel's placement, at 740 + 576 a sigframe_ia32; else an
+ * rt_sigframe_ia32 when it is that long, else an FPU area.
+ */
+export function detectIa32FrameFormat(bytes: Uint8Array): FrameFormat {
+  const magicAt = (off: number) =>
+    bytes.length >= off + 4 &&
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(off, true) === FP_XSTATE_MAGIC1;
+  if (magicAt(IA32_MAGIC1_OFFSET)) return "ia32-fpstate";
+  if (magicAt(KERNEL_IA32_RT_FPSTATE_OFFSET + IA32_MAGIC1_OFFSET)) return "ia32-frame";
+  if (magicAt(KERNEL_IA32_FPSTATE_OFFSET + IA32_MAGIC1_OFFSET)) return "ia32-sigframe";
+  return bytes.length >= RT_SIGFRAME_IA32_SIZE && bytes.length !== FSAVE_SIZE + FXSAVE_ONLY_SIZE
+    ? "ia32-frame"
+    : "ia32-fpstate";
+}
 
 /** The most of a frame file that is read. */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
@@ -64,6 +105,12 @@ export interface DecodedFrameInput {
   fpstateBytes: Uint8Array | null;
   /** Where the FPU area sits in memory, when known. */
   fpstateAddress?: bigint;
+  /**
+   * ia32 formats: the decoded area and frame. `fpstate`/`fpstateOffset` are then the FXSAVE/XSAVE
+   * image at FSAVE header + 112, while `fpstateBytes` and `fpstateAddress` start at the FSAVE
+   * header (what the sigcontext's fpstate points at, and what the ia32 model reads).
+   */
+  ia32?: { fpstate?: Ia32Fpstate; fpstateOffset?: number; image?: Ia32SigframeImage };
 }
 
 export function decodeFrameInput(
@@ -71,6 +118,7 @@ export function decodeFrameInput(
   format: FrameFormat,
   opts: FrameInputOptions = {},
 ): DecodedFrameInput {
+  if (isIa32Format(format)) return decodeIa32Input(bytes, format, opts);
   if (format === "fpstate") {
     const fp = decodeFpstate(bytes, opts.layout ? { layout: opts.layout } : {});
     const out: DecodedFrameInput = { format, fpstate: fp, fpstateOffset: 0, fpstateBytes: bytes };
@@ -91,6 +139,38 @@ export function decodeFrameInput(
   return out;
 }
 
+function decodeIa32Input(bytes: Uint8Array, format: FrameFormat, opts: FrameInputOptions): DecodedFrameInput {
+  const fpOpts = opts.layout ? { layout: opts.layout } : {};
+  if (format === "ia32-fpstate") {
+    const fp = decodeIa32Fpstate(bytes, fpOpts);
+    const out: DecodedFrameInput = { format, fpstateBytes: bytes, ia32: { fpstate: fp, fpstateOffset: 0 } };
+    if (fp.fx) {
+      out.fpstate = fp.fx;
+      out.fpstateOffset = FSAVE_SIZE;
+    }
+    if (opts.base !== undefined) out.fpstateAddress = opts.base;
+    return out;
+  }
+  const dopts: Parameters<typeof decodeIa32SigframeImage>[1] = {
+    kind: format === "ia32-frame" ? "rt" : "sigframe",
+  };
+  if (opts.base !== undefined) dopts.base = opts.base;
+  if (opts.layout) dopts.layout = opts.layout;
+  const img = decodeIa32SigframeImage(bytes, dopts);
+  const out: DecodedFrameInput = { format, fpstateBytes: null, ia32: { image: img } };
+  if (img.fpstate && img.fpstateOffset !== undefined) {
+    out.ia32!.fpstate = img.fpstate;
+    out.ia32!.fpstateOffset = img.fpstateOffset;
+    out.fpstateBytes = bytes.subarray(img.fpstateOffset);
+    out.fpstateAddress = img.frame.mcontext.fpstate;
+    if (img.fpstate.fx) {
+      out.fpstate = img.fpstate.fx;
+      out.fpstateOffset = img.fpstateOffset + FSAVE_SIZE;
+    }
+  }
+  return out;
+}
+
 export interface FrameCheckOptions {
   /** The CPU the frame is read against; without it a note says what is not decoded. */
   layout?: XsaveLayout;
@@ -104,7 +184,9 @@ export function frameInputFindings(input: DecodedFrameInput, opts: FrameCheckOpt
   if (opts.layout) co.layout = opts.layout;
   if (opts.mxcsrMask) co.mxcsrMask = opts.mxcsrMask;
   let findings: Finding[];
-  if (input.image) findings = checkFrame(input.image, co);
+  if (input.ia32?.image) findings = checkIa32Frame(input.ia32.image, co);
+  else if (input.ia32?.fpstate) findings = checkIa32Fpstate(input.ia32.fpstate, co);
+  else if (input.image) findings = checkFrame(input.image, co);
   else {
     if (input.fpstateAddress !== undefined) co.address = input.fpstateAddress;
     findings = checkFpstate(input.fpstate!, co);
@@ -124,8 +206,12 @@ export function frameInputFindings(input: DecodedFrameInput, opts: FrameCheckOpt
  * `predict`'s default for the bytes mapped from the FPU area on: the larger of the input and the
  * task's user_size + 4, bytes past the input read as zero.
  */
-export function defaultReadableBytes(fpstateBytes: Uint8Array | null, task: XsaveLayout): number {
-  return fpstateBytes ? Math.max(fpstateBytes.length, task.userSize + 4) : 0;
+export function defaultReadableBytes(
+  fpstateBytes: Uint8Array | null,
+  task: XsaveLayout,
+  ia32 = false,
+): number {
+  return fpstateBytes ? Math.max(fpstateBytes.length, (ia32 ? FSAVE_SIZE : 0) + task.userSize + 4) : 0;
 }
 
 /** The note a prediction carries when the default took bytes past the input as mapped. */
@@ -154,7 +240,8 @@ export function predictFrameInput(
   opts: FramePredictOptions = {},
 ): Prediction[] {
   const fpBytes = input.fpstateBytes;
-  const readableBytes = opts.readableBytes ?? defaultReadableBytes(fpBytes, task);
+  const ia32 = isIa32Format(input.format);
+  const readableBytes = opts.readableBytes ?? defaultReadableBytes(fpBytes, task, ia32);
   const note =
     fpBytes && opts.readableBytes === undefined
       ? readableBytesNote(fpBytes.length, readableBytes)
@@ -166,6 +253,7 @@ export function predictFrameInput(
     if (address !== undefined) pin.address = address;
     pin.mxcsrMask = mxcsrMask;
     pin.compactedForm = cpu.cpuid.has("XSAVEC");
+    if (ia32) pin.ia32 = true;
     const p = predict(pin);
     if (note) p.notes.push(note);
     return p;

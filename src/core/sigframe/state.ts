@@ -12,6 +12,7 @@ import { parseJsonText } from "../json.ts";
 import {
   COMPONENT_FIELDS,
   LEGACY_FIELDS,
+  SIGCONTEXT_32_FIELDS,
   SIGCONTEXT_FIELDS,
   SIGINFO_FIELDS,
   UCONTEXT_HEAD_FIELDS,
@@ -39,6 +40,15 @@ export function emptyState(): RegisterState {
 }
 
 const FRAME_NAMES = new Map<string, number>([
+  // ia32 frames (build --ia32): the 32-bit sigcontext's own names; names both frames share
+  // (cs, eflags, fpstate, …) take the 64-bit width below, the ia32 encoder checks the 32-bit one.
+  ...SIGCONTEXT_32_FIELDS.filter(([n]) => !n.startsWith("__")).map(
+    ([n, , s]) => [n, s * 8] as [string, number],
+  ),
+  ["sig", 32],
+  ["pinfo", 32],
+  ["puc", 32],
+  ["extramask", 32],
   ...SIGCONTEXT_FIELDS.map(([n, , s]) => [n, s * 8] as [string, number]),
   ...UCONTEXT_HEAD_FIELDS.map(([n, , s]) => [n, s * 8] as [string, number]),
   ...SIGINFO_FIELDS.map(([n, , s]) => [n, s * 8] as [string, number]),

@@ -2,7 +2,7 @@
 import type { Prediction } from "./types.ts";
 
 export function predictionToJson(p: Prediction): Record<string, unknown> {
-  return {
+  const out: Record<string, unknown> = {
     policy: p.policy,
     path: p.path,
     signal: p.signal,
@@ -18,4 +18,6 @@ export function predictionToJson(p: Prediction): Record<string, unknown> {
     lost: p.lost,
     notes: p.notes,
   };
+  if (p.frame) out.frame = p.frame;
+  return out;
 }

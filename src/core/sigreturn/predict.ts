@@ -6,31 +6,12 @@
  */
 import { bitsOf, hasBit, hex } from "../hex.ts";
 import { ASSUMED_MXCSR_MASK, effectiveMxcsrMask, MXCSR_MASK_FXSAVE_ZERO } from "../mxcsr.ts";
-import {
-  FP_XSTATE_MAGIC1,
-  FP_XSTATE_MAGIC2,
-  MASK_FPSSE,
-  MIN_XSTATE_SIZE,
-  SW_BYTES_OFFSET,
-  XFEATURE,
-  XSAVE_HDR_OFFSET,
-  XSAVE_HDR_SIZE,
-} from "../xsave/components.ts";
+import { MASK_FPSSE, XFEATURE, XSAVE_HDR_OFFSET, XSAVE_HDR_SIZE } from "../xsave/components.ts";
 import { compactedLayout, enabledComponents, type XComponent, type XsaveLayout } from "../xsave/layout.ts";
-import { POLICY_CHECK_SOURCE, REASONS, type ReasonCode } from "./reasons.ts";
-
-/** Reasons decided by check_xstate_in_sigframe()/check_for_xstate(): cited per policy. */
-const CHECK_REASONS = new Set<ReasonCode>([
-  "sw-bytes-unreadable",
-  "magic1-mismatch",
-  "xstate-size-below-minimum",
-  "xstate-size-above-user-size",
-  "xstate-size-above-extended-size",
-  "magic2-unreadable",
-  "magic2-mismatch",
-]);
-
-import type { ComponentOutcome, Policy, PredictInput, Prediction, RestorePath } from "./types.ts";
+import { IA32_FSAVE_SIZE, predictIa32 } from "./ia32.ts";
+import type { ReasonCode } from "./reasons.ts";
+import { allInit, checkXstate, make, names, type SwBytesSeen, sentence, UserMemory } from "./shared.ts";
+import type { ComponentOutcome, PredictInput, Prediction } from "./types.ts";
 
 /** 64-byte aligned user stack address used when the caller gives none. */
 export const DEFAULT_FPSTATE_ADDRESS = 0x7ffffffde000n;
@@ -41,136 +22,6 @@ export const ASSUMED_RECEIVING_MXCSR_MASK = ASSUMED_MXCSR_MASK.value;
 const FXSAVE_LEGACY = 512;
 const XCOMP_COMPACTED = 1n << 63n;
 
-/** The fpstate as the kernel sees it: a prefix of `readable` mapped bytes. */
-class UserMemory {
-  readonly bytes: Uint8Array;
-  readonly readable: number;
-  constructor(bytes: Uint8Array, readable: number) {
-    this.bytes = bytes;
-    this.readable = Math.max(0, Math.floor(readable));
-  }
-  canRead(off: number, len: number): boolean {
-    return off >= 0 && len >= 0 && off + len <= this.readable;
-  }
-  private byte(i: number): number {
-    return i < this.bytes.length ? this.bytes[i]! : 0;
-  }
-  u32(off: number): number {
-    return (
-      (this.byte(off) |
-        (this.byte(off + 1) << 8) |
-        (this.byte(off + 2) << 16) |
-        (this.byte(off + 3) << 24)) >>>
-      0
-    );
-  }
-  u64(off: number): bigint {
-    return BigInt(this.u32(off)) | (BigInt(this.u32(off + 4)) << 32n);
-  }
-}
-
-interface SwBytesSeen {
-  magic1: number;
-  extendedSize: number;
-  xfeatures: bigint;
-  xstateSize: number;
-}
-
-type CheckResult =
-  | { kind: "xsave"; sw: SwBytesSeen }
-  | { kind: "fx-only"; reason: ReasonCode; detail: string }
-  | { kind: "fatal"; reason: ReasonCode; detail: string };
-
-function names(task: XsaveLayout, mask: bigint): string {
-  const n = enabledComponents(task)
-    .filter((c) => hasBit(mask, c.bit))
-    .map((c) => c.name);
-  return n.length ? n.join(", ") : "nothing";
-}
-
-function readSw(mem: UserMemory): SwBytesSeen {
-  return {
-    magic1: mem.u32(SW_BYTES_OFFSET),
-    extendedSize: mem.u32(SW_BYTES_OFFSET + 4),
-    xfeatures: mem.u64(SW_BYTES_OFFSET + 8),
-    xstateSize: mem.u32(SW_BYTES_OFFSET + 16),
-  };
-}
-
-/** check_xstate_in_sigframe() (v5.14+, both variants) and check_for_xstate() (before v5.14). */
-function checkXstate(policy: Policy, mem: UserMemory, task: XsaveLayout): CheckResult {
-  const legacy = policy === "legacy";
-  const fail = (reason: ReasonCode, detail: string): CheckResult =>
-    legacy || (reason !== "sw-bytes-unreadable" && reason !== "magic2-unreadable")
-      ? { kind: "fx-only", reason, detail }
-      : { kind: "fatal", reason, detail };
-  const U = task.userSize;
-  if (!mem.canRead(SW_BYTES_OFFSET, 48)) {
-    return fail(
-      "sw-bytes-unreadable",
-      `only ${mem.readable} bytes are mapped, so copying the 48 software bytes at fpstate+464 faults` +
-        (legacy ? "; check_for_xstate() treats the fault as a legacy frame" : ""),
-    );
-  }
-  const sw = readSw(mem);
-  if (sw.magic1 !== FP_XSTATE_MAGIC1) {
-    return fail(
-      "magic1-mismatch",
-      `sw_bytes.magic1 is ${hex(sw.magic1)}, not FP_XSTATE_MAGIC1 ${hex(FP_XSTATE_MAGIC1)}, so the frame is taken as a legacy FXSAVE image`,
-    );
-  }
-  if (policy === "refined") {
-    // dc8aa31a7ac2: the frame's sizes are ignored; magic2 must sit at the receiving task's user_size.
-    if (!mem.canRead(U, 4)) {
-      return fail(
-        "magic2-unreadable",
-        `dc8aa31a7ac2 reads magic2 at fpstate + user_size (${U}) instead of fpstate + xstate_size (${sw.xstateSize}), and only ${mem.readable} bytes are mapped there`,
-      );
-    }
-    const m2 = mem.u32(U);
-    if (m2 !== FP_XSTATE_MAGIC2) {
-      return fail(
-        "magic2-mismatch",
-        `dc8aa31a7ac2 looks for magic2 at fpstate + user_size (${U}) instead of fpstate + xstate_size (${sw.xstateSize}) and finds ${hex(m2)} there`,
-      );
-    }
-    return { kind: "xsave", sw };
-  }
-  if (sw.xstateSize < MIN_XSTATE_SIZE) {
-    return fail(
-      "xstate-size-below-minimum",
-      `sw_bytes.xstate_size ${sw.xstateSize} is below the minimum ${MIN_XSTATE_SIZE} (legacy region + XSAVE header)`,
-    );
-  }
-  if (sw.xstateSize > U) {
-    return fail(
-      "xstate-size-above-user-size",
-      `sw_bytes.xstate_size ${sw.xstateSize} exceeds the receiving task's user_size ${U}`,
-    );
-  }
-  if (sw.xstateSize > sw.extendedSize) {
-    return fail(
-      "xstate-size-above-extended-size",
-      `sw_bytes.xstate_size ${sw.xstateSize} exceeds sw_bytes.extended_size ${sw.extendedSize}`,
-    );
-  }
-  if (!mem.canRead(sw.xstateSize, 4)) {
-    return fail(
-      "magic2-unreadable",
-      `magic2 at fpstate + xstate_size (${sw.xstateSize}) lies beyond the ${mem.readable} mapped bytes` +
-        (legacy ? "; check_for_xstate() treats the fault as a legacy frame" : ""),
-    );
-  }
-  const m2 = mem.u32(sw.xstateSize);
-  if (m2 !== FP_XSTATE_MAGIC2) {
-    return fail(
-      "magic2-mismatch",
-      `the u32 at fpstate + xstate_size (${sw.xstateSize}) is ${hex(m2)}, not FP_XSTATE_MAGIC2 ${hex(FP_XSTATE_MAGIC2)}`,
-    );
-  }
-  return { kind: "xsave", sw };
-}
-
 interface Ctx {
   input: PredictInput;
   task: XsaveLayout;
@@ -179,33 +30,6 @@ interface Ctx {
   addr: bigint;
   mxcsrMask: number;
   notes: string[];
-}
-
-function allInit(comps: XComponent[]): ComponentOutcome[] {
-  return comps.map((c) => ({ bit: c.bit, name: c.name, result: "init" }));
-}
-
-function make(
-  policy: Policy,
-  path: RestorePath,
-  reason: ReasonCode,
-  detail: string,
-  components: ComponentOutcome[],
-  mxcsr: "frame" | "init",
-  notes: string[],
-): Prediction {
-  return {
-    policy,
-    path,
-    signal: path === "fault" ? "SIGSEGV" : null,
-    reason,
-    detail,
-    source: CHECK_REASONS.has(reason) ? `${POLICY_CHECK_SOURCE[policy]}` : REASONS[reason].source,
-    components,
-    mxcsr,
-    lost: [],
-    notes,
-  };
 }
 
 function fault(ctx: Ctx, reason: ReasonCode, detail: string): Prediction {
@@ -218,10 +42,6 @@ function fault(ctx: Ctx, reason: ReasonCode, detail: string): Prediction {
     "init",
     ctx.notes,
   );
-}
-
-function sentence(s: string): string {
-  return s.endsWith(".") ? s : `${s}.`;
 }
 
 /** FXRSTOR of the 512-byte legacy region; every other task component is forced to init. */
@@ -456,7 +276,8 @@ function lostState(input: PredictInput, p: Prediction): string[] {
   if (input.fpstate === null) return [];
   // The frame's own bytes say what it carried, mapped or not.
   const mem = new UserMemory(input.fpstate, input.fpstate.length);
-  const bv = input.task.xsave && mem.canRead(XSAVE_HDR_OFFSET, 8) ? mem.u64(XSAVE_HDR_OFFSET) : MASK_FPSSE;
+  const hdr = (input.ia32 ? IA32_FSAVE_SIZE : 0) + XSAVE_HDR_OFFSET;
+  const bv = input.task.xsave && mem.canRead(hdr, 8) ? mem.u64(hdr) : MASK_FPSSE;
   const carried = bv | MASK_FPSSE;
   return p.components
     .filter((c) => hasBit(carried, c.bit) && (p.signal !== null || c.result === "init"))
@@ -468,7 +289,7 @@ function predictInner(input: PredictInput): Prediction {
   const comps = enabledComponents(task);
   const notes: string[] = [];
   if (input.fpstate === null) {
-    return make(
+    const p = make(
       input.policy,
       "init",
       "null-fpstate",
@@ -477,6 +298,15 @@ function predictInner(input: PredictInput): Prediction {
       "init",
       notes,
     );
+    if (input.ia32) p.frame = "ia32";
+    return p;
+  }
+  const mxcsrMask =
+    input.mxcsrMask === undefined ? ASSUMED_RECEIVING_MXCSR_MASK : effectiveMxcsrMask(input.mxcsrMask);
+  if (input.ia32) {
+    const p = predictIa32(input, comps, mxcsrMask, notes);
+    p.frame = "ia32";
+    return p;
   }
   const ctx: Ctx = {
     input,
@@ -484,8 +314,7 @@ function predictInner(input: PredictInput): Prediction {
     comps,
     mem: new UserMemory(input.fpstate, input.readableBytes ?? input.fpstate.length),
     addr: input.address ?? DEFAULT_FPSTATE_ADDRESS,
-    mxcsrMask:
-      input.mxcsrMask === undefined ? ASSUMED_RECEIVING_MXCSR_MASK : effectiveMxcsrMask(input.mxcsrMask),
+    mxcsrMask,
     notes,
   };
   if (!task.xsave) {

@@ -10,6 +10,7 @@ export interface ReasonInfo {
 }
 
 const SIG = "arch/x86/kernel/fpu/signal.c";
+const XSTATE = "arch/x86/kernel/fpu/xstate.c";
 const CHECK_CLASSIC = `${SIG} check_xstate_in_sigframe() (v5.14–v6.14; v7.1-rc6+ and stable trees via revert 44eeff9bc467)`;
 const CHECK_REFINED = `${SIG} check_xstate_in_sigframe() as changed by dc8aa31a7ac2 (v6.15–v7.1-rc5)`;
 const CHECK_LEGACY = `${SIG} check_for_xstate() (v4.2–v5.13)`;
@@ -110,6 +111,42 @@ export const REASONS = {
   "fxrstor-fault": {
     summary: "the 512-byte legacy region is not mapped: SIGSEGV",
     source: `${RESTORE}: fault_in_readable() fails → return false`,
+  },
+  "ia32-fsave-fault": {
+    summary: "ia32: the 112-byte FSAVE header at the fpstate cannot be read: SIGSEGV",
+    source: `${SIG} __fpu_restore_sig(): __copy_from_user(&env, buf, sizeof(env)) fails → return false (v5.14+)`,
+  },
+  "ia32-copy-fault": {
+    summary:
+      "ia32: a copy from the image at fpstate + 112 faults (XSAVE header, MXCSR, a component, or the 512-byte FX-only image): SIGSEGV",
+    source: `${XSTATE} copy_uabi_to_xstate(): copy_from_user() → -EFAULT; ${SIG} __fpu_restore_sig(): __copy_from_user(&fpregs->fxsave, buf_fx, 512) fails → return false`,
+  },
+  "ia32-header-xfeatures": {
+    summary: "ia32: XSTATE_BV sets bits outside the task's user_xfeatures: -EINVAL → SIGSEGV",
+    source: `${XSTATE} validate_user_xstate_header(): hdr->xfeatures & ~fpstate->user_xfeatures`,
+  },
+  "ia32-header-xcomp-bv": {
+    summary: "ia32: XCOMP_BV is not 0 (the compacted form included): -EINVAL → SIGSEGV",
+    source: `${XSTATE} validate_user_xstate_header(): "Userspace must use the uncompacted format"`,
+  },
+  "ia32-header-reserved": {
+    summary: "ia32: XSAVE header bytes 16..63 are not all zero: -EINVAL → SIGSEGV",
+    source: `${XSTATE} validate_user_xstate_header(): memchr_inv(hdr->reserved, 0, 48)`,
+  },
+  "ia32-mxcsr": {
+    summary:
+      "ia32: MXCSR sets bits outside MXCSR_MASK, checked when XSTATE_BV has x87, SSE or YMM (always on the FX-only copy): SIGSEGV",
+    source: `${XSTATE} copy_uabi_to_xstate(): mxcsr & ~mxcsr_feature_mask → -EINVAL; ${SIG} __fpu_restore_sig(): "Reject invalid MXCSR values" (x86-64)`,
+  },
+  "ia32-xstate-full": {
+    summary:
+      "ia32: copy_uabi_to_xstate() takes every task component from the frame (x87 from the FSAVE header)",
+    source: `${SIG} __fpu_restore_sig() ia32 path: copy_sigframe_from_user_to_xstate(), convert_to_fxsr(), os_xrstor_safe(); ${XSTATE} copy_uabi_to_xstate()`,
+  },
+  "ia32-xstate-partial": {
+    summary:
+      "ia32: components with XSTATE_BV clear or missing from sw.xfeatures are set to init, the rest come from the frame",
+    source: `${SIG} __fpu_restore_sig() ia32 path: header.xfeatures &= user_xfeatures | supervisor, then os_xrstor_safe(); ${XSTATE} copy_uabi_to_xstate()`,
   },
 } as const satisfies Record<string, ReasonInfo>;
 

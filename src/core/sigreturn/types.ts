@@ -40,6 +40,14 @@ export interface PredictInput {
    * Without it, XRSTOR of a frame with XCOMP_BV[63] set raises #GP.
    */
   compactedForm?: boolean;
+  /**
+   * A 32-bit (ia32) task's frame on an FXSR CPU: `fpstate` starts at the 112-byte FSAVE header
+   * (what the 32-bit sigcontext's fpstate points at) and the FXSAVE/XSAVE image, buf_fx, follows
+   * at +112. The policy's check runs on buf_fx; the restore is the ia32 path of
+   * __fpu_restore_sig() (copy_uabi_to_xstate(), x87 from the FSAVE header). `address` and
+   * `compactedForm` do not matter there. Default false: a 64-bit frame.
+   */
+  ia32?: boolean;
 }
 
 export interface ComponentOutcome {
@@ -74,4 +82,6 @@ export interface Prediction {
   lost: string[];
   /** Further facts that do not change the outcome (reads past xstate_size, fault-in caveats). */
   notes: string[];
+  /** Set for an ia32 frame (offsets are then from the FSAVE header); absent for 64-bit frames. */
+  frame?: "ia32";
 }
