@@ -6,21 +6,11 @@ import { type PolicyDiffResult, policyDiff } from "../core/compat/index.ts";
 import { UsageError } from "../core/errors.ts";
 import { toJson } from "../core/hex.ts";
 import { BUILTIN_PROFILES } from "../core/profiles/builtins.ts";
-import { type Policy, predict } from "../core/sigreturn/index.ts";
+import { parsePolicy, predict } from "../core/sigreturn/index.ts";
 import { describeFsError, writeOutputAtomic } from "../node/files.ts";
 import { loadHosts } from "./baseline.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable } from "./render/table.ts";
-
-const POLICIES: readonly Policy[] = ["legacy", "classic", "refined"];
-
-function policyArg(text: string, which: string): Policy {
-  if (!POLICIES.includes(text as Policy))
-    throw new UsageError(`expected one of ${POLICIES.join(", ")}, got ${JSON.stringify(text)}`, {
-      input: which,
-    });
-  return text as Policy;
-}
 
 function policyDiffJson(r: PolicyDiffResult): Record<string, unknown> {
   return {
@@ -137,8 +127,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "JSON output")
     .option("--save-examples <DIR>", "write the smallest example frame of each group into DIR")
     .action((p: string, q: string, flags: DiffFlags) => {
-      const pp = policyArg(p, "P");
-      const qq = policyArg(q, "Q");
+      const pp = parsePolicy(p, "P");
+      const qq = parsePolicy(q, "Q");
       const args = flags.profiles?.length ? flags.profiles : BUILTIN_PROFILES.map((b) => b.name);
       const hosts = loadHosts(ctx, args);
       const r = policyDiff(

@@ -10,7 +10,7 @@
 import { bit, bitsOf, hasBit, hex } from "../hex.ts";
 import { type MxcsrMask, type MxcsrMaskInput, resolveMxcsrMask } from "../mxcsr.ts";
 import { standardPlacement } from "../sigframe/fpstate.ts";
-import type { Policy, PredictInput, Prediction } from "../sigreturn/types.ts";
+import { POLICIES, type Policy, type PredictInput, type Prediction } from "../sigreturn/types.ts";
 import { componentInfo, MASK_FPSSE, XFEATURE } from "../xsave/components.ts";
 import { standardSize, type XsaveLayout } from "../xsave/layout.ts";
 import { type CriuCpuinfo, type CriuVerdict, criuCheck } from "./criu.ts";
@@ -29,7 +29,8 @@ import { type FrameCase, standardFrames } from "./frames.ts";
 
 export type Predictor = (input: PredictInput) => Prediction;
 
-export const ALL_POLICIES: readonly Policy[] = ["legacy", "classic", "refined"];
+/** Every policy, in age order. */
+export const ALL_POLICIES: readonly Policy[] = POLICIES;
 
 export type Fate = "ok" | "lost" | "misplaced" | "outside" | "missing" | "fault" | "not-carried" | "refused";
 

@@ -4,7 +4,7 @@
  * so a corpus of hundreds of dumps costs as many checks as it has distinct layouts, squared.
  */
 import { type MxcsrMaskInput, resolveMxcsrMask } from "../mxcsr.ts";
-import type { Policy } from "../sigreturn/types.ts";
+import { POLICIES, type Policy } from "../sigreturn/types.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
 import { type CheckResult, checkCompat, type Predictor, type Verdict } from "./check.ts";
 
@@ -123,7 +123,7 @@ export function matrix(hosts: MatrixHost[], opts: MatrixOptions): MatrixResult {
     groupOf,
     groups,
     cells,
-    policies: opts.policies ?? ["legacy", "classic", "refined"],
+    policies: opts.policies ?? [...POLICIES],
   };
 }
 

@@ -15,11 +15,13 @@
  * - CPUID(0xD,i) sub-leaves are not stored: they are inferred from the vendor's standard-format
  *   offsets, checked against `xsave_size`, and the profile's notes say so.
  */
+
 import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
 import { InvalidDataError } from "../errors.ts";
 import { bitsOf } from "../hex.ts";
 import type { Profile } from "../profile.ts";
 import type { BinaryProfileReader } from "../profiles/detect.ts";
+import { VENDOR_OFFSETS } from "../xsave/components.ts";
 import { decodeCpuinfo } from "./decode.ts";
 import type { cpuinfo_x86_entry } from "./gen/cpuinfo_pb.ts";
 import { IMAGE_MAGICS, looksLikeCriuImage } from "./image.ts";
@@ -40,30 +42,6 @@ const WORDS: Readonly<Record<number, { leaf: number; subleaf: number; reg: "eax"
     17: { leaf: 0x80000007, subleaf: 0, reg: "ebx" },
     18: { leaf: 7, subleaf: 0, reg: "edx" },
   };
-
-/** Standard-format [offset, size] of the user components, as Intel's and AMD's manuals give them. */
-const STANDARD_OFFSETS: Readonly<
-  Record<"intel" | "amd", Readonly<Record<number, readonly [number, number]>>>
-> = {
-  intel: {
-    2: [576, 256],
-    3: [960, 64],
-    4: [1024, 64],
-    5: [1088, 64],
-    6: [1152, 512],
-    7: [1664, 1024],
-    9: [2688, 8],
-    17: [2752, 64],
-    18: [2816, 8192],
-  },
-  amd: {
-    2: [576, 256],
-    5: [832, 64],
-    6: [896, 512],
-    7: [1408, 1024],
-    9: [2432, 8],
-  },
-};
 
 const VENDOR_STRINGS: Readonly<Record<number, string>> = { 1: "GenuineIntel", 2: "AuthenticAMD" };
 
@@ -169,7 +147,11 @@ export function profileFromCpuinfoEntry(e: cpuinfo_x86_entry, name: string): Pro
     d0.ebx = e.xsaveSize >>> 0;
     d0.ecx = (e.xsaveSizeMax || e.xsaveSize) >>> 0;
     const table =
-      e.vendorId === 1 ? STANDARD_OFFSETS.intel : e.vendorId === 2 ? STANDARD_OFFSETS.amd : undefined;
+      e.vendorId === 1
+        ? VENDOR_OFFSETS.GenuineIntel
+        : e.vendorId === 2
+          ? VENDOR_OFFSETS.AuthenticAMD
+          : undefined;
     if (!table) {
       notes.push(
         "CPUID(0xD,i) offsets are not in cpuinfo.img and the vendor is unknown: component offsets are missing",

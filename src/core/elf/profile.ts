@@ -28,10 +28,16 @@ import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
 import { InvalidDataError } from "../errors.ts";
 import { bitsOf, hasBit, hex } from "../hex.ts";
 import type { Profile } from "../profile.ts";
-import { componentInfo, MIN_XSTATE_SIZE, XFEATURE } from "../xsave/components.ts";
+import {
+  componentInfo,
+  MIN_XSTATE_SIZE,
+  VENDOR_OFFSETS,
+  type Vendor,
+  XFEATURE,
+} from "../xsave/components.ts";
 import { AT, auxvValue, type ElfCore, noteXcr0 } from "./core.ts";
 
-export type Vendor = "GenuineIntel" | "AuthenticAMD";
+export type { Vendor };
 
 export interface ComponentPlacement {
   bit: number;
@@ -39,33 +45,6 @@ export interface ComponentPlacement {
   /** Standard-format offset. */
   offset: number;
 }
-
-/**
- * Standard-format offsets (CPUID(0xD,i).EBX) and sizes as every known CPU of the vendor reports
- * them (the cpuid corpus: Intel Skylake … Emerald Rapids, AMD Zen 3 … Zen 5). AMD has no MPX,
- * AMX or APX.
- */
-export const VENDOR_OFFSETS: Record<Vendor, Record<number, [offset: number, size: number]>> = {
-  GenuineIntel: {
-    [XFEATURE.YMM]: [576, 256],
-    [XFEATURE.BNDREGS]: [960, 64],
-    [XFEATURE.BNDCSR]: [1024, 64],
-    [XFEATURE.OPMASK]: [1088, 64],
-    [XFEATURE.ZMM_Hi256]: [1152, 512],
-    [XFEATURE.Hi16_ZMM]: [1664, 1024],
-    [XFEATURE.PKRU]: [2688, 8],
-    [XFEATURE.XTILECFG]: [2752, 64],
-    [XFEATURE.XTILEDATA]: [2816, 8192],
-    [XFEATURE.APX]: [960, 128],
-  },
-  AuthenticAMD: {
-    [XFEATURE.YMM]: [576, 256],
-    [XFEATURE.OPMASK]: [832, 64],
-    [XFEATURE.ZMM_Hi256]: [896, 512],
-    [XFEATURE.Hi16_ZMM]: [1408, 1024],
-    [XFEATURE.PKRU]: [2432, 8],
-  },
-};
 
 /** The vendor table's placement of XCR0's extended components; undefined if one is not in it. */
 export function vendorPlacement(vendor: Vendor, xcr0: bigint): ComponentPlacement[] | undefined {

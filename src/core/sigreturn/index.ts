@@ -5,6 +5,7 @@ export {
   type KernelPolicies,
   MEASURED_CLASSIC_6_18,
   type PolicyChoice,
+  parsePolicy,
   policiesForKernel,
   withDestinationKernel,
 } from "./policy.ts";

@@ -67,16 +67,17 @@ export interface PolicyChoice {
 }
 
 /** `--policy P` or `--kernel K` to the policies to judge by (all when neither is given). */
+/** A policy name from the command line; anything else is a usage error naming `input`. */
+export function parsePolicy(text: string, input = "--policy"): Policy {
+  if (!POLICIES.includes(text as Policy))
+    throw new UsageError(`expected one of ${POLICIES.join(", ")}, got ${JSON.stringify(text)}`, { input });
+  return text as Policy;
+}
+
 export function choosePolicies(policy: string | undefined, kernel: KernelVersion | undefined): PolicyChoice {
   if (policy !== undefined && kernel !== undefined)
     throw new UsageError("give --kernel or --policy, not both", { input: "--policy" });
-  if (policy !== undefined) {
-    if (!POLICIES.includes(policy as Policy))
-      throw new UsageError(`expected one of ${POLICIES.join(", ")}, got ${JSON.stringify(policy)}`, {
-        input: "--policy",
-      });
-    return { policies: [policy as Policy] };
-  }
+  if (policy !== undefined) return { policies: [parsePolicy(policy)] };
   if (kernel !== undefined) {
     const k = policiesForKernel(kernel);
     const out: PolicyChoice = { policies: k.policies };

@@ -100,3 +100,35 @@ export const SW_BYTES_OFFSET = 464;
 export const FP_XSTATE_MAGIC1 = 0x46505853;
 export const FP_XSTATE_MAGIC2 = 0x46505845;
 export const FP_XSTATE_MAGIC2_SIZE = 4;
+
+/** The vendors whose standard-format offsets are known without CPUID (for cores and cpuinfo.img). */
+export type Vendor = "GenuineIntel" | "AuthenticAMD";
+
+/**
+ * Standard-format offsets (CPUID(0xD,i).EBX) and sizes as every known CPU of the vendor reports
+ * them (the cpuid corpus: Intel Skylake … Emerald Rapids, AMD Zen 3 … Zen 5). AMD has no MPX,
+ * AMX or APX.
+ */
+export const VENDOR_OFFSETS: Readonly<
+  Record<Vendor, Readonly<Record<number, readonly [offset: number, size: number]>>>
+> = {
+  GenuineIntel: {
+    [XFEATURE.YMM]: [576, 256],
+    [XFEATURE.BNDREGS]: [960, 64],
+    [XFEATURE.BNDCSR]: [1024, 64],
+    [XFEATURE.OPMASK]: [1088, 64],
+    [XFEATURE.ZMM_Hi256]: [1152, 512],
+    [XFEATURE.Hi16_ZMM]: [1664, 1024],
+    [XFEATURE.PKRU]: [2688, 8],
+    [XFEATURE.XTILECFG]: [2752, 64],
+    [XFEATURE.XTILEDATA]: [2816, 8192],
+    [XFEATURE.APX]: [960, 128],
+  },
+  AuthenticAMD: {
+    [XFEATURE.YMM]: [576, 256],
+    [XFEATURE.OPMASK]: [832, 64],
+    [XFEATURE.ZMM_Hi256]: [896, 512],
+    [XFEATURE.Hi16_ZMM]: [1408, 1024],
+    [XFEATURE.PKRU]: [2432, 8],
+  },
+};
