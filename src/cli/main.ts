@@ -58,7 +58,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       const cmd = argv.find((a) => !a.startsWith("-") && a.trim() !== "");
-      const msg = e.message.replace(/^error: /, "");
+      // commander puts its suggestion on a line of its own ("…\n(Did you mean layout?)").
+      const msg = e.message
+        .replace(/^error: /, "")
+        .trim()
+        .replace(/\s*\n\s*/g, " ");
       io.stderr(
         `${oneLineText(`sigframe: ${cmd ?? "usage"}: ${msg} (see 'sigframe help${cmd ? ` ${cmd}` : ""}')`)}\n`,
       );

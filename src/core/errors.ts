@@ -57,8 +57,9 @@ export class SigframeError extends Error {
     // An empty or blank argument is still the input the line is about: show it quoted.
     const input =
       given !== undefined && (given === "" || given.trim() !== given) ? JSON.stringify(given) : given;
+    const parts = [input, this.path, this.where()].filter((x): x is string => x !== undefined && x !== "");
     const head = ["sigframe", input, this.where()].filter((x) => x !== undefined && x !== "").join(": ");
-    return oneLineText(`${head}: ${this.message}`);
+    return oneLineText(`${head}: ${withoutRepeatedPrefix(this.message, parts)}`);
   }
 
   /** Adds location facts that the thrower did not know (never overwrites). */
@@ -69,6 +70,23 @@ export class SigframeError extends Error {
     if (this.input === undefined && where.input !== undefined) this.input = where.input;
     return this;
   }
+}
+
+/**
+ * A message that starts with what the line already names (`--xcr0: --xcr0: …`, `ymm3: ymm3: …`,
+ * thrown by a parser that names its field and located again by its caller) loses the repeat.
+ */
+function withoutRepeatedPrefix(message: string, named: string[]): string {
+  let m = message;
+  for (let again = true; again; ) {
+    again = false;
+    for (const n of named)
+      if (m.startsWith(`${n}: `)) {
+        m = m.slice(n.length + 2);
+        again = true;
+      }
+  }
+  return m;
 }
 
 /**

@@ -10,7 +10,9 @@ function asOption<T>(name: string, parse: () => T): T {
   try {
     return parse();
   } catch (e) {
-    throw new UsageError((e as Error).message, { input: name });
+    // The parser names the field too: the line says it once (`--xcr0: larger than 64 bits`).
+    const m = (e as Error).message;
+    throw new UsageError(m.startsWith(`${name}: `) ? m.slice(name.length + 2) : m, { input: name });
   }
 }
 

@@ -70,9 +70,10 @@ function decodeText(bytes: Uint8Array, name: string): string {
     const b = bytes[i]!;
     if (b > 0x7f) ascii = false;
     else if (b === 0 || (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d)) {
+      // The reason first: the offset of the first control byte is a detail, not where it failed.
       throw new InvalidDataError(
-        "binary data that is not a recognised profile format (expected 'cpuid -r' output, profile JSON, a CRIU cpuinfo.img or an ELF core)",
-        { input: name, offset: i },
+        `not a recognised profile format: binary data (control byte 0x${b.toString(16).padStart(2, "0")} at offset ${i}); expected 'cpuid -r' output, profile JSON, a CRIU cpuinfo.img or an ELF core`,
+        { input: name },
       );
     }
   }
