@@ -9,9 +9,33 @@ import { REPO_ROOT } from "../../helpers/shared.ts";
 const protoc = spawnSync("protoc", ["--version"], { encoding: "utf8" });
 const have = !protoc.error && protoc.status === 0;
 
+/**
+ * opts.proto imports google/protobuf/descriptor.proto, which Debian ships in libprotobuf-dev, not
+ * in protobuf-compiler: without it protoc stops with "File not found" before generating anything.
+ */
+function wellKnownTypesMissing(): boolean {
+  if (!have) return false;
+  const r = spawnSync(
+    "protoc",
+    [
+      "--proto_path=proto/criu",
+      `--descriptor_set_out=${join(tmpdir(), `sigframe-probe-${process.pid}.pb`)}`,
+      "opts.proto",
+    ],
+    { cwd: REPO_ROOT, encoding: "utf8" },
+  );
+  return r.status !== 0 && /google\/protobuf\/descriptor\.proto: File not found/.test(r.stderr);
+}
+
+const skip = !have
+  ? "protoc is not installed (Debian package protobuf-compiler; CI installs it)"
+  : wellKnownTypesMissing()
+    ? "protoc cannot find google/protobuf/descriptor.proto (Debian package libprotobuf-dev; CI installs it)"
+    : undefined;
+
 test(
   "the committed generated CRIU code is what protoc + protoc-gen-es make of proto/criu",
-  have ? {} : { skip: "protoc is not installed (Debian package protobuf-compiler; CI installs it)" },
+  skip ? { skip } : {},
   () => {
     const out = mkdtempSync(join(tmpdir(), "sigframe-gen-"));
     const protos = readdirSync(join(REPO_ROOT, "proto", "criu"))
@@ -41,3 +65,13 @@ test(
     }
   },
 );
+
+test("CI installs what protoc needs for proto/criu: libprotobuf-dev where a proto imports google/protobuf", () => {
+  const importsWellKnown = readdirSync(join(REPO_ROOT, "proto", "criu")).some((f) =>
+    /^import\s+"google\/protobuf\//m.test(readFileSync(join(REPO_ROOT, "proto", "criu", f), "utf8")),
+  );
+  const ci = readFileSync(join(REPO_ROOT, ".ci", "run"), "utf8");
+  const installed = [...ci.matchAll(/apt-get install[^\n]*/g)].flatMap((m) => m[0].split(/\s+/));
+  assert.ok(installed.includes("protobuf-compiler"), "protoc");
+  if (importsWellKnown) assert.ok(installed.includes("libprotobuf-dev"), ".ci/run lacks libprotobuf-dev");
+});
