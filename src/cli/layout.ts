@@ -12,7 +12,7 @@ import { layoutSvg } from "../core/xsave/svg.ts";
 import { writeOutputAtomic } from "../node/files.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
-import { kernelOption, oneFormat, sizeOption, u64Option } from "./options.ts";
+import { kernelOption, oneFormat, sizeOption, xcr0Option } from "./options.ts";
 import { renderTable } from "./render/table.ts";
 
 interface LayoutFlags {
@@ -30,7 +30,7 @@ function parseLayoutFlags(flags: LayoutFlags): LayoutOptions {
   const o: LayoutOptions = {};
   const k = kernelOption(flags.kernel);
   if (k) o.kernel = k;
-  const x = u64Option(flags.xcr0, "--xcr0");
+  const x = xcr0Option(flags.xcr0);
   if (x !== undefined) o.xcr0 = x;
   if (flags.amx) o.amx = true;
   return o;
@@ -47,6 +47,8 @@ export function layoutJson(l: XsaveLayout): Record<string, unknown> {
     kernel: l.kernel ?? null,
     xsave: l.xsave,
     xcr0: hex(l.xcr0),
+    xcr0Source: l.xcr0Source,
+    ...(l.xcr0Requested !== undefined ? { xcr0Requested: hex(l.xcr0Requested) } : {}),
     userFeatures: hex(l.userFeatures),
     userSize: l.userSize,
     maxUserSize: l.maxUserSize,
@@ -115,7 +117,10 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .argument("<PROFILE>", "host, built-in name, or profile file")
     .option("--kernel <K>", "compute for Linux X.Y[.Z] (feature support by version)")
-    .option("--xcr0 <MASK>", "force the XCR0 user features")
+    .option(
+      "--xcr0 <MASK>",
+      "force the XCR0 user features (a value XSETBV takes, with x87 and SSE); bits the CPU or --kernel cannot enable are dropped with a warning",
+    )
     .option("--amx", "the task has enabled AMX tile data (ARCH_REQ_XCOMP_PERM)")
     .option("--cpu-index <N>", "CPU block of a multi-CPU 'cpuid -r' dump")
     .option("--json", "JSON output")

@@ -1,7 +1,7 @@
 /** Option parsing shared by commands: values fail as usage errors naming the option. */
 import { UsageError } from "../core/errors.ts";
 
-export { kernelOption, sizeOption, u64Option } from "../core/options.ts";
+export { kernelOption, sizeOption, u64Option, xcr0Option } from "../core/options.ts";
 
 /** Exactly one of the output formats may be chosen. */
 export function oneFormat(opts: Record<string, unknown>, names: string[]): void {

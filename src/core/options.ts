@@ -5,6 +5,7 @@
 import { UsageError } from "./errors.ts";
 import { parseSize, parseU64 } from "./hex.ts";
 import { type KernelVersion, parseKernelVersion } from "./kernel.ts";
+import { xcr0Problem } from "./xsave/xcr0.ts";
 
 function asOption<T>(name: string, parse: () => T): T {
   try {
@@ -24,6 +25,15 @@ export function kernelOption(text: string | undefined): KernelVersion | undefine
 /** A 64-bit value (`--base`, `--xcr0`, `--uses` …). */
 export function u64Option(text: string | undefined, name: string): bigint | undefined {
   return text === undefined ? undefined : asOption(name, () => parseU64(text, name));
+}
+
+/** `--xcr0 MASK`: a value XSETBV would take on x86-64 Linux (x87 and SSE set, pairs whole). */
+export function xcr0Option(text: string | undefined): bigint | undefined {
+  const x = u64Option(text, "--xcr0");
+  if (x === undefined) return undefined;
+  const why = xcr0Problem(x);
+  if (why) throw new UsageError(why, { input: "--xcr0" });
+  return x;
 }
 
 /** A byte count or index (`--readable-bytes`, `--cpu-index` …). */

@@ -137,3 +137,23 @@ test("help is on stdout with exit 0", async () => {
   assert.equal(h.code, 0);
   assert.match(h.out, /Usage: sigframe diff/);
 });
+
+test("layout --xcr0: an impossible value is exit 2 naming the rule; a forced one is said to be forced", async () => {
+  for (const [x, re] of [
+    ["0x1", /--xcr0: 0x1 lacks bit 1 \(SSE\)/],
+    ["0x8000000000000007", /--xcr0: 0x8000000000000007 sets bit 63/],
+  ] as const) {
+    const r = await sf("layout", "intel-haswell", "--xcr0", x);
+    assert.equal(r.code, 2, x);
+    assert.equal(r.out, "");
+    assert.match(r.err, re);
+  }
+  const f = await sf("layout", "intel-icelake-server", "--kernel", "4.2", "--xcr0", "0x2e7");
+  assert.equal(f.code, 0, f.err);
+  assert.match(f.out, /^XCR0 0xe7 \(--xcr0 0x2e7 under Linux 4\.2; dropped PKRU\)/m);
+  assert.match(f.out, /warning: --xcr0 bit 9 \(PKRU\) dropped: Linux 4\.2 predates PKRU support/);
+  const j = JSON.parse((await sf("layout", "intel-haswell", "--xcr0", "0x3", "--json")).out);
+  assert.equal(j.xcr0, "0x3");
+  assert.equal(j.xcr0Source, "forced");
+  assert.equal(j.xcr0Requested, "0x3");
+});

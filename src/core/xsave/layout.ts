@@ -50,7 +50,10 @@ export interface XComponent {
 export interface LayoutOptions {
   /** Kernel the layout is computed for; default: the profile's recorded XCR0, else the newest rules. */
   kernel?: KernelVersion;
-  /** Force XCR0 (user part); bits the CPU does not support are dropped with a warning. */
+  /**
+   * Force XCR0 (user part; an architecturally valid value, see `xcr0Problem`): bits the CPU or the
+   * kernel cannot enable are dropped with a warning.
+   */
   xcr0?: bigint;
   /** The task has enabled AMX tile data (ARCH_REQ_XCOMP_PERM + first use): user_size grows. */
   amx?: boolean;
@@ -63,6 +66,12 @@ export interface XsaveLayout {
   xsave: boolean;
   /** User part of XCR0 as Linux sets it (incl. dynamic features). */
   xcr0: bigint;
+  /**
+   * Where `xcr0` comes from: the Linux rules for the CPU (and `kernel`), the value the profile
+   * recorded on its machine, or a forced `LayoutOptions.xcr0` (`xcr0Requested`) restricted to them.
+   */
+  xcr0Source: "rules" | "measured" | "forced";
+  xcr0Requested?: bigint;
   /** Supervisor features Linux sets in IA32_XSS (compacted buffers only). */
   xss: bigint;
   /** The task's user features (fpstate->user_xfeatures): default, or with tile data if `amx`. */
@@ -212,15 +221,21 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
     xsave = false;
   }
 
+  let xcr0Source: XsaveLayout["xcr0Source"] = profile.xcr0 !== undefined && !kernel ? "measured" : "rules";
   if (opts.xcr0 !== undefined) {
-    const forced = opts.xcr0 | MASK_FPSSE;
-    const unsupported = forced & ~supportedUser;
-    if (unsupported)
-      warnings.push(
-        `--xcr0 bits ${bitsOf(unsupported).join(",")} are not supported by this CPU and were dropped`,
-      );
-    xcr0 = forced & supportedUser;
-    for (const i of bitsOf(xcr0)) if (missing.includes(i)) xcr0 &= ~bit(i);
+    // A forced XCR0 restricts what Linux would enable on this CPU under this kernel; it cannot add
+    // what the CPU lacks or the kernel does not support. Each dropped bit is said, with its reason.
+    xcr0Source = "forced";
+    const rules = xcr0;
+    const dropped = opts.xcr0 & ~rules;
+    for (const i of bitsOf(dropped)) {
+      const name = componentInfo(i).name;
+      const reason = !hasBit(supportedUser, i)
+        ? "not supported by this CPU (CPUID(0xD,0))"
+        : (why.get(i) ?? "Linux does not enable it here");
+      warnings.push(`--xcr0 bit ${i} (${name}) dropped: ${reason}`);
+    }
+    xcr0 = opts.xcr0 & rules;
   } else if (profile.xcr0 !== undefined && !kernel) {
     // A measured XCR0 is what Linux really set on that machine.
     const measured = profile.xcr0 & supportedUser;
@@ -310,6 +325,7 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
     profile: profileSummary(profile),
     xsave,
     xcr0,
+    xcr0Source,
     xss,
     userFeatures,
     userSize,
@@ -323,6 +339,7 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
     warnings,
   };
   if (kernel) layout.kernel = kernel.text;
+  if (opts.xcr0 !== undefined) layout.xcr0Requested = opts.xcr0;
   return layout;
 }
 

@@ -20,11 +20,13 @@ export interface LayoutHeader {
 }
 
 export function layoutHeader(p: Profile, l: XsaveLayout): LayoutHeader {
-  const kernel = l.kernel
-    ? `Linux ${l.kernel}`
-    : p.xcr0 !== undefined
-      ? "measured XCR0"
-      : "current Linux rules";
+  const rules = l.kernel ? `Linux ${l.kernel}` : "current Linux rules";
+  let kernel: string;
+  if (l.xcr0Source === "forced") {
+    const asked = l.xcr0Requested ?? l.xcr0;
+    const dropped = asked & ~l.xcr0;
+    kernel = `--xcr0 ${hex(asked)}${l.kernel ? ` under Linux ${l.kernel}` : ""}${dropped ? `; dropped ${componentNames(dropped)}` : ""}`;
+  } else kernel = l.xcr0Source === "measured" ? "measured XCR0" : rules;
   return {
     title: `${p.name}: ${describeProfile(p)}`,
     xcr0: `${hex(l.xcr0)} (${kernel})`,
