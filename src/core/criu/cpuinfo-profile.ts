@@ -22,6 +22,7 @@ import { bitsOf } from "../hex.ts";
 import type { Profile } from "../profile.ts";
 import type { BinaryProfileReader } from "../profiles/detect.ts";
 import { VENDOR_OFFSETS } from "../xsave/components.ts";
+import { MAX_XSAVE_SIZE } from "../xsave/limits.ts";
 import { decodeCpuinfo } from "./decode.ts";
 import type { cpuinfo_x86_entry } from "./gen/cpuinfo_pb.ts";
 import { IMAGE_MAGICS, looksLikeCriuImage } from "./image.ts";
@@ -138,6 +139,19 @@ export function profileFromCpuinfoEntry(e: cpuinfo_x86_entry, name: string): Pro
       notes.push(
         `xfeatures_mask 0x${e.xfeaturesMask.toString(16)} lacks ${fixes.join(" and ")}: compel's XFEATURE_MASK_SUPERVISOR clears them on every CPU; restored to 0x${mask.toString(16)}`,
       );
+    }
+    for (const [field, v] of [
+      ["xsave_size", e.xsaveSize],
+      ["xsave_size_max", e.xsaveSizeMax],
+    ] as const) {
+      if (v > MAX_XSAVE_SIZE)
+        throw new InvalidDataError(
+          `${field} is ${v} bytes; no CPU has an XSAVE area over ${MAX_XSAVE_SIZE}`,
+          {
+            input: name,
+            path: `entries/0/x86_entry/0/${field}`,
+          },
+        );
     }
     xcr0 = mask;
     notes.push("XCR0 is CRIU's xfeatures_mask (CPUID(0xD,0) filtered by compel), not a measured XGETBV");

@@ -5,6 +5,7 @@
 import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
 import { InvalidDataError, UsageError } from "../errors.ts";
 import { type Profile, profileFromCpuid } from "../profile.ts";
+import { xsaveLeafProblem } from "../xsave/limits.ts";
 
 const LINE =
   /^\s*0x([0-9a-fA-F]{1,8})\s+0x([0-9a-fA-F]{1,8}):\s+eax=0x([0-9a-fA-F]{1,8})\s+ebx=0x([0-9a-fA-F]{1,8})\s+ecx=0x([0-9a-fA-F]{1,8})\s+edx=0x([0-9a-fA-F]{1,8})\s*$/;
@@ -76,15 +77,20 @@ export function parseCpuidR(text: string, input?: string, keep?: (cpu: number) =
     }
     // Whether a block is kept is asked at its first leaf (empty blocks are not offered).
     if (block.count === 1) keeping = keep ? keep(block.cpu) : true;
-    if (!keeping) continue;
-    block.leaves.push({
-      leaf: Number.parseInt(m[1]!, 16) >>> 0,
+    const number = Number.parseInt(m[1]!, 16) >>> 0;
+    // XSAVE sizes are checked in every block; other leaves of blocks not kept are only matched.
+    if (!keeping && number !== 0xd) continue;
+    const leaf: CpuidLeaf = {
+      leaf: number,
       subleaf: Number.parseInt(m[2]!, 16) >>> 0,
       eax: Number.parseInt(m[3]!, 16) >>> 0,
       ebx: Number.parseInt(m[4]!, 16) >>> 0,
       ecx: Number.parseInt(m[5]!, 16) >>> 0,
       edx: Number.parseInt(m[6]!, 16) >>> 0,
-    });
+    };
+    const problem = xsaveLeafProblem(leaf);
+    if (problem) throw new InvalidDataError(problem.what, at(lineNo));
+    if (keeping) block.leaves.push(leaf);
   }
   const nonEmpty = blocks.filter((b) => b.count > 0);
   if (nonEmpty.length === 0) throw new InvalidDataError("no CPUID leaves in 'cpuid -r' input", at(1));

@@ -7,6 +7,7 @@ import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
 import { InvalidDataError } from "../errors.ts";
 import { hex, hexPad } from "../hex.ts";
 import type { Profile } from "../profile.ts";
+import { xsaveLeafProblem } from "../xsave/limits.ts";
 
 export const PROFILE_FORMAT = "sigframe-profile/1";
 
@@ -67,15 +68,21 @@ const corpusSchema = z.object({
   xgetbv: z.object({ xcr0: hex64, xcr1: hex64.optional() }).optional(),
 });
 
-function leavesOf(list: z.infer<typeof leafSchema>[]): CpuidLeaf[] {
-  return list.map((l) => ({
-    leaf: Number.parseInt(l.leaf, 16) >>> 0,
-    subleaf: Number.parseInt(l.subleaf, 16) >>> 0,
-    eax: Number.parseInt(l.eax, 16) >>> 0,
-    ebx: Number.parseInt(l.ebx, 16) >>> 0,
-    ecx: Number.parseInt(l.ecx, 16) >>> 0,
-    edx: Number.parseInt(l.edx, 16) >>> 0,
-  }));
+/** The leaves of `list` (at JSON path `key`), each held to the architecture's XSAVE bounds. */
+function leavesOf(list: z.infer<typeof leafSchema>[], input: string, key: string): CpuidLeaf[] {
+  return list.map((l, i) => {
+    const leaf: CpuidLeaf = {
+      leaf: Number.parseInt(l.leaf, 16) >>> 0,
+      subleaf: Number.parseInt(l.subleaf, 16) >>> 0,
+      eax: Number.parseInt(l.eax, 16) >>> 0,
+      ebx: Number.parseInt(l.ebx, 16) >>> 0,
+      ecx: Number.parseInt(l.ecx, 16) >>> 0,
+      edx: Number.parseInt(l.edx, 16) >>> 0,
+    };
+    const problem = xsaveLeafProblem(leaf);
+    if (problem) throw new InvalidDataError(problem.what, { input, path: `${key}/${i}/${problem.reg}` });
+    return leaf;
+  });
 }
 
 function zodFail(err: z.ZodError, input: string): InvalidDataError {
@@ -102,7 +109,7 @@ export function profileFromJson(doc: unknown, name: string): Profile {
     const r = sigframeProfileSchema.safeParse(doc);
     if (!r.success) throw zodFail(r.error, name);
     const d = r.data;
-    const cpuid = new Cpuid(leavesOf(d.cpuid));
+    const cpuid = new Cpuid(leavesOf(d.cpuid, name, "cpuid"));
     const p: Profile = {
       name: d.name,
       source: { kind: d.source?.kind === "host" ? "host" : "sigframe-profile", path: name },
@@ -136,7 +143,7 @@ export function profileFromJson(doc: unknown, name: string): Profile {
     const r = corpusSchema.safeParse(doc);
     if (!r.success) throw zodFail(r.error, name);
     const d = r.data;
-    const cpuid = new Cpuid(leavesOf(d.leaves));
+    const cpuid = new Cpuid(leavesOf(d.leaves, name, "leaves"));
     const p: Profile = {
       name,
       source: { kind: "corpus", path: name },

@@ -19,6 +19,7 @@ import {
   MIN_XSTATE_SIZE,
   XFEATURE,
 } from "./components.ts";
+import { MAX_XSAVE_SIZE, xsaveLeafProblem } from "./limits.ts";
 
 export interface XComponent {
   bit: number;
@@ -158,6 +159,7 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
   raw.set(0, { size: 160, offset: 0, ecx: 0 });
   raw.set(1, { size: 256, offset: 160, ecx: 0 });
   const missing: number[] = [];
+  const impossible = new Map<number, string>();
   for (const i of bitsOf(supportedUser | supportedSup)) {
     if (i < 2) continue;
     const l = cpu.get(0xd, i);
@@ -165,8 +167,16 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
       missing.push(i);
       continue;
     }
+    // Readers refuse such leaves; a profile built in code is held to the same bound here.
+    const problem = xsaveLeafProblem(l);
+    if (problem) {
+      warnings.push(`${problem.what}: ${componentInfo(i).name} is left out`);
+      impossible.set(i, problem.what);
+      continue;
+    }
     raw.set(i, { size: l.eax >>> 0, offset: l.ebx >>> 0, ecx: l.ecx >>> 0 });
   }
+  const unusable = (i: number) => missing.includes(i) || impossible.has(i);
   if (missing.length) {
     warnings.push(
       `the dump lacks CPUID(0xD,i) for ${missing.map((i) => `${i} (${componentInfo(i).name})`).join(", ")}: their size and offset are unknown and they are left out`,
@@ -208,6 +218,10 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
       why.set(i, "its CPUID(0xD,i) sub-leaf is missing from the dump");
       continue;
     }
+    if (impossible.has(i)) {
+      why.set(i, impossible.get(i)!);
+      continue;
+    }
     xcr0 |= bit(i);
   }
   // v6.16 (ea68e39190cf): a CPU that enumerates both MPX and APX is distrusted: XSAVE is disabled.
@@ -245,13 +259,13 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
       );
     }
     xcr0 = measured | MASK_FPSSE;
-    for (const i of bitsOf(xcr0)) if (missing.includes(i)) xcr0 &= ~bit(i);
+    for (const i of bitsOf(xcr0)) if (unusable(i)) xcr0 &= ~bit(i);
   }
   if (!xsave) xcr0 = MASK_FPSSE;
 
   let xss = 0n;
   for (const i of bitsOf(supportedSup)) {
-    if (!SUPERVISOR_SUPPORTED.includes(i) || missing.includes(i)) continue;
+    if (!SUPERVISOR_SUPPORTED.includes(i) || unusable(i)) continue;
     const gate = GATES[i];
     if (gate && !cpu.has(gate)) continue;
     const since = SINCE[i];
@@ -277,7 +291,7 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
   const compacted = compactedOffsets(raw, compactedMask);
 
   const components: XComponent[] = [];
-  const all = new Set<number>([0, 1, ...raw.keys(), ...missing]);
+  const all = new Set<number>([0, 1, ...raw.keys(), ...missing, ...impossible.keys()]);
   for (const i of [...all].sort((a, b) => a - b)) {
     const info = componentInfo(i);
     const r = raw.get(i);
@@ -330,8 +344,8 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
     userFeatures,
     userSize,
     maxUserSize,
-    maxSize: sl0 ? sl0.ecx >>> 0 : FXSAVE_SIZE,
-    cpuidXcr0Size: sl0 ? sl0.ebx >>> 0 : FXSAVE_SIZE,
+    maxSize: sl0 ? Math.min(sl0.ecx >>> 0, MAX_XSAVE_SIZE) : FXSAVE_SIZE,
+    cpuidXcr0Size: sl0 ? Math.min(sl0.ebx >>> 0, MAX_XSAVE_SIZE) : FXSAVE_SIZE,
     // xstate_sigframe_size(): user_size + FP_XSTATE_MAGIC2_SIZE when XSAVE is used.
     frame: { xstateSize: userSize, extendedSize: xsave ? userSize + FP_XSTATE_MAGIC2_SIZE : userSize },
     components,

@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { profileFromCpuinfoEntry, signatureOf } from "../../../src/core/criu/cpuinfo-profile.ts";
 import { cpuinfo_x86_entrySchema } from "../../../src/core/criu/gen/cpuinfo_pb.ts";
+import { InvalidDataError } from "../../../src/core/errors.ts";
 import { profileFromBytes } from "../../../src/core/profiles/detect.ts";
 import { computeLayout } from "../../../src/core/xsave/layout.ts";
 import { needs } from "../../helpers/shared.ts";
@@ -75,6 +76,17 @@ describe("CRIU cpuinfo.img as a profile", () => {
       "odd.img",
     );
     assert.ok(odd.notes.some((n) => n.includes("may not be this CPU's")));
+    // A size no CPU has is invalid data, at its field.
+    for (const field of ["xsaveSize", "xsaveSizeMax"] as const) {
+      assert.throws(
+        () =>
+          profileFromCpuinfoEntry(create(cpuinfo_x86_entrySchema, { ...e, [field]: 0xfffffff0 }), "huge.img"),
+        (err: InvalidDataError) =>
+          err instanceof InvalidDataError &&
+          err.path === `entries/0/x86_entry/0/${field === "xsaveSize" ? "xsave_size" : "xsave_size_max"}` &&
+          /no CPU has an XSAVE area over/.test(err.message),
+      );
+    }
   });
 
   test("family encoding round-trips through CPUID.1.EAX", () => {
