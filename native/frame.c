@@ -2,6 +2,7 @@
 #include "helper.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -25,9 +26,43 @@ uint32_t fpstate_extent(const uint8_t *fp)
 {
 	/* _fpx_sw_bytes at 464: magic1, extended_size (arch/x86/include/uapi/asm/sigcontext.h). */
 	uint32_t ext = get_u32(fp + SW_BYTES_OFFSET + 4);
-	if (get_u32(fp + SW_BYTES_OFFSET) != FP_XSTATE_MAGIC1 || ext < 512 || ext > FPSTATE_MAX)
+	if (get_u32(fp + SW_BYTES_OFFSET) != FP_XSTATE_MAGIC1 || ext < 512)
 		return 512;
 	return ext;
+}
+
+uint32_t fpstate_limit(void)
+{
+	static uint32_t limit;
+	if (limit)
+		return limit;
+	uint64_t want = FPSTATE_MIN_LIMIT;
+	uint32_t r[4];
+	cpuid_count(0, 0, r);
+	if (r[0] >= 0xd) {
+		cpuid_count(1, 0, r);
+		if ((r[2] >> 26) & 1) { /* XSAVE */
+			cpuid_count(0xd, 0, r);
+			uint64_t max = ((uint64_t)r[2] + 4 + 4095) & ~4095ull; /* ECX + magic2, whole pages */
+			if (max > want)
+				want = max;
+		}
+	}
+	limit = want > FPSTATE_HARD_MAX ? FPSTATE_HARD_MAX : (uint32_t)want;
+	return limit;
+}
+
+/* `out` (fpstate_limit() bytes) receives the captured bytes; NULL: facts only. */
+void capture_frame(struct frame_facts *f, const void *uc, const uint8_t *fp, uint8_t *out)
+{
+	const ucontext_t *u = uc;
+	f->uc_flags = u->uc_flags;
+	f->fpstate_addr = (uint64_t)(uintptr_t)fp;
+	f->fpstate_offset = fp ? (int64_t)((uintptr_t)fp - (uintptr_t)uc) : 0;
+	f->extent = fp ? fpstate_extent(fp) : 0;
+	f->nbytes = f->extent < fpstate_limit() ? f->extent : fpstate_limit();
+	if (fp && out)
+		memcpy(out, fp, f->nbytes);
 }
 
 /* JSON members (no braces) describing a captured frame: facts, sw bytes, header, bytes. */
@@ -37,6 +72,8 @@ void json_frame_fields(const struct frame_facts *f, const uint8_t *b)
 	       "\"fpstateAlign\": %u",
 	       (unsigned long long)f->uc_flags, (long long)f->fpstate_offset,
 	       (unsigned long long)f->fpstate_addr, (unsigned)(f->fpstate_addr % 64));
+	if (f->extent > f->nbytes)
+		printf(", \"extent\": %u, \"truncated\": true", f->extent);
 	if (f->nbytes >= 512) {
 		const uint8_t *sw = b + SW_BYTES_OFFSET;
 		printf(", \"sw\": {\"magic1\": \"0x%08x\", \"extendedSize\": %u, \"xfeatures\": \"0x%llx\", "
@@ -56,20 +93,14 @@ void json_frame_fields(const struct frame_facts *f, const uint8_t *b)
 }
 
 static struct frame_facts captured;
-static uint8_t captured_bytes[FPSTATE_MAX];
+static uint8_t *captured_bytes;
 
 static void capture(int sig, siginfo_t *info, void *ctx)
 {
 	(void)sig;
 	(void)info;
 	ucontext_t *uc = ctx;
-	const uint8_t *fp = (const uint8_t *)uc->uc_mcontext.fpregs;
-	captured.uc_flags = uc->uc_flags;
-	captured.fpstate_addr = (uint64_t)(uintptr_t)fp;
-	captured.fpstate_offset = fp ? (int64_t)((uintptr_t)fp - (uintptr_t)uc) : 0;
-	captured.nbytes = fp ? fpstate_extent(fp) : 0;
-	if (fp)
-		memcpy(captured_bytes, fp, captured.nbytes);
+	capture_frame(&captured, uc, (const uint8_t *)uc->uc_mcontext.fpregs, captured_bytes);
 }
 
 int cmd_frame(int argc, char **argv)
@@ -78,6 +109,11 @@ int cmd_frame(int argc, char **argv)
 	if (argc > 1) {
 		fprintf(stderr, "sigframe-helper frame: no arguments expected\n");
 		return 2;
+	}
+	captured_bytes = malloc(fpstate_limit());
+	if (!captured_bytes) {
+		fprintf(stderr, "sigframe-helper frame: out of memory\n");
+		return 1;
 	}
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -93,8 +129,6 @@ int cmd_frame(int argc, char **argv)
 		fprintf(stderr, "sigframe-helper frame: the handler saw no fpstate\n");
 		return 1;
 	}
-	struct cpu_caps c;
-	detect_caps(&c);
 	printf("{\n  \"helper\": \"sigframe-helper\",\n  \"protocol\": %d,\n  \"signal\": \"SIGUSR1\",\n  ",
 	       HELPER_PROTOCOL);
 	json_frame_fields(&captured, captured_bytes);

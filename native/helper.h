@@ -14,7 +14,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define HELPER_PROTOCOL 1
+/*
+ * 2: `probe` prints one JSON object per line (a header, a "start" line before each case, the
+ * case's result, a "done" line), so a runtime that dies part-way still leaves every finished case
+ * readable; cases may share registers and write blocks (see probe.c).
+ */
+#define HELPER_PROTOCOL 2
 
 /* ---- CPU facts (cpu.c) ---- */
 
@@ -61,7 +66,14 @@ void regs_signal_roundtrip(enum isa isa, int kmov64, const struct regimage *in, 
 
 /* ---- frames (frame.c) ---- */
 
-#define FPSTATE_MAX 65536 /* largest fpstate copied anywhere (AMX frames are ~11 KiB) */
+/*
+ * Bounds of the fpstate the helper captures and edits: at least 64 KiB, more where CPUID(0xD,0).ECX
+ * (the XSAVE area for every component this CPU supports, AMX tile data included) says so, never
+ * more than FPSTATE_HARD_MAX. fpstate_limit() is computed once from CPUID.
+ */
+#define FPSTATE_MIN_LIMIT 65536
+#define FPSTATE_HARD_MAX (1u << 20)
+uint32_t fpstate_limit(void);
 #define SW_BYTES_OFFSET 464
 #define XSTATE_HDR_OFFSET 512
 #define FP_XSTATE_MAGIC1 0x46505853u
@@ -73,10 +85,16 @@ struct frame_facts {
 	int64_t fpstate_offset; /* fpstate - ucontext */
 	uint64_t fpstate_addr;
 	uint32_t nbytes;        /* bytes of fpstate captured */
+	uint32_t extent;        /* bytes the frame claims (fpstate_extent()); > nbytes: truncated */
 };
 
-/* Bytes of the fpstate at `fp` that the kernel wrote: extended_size with magic1, else 512. */
+/*
+ * Bytes of the fpstate at `fp` that the kernel (or a runtime) wrote: extended_size with magic1,
+ * else 512. Not bounded: callers capture at most fpstate_limit() of it.
+ */
 uint32_t fpstate_extent(const uint8_t *fp);
+/* Fills `f` for the frame at `fp` (may be NULL) of ucontext `uc`, and copies the captured bytes. */
+void capture_frame(struct frame_facts *f, const void *uc, const uint8_t *fp, uint8_t *out);
 uint32_t get_u32(const uint8_t *p);
 uint64_t get_u64(const uint8_t *p);
 void json_frame_fields(const struct frame_facts *f, const uint8_t *bytes);
@@ -86,8 +104,11 @@ void json_frame_fields(const struct frame_facts *f, const uint8_t *bytes);
 void json_hex(const uint8_t *p, size_t n);
 void json_str(const char *s);
 
+/* The subcommands by name (main.c); `init` calls it for each command from the host. */
+int helper_main(int argc, char **argv);
 int cmd_cpuid(int argc, char **argv);
 int cmd_frame(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_init(int argc, char **argv);
 
 #endif

@@ -1,7 +1,8 @@
-/* Entry point: `sigframe-helper cpuid|frame|probe`. See helper.h. */
+/* Entry point: `sigframe-helper cpuid|frame|probe`, or `/init` of abi-test's initramfs. See helper.h. */
 #include "helper.h"
 
 #include <string.h>
+#include <unistd.h>
 
 void json_hex(const uint8_t *p, size_t n)
 {
@@ -35,7 +36,7 @@ static int usage(void)
 	return 2;
 }
 
-int main(int argc, char **argv)
+int helper_main(int argc, char **argv)
 {
 	if (argc < 2)
 		return usage();
@@ -46,4 +47,13 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "probe") == 0)
 		return cmd_probe(argc - 1, argv + 1);
 	return usage();
+}
+
+int main(int argc, char **argv)
+{
+	/* The kernel runs the initramfs's /init as PID 1 without arguments (see init.c). */
+	const char *base = strrchr(argv[0], '/');
+	if (argc == 1 && getpid() == 1 && strcmp(base ? base + 1 : argv[0], "init") == 0)
+		return cmd_init(argc, argv);
+	return helper_main(argc, argv);
 }

@@ -1,7 +1,8 @@
 /*
- * The `probe` subcommand: hand modified signal frames to the running kernel and report what
- * rt_sigreturn did with them. The cases come on stdin (the TypeScript side computes them from
- * the CPU's layout); each one runs in its own forked child:
+ * The `probe` subcommand: hand modified signal frames to the running kernel (or to whatever
+ * Linux-ABI runtime runs this helper) and report what rt_sigreturn did with them. The cases come
+ * on stdin (the TypeScript side computes them from the CPU's layout); each one runs in its own
+ * forked child:
  *
  *   1. the child loads the case's register values (xmm/ymm/zmm, k0-7, MXCSR) and sends itself
  *      SIGUSR1 (regs.c);
@@ -11,19 +12,36 @@
  *   3. after sigreturn the registers are stored at once and reported; a SIGSEGV from
  *      sigreturn is reported (si_code) and then kills the child.
  *
- * Reports go to the parent through a pipe as tagged records. The parent enforces a timeout,
- * reaps every child and prints one JSON document. Core dumps are off for the whole process.
+ * Reports go to the parent through a pipe as tagged records; the child's stderr goes through a
+ * second pipe (an emulator that aborts inside the child says why there). The parent enforces a
+ * timeout, reaps every child and prints one JSON object per line, flushed as it goes: a runtime
+ * that dies part-way leaves every finished case, and the "start" line names the one it died in.
+ * Core dumps are off for the whole process.
+ *
+ * Frames of any size up to fpstate_limit() are captured and edited: the architectural maximum of
+ * this CPU's XSAVE area (AMX tile data included), at least 64 KiB. A case that cannot be applied
+ * to the frame the runtime delivered (a write past the frame's end in place) is reported as
+ * skipped, with the reason, instead of running half-edited.
  *
  * Input (one line each; hex in memory order):
+ *   zmm N HEX64        vector register N (the low 16/32 bytes for xmm/ymm)  \  outside a case:
+ *   k N VALUE          opmask value (hex)                                    > every later case
+ *   mxcsr VALUE        MXCSR (hex)                                          /  starts from these
+ *   def NAME           a named block of `write` lines, up to `enddef`
  *   case ID
- *   zmm N HEX64        initial value of vector register N (the low 16/32 bytes for xmm/ymm)
- *   k N VALUE          initial opmask value (hex)
- *   mxcsr VALUE        initial MXCSR (hex)
  *   place inplace | copy ALIGN | guard READABLE | null
  *   copylen N          bytes of the delivered frame copied (copy/guard); default: its extent
  *   nested             raise SIGUSR2 inside the handler after the writes
  *   write OFFSET HEX   bytes written at fpstate+OFFSET (in the frame or the copy)
+ *   use NAME           the writes of block NAME, in order
  *   end
+ *
+ * Output lines:
+ *   {"helper": "sigframe-helper", "protocol": 2, "isa", "kBits", "xcr0", "fpstateLimit", "cases"}
+ *   {"start": ID}
+ *   {"id": ID, "delivered"?, "placed"?, "inner"?, "regs"?, "fault"?, "error"?, "skip"?, "stderr"?,
+ *    "outcome": "returned|killed|exited|timeout|skipped", "signal"? | "exitCode"?}
+ *   {"done": N}
  *
  * Options: --timeout-ms N (per case, default 5000); --isa sse|avx|avx512 caps the register set.
  */
@@ -45,17 +63,23 @@
 #include <unistd.h>
 
 #define MAX_CASES 512
-#define MAX_WRITES 64
+#define MAX_WRITES 128
+#define MAX_BLOCKS 64
 #define MAX_WRITE_BYTES 4096
+#define MAX_STDERR 4096
 #define PAGE 4096
-/* Bytes mapped before the guard page of the relocation area. */
-#define RELOC_SIZE (FPSTATE_MAX + PAGE)
 
 enum place { PLACE_INPLACE, PLACE_COPY, PLACE_GUARD, PLACE_NULL };
 
 struct write_op {
 	uint32_t off, len;
-	uint8_t *bytes;
+	const uint8_t *bytes;
+};
+
+struct write_block {
+	char name[32];
+	int nwrites;
+	struct write_op writes[MAX_WRITES];
 };
 
 struct probe_case {
@@ -70,9 +94,23 @@ struct probe_case {
 	struct write_op writes[MAX_WRITES];
 };
 
+/* The relocation area: a frame of fpstate_limit() bytes at any offset in a page, then a guard page. */
+static uint32_t reloc_size(void)
+{
+	return fpstate_limit() + PAGE;
+}
+
 /* ---- records from the child ---- */
 
-enum { REC_DELIVERED = 'D', REC_PLACED = 'P', REC_INNER = 'I', REC_REGS = 'R', REC_FAULT = 'S', REC_ERROR = 'E' };
+enum {
+	REC_DELIVERED = 'D',
+	REC_PLACED = 'P',
+	REC_INNER = 'I',
+	REC_REGS = 'R',
+	REC_FAULT = 'S',
+	REC_ERROR = 'E',
+	REC_SKIP = 'K',
+};
 
 struct rec_hdr {
 	uint32_t tag, len;
@@ -96,8 +134,7 @@ static const struct probe_case *cur;
 static int report_fd = -1;
 static uint8_t *reloc;
 static struct frame_facts inner_facts;
-static uint8_t inner_bytes[FPSTATE_MAX];
-static uint8_t snapshot[RELOC_SIZE];
+static uint8_t *inner_bytes, *snapshot;
 static struct regimage after;
 static uint8_t altstack[256 * 1024] __attribute__((aligned(64)));
 
@@ -131,18 +168,19 @@ static void fail(const char *msg)
 	_exit(70);
 }
 
+/* The case cannot be applied to this frame: say why and leave without a sigreturn. */
+static void skip(const char *msg)
+{
+	record(REC_SKIP, msg, strlen(msg), NULL, 0);
+	_exit(0);
+}
+
 static void on_inner(int sig, siginfo_t *info, void *ctx)
 {
 	(void)sig;
 	(void)info;
 	ucontext_t *uc = ctx;
-	const uint8_t *fp = (const uint8_t *)uc->uc_mcontext.fpregs;
-	inner_facts.uc_flags = uc->uc_flags;
-	inner_facts.fpstate_addr = (uint64_t)(uintptr_t)fp;
-	inner_facts.fpstate_offset = fp ? (int64_t)((uintptr_t)fp - (uintptr_t)uc) : 0;
-	inner_facts.nbytes = fp ? fpstate_extent(fp) : 0;
-	if (fp)
-		memcpy(inner_bytes, fp, inner_facts.nbytes);
+	capture_frame(&inner_facts, uc, (const uint8_t *)uc->uc_mcontext.fpregs, inner_bytes);
 }
 
 static void on_signal(int sig, siginfo_t *info, void *ctx)
@@ -152,25 +190,27 @@ static void on_signal(int sig, siginfo_t *info, void *ctx)
 	ucontext_t *uc = ctx;
 	uint8_t *fp = (uint8_t *)uc->uc_mcontext.fpregs;
 	if (!fp)
-		fail("the kernel delivered no fpstate");
-	uint32_t ext = fpstate_extent(fp);
-	struct frame_facts f = {uc->uc_flags, (int64_t)((uintptr_t)fp - (uintptr_t)uc), (uint64_t)(uintptr_t)fp, ext};
-	record(REC_DELIVERED, &f, sizeof(f), fp, ext);
+		fail("the signal frame has no fpstate (uc_mcontext.fpregs is NULL)");
+	struct frame_facts f;
+	capture_frame(&f, uc, fp, NULL);
+	record(REC_DELIVERED, &f, sizeof(f), fp, f.nbytes);
+	if (f.extent > f.nbytes)
+		skip("the delivered frame claims more bytes (extended_size) than the helper captures");
 
 	/* Where the fpstate will be at sigreturn, and how many bytes may be written there. */
 	uint8_t *target = fp;
-	uint32_t limit = ext, end = ext;
+	uint32_t limit = f.nbytes, end = f.nbytes;
 	if (cur->place == PLACE_COPY || cur->place == PLACE_GUARD) {
 		if (cur->place == PLACE_COPY) {
 			target = reloc + cur->align;
-			limit = RELOC_SIZE - cur->align;
+			limit = reloc_size() - cur->align;
 		} else {
-			target = reloc + RELOC_SIZE - cur->readable;
+			target = reloc + reloc_size() - cur->readable;
 			limit = cur->readable;
 		}
-		uint32_t n = cur->copylen < 0 ? ext : (uint32_t)cur->copylen;
-		if (n > ext)
-			n = ext;
+		uint32_t n = cur->copylen < 0 ? f.nbytes : (uint32_t)cur->copylen;
+		if (n > f.nbytes)
+			n = f.nbytes;
 		if (n > limit)
 			n = limit;
 		memcpy(target, fp, n);
@@ -179,11 +219,22 @@ static void on_signal(int sig, siginfo_t *info, void *ctx)
 	for (int i = 0; i < cur->nwrites; i++) {
 		const struct write_op *w = &cur->writes[i];
 		/* In place, only the frame's own bytes: past them lies the interrupted code's stack. */
-		if (w->off + w->len > limit)
-			fail("a write lies outside the frame (use place copy for larger frames)");
+		if ((uint64_t)w->off + w->len > limit)
+			skip(cur->place == PLACE_INPLACE ? "a write lies past the end of the delivered frame"
+							 : "a write lies past the mapped copy");
+	}
+	for (int i = 0; i < cur->nwrites; i++) {
+		const struct write_op *w = &cur->writes[i];
 		memcpy(target + w->off, w->bytes, w->len);
 		if (w->off + w->len > end)
 			end = w->off + w->len;
+	}
+	if (cur->place == PLACE_NULL) {
+		struct placed p = {0, 0, 0};
+		record(REC_PLACED, &p, sizeof(p), NULL, 0);
+	} else {
+		struct placed p = {(uint64_t)(uintptr_t)target, limit, end};
+		record(REC_PLACED, &p, sizeof(p), target, end);
 	}
 	if (cur->nested) {
 		memcpy(snapshot, target, end);
@@ -191,15 +242,7 @@ static void on_signal(int sig, siginfo_t *info, void *ctx)
 		struct inner in = {inner_facts, memcmp(snapshot, target, end) == 0};
 		record(REC_INNER, &in, sizeof(in), inner_bytes, inner_facts.nbytes);
 	}
-	if (cur->place == PLACE_NULL) {
-		struct placed p = {0, 0, 0};
-		record(REC_PLACED, &p, sizeof(p), NULL, 0);
-		uc->uc_mcontext.fpregs = NULL;
-		return;
-	}
-	struct placed p = {(uint64_t)(uintptr_t)target, limit, end};
-	record(REC_PLACED, &p, sizeof(p), target, end);
-	uc->uc_mcontext.fpregs = (void *)target;
+	uc->uc_mcontext.fpregs = cur->place == PLACE_NULL ? NULL : (void *)target;
 }
 
 static void on_fault(int sig, siginfo_t *info, void *ctx)
@@ -227,18 +270,24 @@ static void handle(int sig, void (*fn)(int, siginfo_t *, void *), int flags)
 		fail("sigaction failed");
 }
 
-static void run_child(const struct probe_case *c, int fd, const struct cpu_caps *caps, pid_t parent)
+static void run_child(const struct probe_case *c, int fd, int errfd, const struct cpu_caps *caps, pid_t parent)
 {
 	report_fd = fd;
 	cur = c;
+	if (dup2(errfd, 2) < 0)
+		fail("cannot redirect stderr");
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(73);
 	alarm(10); /* a backstop; the parent kills sooner */
 
-	reloc = mmap(NULL, RELOC_SIZE + PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (reloc == MAP_FAILED || mprotect(reloc + RELOC_SIZE, PAGE, PROT_NONE) != 0)
+	reloc = mmap(NULL, reloc_size() + PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (reloc == MAP_FAILED || mprotect(reloc + reloc_size(), PAGE, PROT_NONE) != 0)
 		fail("cannot map the relocation area");
+	inner_bytes = malloc(fpstate_limit());
+	snapshot = malloc(reloc_size());
+	if (!inner_bytes || !snapshot)
+		fail("out of memory");
 	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack), .ss_flags = 0};
 	if (sigaltstack(&ss, NULL) != 0)
 		fail("sigaltstack failed");
@@ -265,6 +314,8 @@ static const char *signame(int s)
 	case SIGALRM: return "SIGALRM";
 	case SIGABRT: return "SIGABRT";
 	case SIGFPE: return "SIGFPE";
+	case SIGTRAP: return "SIGTRAP";
+	case SIGSYS: return "SIGSYS";
 	default: return "other";
 	}
 }
@@ -291,13 +342,24 @@ static void print_regs(const struct regimage *r, const struct cpu_caps *caps)
 	printf("], \"mxcsr\": \"0x%08x\"}", r->mxcsr);
 }
 
-static void report_case(const struct probe_case *c, const struct cpu_caps *caps, const uint8_t *buf,
-			size_t len, int status, int timed_out)
+static void json_text(const uint8_t *p, size_t n)
 {
-	printf("    {\"id\": ");
+	char *s = malloc(n + 1);
+	if (!s)
+		return;
+	memcpy(s, p, n);
+	s[n] = 0;
+	json_str(s);
+	free(s);
+}
+
+/* One line: the case's records, then how the child ended. */
+static void report_case(const struct probe_case *c, const struct cpu_caps *caps, const uint8_t *buf,
+			size_t len, const uint8_t *err, size_t errlen, int status, int timed_out)
+{
+	printf("{\"id\": ");
 	json_str(c->id);
-	int have_regs = 0;
-	/* Records. */
+	int have_regs = 0, skipped = 0;
 	for (size_t off = 0; off + sizeof(struct rec_hdr) <= len;) {
 		struct rec_hdr h;
 		memcpy(&h, buf + off, sizeof(h));
@@ -307,67 +369,73 @@ static void report_case(const struct probe_case *c, const struct cpu_caps *caps,
 		if (h.tag == REC_DELIVERED && h.len >= sizeof(struct frame_facts)) {
 			struct frame_facts f;
 			memcpy(&f, p, sizeof(f));
-			printf(",\n     \"delivered\": {");
+			printf(", \"delivered\": {");
 			json_frame_fields(&f, p + sizeof(f));
 			printf("}");
 		} else if (h.tag == REC_INNER && h.len >= sizeof(struct inner)) {
 			struct inner in;
 			memcpy(&in, p, sizeof(in));
-			printf(",\n     \"inner\": {\"outerIntact\": %s, ", in.outer_intact ? "true" : "false");
+			printf(", \"inner\": {\"outerIntact\": %s, ", in.outer_intact ? "true" : "false");
 			json_frame_fields(&in.f, p + sizeof(in));
 			printf("}");
 		} else if (h.tag == REC_PLACED && h.len >= sizeof(struct placed)) {
 			struct placed pl;
 			memcpy(&pl, p, sizeof(pl));
-			printf(",\n     \"placed\": {\"address\": \"0x%llx\", \"readable\": %u, \"fpstate\": ",
+			printf(", \"placed\": {\"address\": \"0x%llx\", \"readable\": %u, \"fpstate\": ",
 			       (unsigned long long)pl.addr, pl.readable);
 			json_hex(p + sizeof(pl), pl.nbytes);
 			printf("}");
 		} else if (h.tag == REC_REGS && h.len == sizeof(struct regimage)) {
 			struct regimage r;
 			memcpy(&r, p, sizeof(r));
-			printf(",\n     \"regs\": ");
+			printf(", \"regs\": ");
 			print_regs(&r, caps);
 			have_regs = 1;
 		} else if (h.tag == REC_FAULT && h.len == sizeof(struct fault)) {
 			struct fault f;
 			memcpy(&f, p, sizeof(f));
-			printf(",\n     \"fault\": {\"signal\": \"%s\", \"siCode\": %d, \"siAddr\": \"0x%llx\"}",
+			printf(", \"fault\": {\"signal\": \"%s\", \"siCode\": %d, \"siAddr\": \"0x%llx\"}",
 			       signame(f.signo), f.si_code, (unsigned long long)f.addr);
-		} else if (h.tag == REC_ERROR) {
-			char msg[256];
-			size_t n = h.len < sizeof(msg) - 1 ? h.len : sizeof(msg) - 1;
-			memcpy(msg, p, n);
-			msg[n] = 0;
-			printf(",\n     \"error\": ");
-			json_str(msg);
+		} else if (h.tag == REC_ERROR || h.tag == REC_SKIP) {
+			printf(h.tag == REC_ERROR ? ", \"error\": " : ", \"skip\": ");
+			json_text(p, h.len < 256 ? h.len : 256);
+			skipped |= h.tag == REC_SKIP;
 		}
 		off += sizeof(h) + h.len;
+	}
+	if (errlen) {
+		printf(", \"stderr\": ");
+		json_text(err, errlen);
 	}
 	const char *outcome;
 	if (timed_out)
 		outcome = "timeout";
 	else if (WIFSIGNALED(status))
 		outcome = "killed";
+	else if (skipped && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		outcome = "skipped";
 	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && have_regs)
 		outcome = "returned";
 	else
 		outcome = "exited";
-	printf(",\n     \"outcome\": \"%s\"", outcome);
+	printf(", \"outcome\": \"%s\"", outcome);
 	if (WIFSIGNALED(status))
 		printf(", \"signal\": \"%s\", \"signalNumber\": %d", signame(WTERMSIG(status)), WTERMSIG(status));
 	else if (WIFEXITED(status))
 		printf(", \"exitCode\": %d", WEXITSTATUS(status));
-	printf("}");
+	printf("}\n");
 }
 
 static void run_case(const struct probe_case *c, const struct cpu_caps *caps, int timeout_ms)
 {
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) != 0) {
+	int pfd[2], efd[2];
+	if (pipe2(pfd, O_CLOEXEC) != 0 || pipe2(efd, O_CLOEXEC) != 0) {
 		perror("sigframe-helper probe: pipe");
 		exit(1);
 	}
+	printf("{\"start\": ");
+	json_str(c->id);
+	printf("}\n");
 	fflush(stdout);
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -377,46 +445,72 @@ static void run_case(const struct probe_case *c, const struct cpu_caps *caps, in
 	}
 	if (pid == 0) {
 		close(pfd[0]);
-		run_child(c, pfd[1], caps, parent);
+		close(efd[0]);
+		run_child(c, pfd[1], efd[1], caps, parent);
 	}
 	close(pfd[1]);
+	close(efd[1]);
 
-	size_t cap = 1 << 16, len = 0;
-	uint8_t *buf = malloc(cap);
-	int timed_out = 0;
+	size_t cap = 1 << 16, len = 0, errlen = 0;
+	uint8_t *buf = malloc(cap), err[MAX_STDERR];
+	int timed_out = 0, open_fds = 2;
+	struct pollfd p[2] = {{pfd[0], POLLIN, 0}, {efd[0], POLLIN, 0}};
 	double deadline = now_ms() + timeout_ms;
-	for (;;) {
+	while (open_fds > 0 && buf) {
 		double left = deadline - now_ms();
 		if (left <= 0) {
 			timed_out = 1;
 			break;
 		}
-		struct pollfd p = {pfd[0], POLLIN, 0};
-		int r = poll(&p, 1, (int)left + 1);
+		int r = poll(p, 2, (int)left + 1);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			continue;
-		if (len == cap) {
-			if (cap >= (16u << 20))
-				break; /* more than any case can legitimately report */
-			cap *= 2;
-			buf = realloc(buf, cap);
+		if (p[0].revents) {
+			if (len == cap) {
+				if (cap >= (64u << 20))
+					break; /* more than any case can legitimately report */
+				cap *= 2;
+				uint8_t *nb = realloc(buf, cap);
+				if (!nb)
+					break;
+				buf = nb;
+			}
+			ssize_t n = read(pfd[0], buf + len, cap - len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				p[0].fd = -1;
+				open_fds--;
+			} else {
+				len += (size_t)n;
+			}
 		}
-		ssize_t n = read(pfd[0], buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
+		if (p[1].revents) {
+			uint8_t sink[512];
+			ssize_t n = read(efd[0], sink, sizeof(sink));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				p[1].fd = -1;
+				open_fds--;
+			} else {
+				size_t keep = (size_t)n < MAX_STDERR - errlen ? (size_t)n : MAX_STDERR - errlen;
+				memcpy(err + errlen, sink, keep);
+				errlen += keep;
+			}
+		}
 	}
 	close(pfd[0]);
+	close(efd[0]);
 	if (timed_out)
 		kill(pid, SIGKILL);
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	report_case(c, caps, buf, len, status, timed_out);
+	report_case(c, caps, buf, buf ? len : 0, err, errlen, status, timed_out);
+	fflush(stdout);
 	free(buf);
 }
 
@@ -461,17 +555,26 @@ static char *read_stdin(void)
 	size_t cap = 1 << 16, len = 0;
 	char *b = malloc(cap);
 	for (;;) {
+		if (!b)
+			return NULL;
 		if (len + 1 >= cap) {
 			if (cap >= (64u << 20))
 				return NULL;
 			cap *= 2;
-			b = realloc(b, cap);
+			char *nb = realloc(b, cap);
+			if (!nb) {
+				free(b);
+				return NULL;
+			}
+			b = nb;
 		}
 		ssize_t n = read(0, b + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n < 0) {
+			free(b);
 			return NULL;
+		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
@@ -488,7 +591,11 @@ static int bad(int line, const char *what)
 
 static int parse_cases(char *text, struct probe_case *cases, int *ncases)
 {
+	static struct write_block blocks[MAX_BLOCKS];
+	static struct regimage base = {.mxcsr = 0x1f80};
+	int nblocks = 0;
 	struct probe_case *c = NULL;
+	struct write_block *blk = NULL;
 	int line = 0;
 	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		line++;
@@ -499,6 +606,59 @@ static int parse_cases(char *text, struct probe_case *cases, int *ncases)
 		if (n == 0 || a[0][0] == '#')
 			continue;
 		unsigned long long v, w;
+		/* Registers: of the case, or (outside one) of every later case. */
+		struct regimage *regs = c ? &c->regs : &base;
+		if (strcmp(a[0], "zmm") == 0 && !blk) {
+			if (n != 3 || !parse_num(a[1], &v) || v >= NVEC || parse_hex(a[2], regs->v[v], VEC_BYTES) != VEC_BYTES)
+				return bad(line, "expected: zmm N HEX(64 bytes)");
+			continue;
+		}
+		if (strcmp(a[0], "k") == 0 && !blk) {
+			if (n != 3 || !parse_num(a[1], &v) || v >= 8 || !parse_num(a[2], &w))
+				return bad(line, "expected: k N VALUE");
+			regs->k[v] = w;
+			continue;
+		}
+		if (strcmp(a[0], "mxcsr") == 0 && !blk) {
+			if (n != 2 || !parse_num(a[1], &v) || v > 0xffffffffull)
+				return bad(line, "expected: mxcsr VALUE");
+			regs->mxcsr = (uint32_t)v;
+			continue;
+		}
+		if (strcmp(a[0], "write") == 0 && (c || blk)) {
+			int *nw = c ? &c->nwrites : &blk->nwrites;
+			struct write_op *op = c ? &c->writes[*nw] : &blk->writes[*nw];
+			if (*nw >= MAX_WRITES)
+				return bad(line, "too many writes in one case");
+			uint8_t *bytes = malloc(MAX_WRITE_BYTES);
+			long len;
+			if (n != 3 || !bytes || !parse_num(a[1], &v) || v >= reloc_size() ||
+			    (len = parse_hex(a[2], bytes, MAX_WRITE_BYTES)) <= 0) {
+				free(bytes);
+				return bad(line, "expected: write OFFSET HEX (at most 4096 bytes)");
+			}
+			op->off = (uint32_t)v;
+			op->len = (uint32_t)len;
+			op->bytes = bytes;
+			(*nw)++;
+			continue;
+		}
+		if (strcmp(a[0], "def") == 0) {
+			if (c || blk || n != 2 || strlen(a[1]) >= sizeof(blk->name) || nblocks >= MAX_BLOCKS)
+				return bad(line, "expected: def NAME (outside a case)");
+			blk = &blocks[nblocks++];
+			memset(blk, 0, sizeof(*blk));
+			strcpy(blk->name, a[1]);
+			continue;
+		}
+		if (strcmp(a[0], "enddef") == 0) {
+			if (!blk)
+				return bad(line, "enddef without def");
+			blk = NULL;
+			continue;
+		}
+		if (blk)
+			return bad(line, "only write lines go inside def ... enddef");
 		if (strcmp(a[0], "case") == 0) {
 			if (c)
 				return bad(line, "case inside a case (missing end)");
@@ -508,24 +668,13 @@ static int parse_cases(char *text, struct probe_case *cases, int *ncases)
 			memset(c, 0, sizeof(*c));
 			strcpy(c->id, a[1]);
 			c->copylen = -1;
-			c->regs.mxcsr = 0x1f80;
+			c->regs = base;
 			continue;
 		}
 		if (!c)
 			return bad(line, "expected: case ID");
 		if (strcmp(a[0], "end") == 0) {
 			c = NULL;
-		} else if (strcmp(a[0], "zmm") == 0) {
-			if (n != 3 || !parse_num(a[1], &v) || v >= NVEC || parse_hex(a[2], c->regs.v[v], VEC_BYTES) != VEC_BYTES)
-				return bad(line, "expected: zmm N HEX(64 bytes)");
-		} else if (strcmp(a[0], "k") == 0) {
-			if (n != 3 || !parse_num(a[1], &v) || v >= 8 || !parse_num(a[2], &w))
-				return bad(line, "expected: k N VALUE");
-			c->regs.k[v] = w;
-		} else if (strcmp(a[0], "mxcsr") == 0) {
-			if (n != 2 || !parse_num(a[1], &v) || v > 0xffffffffull)
-				return bad(line, "expected: mxcsr VALUE");
-			c->regs.mxcsr = (uint32_t)v;
 		} else if (strcmp(a[0], "place") == 0) {
 			if (n == 2 && strcmp(a[1], "inplace") == 0)
 				c->place = PLACE_INPLACE;
@@ -535,35 +684,34 @@ static int parse_cases(char *text, struct probe_case *cases, int *ncases)
 				c->place = PLACE_COPY;
 				c->align = (uint32_t)v;
 			} else if (n == 3 && strcmp(a[1], "guard") == 0 && parse_num(a[2], &v) && v >= 512 &&
-				   v <= RELOC_SIZE) {
+				   v <= reloc_size()) {
 				c->place = PLACE_GUARD;
 				c->readable = (uint32_t)v;
 			} else
 				return bad(line, "expected: place inplace | copy ALIGN(<4096) | guard READABLE | null");
 		} else if (strcmp(a[0], "copylen") == 0) {
-			if (n != 2 || !parse_num(a[1], &v) || v > FPSTATE_MAX)
-				return bad(line, "expected: copylen N");
+			if (n != 2 || !parse_num(a[1], &v) || v > fpstate_limit())
+				return bad(line, "expected: copylen N (at most the helper's fpstate limit)");
 			c->copylen = (int64_t)v;
 		} else if (strcmp(a[0], "nested") == 0) {
 			c->nested = 1;
-		} else if (strcmp(a[0], "write") == 0) {
-			if (c->nwrites >= MAX_WRITES)
+		} else if (strcmp(a[0], "use") == 0) {
+			const struct write_block *b = NULL;
+			for (int i = 0; n == 2 && i < nblocks; i++)
+				if (strcmp(blocks[i].name, a[1]) == 0)
+					b = &blocks[i];
+			if (!b)
+				return bad(line, "expected: use NAME (a block defined before)");
+			if (c->nwrites + b->nwrites > MAX_WRITES)
 				return bad(line, "too many writes in one case");
-			struct write_op *op = &c->writes[c->nwrites];
-			long len;
-			op->bytes = malloc(MAX_WRITE_BYTES);
-			if (n != 3 || !op->bytes || !parse_num(a[1], &v) || v >= RELOC_SIZE ||
-			    (len = parse_hex(a[2], op->bytes, MAX_WRITE_BYTES)) <= 0)
-				return bad(line, "expected: write OFFSET HEX (at most 4096 bytes)");
-			op->off = (uint32_t)v;
-			op->len = (uint32_t)len;
-			c->nwrites++;
+			memcpy(&c->writes[c->nwrites], b->writes, (size_t)b->nwrites * sizeof(b->writes[0]));
+			c->nwrites += b->nwrites;
 		} else {
 			return bad(line, "unknown keyword");
 		}
 	}
-	if (c)
-		return bad(line, "missing end");
+	if (c || blk)
+		return bad(line, c ? "missing end" : "missing enddef");
 	return 0;
 }
 
@@ -604,13 +752,12 @@ int cmd_probe(int argc, char **argv)
 	detect_caps(&caps);
 	if ((int)caps.isa > max_isa)
 		caps.isa = (enum isa)max_isa;
-	printf("{\n  \"helper\": \"sigframe-helper\",\n  \"protocol\": %d,\n  \"isa\": \"%s\",\n  \"kBits\": %d,\n",
-	       HELPER_PROTOCOL, isa_name(caps.isa), caps.isa == ISA_AVX512 ? (caps.avx512bw ? 64 : 16) : 0);
-	printf("  \"xcr0\": \"0x%llx\",\n  \"cases\": [\n", (unsigned long long)caps.xcr0);
-	for (int i = 0; i < ncases; i++) {
+	printf("{\"helper\": \"sigframe-helper\", \"protocol\": %d, \"isa\": \"%s\", \"kBits\": %d, "
+	       "\"xcr0\": \"0x%llx\", \"fpstateLimit\": %u, \"cases\": %d}\n",
+	       HELPER_PROTOCOL, isa_name(caps.isa), caps.isa == ISA_AVX512 ? (caps.avx512bw ? 64 : 16) : 0,
+	       (unsigned long long)caps.xcr0, fpstate_limit(), ncases);
+	for (int i = 0; i < ncases; i++)
 		run_case(&cases[i], &caps, timeout_ms);
-		printf(i + 1 < ncases ? ",\n" : "\n");
-	}
-	printf("  ]\n}\n");
+	printf("{\"done\": %d}\n", ncases);
 	return 0;
 }

@@ -3,8 +3,7 @@ import type { Command } from "commander";
 import { hex, toJson } from "../core/hex.ts";
 import { PROBE_POLICIES } from "../core/probe/analyze.ts";
 import { caseContextFor, probeCases } from "../core/probe/cases.ts";
-import { REGION_NAMES } from "../core/probe/regions.ts";
-import { profileSummary } from "../core/profile.ts";
+import { probeJson } from "../core/probe/report.ts";
 import { computeLayout } from "../core/xsave/layout.ts";
 import { type ProbeReport, parseCaseList, runProbe, selectCases } from "../node/probe.ts";
 import { hostProfile } from "../node/profile-source.ts";
@@ -19,45 +18,6 @@ interface ProbeFlags {
 
 const LEGEND =
   "letters: XMM YMMH ZMMH HI16 K MXCSR; F frame pattern, A value before the signal, 0 init, C compacted-form pattern, M frame bytes that are not the pattern (e.g. magic2), ? other, - no such registers";
-
-function probeJson(r: ProbeReport): Record<string, unknown> {
-  const v = r.verdict;
-  const ran = r.results.filter((c) => !c.skipped);
-  return {
-    kernel: r.kernel,
-    policy: v.policy,
-    mismatches: v.mismatches,
-    comparedWith: v.comparedWith,
-    candidates: v.candidates,
-    policyMismatches: v.byPolicy,
-    expected: r.expected ?? null,
-    cpu: profileSummary(r.profile),
-    xcr0: hex(r.layout.xcr0),
-    userSize: r.layout.userSize,
-    isa: r.isa,
-    regions: REGION_NAMES,
-    cases: ran.map((c) => ({
-      id: c.id,
-      description: c.description,
-      observed: c.observed ?? null,
-      predicted: c.predictions?.[v.comparedWith].letters ?? null,
-      match:
-        c.predictions !== undefined &&
-        c.editApplied !== false &&
-        c.observed === c.predictions[v.comparedWith].letters,
-      predictions: c.predictions ?? null,
-      outcome: c.run?.outcome ?? null,
-      ...(c.run?.fault ? { siCode: c.run.fault.siCode } : {}),
-      ...(c.run?.placed ? { fpstate: hex(c.run.placed.address) } : {}),
-      ...(c.editApplied !== undefined ? { editApplied: c.editApplied } : {}),
-      notes: c.notes,
-    })),
-    skipped: r.results
-      .filter((c) => c.skipped)
-      .map((c) => ({ id: c.id, description: c.description, reason: c.skipped })),
-    warnings: r.warnings,
-  };
-}
 
 function renderProbe(ctx: CliContext, r: ProbeReport): string {
   const { c } = ctx;

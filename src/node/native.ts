@@ -7,21 +7,20 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { z } from "zod";
-import { Cpuid, type CpuidLeaf } from "../core/cpuid/cpuid.ts";
-import { EnvironmentError, InvalidDataError } from "../core/errors.ts";
+import { EnvironmentError } from "../core/errors.ts";
 import type { ProbeCase } from "../core/probe/cases.ts";
 import {
-  decodeFrame,
+  decodeCpuidOutput,
+  decodeFrameOutput,
   decodeProbeOutput,
   encodeCases,
   type FrameSeen,
-  frameSchema,
+  type HelperCpuid,
   type ProbeRun,
 } from "../core/probe/protocol.ts";
 import type { Isa, RegImage } from "../core/probe/regions.ts";
-import { type Profile, profileFromCpuid } from "../core/profile.ts";
-import { FP_XSTATE_MAGIC1 } from "../core/xsave/components.ts";
+import { helperCapture, type ProbeCapture } from "../core/probe/report.ts";
+import type { Profile } from "../core/profile.ts";
 
 /** The package root: the nearest folder above this module with sigframe's package.json. */
 function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
@@ -41,8 +40,22 @@ function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
 
 /** The helper binary: SIGFRAME_HELPER overrides the built one (packagers, tests). */
 const HELPER_PATH = process.env.SIGFRAME_HELPER || join(packageRoot(), "native", "build", "sigframe-helper");
+/**
+ * The statically linked helper (for sandboxes without this libc, and abi-test's initramfs):
+ * SIGFRAME_HELPER_STATIC overrides it.
+ */
+const STATIC_HELPER_PATH =
+  process.env.SIGFRAME_HELPER_STATIC || join(packageRoot(), "native", "build", "sigframe-helper-static");
 
 type HelperStatus = { ok: true; path: string } | { ok: false; reason: string };
+
+/** Whether the static helper was built, and if not, why (UNAVAILABLE-static beside it). */
+export function staticHelperStatus(path = STATIC_HELPER_PATH): HelperStatus {
+  if (existsSync(path)) return { ok: true, path };
+  const marker = join(dirname(path), "UNAVAILABLE-static");
+  const why = existsSync(marker) ? readFileSync(marker, "utf8").trim() : "run 'npm run build'";
+  return { ok: false, reason: `the static native helper (sigframe-helper-static) is not built: ${why}` };
+}
 
 /** Whether the helper can run on this machine, and if not, why. */
 export function helperStatus(path = HELPER_PATH): HelperStatus {
@@ -73,118 +86,91 @@ export function requireHelper(input = "host"): string {
   return s.path;
 }
 
-/** Runs the helper and parses its JSON; any failure is an EnvironmentError naming the subcommand. */
-function runHelper(args: string[], opts: { input?: string; timeoutMs?: number } = {}): unknown {
-  const path = requireHelper(args[0] === "probe" ? "probe" : "host");
-  const what = `sigframe-helper ${args[0]}`;
-  const r = spawnSync(path, args, {
-    input: opts.input ?? "",
-    encoding: "utf8",
-    timeout: opts.timeoutMs ?? 30_000,
-    killSignal: "SIGKILL",
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  if (r.error) {
-    const code = (r.error as NodeJS.ErrnoException).code;
-    throw new EnvironmentError(
-      code === "ETIMEDOUT" ? `${what} did not finish in time` : `cannot run ${what}: ${r.error.message}`,
-      { input: what },
-    );
-  }
-  if (r.signal) throw new EnvironmentError(`${what} was killed by ${r.signal}`, { input: what });
-  if (r.status !== 0) {
-    const msg = (r.stderr || "").trim().split("\n").pop() || `exit code ${r.status}`;
-    throw new EnvironmentError(`${what} failed: ${msg}`, { input: what });
-  }
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    throw new EnvironmentError(`${what} printed something that is not JSON`, { input: what });
-  }
+/** What one run of a helper subcommand left behind. */
+export interface HelperOutput {
+  /** Exit code; null when a signal ended it. */
+  status: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  /** Why it could not be started or was stopped (spawn error, timeout). */
+  error?: string;
 }
 
-function invalid(what: string, err: z.ZodError): never {
-  const issue = err.issues[0]!;
-  throw new InvalidDataError(`unexpected helper output: ${issue.message}`, {
-    input: what,
-    path: issue.path.map(String).join("/"),
-  });
+/**
+ * Runs one helper subcommand somewhere: here, under a runtime's command line, in a guest. `label`
+ * names it in messages ("sigframe-helper", "sigframe-helper under runsc do").
+ */
+export interface HelperRunner {
+  label: string;
+  run(args: readonly string[], input: string, timeoutMs: number): HelperOutput;
 }
 
-const hex = z.string().regex(/^0x[0-9a-f]+$/);
-const cpuidSchema = z.object({
-  helper: z.literal("sigframe-helper"),
-  protocol: z.literal(1),
-  cpu: z.number().int(),
-  leaves: z
-    .array(z.object({ leaf: hex, subleaf: hex, eax: hex, ebx: hex, ecx: hex, edx: hex }))
-    .min(1)
-    .max(4096),
-  osxsave: z.boolean(),
-  xcr0: hex.optional(),
-  xinuse: hex.optional(),
-  atMinSigStkSz: z.number().int().min(0),
-  mxcsrMask: hex,
-  isa: z.enum(["sse", "avx", "avx512"]),
-  kBits: z.number().int(),
-  uname: z.object({ sysname: z.string(), release: z.string(), version: z.string(), machine: z.string() }),
-});
+/** Spawns `argv` (program first) with the helper's arguments after it. */
+export function spawnRunner(argv: readonly string[], label: string): HelperRunner {
+  return {
+    label,
+    run(args, input, timeoutMs) {
+      const r = spawnSync(argv[0]!, [...argv.slice(1), ...args], {
+        input,
+        encoding: "utf8",
+        timeout: timeoutMs,
+        killSignal: "SIGKILL",
+        maxBuffer: 256 * 1024 * 1024,
+      });
+      const out: HelperOutput = {
+        status: r.status,
+        signal: r.signal,
+        stdout: r.stdout ?? "",
+        stderr: r.stderr ?? "",
+      };
+      if (r.error) {
+        const code = (r.error as NodeJS.ErrnoException).code;
+        out.error =
+          code === "ETIMEDOUT"
+            ? `did not finish in ${Math.round(timeoutMs / 1000)} s`
+            : code === "ENOENT"
+              ? `${argv[0]}: command not found`
+              : r.error.message;
+      }
+      return out;
+    },
+  };
+}
 
-interface NativeCpuid {
-  /** The logical CPU the helper ran on. */
-  cpu: number;
-  leaves: CpuidLeaf[];
-  xcr0?: bigint;
-  xinuse?: bigint;
-  atMinSigStkSz: number;
-  mxcsrMask: number;
-  /** The register set the probe uses (from CPUID and XCR0). */
-  isa: Isa;
-  kBits: number;
-  uname: { sysname: string; release: string; version: string; machine: string };
+/** The built helper, run directly; `input` names the command in the error when it is not built. */
+export function nativeRunner(input = "host"): HelperRunner {
+  return spawnRunner([requireHelper(input)], "sigframe-helper");
+}
+
+/** The last line of stderr, or the exit status, of a run that failed. */
+export function failureOf(o: HelperOutput): string {
+  if (o.error) return o.error;
+  const last = o.stderr.trim().split("\n").filter(Boolean).pop();
+  if (o.signal) return `killed by ${o.signal}${last ? `: ${last}` : ""}`;
+  return last ?? `exit code ${o.status}`;
+}
+
+/** Runs a subcommand that must succeed; anything else is an EnvironmentError naming it. */
+function runChecked(runner: HelperRunner, args: string[], input = "", timeoutMs = 30_000): string {
+  const what = `${runner.label} ${args[0]}`;
+  const o = runner.run(args, input, timeoutMs);
+  if (o.error || o.signal || o.status !== 0) {
+    throw new EnvironmentError(`${what} failed: ${failureOf(o)}`, { input: what });
+  }
+  return o.stdout;
 }
 
 /** CPUID (every leaf and sub-leaf the helper knows), XGETBV, AT_MINSIGSTKSZ, MXCSR_MASK, uname. */
-export function nativeCpuid(opts: { cpu?: number } = {}): NativeCpuid {
+export function nativeCpuid(opts: { cpu?: number } = {}, runner = nativeRunner()): HelperCpuid {
   const args = ["cpuid"];
   if (opts.cpu !== undefined) args.push("--cpu", String(opts.cpu));
-  const r = cpuidSchema.safeParse(runHelper(args));
-  if (!r.success) invalid("sigframe-helper cpuid", r.error);
-  const d = r.data;
-  const out: NativeCpuid = {
-    cpu: d.cpu,
-    leaves: d.leaves.map((l) => ({
-      leaf: Number(l.leaf) >>> 0,
-      subleaf: Number(l.subleaf) >>> 0,
-      eax: Number(l.eax) >>> 0,
-      ebx: Number(l.ebx) >>> 0,
-      ecx: Number(l.ecx) >>> 0,
-      edx: Number(l.edx) >>> 0,
-    })),
-    atMinSigStkSz: d.atMinSigStkSz,
-    mxcsrMask: Number(d.mxcsrMask) >>> 0,
-    isa: d.isa,
-    kBits: d.kBits,
-    uname: d.uname,
-  };
-  if (d.xcr0 !== undefined) out.xcr0 = BigInt(d.xcr0);
-  if (d.xinuse !== undefined) out.xinuse = BigInt(d.xinuse);
-  return out;
+  return decodeCpuidOutput(runChecked(runner, args), `${runner.label} cpuid`);
 }
 
-const frameDoc = frameSchema.extend({ helper: z.literal("sigframe-helper"), protocol: z.literal(1) });
-
-/** The frame this kernel delivers for a plain signal. */
-export function nativeFrame(): FrameSeen {
-  const r = frameDoc.safeParse(runHelper(["frame"]));
-  if (!r.success) invalid("sigframe-helper frame", r.error);
-  return decodeFrame(r.data);
-}
-
-interface HostCapture {
-  profile: Profile;
-  cpuid: NativeCpuid;
-  frame: FrameSeen;
+/** The frame a plain signal gets. */
+export function nativeFrame(runner = nativeRunner()): FrameSeen {
+  return decodeFrameOutput(runChecked(runner, ["frame"]), `${runner.label} frame`);
 }
 
 /** This machine as a profile: CPUID, XCR0, XINUSE, kernel, AT_MINSIGSTKSZ, MXCSR_MASK, the frame. */
@@ -193,32 +179,10 @@ export function nativeHostProfile(): Profile {
 }
 
 /** The profile plus the helper's raw answers (register set, the frame's bytes). */
-export function nativeHostCapture(): HostCapture {
-  const c = nativeCpuid();
-  const f = nativeFrame();
-  const cpuid = new Cpuid(c.leaves);
-  const p = profileFromCpuid(cpuid, "host", { kind: "host" }, [
-    `captured by the native helper on CPU ${c.cpu}`,
-  ]);
-  p.kernel = c.uname.release;
-  p.atMinSigStkSz = c.atMinSigStkSz;
-  p.mxcsrMask = c.mxcsrMask;
-  if (c.xcr0 !== undefined) p.xcr0 = c.xcr0;
-  else p.notes.push("CPUID.1:ECX.OSXSAVE is clear: XCR0 cannot be read");
-  if (c.xinuse !== undefined) p.xinuse = c.xinuse;
-  if (f.sw && f.sw.magic1 === FP_XSTATE_MAGIC1) {
-    p.observed = {
-      xstateSize: f.sw.xstateSize,
-      extendedSize: f.sw.extendedSize,
-      xfeatures: f.sw.xfeatures,
-      fpstateOffset: f.fpstateOffset,
-    };
-    if (f.xstateBv !== undefined) p.observed.xstateBv = f.xstateBv;
-    if (f.mxcsrMask !== undefined) p.observed.mxcsrMask = f.mxcsrMask;
-  } else {
-    p.notes.push("the delivered frame has no magic1: the kernel writes FXSAVE-only frames (no XSAVE)");
-  }
-  return { profile: p, cpuid: c, frame: f };
+export function nativeHostCapture(runner = nativeRunner()): ProbeCapture {
+  const c = nativeCpuid({}, runner);
+  const f = nativeFrame(runner);
+  return helperCapture(c, f);
 }
 
 /** hostProviders entry: the helper when it can run here, else nothing (the fallbacks take over). */
@@ -229,18 +193,32 @@ export const nativeHostProvider = {
   },
 };
 
+export interface ProbeRunOptions {
+  timeoutMsPerCase?: number;
+  isa?: Isa;
+}
+
+/** The helper's `probe` arguments. */
+export function probeArgs(opts: ProbeRunOptions = {}): string[] {
+  const args = ["probe", "--timeout-ms", String(opts.timeoutMsPerCase ?? 5000)];
+  if (opts.isa) args.push("--isa", opts.isa);
+  return args;
+}
+
 /** Runs cases through the helper, each in its own child, with `initial` loaded before the signal. */
 export function nativeProbe(
   cases: readonly ProbeCase[],
   initial: RegImage,
-  opts: { timeoutMsPerCase?: number; isa?: Isa } = {},
+  opts: ProbeRunOptions = {},
+  runner = nativeRunner(),
 ): ProbeRun {
-  const timeoutMsPerCase = opts.timeoutMsPerCase ?? 5000;
-  const args = ["probe", "--timeout-ms", String(timeoutMsPerCase)];
-  if (opts.isa) args.push("--isa", opts.isa);
-  const doc = runHelper(args, {
-    input: encodeCases(cases, initial),
-    timeoutMs: 30_000 + cases.length * timeoutMsPerCase,
-  });
-  return decodeProbeOutput(doc);
+  const timeout = 30_000 + cases.length * (opts.timeoutMsPerCase ?? 5000);
+  const out = runChecked(runner, probeArgs(opts), encodeCases(cases, initial), timeout);
+  const run = decodeProbeOutput(out, `${runner.label} probe`);
+  if (!run.complete) {
+    throw new EnvironmentError(`${runner.label} probe stopped before the end of its output`, {
+      input: `${runner.label} probe`,
+    });
+  }
+  return run;
 }

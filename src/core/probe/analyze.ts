@@ -27,7 +27,10 @@ export interface CaseResult {
   description: string;
   /** Why the case did not run, where it did not. */
   skipped?: string;
-  /** Region letters, "SIGSEGV"/"SIGBUS", "timeout" or "exit N". */
+  /**
+   * Region letters, "SIGSEGV"/"SIGBUS" (or another signal), "timeout", "exit N", or "crashed" (the
+   * runtime running the helper died, not the case's task).
+   */
   observed?: string;
   predictions?: Record<Policy, PolicyPrediction>;
   /** The helper's final frame bytes equal the delivered frame with the case's edit applied. */
@@ -45,6 +48,8 @@ export interface AnalyzeContext {
   mxcsrMask?: number;
   xsavec: boolean;
   predict: (input: PredictInput) => Prediction;
+  /** The helper's fpstate limit (its relocation area is this plus a page). */
+  fpstateLimit?: number;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -77,7 +82,44 @@ function observedOf(run: CaseRun, cctx: ClassifyContext): string {
   if (run.outcome === "returned" && run.regs) return classify(run.regs, cctx);
   if (run.outcome === "killed") return run.signal ?? "killed";
   if (run.outcome === "timeout") return "timeout";
+  if (run.outcome === "crashed") return "crashed";
   return `exit ${run.exitCode ?? "?"}`;
+}
+
+const PAGE = 4096;
+
+/**
+ * Where the edited fpstate sat and how many bytes were mapped from it: as the helper reported, or,
+ * when the task died before it could (a nested signal whose sigreturn failed), as the edit says.
+ */
+function placement(
+  c: ProbeCase,
+  run: CaseRun,
+  ctx: AnalyzeContext,
+): { bytes: Uint8Array; address?: bigint; readable: number } | undefined {
+  const p = c.edit.place;
+  if (run.placed) {
+    const out: { bytes: Uint8Array; address?: bigint; readable: number } = {
+      bytes: run.placed.bytes,
+      address: run.placed.address,
+      readable: p.kind === "inplace" ? run.placed.bytes.length : run.placed.readable,
+    };
+    return out;
+  }
+  if (!run.delivered) return undefined;
+  const limit = ctx.fpstateLimit ?? 65536;
+  const readable =
+    p.kind === "inplace"
+      ? run.delivered.bytes.length
+      : p.kind === "guard"
+        ? p.readable
+        : p.kind === "copy"
+          ? limit + PAGE - p.align
+          : 0;
+  const bytes = expectedFinalBytes(run.delivered.bytes, c.edit, readable);
+  const address =
+    p.kind === "inplace" ? run.delivered.address : p.kind === "copy" ? BigInt(p.align) : undefined;
+  return address === undefined ? { bytes, readable } : { bytes, address, readable };
 }
 
 export function analyzeCase(c: ProbeCase, run: CaseRun | undefined, ctx: AnalyzeContext): CaseResult {
@@ -92,8 +134,13 @@ export function analyzeCase(c: ProbeCase, run: CaseRun | undefined, ctx: Analyze
     return r;
   }
   r.run = run;
+  if (run.outcome === "skipped") {
+    r.skipped = `the helper could not apply it: ${run.skip ?? "no reason given"}`;
+    return r;
+  }
   const isNull = c.edit.place.kind === "null";
-  const finalBytes = isNull ? null : (run.placed?.bytes ?? null);
+  const placed = isNull ? undefined : placement(c, run, ctx);
+  const finalBytes = placed?.bytes ?? null;
   const cctx: ClassifyContext = {
     isa: ctx.isa,
     kBits: ctx.kBits,
@@ -104,12 +151,13 @@ export function analyzeCase(c: ProbeCase, run: CaseRun | undefined, ctx: Analyze
   r.observed = observedOf(run, cctx);
   if (run.error) r.notes.push(`helper: ${run.error}`);
   if (run.fault) r.notes.push(`${run.fault.signal} si_code ${run.fault.siCode}`);
+  if (run.stderr) r.notes.push(`stderr: ${run.stderr.trim().split("\n").slice(0, 3).join(" | ")}`);
   if (run.inner) {
     r.notes.push(
       `nested frame ${Number(run.delivered ? run.delivered.address - run.inner.address : 0n)} bytes below, xstate_bv 0x${(run.inner.xstateBv ?? 0n).toString(16)}, outer frame ${run.inner.outerIntact ? "intact" : "CHANGED"}`,
     );
   }
-  if (!run.delivered || (!isNull && !run.placed)) {
+  if (!run.delivered || (!isNull && !placed)) {
     r.notes.push("the helper did not report the frame");
     return r;
   }
@@ -118,14 +166,18 @@ export function analyzeCase(c: ProbeCase, run: CaseRun | undefined, ctx: Analyze
     r.editApplied = equalBytes(expected, run.placed.bytes);
     if (!r.editApplied)
       r.notes.push("the frame handed to sigreturn is not the delivered frame with this edit");
+  } else if (!isNull) {
+    r.notes.push(
+      "the task died before the helper reported the edited frame: predicted from the delivered frame and the edit",
+    );
   }
 
   const predictions = {} as Record<Policy, PolicyPrediction>;
   for (const policy of PROBE_POLICIES) {
     const input: PredictInput = { fpstate: finalBytes, task: ctx.layout, policy, compactedForm: ctx.xsavec };
-    if (run.placed && !isNull) {
-      input.address = run.placed.address;
-      input.readableBytes = c.edit.place.kind === "inplace" ? run.placed.bytes.length : run.placed.readable;
+    if (placed) {
+      if (placed.address !== undefined) input.address = placed.address;
+      input.readableBytes = placed.readable;
     }
     if (ctx.mxcsrMask !== undefined) input.mxcsrMask = ctx.mxcsrMask;
     const p = ctx.predict(input);

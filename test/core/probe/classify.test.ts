@@ -76,7 +76,7 @@ test(
         [4096, 904],
       ],
     );
-    assert.throws(() => decodeProbeOutput({ helper: "other" }), /unexpected helper output/);
+    assert.throws(() => decodeProbeOutput(`{"helper": "other"}\n`), /unexpected helper output/);
   },
 );
 
