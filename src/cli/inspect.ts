@@ -13,6 +13,7 @@ import {
   FRAME_FORMAT_TEXT,
   type FrameCheckOptions,
   type FrameInputOptions,
+  frameCheckFor,
   frameInputFindings,
 } from "../core/sigframe/input.ts";
 import { fpstateSvg } from "../core/sigframe/svg.ts";
@@ -257,12 +258,11 @@ export function register(program: Command, ctx: CliContext): void {
       oneFormat(flags as Record<string, unknown>, ["json", "hexdump", "svg"]);
       const base = u64Option(flags.base, "--base");
       let layout: XsaveLayout | undefined;
-      const check: FrameCheckOptions = {};
+      let check: FrameCheckOptions = {};
       if (flags.cpu) {
         const p = loadProfile(flags.cpu);
         layout = computeLayout(p, flags.amx ? { amx: true } : {});
-        check.layout = layout;
-        if (p.mxcsrMask) check.mxcsrMask = p.mxcsrMask;
+        check = frameCheckFor(p, layout);
       }
       const o: FrameInputOptions = {};
       if (base !== undefined) o.base = base;

@@ -120,3 +120,37 @@ describe("sigframe inspect", () => {
     assert.ok(doc.findings.some((f: { code: string }) => f.code === "fpstate-null"));
   });
 });
+
+describe("inspect --cpu checks MXCSR against that CPU's MXCSR_MASK, as predict does", () => {
+  const d = mkdtempSync(join(tmpdir(), "sigframe-inspect-mxcsr-"));
+  const st = join(d, "st.json");
+  writeFileSync(st, JSON.stringify({ mxcsr: "0x21f80" })); // MM (bit 17): AMD with MisAlignSse only
+  const f = join(d, "amd.bin");
+  const mxcsrFinding = (out: string) =>
+    JSON.parse(out).findings.find((x: { code: string }) => x.code === "mxcsr-reserved-bits");
+
+  test("an AMD frame with MM set, read as an Intel CPU: the Intel mask (0xffff) rejects it", async () => {
+    assert.equal((await cli(["build", "--cpu", "amd-zen4", "--state", st, "-o", f])).code, 0);
+    // The frame's own mxcsr_mask field, as a Zen 4's FXSAVE stores it (0x2ffff), would let it through.
+    const bytes = Uint8Array.from(readFileSync(f));
+    new DataView(bytes.buffer).setUint32(456 + 28, 0x2ffff, true);
+    writeFileSync(f, bytes);
+    const r = await cli(["inspect", f, "--cpu", "intel-icelake-server", "--json"]);
+    const m = mxcsrFinding(r.out);
+    assert.ok(m, r.out);
+    assert.equal(m.severity, "error");
+    assert.match(m.message, /intel-icelake-server's MXCSR_MASK 0xffff \(estimated from CPUID/);
+  });
+
+  test("the same MXCSR in a frame whose field says 0xffff, read as AMD Zen 4: accepted", async () => {
+    const b = Uint8Array.from(readFileSync(f));
+    new DataView(b.buffer).setUint32(456 + 28, 0xffff, true);
+    const g = join(d, "field.bin");
+    writeFileSync(g, b);
+    const r = await cli(["inspect", g, "--cpu", "amd-zen4", "--json"]);
+    assert.equal(mxcsrFinding(r.out), undefined, r.out);
+    // Without --cpu the field is all there is, and the message says so.
+    const n = await cli(["inspect", g, "--json"]);
+    assert.match(mxcsrFinding(n.out).message, /the frame's mxcsr_mask field/);
+  });
+});

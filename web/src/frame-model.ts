@@ -23,6 +23,7 @@ import {
   detectFrameFormat,
   FRAME_FORMAT_TEXT,
   type FrameFormat,
+  frameCheckFor,
   frameInputFindings,
   MAX_FRAME_BYTES,
   predictFrameInput,
@@ -157,8 +158,8 @@ function inspectInner(bytes: Uint8Array, opts: InspectOptions, base: bigint | un
     ? computeLayout(opts.cpu, opts.amx ? { amx: true } : {})
     : undefined;
   const input = decodeFrameInput(bytes, format, { base, layout: task });
-  // As `sigframe inspect`: the reading CPU's MXCSR_MASK where the profile measured it.
-  const findings = frameInputFindings(input, { layout: task, mxcsrMask: opts.cpu?.mxcsrMask });
+  // As `sigframe inspect`: the reading CPU's MXCSR_MASK, measured or estimated from its CPUID.
+  const findings = frameInputFindings(input, opts.cpu && task ? frameCheckFor(opts.cpu, task) : {});
   const fields: FieldRow[] = [];
   const summary: string[] = [
     `${FRAME_FORMAT_TEXT[format]}${detected ? " (detected)" : ""}, ${bytes.length} bytes`,

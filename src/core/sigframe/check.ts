@@ -3,7 +3,7 @@
  * kernel does with it. Pure observations: `inspect` shows them, `predict` gives the verdict.
  */
 import { bitsOf, hasBit, hex } from "../hex.ts";
-import { effectiveMxcsrMask } from "../mxcsr.ts";
+import { effectiveMxcsrMask, type MxcsrMaskInput, resolveMxcsrMask } from "../mxcsr.ts";
 import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, MASK_FPSSE, MIN_XSTATE_SIZE } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
 import { IA32_RETCODE, IA32_RT_RETCODE, UC_FP_XSTATE } from "./fields.ts";
@@ -25,8 +25,12 @@ export interface CheckOptions {
   layout?: XsaveLayout;
   /** Address of the fpstate, when known (alignment). */
   address?: bigint;
-  /** MXCSR_MASK of the receiving CPU; default the frame's own mxcsr_mask (0 → 0xffbf). */
-  mxcsrMask?: number;
+  /**
+   * MXCSR_MASK of the receiving CPU (measured, or estimated from its CPUID): what FXRSTOR/XRSTOR
+   * check MXCSR against. Without it, the frame's own mxcsr_mask field (0 → 0xffbf) stands in: the
+   * mask of the CPU that wrote the frame, which the restoring hardware ignores.
+   */
+  mxcsrMask?: MxcsrMaskInput;
   /**
    * The image is an ia32 area's (at FSAVE header + 112): extended_size includes the 112 bytes,
    * and the kernel validates the XSAVE header itself (compacted form and bytes 24..63 rejected).
@@ -50,14 +54,18 @@ export function checkFpstate(fp: Fpstate, opts: CheckOptions = {}): Finding[] {
       );
     }
   }
-  const mask = effectiveMxcsrMask(opts.mxcsrMask || Number(fp.legacy.mxcsr_mask));
+  const cpuMask = opts.mxcsrMask !== undefined ? resolveMxcsrMask(opts.mxcsrMask) : undefined;
+  const mask = cpuMask ? cpuMask.value : effectiveMxcsrMask(Number(fp.legacy.mxcsr_mask));
+  const whose = cpuMask
+    ? `${layout ? `${layout.profile.name}'s ` : "the CPU's "}MXCSR_MASK ${hex(mask)} (${cpuMask.basis})`
+    : `MXCSR_MASK ${hex(mask)} (the frame's mxcsr_mask field, as the writing CPU's FXSAVE stored it; the restoring CPU's own mask decides: pass --cpu)`;
   const mxcsr = Number(fp.legacy.mxcsr);
   if ((mxcsr & ~mask) >>> 0) {
     add(
       "mxcsr-reserved-bits",
       "error",
       "fpstate/legacy/mxcsr",
-      `MXCSR ${hex(mxcsr)} sets bits outside MXCSR_MASK ${hex(mask)}: FXRSTOR, and XRSTOR when it loads MXCSR, raise #GP (SIGSEGV)`,
+      `MXCSR ${hex(mxcsr)} sets bits outside ${whose}: FXRSTOR, and XRSTOR when it loads MXCSR, raise #GP (SIGSEGV)`,
     );
   }
   if (sw.magic1 !== FP_XSTATE_MAGIC1) {

@@ -3,7 +3,7 @@
  * payload from uc_flags on, or only the FPU area; the format detected from the bytes unless
  * chosen; decoded, checked, and with the defaults `predict` applies to what lies past the input.
  */
-import { mxcsrMaskOf } from "../mxcsr.ts";
+import { type MxcsrMaskInput, mxcsrMaskOf } from "../mxcsr.ts";
 import type { Profile } from "../profile.ts";
 import { predict } from "../sigreturn/predict.ts";
 import type { Policy, PredictInput, Prediction } from "../sigreturn/types.ts";
@@ -174,15 +174,23 @@ function decodeIa32Input(bytes: Uint8Array, format: FrameFormat, opts: FrameInpu
 export interface FrameCheckOptions {
   /** The CPU the frame is read against; without it a note says what is not decoded. */
   layout?: XsaveLayout;
-  /** The reading CPU's measured MXCSR_MASK. */
-  mxcsrMask?: number;
+  /** The reading CPU's MXCSR_MASK (measured or estimated); without it the frame's own field. */
+  mxcsrMask?: MxcsrMaskInput;
+}
+
+/**
+ * The checks for a frame read as `cpu` (layout `task`): its offsets, and its MXCSR_MASK measured
+ * or estimated from CPUID as `predict` takes it, never the frame's own mxcsr_mask field.
+ */
+export function frameCheckFor(cpu: Profile, task: XsaveLayout): FrameCheckOptions {
+  return { layout: task, mxcsrMask: mxcsrMaskOf(cpu) };
 }
 
 /** What `inspect` finds: the frame's (or FPU area's) findings, and a note when no CPU was given. */
 export function frameInputFindings(input: DecodedFrameInput, opts: FrameCheckOptions = {}): Finding[] {
   const co: Parameters<typeof checkFpstate>[1] = {};
   if (opts.layout) co.layout = opts.layout;
-  if (opts.mxcsrMask) co.mxcsrMask = opts.mxcsrMask;
+  if (opts.mxcsrMask !== undefined) co.mxcsrMask = opts.mxcsrMask;
   let findings: Finding[];
   if (input.ia32?.image) findings = checkIa32Frame(input.ia32.image, co);
   else if (input.ia32?.fpstate) findings = checkIa32Fpstate(input.ia32.fpstate, co);
