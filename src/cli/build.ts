@@ -2,11 +2,12 @@
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { hex } from "../core/hex.ts";
+import { mxcsrMaskOf } from "../core/mxcsr.ts";
 import { type BuildOptions, type BuildStyle, buildFrame } from "../core/sigframe/build.ts";
 import { buildIa32Frame } from "../core/sigframe/ia32-build.ts";
 import { emptyState, parseStateText } from "../core/sigframe/state.ts";
 import { computeLayout } from "../core/xsave/layout.ts";
-import { readInput, writeOutputAtomic } from "../node/files.ts";
+import { readInput, refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
 import { u64Option } from "./options.ts";
@@ -62,6 +63,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (flags.fpstateOnly && !flags.cpu)
         throw new UsageError("--cpu is needed with --fpstate-only", { input: "build" });
 
+      refuseOutputOverInput(flags.output, [flags.state, flags.cpu]);
       let state = emptyState();
       if (flags.state !== undefined) {
         const f = readInput(flags.state, 16 * 1024 * 1024);
@@ -75,7 +77,7 @@ export function register(program: Command, ctx: CliContext): void {
           layout: computeLayout(profile, flags.amx ? { amx: true } : {}),
           state,
         };
-        if (profile.mxcsrMask) o.mxcsrMask = BigInt(profile.mxcsrMask);
+        o.mxcsrMask = BigInt(mxcsrMaskOf(profile).value);
         if (flags.fpstateOnly) o.fpstateOnly = true;
         if (base !== undefined) o.base = base;
         const r = buildIa32Frame(o);
@@ -95,7 +97,8 @@ export function register(program: Command, ctx: CliContext): void {
       if (flags.cpu) {
         const profile = loadProfile(flags.cpu);
         opts.layout = computeLayout(profile, flags.amx ? { amx: true } : {});
-        if (profile.mxcsrMask) opts.mxcsrMask = BigInt(profile.mxcsrMask);
+        // What this CPU's FXSAVE stores: measured, else estimated from its CPUID (AMD: 0x2ffff).
+        opts.mxcsrMask = BigInt(mxcsrMaskOf(profile).value);
       }
       if (flags.fpstateOnly) opts.fpstateOnly = true;
       if (base !== undefined) opts.base = base;

@@ -9,7 +9,7 @@ import { computeLayout, type LayoutOptions, type XsaveLayout } from "../core/xsa
 import { layoutOptionsFor, profileLayout } from "../core/xsave/options.ts";
 import { componentRows, diffSummary, layoutHeader } from "../core/xsave/report.ts";
 import { layoutSvg } from "../core/xsave/svg.ts";
-import { writeOutputAtomic } from "../node/files.ts";
+import { refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, oneFormat, sizeOption, xcr0Option } from "./options.ts";
@@ -129,6 +129,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action((arg: string, flags: LayoutFlags) => {
       oneFormat(flags as Record<string, unknown>, ["json", "svg"]);
       const parsed = parseLayoutFlags(flags);
+      refuseOutputOverInput(flags.saveProfile, [arg]);
       const readOpts: { cpuIndex?: number } = {};
       const ci = sizeOption(flags.cpuIndex, "--cpu-index");
       if (ci !== undefined) readOpts.cpuIndex = ci;

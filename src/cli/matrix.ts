@@ -43,7 +43,7 @@ function renderMatrix(ctx: CliContext, m: MatrixResult): string {
   const label = (i: number) => (grouped ? m.groups[i]!.id : m.groups[i]!.members[0]!);
   lines.push(
     c.bold(
-      `${m.hosts.length} hosts, ${m.groups.length} distinct layouts; policies ${m.policies.join(", ")} (rows: from, columns: to)`,
+      `${m.hosts.length} host${m.hosts.length === 1 ? "" : "s"}, ${m.groups.length} distinct layout${m.groups.length === 1 ? "" : "s"}; policies ${m.policies.join(", ")} (rows: from, columns: to)`,
     ),
   );
   const paint = (v: keyof typeof SHORT) =>

@@ -117,7 +117,7 @@ function frameRow(ctx: CliContext, f: FoundFrame): string[] {
     hex(f.xstateBv),
     hex(f.sigcontext.rip),
     hex(f.sigcontext.rsp),
-    f.onAltstack ? "altstack" : (f.region?.name ?? ""),
+    f.onAltstack ? "altstack" : (f.region?.name ?? (f.region ? "anonymous" : "-")),
     f.confidence === "high" ? ctx.c.green("high") : ctx.c.yellow("low"),
   ];
 }
@@ -222,6 +222,12 @@ function renderScan(ctx: CliContext, target: ScanTarget, scans: ProcessScan[], a
   return out.join("\n");
 }
 
+/** `checkpoint dump`, `core S2.core`; a name that already says what it is stays as it is (`core`). */
+export function imageName(image: "checkpoint" | "core", path: string): string {
+  const base = basename(path.replace(/\/+$/, "")) || path;
+  return base.toLowerCase().includes(image) ? base : `${image} ${base}`;
+}
+
 /**
  * `check --checkpoint DIR` / `check --core FILE`: the source host is the CPU the image records
  * (cpuinfo.img, core notes) unless --from names one; the frames are the live frames the scanner
@@ -238,14 +244,12 @@ function loadFrames(expect: "criu" | "elf-core") {
           { input: path },
         );
       const scans = scanTarget(target);
-      const cases = scanCases(scans, la, to);
+      const image = target.kind === "criu" ? "checkpoint" : "core";
+      const cases = scanCases(scans, la, to, image);
       const out: CheckpointFrames = { uses: cases.uses, frames: cases.frames, notes: cases.notes };
       if (target.profile) {
         // Named after the image; MXCSR_MASK from the threads' saved FXSAVE images where the profile lacks it.
-        const p: Profile = {
-          ...target.profile,
-          name: `${target.kind === "criu" ? "checkpoint" : "core"} ${basename(path)}`,
-        };
+        const p: Profile = { ...target.profile, name: imageName(image, path) };
         const mask = scans.flatMap((s) => s.process.threads).find((t) => t.fpu?.mxcsrMask)?.fpu?.mxcsrMask;
         if (p.mxcsrMask === undefined && p.observed?.mxcsrMask === undefined && mask) p.mxcsrMask = mask;
         out.profile = p;

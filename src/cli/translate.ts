@@ -26,7 +26,7 @@ import { losesState } from "../core/sigreturn/predict.ts";
 import { POLICIES, type Policy } from "../core/sigreturn/types.ts";
 import { XFEATURE } from "../core/xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
-import { writeOutputAtomic } from "../node/files.ts";
+import { refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import { displayName } from "./check.ts";
 import type { CliContext } from "./context.ts";
@@ -191,6 +191,7 @@ export function register(program: Command, ctx: CliContext): void {
         throw new UsageError("--json writes the report to stdout: give -o FILE for the frame", {
           input: "--json",
         });
+      refuseOutputOverInput(flags.output, [file]);
       const kernel = kernelOption(flags.kernel);
       const chosen = choosePolicies(flags.policy, kernel);
       const policies: Policy[] = chosen.policies ?? [...POLICIES];

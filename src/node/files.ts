@@ -1,5 +1,14 @@
 /** File and stdin input with a size cap, and all-or-nothing output files. */
-import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { InvalidDataError, UsageError } from "../core/errors.ts";
 import { checkInputSize } from "../core/input.ts";
@@ -59,6 +68,33 @@ function readFd(fd: number, max: number, name: string): Uint8Array {
     off += c.length;
   }
   return out;
+}
+
+/**
+ * Refuses an output file that is one of the inputs (the same file under any name, as `cp a a`
+ * does): the atomic rename would replace the input without a word.
+ */
+export function refuseOutputOverInput(output: string | undefined, inputs: (string | undefined)[]): void {
+  if (output === undefined || output === "-") return;
+  let out: { dev: number; ino: number };
+  try {
+    out = statSync(output);
+  } catch {
+    return; // a new file cannot be an input
+  }
+  for (const i of inputs) {
+    if (i === undefined || i === "-") continue;
+    try {
+      const s = statSync(i);
+      if (s.dev === out.dev && s.ino === out.ino)
+        throw new UsageError(
+          `is the input ${JSON.stringify(i)}: writing it would replace the input; give another output file`,
+          { input: output },
+        );
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+    }
+  }
 }
 
 /** Writes the whole file or nothing: a temp file in the same folder, then rename. `-` is stdout. */

@@ -177,3 +177,68 @@ describe("sigframe build: bad input", () => {
     assert.match(io.err, /--cpu is needed/);
   });
 });
+
+describe("build says what no kernel would write or restore", () => {
+  const run1 = async (...argv: string[]) => {
+    const io = memoryIo();
+    const code = await run(argv, io);
+    return { code, out: io.out, err: io.err };
+  };
+
+  test("components are named, not numbered", async () => {
+    const st = state("z17", { zmm17: "0x1" });
+    const r = await run1("build", "--cpu", "intel-haswell", "--state", st, "-o", join(dir, "z17.bin"));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /Hi16_ZMM \(bit 7\): not among the task's features/);
+    assert.doesNotMatch(r.err, /components \d/);
+  });
+
+  test("an MXCSR the CPU's MXCSR_MASK refuses is written, with a warning", async () => {
+    const st = state("mx", { mxcsr: "0xffffffff" });
+    const out = join(dir, "mx.bin");
+    const r = await run1("build", "--cpu", "intel-icelake-server", "--state", st, "-o", out);
+    assert.equal(r.code, 0, r.err);
+    assert.ok(existsSync(out));
+    assert.match(
+      r.err,
+      /warning: MXCSR 0xffffffff sets bits outside intel-icelake-server's MXCSR_MASK 0xffff/,
+    );
+    const ok = await run1("build", "--cpu", "intel-icelake-server", "-o", join(dir, "ok.bin"));
+    assert.equal(ok.err, "");
+  });
+
+  test("the MXCSR_MASK field is the CPU's own: an AMD CPU with MisAlignSse writes 0x2ffff", async () => {
+    const out = join(dir, "zen4.bin");
+    assert.equal((await run1("build", "--cpu", "amd-zen4", "--fpstate-only", "-o", out)).code, 0);
+    const b = readFileSync(out);
+    assert.equal(new DataView(b.buffer, b.byteOffset).getUint32(28, true), 0x2ffff);
+  });
+
+  test("a --base no kernel would give: warned, for the frame and for an FPU area", async () => {
+    const f = await run1("build", "--cpu", "amd-zen4", "--base", "0x7ffe0001", "-o", join(dir, "b1.bin"));
+    assert.equal(f.code, 0, f.err);
+    assert.match(f.err, /--base 0x7ffe0001 is not 8 mod 16/);
+    const good = await run1("build", "--cpu", "amd-zen4", "--base", "0x7ffe0008", "-o", join(dir, "b2.bin"));
+    assert.equal(good.err, "");
+    const a = await run1(
+      "build",
+      "--cpu",
+      "amd-zen4",
+      "--fpstate-only",
+      "--base",
+      "0x7ffe0010",
+      "-o",
+      join(dir, "b3.bin"),
+    );
+    assert.match(a.err, /not 64-byte aligned: XRSTOR raises #GP/);
+  });
+
+  test("-o naming the STATE.json is refused, the input kept", async () => {
+    const st = state("self", { rip: "0x401000" });
+    const before = readFileSync(st);
+    const r = await run1("build", "--cpu", "amd-zen4", "--state", st, "-o", st);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /writing it would replace the input/);
+    assert.deepEqual(readFileSync(st), before);
+  });
+});

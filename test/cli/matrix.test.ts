@@ -81,3 +81,11 @@ test("a folder whose files are all bad: one error line naming the folder, no war
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("one host is '1 host', one layout '1 distinct layout'", async () => {
+  const r = await sf("matrix", "amd-zen4");
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^1 host, 1 distinct layout;/);
+  const two = await sf("matrix", "amd-zen4", "amd-zen5");
+  assert.match(two.out, /^2 hosts, 1 distinct layout;/);
+});

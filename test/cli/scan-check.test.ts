@@ -32,8 +32,8 @@ describe("check --core / --checkpoint", fixtures, () => {
     assert.deepEqual(
       j.frames.map((f: J) => [f.id, f.style]),
       [
-        [`t${tid}-d1`, "checkpoint"],
-        [`t${tid}-d2`, "checkpoint"],
+        [`t${tid}-d1`, "core"],
+        [`t${tid}-d2`, "core"],
         [`t${tid}-state`, "criu"],
       ],
     );

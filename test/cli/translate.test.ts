@@ -271,3 +271,26 @@ describe("sigframe translate: bad input", fixtures, () => {
     });
   }
 });
+
+test("translate X -o X is refused and X is left as it was", async () => {
+  const f = join(dir, "self.bin");
+  assert.equal((await cli(["build", "--cpu", "amd-zen4", "--fpstate-only", "-o", f])).code, 0);
+  const before = readFileSync(f);
+  const r = await cli(["translate", "--from", "amd-zen4", "--to", "intel-icelake-server", f, "-o", f]);
+  assert.equal(r.code, 2);
+  assert.equal(r.out, "");
+  assert.match(r.err, /self\.bin: is the input .*writing it would replace the input/);
+  assert.deepEqual(readFileSync(f), before);
+  // The same file under another name too.
+  const r2 = await cli([
+    "translate",
+    "--from",
+    "amd-zen4",
+    "--to",
+    "intel-icelake-server",
+    f,
+    "-o",
+    join(dir, ".", "self.bin"),
+  ]);
+  assert.equal(r2.code, 2);
+});

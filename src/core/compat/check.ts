@@ -255,6 +255,7 @@ const STYLE_WORDS: Record<FrameStyle, string> = {
   criu: "CRIU-restored thread state",
   "raw-copy": "raw-copied thread state (gVisor)",
   checkpoint: "frames found in the checkpoint",
+  core: "frames found in the core",
   mxcsr: "frames with DAZ set in MXCSR",
 };
 

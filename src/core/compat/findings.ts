@@ -16,7 +16,7 @@ export type Severity = "error" | "warning" | "info";
  * - `checkpoint`: a frame found in a checkpoint or core (given by the caller);
  * - `mxcsr`: a kernel frame from A whose MXCSR uses a bit only A accepts.
  */
-export type FrameStyle = "kernel" | "kernel-altstack" | "criu" | "raw-copy" | "checkpoint" | "mxcsr";
+export type FrameStyle = "kernel" | "kernel-altstack" | "criu" | "raw-copy" | "checkpoint" | "core" | "mxcsr";
 
 /** One host's side of a finding: the values that differ. */
 export interface HostSide {

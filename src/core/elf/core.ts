@@ -58,6 +58,10 @@ export const AT = {
   HWCAP: 16,
   PLATFORM: 15,
   HWCAP2: 26,
+  /** Address of 16 random bytes the ELF loader puts on the initial process stack. */
+  RANDOM: 25,
+  /** Address of the executable's file name, also on the initial stack. */
+  EXECFN: 31,
   MINSIGSTKSZ: 51,
 } as const;
 

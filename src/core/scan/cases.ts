@@ -47,6 +47,7 @@ export function foundFrameCase(
   from: XsaveLayout,
   id: string,
   description: string,
+  style: "checkpoint" | "core" = "checkpoint",
 ): FrameCase {
   const mem = scan.process.memory;
   const region = f.region;
@@ -56,7 +57,7 @@ export function foundFrameCase(
   if (!bytes) bytes = mem.read(f.fpstate, f.sw.extendedSize)!;
   return {
     id,
-    style: "checkpoint",
+    style,
     description,
     fpstate: bytes,
     address: f.fpstate,
@@ -69,7 +70,12 @@ export function foundFrameCase(
 }
 
 /** The frame cases of every live frame and every thread's state, for `check --checkpoint/--core`. */
-export function scanCases(scans: ProcessScan[], from: XsaveLayout, to: XsaveLayout): ScanCases {
+export function scanCases(
+  scans: ProcessScan[],
+  from: XsaveLayout,
+  to: XsaveLayout,
+  image: "checkpoint" | "core" = "checkpoint",
+): ScanCases {
   const frames: FrameCase[] = [];
   const notes: string[] = [];
   let uses = 3n;
@@ -89,7 +95,8 @@ export function scanCases(scans: ProcessScan[], from: XsaveLayout, to: XsaveLayo
             s,
             from,
             `${pfx}t${tname}-d${f.depth}`,
-            `${who(pid, th.tid, th.index)}: depth-${f.depth} ${f.signalName} frame at ${hex(f.ucontext)} (fpstate ${hex(f.fpstate)}), as the checkpoint holds it`,
+            `${who(pid, th.tid, th.index)}: depth-${f.depth} ${f.signalName} frame at ${hex(f.ucontext)} (fpstate ${hex(f.fpstate)}), as the ${image} holds it`,
+            image,
           ),
         );
       }
@@ -109,7 +116,7 @@ export function scanCases(scans: ProcessScan[], from: XsaveLayout, to: XsaveLayo
         `${low} frame-shaped area${low === 1 ? " is" : "s are"} not a live frame (see 'sigframe scan') and ${low === 1 ? "is" : "are"} not evaluated`,
       );
   }
-  const live = frames.filter((f) => f.style === "checkpoint").length;
+  const live = frames.filter((f) => f.style === image).length;
   notes.push(
     `evaluated ${live} live signal frame${live === 1 ? "" : "s"} found on the stacks and ${frames.length - live} thread state${frames.length - live === 1 ? "" : "s"}`,
   );

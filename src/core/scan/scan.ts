@@ -18,7 +18,7 @@
  */
 import type { MemoryImage, MemoryRegion } from "../memory.ts";
 import { type Examined, examine, type KernelFrame, type Rejected } from "./candidate.ts";
-import { MAGIC1_ALIGN_REMAINDER, signalName } from "./geometry.ts";
+import { MAGIC1_ALIGN_REMAINDER, SS_DISABLE, signalName } from "./geometry.ts";
 
 /** A thread as the image describes it. */
 export interface ScanThread {
@@ -300,9 +300,12 @@ export function scanMemory(mem: MemoryImage, opts: ScanOptions = {}): ScanResult
   }
 
   function found(f: KernelFrame, t: ScanThread | undefined, depth: number | null): FoundFrame {
-    const as = t?.altstack;
-    const onAltstack =
-      as && as.size > 0n ? f.frame >= as.sp && f.end <= as.sp + as.size : f.placement === "altstack";
+    // The thread's sigaltstack where the image records it (CRIU); else the one the frame itself
+    // saved in uc_stack (__save_altstack(): the settings at delivery, kept by every nested frame on
+    // it too), which is all an ELF core has.
+    const own = f.ucStack.size > 0n && (f.ucStack.flags & SS_DISABLE) === 0 ? f.ucStack : undefined;
+    const as = t?.altstack && t.altstack.size > 0n ? t.altstack : own;
+    const onAltstack = as ? f.frame >= as.sp && f.end <= as.sp + as.size : f.placement === "altstack";
     const ff: FoundFrame = {
       ...f,
       depth,

@@ -14,9 +14,16 @@
  */
 import { ByteWriter } from "../bytes.ts";
 import { InvalidDataError, UsageError } from "../errors.ts";
-import { bit, hasBit } from "../hex.ts";
-import { MXCSR_INIT, MXCSR_MASK_SSE2 } from "../mxcsr.ts";
-import { FP_XSTATE_MAGIC2, FXSAVE_SIZE, MASK_FPSSE, MIN_XSTATE_SIZE, XFEATURE } from "../xsave/components.ts";
+import { bit, hasBit, hex } from "../hex.ts";
+import { MXCSR_INIT, MXCSR_MASK_FXSAVE_ZERO, MXCSR_MASK_SSE2 } from "../mxcsr.ts";
+import {
+  componentInfo,
+  FP_XSTATE_MAGIC2,
+  FXSAVE_SIZE,
+  MASK_FPSSE,
+  MIN_XSTATE_SIZE,
+  XFEATURE,
+} from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
 import {
   KERNEL_FPSTATE_OFFSET,
@@ -108,6 +115,11 @@ function inUse(state: RegisterState, b: number): boolean {
   return rec !== undefined && Object.values(rec).some((v) => v !== 0n);
 }
 
+/** Components by name, as messages say them: `Hi16_ZMM (bit 7)`. */
+function named(bits: readonly number[]): string {
+  return bits.map((b) => `${componentInfo(b).name} (bit ${b})`).join(", ");
+}
+
 function stateComponentsOutside(state: RegisterState, layout: XsaveLayout, mask: bigint): number[] {
   return [...state.components.keys()].filter(
     (b) => !hasBit(mask, b) || !layout.components.some((c) => c.bit === b),
@@ -186,8 +198,7 @@ function assembleFpstate(
     // FXSR-only CPU: save_xstate_epilog() still writes the sw bytes (save_sw_bytes(): extended_size
     // = user_size + FP_XSTATE_MAGIC2_SIZE, user_size 512) but no magic2 (arch/x86/kernel/fpu/signal.c).
     const dropped = [...st.components.keys()];
-    if (dropped.length)
-      notes.push(`this CPU has no XSAVE: components ${dropped.join(", ")} of the state are not written`);
+    if (dropped.length) notes.push(`this CPU has no XSAVE: ${named(dropped)} of the state are not written`);
     return {
       size: 512,
       legacy,
@@ -202,8 +213,7 @@ function assembleFpstate(
   let size: number;
   if (style === "kernel") {
     const outside = stateComponentsOutside(st, layout, layout.userFeatures);
-    if (outside.length)
-      notes.push(`components ${outside.join(", ")} are not among the task's features and are not written`);
+    if (outside.length) notes.push(`${named(outside)}: not among the task's features, not written`);
     for (const c of layout.components)
       if (c.enabled && c.bit >= 2 && inUse(st, c.bit)) xstateBv |= bit(c.bit);
     xstateSize = layout.userSize;
@@ -219,9 +229,7 @@ function assembleFpstate(
     }
     const skipped = [...st.components.keys()].filter((b) => inUse(st, b) && !hasBit(xstateBv, b));
     if (skipped.length)
-      notes.push(
-        `CRIU would drop components ${skipped.join(", ")}: not copied by its restorer or absent on this CPU`,
-      );
+      notes.push(`CRIU would drop ${named(skipped)}: not copied by its restorer or absent on this CPU`);
     xfeatures = xstateBv;
     size = Math.max(CRIU_XSAVE_SIZE, xstateSize + 4);
   }
@@ -264,10 +272,27 @@ export function buildFrame(opts: BuildOptions): BuildResult {
   let fp: Fpstate | undefined;
   if (wantsFpstate)
     fp = buildFpstate(opts.layout!, state, opts.style === "criu" ? "criu" : "kernel", mxcsrMask, notes);
+  if (fp) {
+    // What the CPU would refuse is still written (a test frame may want it), but said.
+    const mask = Number(mxcsrMask) >>> 0 || MXCSR_MASK_FXSAVE_ZERO;
+    const mxcsr = Number(fp.legacy.mxcsr) >>> 0;
+    if ((mxcsr & ~mask) >>> 0)
+      notes.push(
+        `MXCSR ${hex(mxcsr)} sets bits outside ${opts.layout ? `${opts.layout.profile.name}'s` : "the CPU's"} MXCSR_MASK ${hex(mask)}: FXRSTOR/XRSTOR raise #GP, so sigreturn of this frame is SIGSEGV`,
+      );
+  }
   if (opts.fpstateOnly) {
     const bytes = encodeFpstate(fp!);
+    if (opts.base !== undefined && opts.base % 64n !== 0n)
+      notes.push(
+        `--base ${hex(opts.base)} puts the FPU area at an address that is not 64-byte aligned: XRSTOR raises #GP (SIGSEGV) on v5.14+; the kernel always aligns it to 64`,
+      );
     return { bytes, fpstate: fp!, fpstateOffset: 0, notes };
   }
+  if (opts.base !== undefined && opts.style === "kernel" && opts.base % 16n !== 8n)
+    notes.push(
+      `--base ${hex(opts.base)} is not 8 mod 16: the kernel puts rt_sigframe (pretcode) at the handler's entry rsp, 16n − 8 (get_sigframe()); this frame starts where no kernel would put one`,
+    );
 
   const start = opts.style === "pwntools" ? "uc" : "pretcode";
   const variant = opts.pwntoolsVariant ?? 304;

@@ -21,6 +21,8 @@ export interface TruthThread {
   sp_at_block: string;
   rip_after_syscall: string;
   live_xinuse_expected: string;
+  /** The mapping holding sp_at_block, as /proc/self/maps named it ("(anonymous)" when unnamed). */
+  sp_vma: { lo: string; hi: string; name: string };
   frames: TruthFrame[];
 }
 export interface TruthContext {
