@@ -88,10 +88,3 @@ export class ByteWriter {
     this.bytes.set(b, off);
   }
 }
-
-/** ASCII decoding without TextDecoder (core has no DOM/Node types). Stops at NUL. */
-export function ascii(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length && b[i] !== 0; i++) s += String.fromCharCode(b[i]!);
-  return s;
-}

@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { release } from "node:os";
 import { Cpuid, type CpuidLeaf } from "../core/cpuid/cpuid.ts";
+import { hasElfMagic } from "../core/elf/format.ts";
 import { EnvironmentError, UsageError } from "../core/errors.ts";
 import { type Profile, profileFromCpuid } from "../core/profile.ts";
 import { profileFromCpuidR } from "../core/profiles/cpuid-r.ts";
@@ -15,7 +16,6 @@ import {
   type ProfileReadOptions,
   profileFromBytes,
   profileFromElf,
-  startsLikeElf,
 } from "../core/profiles/detect.ts";
 import { withFileSource } from "./byte-source.ts";
 import { readInput } from "./files.ts";
@@ -45,7 +45,7 @@ function isElfFile(path: string): boolean {
   try {
     fd = openSync(path, "r");
     const head = new Uint8Array(4);
-    return readSync(fd, head, 0, 4, 0) === 4 && startsLikeElf(head);
+    return readSync(fd, head, 0, 4, 0) === 4 && hasElfMagic(head);
   } catch {
     return false;
   } finally {

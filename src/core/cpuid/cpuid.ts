@@ -1,5 +1,5 @@
 /** A set of raw CPUID results and the feature bits sigframe cares about. */
-import { ascii } from "../bytes.ts";
+import { cString } from "../text.ts";
 
 export interface CpuidLeaf {
   leaf: number;
@@ -91,7 +91,7 @@ export class Cpuid {
     dv.setUint32(0, l.ebx, true);
     dv.setUint32(4, l.edx, true);
     dv.setUint32(8, l.ecx, true);
-    return ascii(b);
+    return cString(b);
   }
 
   /** CPUID.1.EAX. */
@@ -125,7 +125,7 @@ export class Cpuid {
       dv.setUint32(i * 16 + 8, l.ecx, true);
       dv.setUint32(i * 16 + 12, l.edx, true);
     }
-    const s = ascii(b).trim().replace(/\s+/g, " ");
+    const s = cString(b).trim().replace(/\s+/g, " ");
     return s || undefined;
   }
 }

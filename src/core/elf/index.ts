@@ -7,8 +7,9 @@ import type { MemoryImage } from "../memory.ts";
 import type { Profile } from "../profile.ts";
 import type { ByteSource } from "../source.ts";
 import { computeLayout, type XsaveLayout } from "../xsave/layout.ts";
-import { type CoreThread, type ElfCore, type ElfNote, parseElfCore } from "./core.ts";
+import { type ElfCore, parseElfCore } from "./core.ts";
 import { coreMemory } from "./memory.ts";
+import type { CoreThread, ElfNote } from "./notes.ts";
 import { analyzeCoreXsave, type CoreXsaveInfo, profileFromCore } from "./profile.ts";
 import { decodeFxsave, decodeXstate, type FpuState } from "./thread-state.ts";
 
@@ -67,6 +68,9 @@ export function openCore(source: ByteSource, name = "core"): OpenCore {
 }
 
 export * from "./core.ts";
+export * from "./format.ts";
+export * from "./header.ts";
 export { CoreMemory, coreMemory } from "./memory.ts";
+export * from "./notes.ts";
 export * from "./profile.ts";
 export * from "./thread-state.ts";

@@ -8,8 +8,8 @@
  * out) and the part past the end of a truncated file are not present.
  */
 import { type MemoryRegion, type PresentRun, SourceMemory } from "../memory.ts";
-import type { ElfCore } from "./core.ts";
-import { AT, auxvValue, PF_R, PF_W, PF_X, PT_LOAD } from "./core.ts";
+import { auxvValue, type ElfCore } from "./core.ts";
+import { AT, PF_R, PF_W, PF_X, PT_LOAD } from "./format.ts";
 
 export class CoreMemory extends SourceMemory {
   constructor(core: ElfCore) {

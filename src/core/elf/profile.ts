@@ -35,7 +35,8 @@ import {
   type Vendor,
   XFEATURE,
 } from "../xsave/components.ts";
-import { AT, auxvValue, type ElfCore, noteXcr0 } from "./core.ts";
+import { auxvValue, type ElfCore, noteXcr0 } from "./core.ts";
+import { AT } from "./format.ts";
 
 export type { Vendor };
 

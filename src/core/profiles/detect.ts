@@ -4,12 +4,14 @@
  * the CRIU and ELF readers: cpuinfo.img, core files).
  */
 import { criuCpuinfoReader } from "../criu/cpuinfo-profile.ts";
-import { ELF_MAGIC, parseElfCore } from "../elf/core.ts";
+import { parseElfCore } from "../elf/core.ts";
+import { hasElfMagic } from "../elf/format.ts";
 import { profileFromCore } from "../elf/profile.ts";
 import { InvalidDataError, isSigframeError, UsageError } from "../errors.ts";
 import { parseJsonText } from "../json.ts";
 import type { Profile } from "../profile.ts";
 import { type ByteSource, bytesSource } from "../source.ts";
+import { decodeText } from "../text.ts";
 import { BUILTIN_PROFILES } from "./builtins.ts";
 import { looksLikeCpuidR, profileFromCpuidR } from "./cpuid-r.ts";
 import { profileFromJson } from "./json.ts";
@@ -32,11 +34,6 @@ export const binaryProfileReaders: BinaryProfileReader[] = [criuCpuinfoReader];
 /** The most of a profile file that is read whole (ELF cores read from a file are not). */
 export const MAX_PROFILE_BYTES = 64 * 1024 * 1024;
 
-/** The first bytes start like an ELF file: such a file is read as a core, and fails as one. */
-export function startsLikeElf(head: Uint8Array): boolean {
-  return head.length >= ELF_MAGIC.length && ELF_MAGIC.every((b, i) => head[i] === b);
-}
-
 /** A profile from an ELF core, read through `src` (a file-backed source keeps a large core on disk). */
 export function profileFromElf(src: ByteSource, name: string): Profile {
   try {
@@ -49,9 +46,9 @@ export function profileFromElf(src: ByteSource, name: string): Profile {
 
 export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileReadOptions = {}): Profile {
   if (bytes.length === 0) throw new InvalidDataError("empty input: expected a CPU profile", { input: name });
-  if (startsLikeElf(bytes)) return profileFromElf(bytesSource(bytes), name);
+  if (hasElfMagic(bytes)) return profileFromElf(bytesSource(bytes), name);
   for (const r of binaryProfileReaders) if (r.sniff(bytes)) return r.read(bytes, name);
-  const text = decodeText(bytes, name);
+  const text = textOf(bytes, name);
   const trimmed = text.trimStart();
   if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
     const doc = parseJsonText(text, name);
@@ -64,12 +61,10 @@ export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileR
   );
 }
 
-function decodeText(bytes: Uint8Array, name: string): string {
-  let ascii = true;
+function textOf(bytes: Uint8Array, name: string): string {
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
-    if (b > 0x7f) ascii = false;
-    else if (b === 0 || (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d)) {
+    if (b === 0 || (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d)) {
       // The reason first: the offset of the first control byte is a detail, not where it failed.
       throw new InvalidDataError(
         `not a recognised profile format: binary data (control byte 0x${b.toString(16).padStart(2, "0")} at offset ${i}); expected 'cpuid -r' output, profile JSON, a CRIU cpuinfo.img or an ELF core`,
@@ -77,48 +72,7 @@ function decodeText(bytes: Uint8Array, name: string): string {
       );
     }
   }
-  return ascii ? latin1(bytes) : utf8Decode(bytes);
-}
-
-/**
- * UTF-8 for names and brand strings; falls back to the Latin-1 reading on malformed input. Built
- * from UTF-16 units in chunks: a string grown one character at a time takes seconds on a large input.
- */
-function utf8Decode(bytes: Uint8Array): string {
-  const parts: string[] = [];
-  const units = new Uint16Array(0x2000);
-  let n = 0;
-  const flush = () => {
-    parts.push(String.fromCharCode.apply(null, units.subarray(0, n) as unknown as number[]));
-    n = 0;
-  };
-  for (let i = 0; i < bytes.length; ) {
-    const b = bytes[i]!;
-    const extra = b < 0x80 ? 0 : b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : b >= 0xc0 ? 1 : -1;
-    if (extra < 0 || i + extra >= bytes.length + (extra === 0 ? 1 : 0)) return latin1(bytes);
-    let cp = extra === 0 ? b : b & (0x3f >> extra);
-    for (let k = 1; k <= extra; k++) {
-      const c = bytes[i + k]!;
-      if ((c & 0xc0) !== 0x80) return latin1(bytes);
-      cp = (cp << 6) | (c & 0x3f);
-    }
-    if (cp > 0x10ffff) return latin1(bytes);
-    if (n + 2 > units.length) flush();
-    if (cp >= 0x10000) {
-      units[n++] = 0xd800 + ((cp - 0x10000) >> 10);
-      units[n++] = 0xdc00 + ((cp - 0x10000) & 0x3ff);
-    } else units[n++] = cp;
-    i += extra + 1;
-  }
-  flush();
-  return parts.join("");
-}
-
-function latin1(bytes: Uint8Array): string {
-  const parts: string[] = [];
-  for (let i = 0; i < bytes.length; i += 0x2000)
-    parts.push(String.fromCharCode.apply(null, bytes.subarray(i, i + 0x2000) as unknown as number[]));
-  return parts.join("");
+  return decodeText(bytes);
 }
 
 /** Looks up a built-in profile; unknown names fail with the closest names. */
