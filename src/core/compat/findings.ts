@@ -3,7 +3,11 @@
  * problem, each with its typed facts), plus the catalogue that gives every code its default
  * severity, a title and what to do. `docs/findings.md` documents the same codes for users.
  */
+
+import { hasBit } from "../hex.ts";
+import { standardPlacement } from "../sigframe/fpstate.ts";
 import type { Policy } from "../sigreturn/types.ts";
+import type { XsaveLayout } from "../xsave/layout.ts";
 
 export type Severity = "error" | "warning" | "info";
 
@@ -175,15 +179,28 @@ export function severityRank(s: Severity): number {
   return s === "error" ? 2 : s === "warning" ? 1 : 0;
 }
 
-/** The kernels of each policy, short (for messages). */
-export const POLICY_KERNELS_SHORT: Record<Policy, string> = {
-  legacy: "before v5.14",
-  classic: "v5.14 … v6.14, v7.1-rc6+, stable trees with the revert",
-  refined: "v6.15 … v7.1-rc5, stable trees before the revert",
-};
+/** The facts of one finding variant: everything but its code; severity defaults to the code's. */
+export type FindingFacts<F extends Finding = Finding> = F extends Finding
+  ? Omit<F, "code" | "severity" | "hint"> & { severity?: Severity }
+  : never;
 
-export const POLICY_KERNELS: Record<Policy, string> = {
-  legacy: "Linux before v5.14",
-  classic: "Linux v5.14 … v6.14, v7.1-rc6 and later, and stable trees with the revert 44eeff9bc467",
-  refined: "Linux v6.15 … v7.1-rc5 and stable trees before the revert (dc8aa31a7ac2)",
-};
+/** A finding of `code` from its facts, with the catalogue's severity (unless given) and hint. */
+export function finding<C extends FindingCode>(
+  code: C,
+  facts: FindingFacts<Extract<Finding, { code: C }>>,
+): Extract<Finding, { code: C }> {
+  const info = FINDING_CODES[code];
+  const { severity, message, ...rest } = facts as FindingFacts;
+  return { code, severity: severity ?? info.severity, message, hint: info.hint, ...rest } as Extract<
+    Finding,
+    { code: C }
+  >;
+}
+
+/** One host's side of a finding about component `b` (or about the frame size when absent). */
+export function hostSide(l: XsaveLayout, b?: number): HostSide {
+  if (b === undefined) return { userSize: l.userSize };
+  const c = standardPlacement(l, b);
+  const present = b < 2 || hasBit(l.userFeatures, b);
+  return c && present ? { offset: c.offset, size: c.size, present } : { present: false };
+}

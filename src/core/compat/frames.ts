@@ -48,10 +48,6 @@ export interface FrameCase {
   mxcsr: number;
 }
 
-export { CRIU_COMPONENTS, MXCSR_DAZ };
-/** MXCSR at init (0x1f80). */
-export const MXCSR_DEFAULT = MXCSR_INIT;
-
 /** gVisor's SupportedXFeatureStates (pkg/sentry/arch/fpu/fpu_amd64.go): x87, SSE, AVX, AVX-512. */
 export const RAW_COPY_SUPPORTED = 0xe7n;
 /** What gVisor writes to sw_reserved.xfeatures of the frames it hands the host kernel. */
@@ -159,7 +155,7 @@ export function kernelFrame(
   altstack = false,
 ): FrameCase {
   const uses = (opts.uses & from.userFeatures) | MASK_FPSSE;
-  const mxcsr = opts.mxcsr ?? MXCSR_DEFAULT;
+  const mxcsr = opts.mxcsr ?? MXCSR_INIT;
   const bytes = buildFpstateBytes(from, patternState(uses, mxcsr, [from]), "kernel", writtenMask(opts));
   const { extendedSize } = swSizes(bytes);
   const total = altstack ? (extendedSize + 63) & ~63 : bufferSize(from, to);
@@ -190,7 +186,7 @@ function swSizes(fp: Uint8Array): { xstateSize: number; extendedSize: number } {
  */
 export function criuFrame(from: XsaveLayout, to: XsaveLayout, opts: FrameOptions): FrameCase {
   const uses = (opts.uses & from.userFeatures) | MASK_FPSSE;
-  const mxcsr = opts.mxcsr ?? MXCSR_DEFAULT;
+  const mxcsr = opts.mxcsr ?? MXCSR_INIT;
   const bytes = buildFpstateBytes(to, patternState(uses, mxcsr, [from, to]), "criu", writtenMask(opts));
   const carried = to.xsave ? xstateBvOf(bytes) : MASK_FPSSE;
   const placements = placementsOf(to, carried);
@@ -223,7 +219,7 @@ function xstateBvOf(fp: Uint8Array): bigint {
  */
 export function rawCopyFrame(from: XsaveLayout, to: XsaveLayout, opts: FrameOptions): FrameCase {
   const uses = (opts.uses & from.userFeatures & RAW_COPY_SUPPORTED) | MASK_FPSSE;
-  const mxcsr = opts.mxcsr ?? MXCSR_DEFAULT;
+  const mxcsr = opts.mxcsr ?? MXCSR_INIT;
   const { bytes, copied } = rawCopyFpstate(
     from,
     to,
@@ -261,7 +257,7 @@ export function standardFrames(from: XsaveLayout, to: XsaveLayout, opts: Standar
   const b = resolveMxcsrMask(opts.toMxcsrMask).value;
   const extra = a & ~b & 0xffff;
   if (extra) {
-    const f = kernelFrame(from, to, { ...opts, mxcsr: MXCSR_DEFAULT | extra });
+    const f = kernelFrame(from, to, { ...opts, mxcsr: MXCSR_INIT | extra });
     f.id = "mxcsr";
     f.style = "mxcsr";
     f.description = `a frame from the source whose MXCSR sets ${extra & MXCSR_DAZ ? "DAZ (bit 6)" : `bits 0x${extra.toString(16)}`}, valid there`;

@@ -6,7 +6,8 @@
 import { type MxcsrMaskInput, resolveMxcsrMask } from "../mxcsr.ts";
 import { POLICIES, type Policy } from "../sigreturn/types.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
-import { type CheckResult, checkCompat, type Predictor, type Verdict } from "./check.ts";
+import { type CheckResult, checkCompat, type Verdict } from "./check.ts";
+import type { Predictor } from "./evaluate.ts";
 
 export interface MatrixHost {
   name: string;

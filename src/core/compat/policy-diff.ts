@@ -6,11 +6,12 @@
  */
 import { hasBit } from "../hex.ts";
 import { resolveMxcsrMask } from "../mxcsr.ts";
+import { CRIU_COMPONENTS } from "../sigframe/build.ts";
 import type { Policy, Prediction } from "../sigreturn/types.ts";
 import { FP_XSTATE_MAGIC1, MASK_FPSSE, SW_BYTES_OFFSET, XSAVE_HDR_OFFSET } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
-import type { Predictor } from "./check.ts";
-import { CRIU_COMPONENTS, criuFrame, kernelFrame, rawCopyFrame } from "./frames.ts";
+import type { Predictor } from "./evaluate.ts";
+import { criuFrame, kernelFrame, rawCopyFrame } from "./frames.ts";
 import { groupHosts, type MatrixHost } from "./matrix.ts";
 
 export interface DiffFrame {

@@ -4,6 +4,8 @@ export {
   destinationPolicies,
   type KernelPolicies,
   MEASURED_CLASSIC_6_18,
+  POLICY_KERNELS,
+  POLICY_KERNELS_SHORT,
   type PolicyChoice,
   parsePolicy,
   policiesForKernel,

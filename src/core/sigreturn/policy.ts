@@ -10,6 +10,20 @@ import { POLICIES, type Policy } from "./types.ts";
 /** The first 6.18 stable release measured with the revert (classic); earlier 6.18.y are unknown. */
 export const MEASURED_CLASSIC_6_18 = 44;
 
+/** The kernels of each policy (the table below in words), for reports. */
+export const POLICY_KERNELS: Record<Policy, string> = {
+  legacy: "Linux before v5.14",
+  classic: "Linux v5.14 … v6.14, v7.1-rc6 and later, and stable trees with the revert 44eeff9bc467",
+  refined: "Linux v6.15 … v7.1-rc5 and stable trees before the revert (dc8aa31a7ac2)",
+};
+
+/** The same, short (for messages). */
+export const POLICY_KERNELS_SHORT: Record<Policy, string> = {
+  legacy: "before v5.14",
+  classic: "v5.14 … v6.14, v7.1-rc6+, stable trees with the revert",
+  refined: "v6.15 … v7.1-rc5, stable trees before the revert",
+};
+
 export interface KernelPolicies {
   /** One policy when known; two (most likely first) when the release is ambiguous. */
   policies: Policy[];
@@ -66,7 +80,6 @@ export interface PolicyChoice {
   note?: string;
 }
 
-/** `--policy P` or `--kernel K` to the policies to judge by (all when neither is given). */
 /** A policy name from the command line; anything else is a usage error naming `input`. */
 export function parsePolicy(text: string, input = "--policy"): Policy {
   if (!POLICIES.includes(text as Policy))
@@ -74,6 +87,7 @@ export function parsePolicy(text: string, input = "--policy"): Policy {
   return text as Policy;
 }
 
+/** `--policy P` or `--kernel K` to the policies to judge by (all when neither is given). */
 export function choosePolicies(policy: string | undefined, kernel: KernelVersion | undefined): PolicyChoice {
   if (policy !== undefined && kernel !== undefined)
     throw new UsageError("give --kernel or --policy, not both", { input: "--policy" });

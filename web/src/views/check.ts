@@ -5,11 +5,10 @@ import {
   type CheckResult,
   FINDING_CODES,
   type Finding,
-  POLICY_KERNELS,
   type Severity,
 } from "../../../src/core/compat/index.ts";
 import { hex } from "../../../src/core/hex.ts";
-import { POLICIES } from "../../../src/core/sigreturn/index.ts";
+import { POLICIES, POLICY_KERNELS } from "../../../src/core/sigreturn/index.ts";
 import { componentNames } from "../../../src/core/xsave/report.ts";
 import { h, nextId, replace } from "../dom.ts";
 import { checkFor, kernelFromText } from "../model.ts";

@@ -1,0 +1,97 @@
+/**
+ * Findings that follow from the two layouts alone, whatever the frame and the kernel policy:
+ * components the process does not use, AMX permission and availability, PKRU, glibc's cached
+ * XSAVE size and an MXCSR_MASK that is estimated rather than measured.
+ */
+import { bit, bitsOf, hasBit, hex } from "../hex.ts";
+import type { MxcsrMask } from "../mxcsr.ts";
+import { componentInfo, XFEATURE } from "../xsave/components.ts";
+import { standardSize, type XsaveLayout } from "../xsave/layout.ts";
+import { type Finding, finding, hostSide } from "./findings.ts";
+
+/** glibc's STATE_SAVE_MASK (sysdeps/x86/sysdep.h): what _dl_runtime_resolve saves. */
+const GLIBC_SAVE_MASK = bit(1) | bit(2) | bit(3) | bit(5) | bit(6) | bit(7) | bit(XFEATURE.APX);
+
+/** Layout-only findings: they do not depend on a frame or a kernel policy. */
+export function staticFindings(
+  from: XsaveLayout,
+  to: XsaveLayout,
+  uses: bigint,
+  names: { from: string; to: string },
+  mx: { from: MxcsrMask; to: MxcsrMask },
+): Finding[] {
+  const out: Finding[] = [];
+  const A = names.from;
+  const B = names.to;
+  for (const b of bitsOf(from.userFeatures & ~uses)) {
+    if (b < 2 || b === XFEATURE.XTILECFG || b === XFEATURE.XTILEDATA) continue;
+    if (hasBit(to.userFeatures, b)) continue;
+    const name = componentInfo(b).name;
+    out.push(
+      finding("component_unused_missing", {
+        message: `${A} enables ${name} but ${B} does not have it; processes are taken not to use it${b === XFEATURE.BNDREGS || b === XFEATURE.BNDCSR ? " (Linux has no MPX user ABI since v5.6)" : ""}`,
+        component: name,
+        bit: b,
+        from: hostSide(from, b),
+        to: hostSide(to, b),
+      }),
+    );
+  }
+  if (hasBit(from.xcr0, XFEATURE.XTILEDATA)) {
+    if (!hasBit(to.xcr0, XFEATURE.XTILEDATA)) {
+      if (!hasBit(uses, XFEATURE.XTILEDATA))
+        out.push(
+          finding("amx_unavailable", {
+            message: `${A} offers AMX (XTILEDATA) but ${B} does not: a process that used AMX loses its tile state`,
+            component: "XTILEDATA",
+            bit: XFEATURE.XTILEDATA,
+            from: hostSide(from, XFEATURE.XTILEDATA),
+            to: hostSide(to, XFEATURE.XTILEDATA),
+          }),
+        );
+    } else {
+      out.push(
+        finding("amx_permission", {
+          message: `AMX permission (ARCH_REQ_XCOMP_PERM) is per process and not carried to ${B}; a thread that used AMX has user_size ${from.maxUserSize} instead of ${from.userSize}`,
+          component: "XTILEDATA",
+          bit: XFEATURE.XTILEDATA,
+        }),
+      );
+    }
+  }
+  if (!hasBit(from.userFeatures, XFEATURE.PKRU) && hasBit(to.userFeatures, XFEATURE.PKRU)) {
+    out.push(
+      finding("pkru_init", {
+        message: `${A} has no PKRU; on ${B} it is loaded as 0 (all protection keys open) rather than Linux's default 0x55555554`,
+        component: "PKRU",
+        bit: XFEATURE.PKRU,
+        from: hostSide(from, XFEATURE.PKRU),
+        to: hostSide(to, XFEATURE.PKRU),
+      }),
+    );
+  }
+  if (from.xsave && to.xsave) {
+    const ga = standardSize(from, from.xcr0 & GLIBC_SAVE_MASK);
+    const gb = standardSize(to, to.xcr0 & GLIBC_SAVE_MASK);
+    if (gb > ga) {
+      out.push(
+        finding("glibc_xsave_size", {
+          message: `glibc sized its lazy-binding XSAVE area on ${A} for ${ga} bytes; on ${B} XSAVE of the same mask writes ${gb}`,
+          from: { size: ga },
+          to: { size: gb },
+        }),
+      );
+    }
+  }
+  if (mx.from.estimated !== mx.to.estimated) {
+    const [est, name, other, otherName] = mx.to.estimated ? [mx.to, B, mx.from, A] : [mx.from, A, mx.to, B];
+    out.push(
+      finding("mxcsr_mask_estimated", {
+        message: `${name}'s MXCSR_MASK is not measured: ${hex(est.value)}, ${est.basis}; ${otherName}'s is ${hex(other.value)} (${other.basis})`,
+        from: { mxcsrMask: mx.from.value },
+        to: { mxcsrMask: mx.to.value },
+      }),
+    );
+  }
+  return out;
+}
