@@ -19,7 +19,7 @@ import {
   translateSigframeImage,
   type UntranslatedRead,
   untranslatedReads,
-} from "../core/sigframe/translate.ts";
+} from "../core/sigframe/translate/index.ts";
 import { predictionToJson } from "../core/sigreturn/json.ts";
 import { choosePolicies } from "../core/sigreturn/policy.ts";
 import { losesState } from "../core/sigreturn/predict.ts";

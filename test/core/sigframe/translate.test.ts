@@ -29,7 +29,7 @@ import {
   translateFpstate,
   translateSigframeImage,
   untranslatedReads,
-} from "../../../src/core/sigframe/translate.ts";
+} from "../../../src/core/sigframe/translate/index.ts";
 import { predict } from "../../../src/core/sigreturn/predict.ts";
 import { POLICIES } from "../../../src/core/sigreturn/types.ts";
 import { FP_XSTATE_MAGIC2 } from "../../../src/core/xsave/components.ts";
