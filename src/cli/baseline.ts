@@ -6,13 +6,12 @@ import { type BaselineResult, baseline } from "../core/compat/index.ts";
 import { isSigframeError, UsageError } from "../core/errors.ts";
 import { hex, toJson } from "../core/hex.ts";
 import { type MxcsrMask, mxcsrMaskOf } from "../core/mxcsr.ts";
-import type { Profile } from "../core/profile.ts";
-import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
+import { displayName, type Profile } from "../core/profile.ts";
+import type { LayoutOptions, XsaveLayout } from "../core/xsave/layout.ts";
+import { profileLayout } from "../core/xsave/options.ts";
 import { componentNames } from "../core/xsave/report.ts";
 import { loadProfile } from "../node/profile-source.ts";
-import { displayName } from "./check.ts";
 import type { CliContext } from "./context.ts";
-import { layoutOptions } from "./layout.ts";
 import { renderTable } from "./render/table.ts";
 
 interface LoadedHost {
@@ -36,22 +35,18 @@ function profileFiles(dir: string): string[] {
  * PROFILE arguments, where a folder stands for every profile file in it. Files of a folder that
  * are not profiles are skipped with a warning; a named file that fails is an error.
  */
-export function loadHosts(
-  ctx: CliContext,
-  args: string[],
-  kernel?: Parameters<typeof layoutOptions>[0],
-): LoadedHost[] {
+export function loadHosts(ctx: CliContext, args: string[], kernel?: LayoutOptions): LoadedHost[] {
   const out: LoadedHost[] = [];
   const seen = new Map<string, number>();
   const add = (arg: string, p: Profile) => {
-    let name = displayName(arg, p);
+    let name = displayName(p, arg);
     const n = seen.get(name) ?? 0;
     seen.set(name, n + 1);
     if (n > 0) name = `${name}#${n + 1}`;
     out.push({
       name,
       profile: p,
-      layout: computeLayout(p, layoutOptions(kernel ?? {}, p)),
+      layout: profileLayout(p, kernel ?? {}),
       mxcsrMask: mxcsrMaskOf(p),
     });
   };

@@ -6,53 +6,20 @@ import {
   checkCompat,
   FINDING_CODES,
   type Finding,
-  type FrameCase,
   type Severity,
 } from "../core/compat/index.ts";
 import { UsageError } from "../core/errors.ts";
 import { hex, toJson } from "../core/hex.ts";
-import { type Profile, displayName as shortName } from "../core/profile.ts";
-import {
-  choosePolicies,
-  destinationPolicies,
-  POLICIES,
-  withDestinationKernel,
-} from "../core/sigreturn/index.ts";
-import type { XsaveLayout } from "../core/xsave/layout.ts";
+import { displayName, type Profile } from "../core/profile.ts";
+import type { CheckpointFrames } from "../core/scan/cases.ts";
+import { choosePolicies, POLICIES, withDestinationKernel } from "../core/sigreturn/index.ts";
 import { profileLayout } from "../core/xsave/options.ts";
 import { componentNames } from "../core/xsave/report.ts";
 import { loadProfile } from "../node/profile-source.ts";
+import { loadCheckpointFrames } from "../node/scan-target.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, u64Option } from "./options.ts";
 import { renderTable } from "./render/table.ts";
-
-/**
- * Frames found in a checkpoint or a core (`--checkpoint DIR`, `--core FILE`): a scanner registers
- * here. It returns the source host when the checkpoint records it, what the process used, and the
- * frames on its stacks; each frame then gets its fate on the destination.
- */
-export interface CheckpointFrames {
-  profile?: Profile;
-  uses?: bigint;
-  frames: FrameCase[];
-  notes?: string[];
-}
-
-export interface FrameSource {
-  option: "checkpoint" | "core";
-  load(path: string, from: XsaveLayout | undefined, to: XsaveLayout): CheckpointFrames;
-}
-
-export const frameSources: FrameSource[] = [];
-
-/** `--policy P` or `--kernel K` to the policies to judge by (all when neither is given). */
-export const policiesOption = choosePolicies;
-export { destinationPolicies };
-
-/** A short name for messages: the built-in name, or a file name without folder and `.json`. */
-export function displayName(arg: string, p: Profile): string {
-  return shortName(p, arg);
-}
 
 interface CheckFlags {
   from?: string;
@@ -251,16 +218,11 @@ export function register(program: Command, ctx: CliContext): void {
       const which =
         flags.checkpoint !== undefined ? "checkpoint" : flags.core !== undefined ? "core" : undefined;
       if (which) {
-        const src = frameSources.find((s) => s.option === which);
         const path = (which === "checkpoint" ? flags.checkpoint : flags.core)!;
-        if (!src)
-          throw new UsageError(`reading frames from a ${which} is not available in this build`, {
-            input: `--${which}`,
-          });
         const fromArg = flags.from === "-" ? undefined : flags.from;
         pa = fromArg ? loadProfile(fromArg) : undefined;
         const la0 = pa ? profileLayout(pa) : undefined;
-        taken = src.load(path, la0, lb);
+        taken = loadCheckpointFrames(which, path, la0, lb);
         pa = pa ?? taken.profile;
       } else {
         if (flags.from === undefined)
@@ -270,8 +232,8 @@ export function register(program: Command, ctx: CliContext): void {
       if (!pa) throw new UsageError("the source host is not known: pass --from", { input: "--from" });
       const amx = uses !== undefined && (uses >> 18n) & 1n ? { amx: true } : {};
       const input = hostsCheckInput(
-        { profile: pa, layout: profileLayout(pa, amx), name: displayName(flags.from ?? pa.name, pa) },
-        { profile: pb, layout: lb, name: displayName(flags.to!, pb) },
+        { profile: pa, layout: profileLayout(pa, amx), name: displayName(pa, flags.from ?? pa.name) },
+        { profile: pb, layout: lb, name: displayName(pb, flags.to!) },
       );
       if (pol.policies) input.policies = pol.policies;
       const u = uses ?? taken?.uses;

@@ -41,7 +41,7 @@ const ALL: Loader[] = [
   serve,
 ];
 
-/** Command name → the modules it needs (`check --checkpoint` uses the scanner's frame sources). */
+/** Command name → the module that registers it. */
 const BY_NAME: Record<string, Loader[]> = {
   profiles: [layout],
   layout: [layout],
@@ -51,7 +51,7 @@ const BY_NAME: Record<string, Loader[]> = {
   predict: [predict],
   host: [host],
   probe: [probe],
-  check: [check, scan],
+  check: [check],
   baseline: [baseline],
   matrix: [matrix],
   "policy-diff": [policyDiff],

@@ -6,7 +6,7 @@ import { BUILTIN_PROFILES } from "../core/profiles/builtins.ts";
 import { profileToJson } from "../core/profiles/json.ts";
 import { diffLayouts } from "../core/xsave/diff.ts";
 import { computeLayout, type LayoutOptions, type XsaveLayout } from "../core/xsave/layout.ts";
-import { layoutOptionsFor, profileLayout } from "../core/xsave/options.ts";
+import { profileLayout } from "../core/xsave/options.ts";
 import { componentRows, diffSummary, layoutHeader } from "../core/xsave/report.ts";
 import { layoutSvg } from "../core/xsave/svg.ts";
 import { refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
@@ -34,11 +34,6 @@ function parseLayoutFlags(flags: LayoutFlags): LayoutOptions {
   if (x !== undefined) o.xcr0 = x;
   if (flags.amx) o.amx = true;
   return o;
-}
-
-/** The layout options for one profile: a profile that knows its kernel but not XCR0 uses that kernel. */
-export function layoutOptions(parsed: LayoutOptions, profile: Profile): LayoutOptions {
-  return layoutOptionsFor(profile, parsed);
 }
 
 export function layoutJson(l: XsaveLayout): Record<string, unknown> {

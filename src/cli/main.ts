@@ -1,8 +1,8 @@
 /**
  * The `sigframe` command: parses arguments with commander, runs one command, and maps failures to
  * the contract: one line `sigframe: <input>[:<where>]: <what went wrong>` on stderr and exit 2 for
- * bad input or usage, 4 when the environment cannot do it. Commands register themselves in
- * `commands.ts`.
+ * bad input or usage, 4 when the environment cannot do it. `commands.ts` lists every command and
+ * the module that defines it.
  */
 import { Command, CommanderError } from "commander";
 import { isSigframeError, oneLineText } from "../core/errors.ts";

@@ -2,9 +2,8 @@
 import type { Command } from "commander";
 import { type MatrixResult, matrix } from "../core/compat/index.ts";
 import { hex, toJson } from "../core/hex.ts";
-import { predict } from "../core/sigreturn/index.ts";
+import { choosePolicies, predict } from "../core/sigreturn/index.ts";
 import { loadHosts } from "./baseline.ts";
-import { policiesOption } from "./check.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, oneFormat } from "./options.ts";
 import { renderTable } from "./render/table.ts";
@@ -110,7 +109,7 @@ export function register(program: Command, ctx: CliContext): void {
     .action((args: string[], flags: MatrixFlags) => {
       oneFormat(flags as Record<string, unknown>, ["json", "csv"]);
       const kernel = kernelOption(flags.kernel);
-      const pol = policiesOption(flags.policy, kernel);
+      const pol = choosePolicies(flags.policy, kernel);
       const hosts = loadHosts(ctx, args);
       const opts: Parameters<typeof matrix>[1] = { predict };
       if (pol.policies) opts.policies = pol.policies;

@@ -1,16 +1,11 @@
 /** `sigframe scan TARGET`: the live signal frames of each thread in a checkpoint, core or raw image. */
-import { basename } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { hex } from "../core/hex.ts";
-import type { Profile } from "../core/profile.ts";
-import { scanCases } from "../core/scan/cases.ts";
 import { scanJson } from "../core/scan/report.ts";
 import type { FoundFrame } from "../core/scan/scan.ts";
 import { type ProcessScan, type ScanTarget, scanTarget } from "../core/scan/targets.ts";
-import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { type OpenTargetOptions, openScanTarget } from "../node/scan-target.ts";
-import { type CheckpointFrames, type FrameSource, frameSources } from "./check.ts";
 import type { CliContext } from "./context.ts";
 import { u64Option } from "./options.ts";
 import { renderTable } from "./render/table.ts";
@@ -221,48 +216,3 @@ function renderScan(ctx: CliContext, target: ScanTarget, scans: ProcessScan[], a
   }
   return out.join("\n");
 }
-
-/** `checkpoint dump`, `core S2.core`; a name that already says what it is stays as it is (`core`). */
-export function imageName(image: "checkpoint" | "core", path: string): string {
-  const base = basename(path.replace(/\/+$/, "")) || path;
-  return base.toLowerCase().includes(image) ? base : `${image} ${base}`;
-}
-
-/**
- * `check --checkpoint DIR` / `check --core FILE`: the source host is the CPU the image records
- * (cpuinfo.img, core notes) unless --from names one; the frames are the live frames the scanner
- * finds plus each thread's own state.
- */
-function loadFrames(expect: "criu" | "elf-core") {
-  return (path: string, from: XsaveLayout | undefined, to: XsaveLayout): CheckpointFrames => {
-    const target = openScanTarget(path, { expect });
-    try {
-      const la = from ?? (target.profile ? computeLayout(target.profile) : undefined);
-      if (!la)
-        throw new UsageError(
-          "the checkpoint does not record its CPU (no cpuinfo.img: dump with --cpu-cap=fpu); pass --from",
-          { input: path },
-        );
-      const scans = scanTarget(target);
-      const image = target.kind === "criu" ? "checkpoint" : "core";
-      const cases = scanCases(scans, la, to, image);
-      const out: CheckpointFrames = { uses: cases.uses, frames: cases.frames, notes: cases.notes };
-      if (target.profile) {
-        // Named after the image; MXCSR_MASK from the threads' saved FXSAVE images where the profile lacks it.
-        const p: Profile = { ...target.profile, name: imageName(image, path) };
-        const mask = scans.flatMap((s) => s.process.threads).find((t) => t.fpu?.mxcsrMask)?.fpu?.mxcsrMask;
-        if (p.mxcsrMask === undefined && p.observed?.mxcsrMask === undefined && mask) p.mxcsrMask = mask;
-        out.profile = p;
-      }
-      return out;
-    } finally {
-      target.close();
-    }
-  };
-}
-
-const SOURCES: FrameSource[] = [
-  { option: "checkpoint", load: loadFrames("criu") },
-  { option: "core", load: loadFrames("elf-core") },
-];
-for (const s of SOURCES) if (!frameSources.some((x) => x.option === s.option)) frameSources.push(s);

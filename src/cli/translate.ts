@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { isSigframeError, UsageError } from "../core/errors.ts";
 import { hasBit, hex, toJson } from "../core/hex.ts";
 import { mxcsrMaskOf } from "../core/mxcsr.ts";
-import type { Profile } from "../core/profile.ts";
+import { displayName, type Profile } from "../core/profile.ts";
 import type { Fpstate } from "../core/sigframe/fpstate.ts";
 import {
   type FpstateTranslation,
@@ -28,7 +28,6 @@ import { XFEATURE } from "../core/xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
 import { loadProfile } from "../node/profile-source.ts";
-import { displayName } from "./check.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, u64Option } from "./options.ts";
 import { type FrameFlags, type FrameInput, readFrameInput } from "./render/frame-input.ts";
@@ -200,8 +199,8 @@ export function register(program: Command, ctx: CliContext): void {
 
       const pa: Profile = loadProfile(flags.from!);
       const pb: Profile = loadProfile(flags.to!);
-      const aName = displayName(flags.from!, pa);
-      const bName = displayName(flags.to!, pb);
+      const aName = displayName(pa, flags.from!);
+      const bName = displayName(pb, flags.to!);
       if (flags.amx && !hasBit(computeLayout(pb).xcr0, XFEATURE.XTILEDATA))
         throw new UsageError(`${bName} has no AMX tile data in XCR0`, { input: "--amx" });
       const la0 = computeLayout(pa);

@@ -185,7 +185,7 @@ export function nativeHostCapture(runner = nativeRunner()): ProbeCapture {
   return helperCapture(c, f);
 }
 
-/** hostProviders entry: the helper when it can run here, else nothing (the fallbacks take over). */
+/** HOST_PROVIDERS entry (profile-source.ts): the helper when it can run here, else nothing (the fallbacks take over). */
 export const nativeHostProvider = {
   name: "native helper",
   capture(): Profile | undefined {

@@ -5,7 +5,6 @@ import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { release } from "node:os";
 import { Cpuid, type CpuidLeaf } from "../core/cpuid/cpuid.ts";
-import { hasElfMagic } from "../core/elf/format.ts";
 import { EnvironmentError, UsageError } from "../core/errors.ts";
 import { type Profile, profileFromCpuid } from "../core/profile.ts";
 import { profileFromCpuidR } from "../core/profiles/cpuid-r.ts";
@@ -17,12 +16,16 @@ import {
   profileFromBytes,
   profileFromElf,
 } from "../core/profiles/detect.ts";
+import { detectFormat, type FormatId, HEAD_BYTES } from "../core/profiles/formats.ts";
 import { withFileSource } from "./byte-source.ts";
 import { readInput } from "./files.ts";
 import { nativeHostProvider } from "./native.ts";
 
-/** Host capture providers, best first; the native helper registers itself at the front. */
-export const hostProviders: { name: string; capture(): Profile | undefined }[] = [nativeHostProvider];
+/** One way of reading this machine's CPU; undefined when it cannot here. */
+export interface HostProvider {
+  name: string;
+  capture(): Profile | undefined;
+}
 
 export function loadProfile(arg: string, opts: ProfileReadOptions = {}): Profile {
   if (arg === "host") return hostProfile();
@@ -32,7 +35,8 @@ export function loadProfile(arg: string, opts: ProfileReadOptions = {}): Profile
     if (!arg.includes("/") && !arg.includes(".")) return builtinProfile(arg);
     throw new UsageError("no such file or directory (and not a built-in profile name)", { input: arg });
   }
-  if (arg !== "-" && isElfFile(arg)) {
+  const format = arg === "-" ? undefined : fileFormat(arg);
+  if (format === "elf-core" || format === "elf") {
     // Cores can be many GiB: read them through random access, never whole.
     return withFileSource(arg, (src) => profileFromElf(src, arg));
   }
@@ -40,14 +44,16 @@ export function loadProfile(arg: string, opts: ProfileReadOptions = {}): Profile
   return profileFromBytes(f.bytes, f.name, opts);
 }
 
-function isElfFile(path: string): boolean {
+/** The format of a file from its first bytes (formats.ts); undefined for text, or when unreadable. */
+function fileFormat(path: string): FormatId | undefined {
   let fd: number | undefined;
   try {
     fd = openSync(path, "r");
-    const head = new Uint8Array(4);
-    return readSync(fd, head, 0, 4, 0) === 4 && hasElfMagic(head);
+    const head = new Uint8Array(HEAD_BYTES);
+    const n = readSync(fd, head, 0, HEAD_BYTES, 0);
+    return detectFormat(head.subarray(0, n))?.id;
   } catch {
-    return false;
+    return undefined;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
@@ -55,9 +61,13 @@ function isElfFile(path: string): boolean {
 
 let cachedHost: Profile | undefined;
 
-/** This machine: native helper, else /dev/cpu/0/cpuid, else `cpuid -r -1`. */
-export function hostProfile(): Profile {
-  if (cachedHost) return cachedHost;
+/**
+ * This machine, from the first of `providers` that can read it (default HOST_PROVIDERS: the
+ * native helper, else /dev/cpu/0/cpuid, else `cpuid -r -1`). The default answer is kept.
+ */
+export function hostProfile(providers: readonly HostProvider[] = HOST_PROVIDERS): Profile {
+  const shared = providers === HOST_PROVIDERS;
+  if (shared && cachedHost) return cachedHost;
   if (process.platform !== "linux" || process.arch !== "x64") {
     throw new EnvironmentError(
       `host profiles need Linux on x86-64 (this is ${process.platform}/${process.arch})`,
@@ -66,32 +76,36 @@ export function hostProfile(): Profile {
       },
     );
   }
-  for (const p of hostProviders) {
+  for (const p of providers) {
     const prof = p.capture();
     if (prof) {
-      cachedHost = prof;
+      if (shared) cachedHost = prof;
       return prof;
     }
-  }
-  const fromDev = readDevCpuid();
-  if (fromDev) {
-    cachedHost = fromDev;
-    return fromDev;
-  }
-  const r = spawnSync("cpuid", ["-r", "-1"], { encoding: "utf8", timeout: 10_000 });
-  if (!r.error && r.status === 0 && r.stdout) {
-    const p = profileFromCpuidR(r.stdout, "host");
-    p.source = { kind: "host" };
-    p.kernel = release();
-    p.notes.push("read with 'cpuid -r -1'; XCR0 not measured");
-    cachedHost = p;
-    return p;
   }
   throw new EnvironmentError(
     "cannot read this CPU's CPUID: native helper not built, /dev/cpu/0/cpuid not readable, 'cpuid' not installed",
     { input: "host" },
   );
 }
+
+/** `cpuid -r -1` (Debian's cpuid package): CPUID only, XCR0 not measured. */
+function readCpuidTool(): Profile | undefined {
+  const r = spawnSync("cpuid", ["-r", "-1"], { encoding: "utf8", timeout: 10_000 });
+  if (r.error || r.status !== 0 || !r.stdout) return undefined;
+  const p = profileFromCpuidR(r.stdout, "host");
+  p.source = { kind: "host" };
+  p.kernel = release();
+  p.notes.push("read with 'cpuid -r -1'; XCR0 not measured");
+  return p;
+}
+
+/** Ways of reading this machine's CPU, best first. */
+export const HOST_PROVIDERS: readonly HostProvider[] = [
+  nativeHostProvider,
+  { name: "/dev/cpu/0/cpuid", capture: readDevCpuid },
+  { name: "cpuid -r -1", capture: readCpuidTool },
+];
 
 /** Reads CPUID through the Linux cpuid driver: the file offset is (subleaf << 32) | leaf. */
 function readDevCpuid(): Profile | undefined {

@@ -4,9 +4,12 @@
  * a file-backed ByteSource, never loaded whole.
  */
 import { statSync } from "node:fs";
-import { looksLikeElfCore, openCore } from "../core/elf/index.ts";
+import { openCore } from "../core/elf/index.ts";
 import { isSigframeError, UsageError } from "../core/errors.ts";
+import { detectFormat, HEAD_BYTES } from "../core/profiles/formats.ts";
+import { type CheckpointFrames, checkpointFrames } from "../core/scan/cases.ts";
 import { checkpointTarget, elfCoreTarget, rawTarget, type ScanTarget } from "../core/scan/targets.ts";
+import type { XsaveLayout } from "../core/xsave/layout.ts";
 import { openFileSource } from "./byte-source.ts";
 import { openCheckpoint } from "./criu-dir.ts";
 import { describeFsError } from "./files.ts";
@@ -50,8 +53,8 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
     throw new UsageError("not a directory; --checkpoint takes a CRIU checkpoint directory", { input: path });
   const src = openFileSource(path);
   try {
-    const head = src.read(0, Math.min(64, src.size));
-    if (looksLikeElfCore(head)) {
+    const format = detectFormat(src.read(0, Math.min(HEAD_BYTES, src.size)));
+    if (format?.id === "elf-core") {
       if (opts.base !== undefined)
         throw new UsageError(
           "--base is for raw memory images; this is an ELF core (its segments have addresses)",
@@ -76,5 +79,20 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
     src.close();
     if (isSigframeError(e) && e.input === undefined) e.input = path;
     throw e;
+  }
+}
+
+/** `check --checkpoint DIR` / `check --core FILE`: the image's frames for the check (cases.ts). */
+export function loadCheckpointFrames(
+  which: "checkpoint" | "core",
+  path: string,
+  from: XsaveLayout | undefined,
+  to: XsaveLayout,
+): CheckpointFrames {
+  const target = openScanTarget(path, { expect: which === "checkpoint" ? "criu" : "elf-core" });
+  try {
+    return checkpointFrames(target, path, from, to);
+  } finally {
+    target.close();
   }
 }

@@ -7,7 +7,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { policiesOption } from "../../src/cli/check.ts";
 import { CliContext, memoryIo } from "../../src/cli/context.ts";
 import { renderLayout } from "../../src/cli/layout.ts";
 import { renderTable } from "../../src/cli/render/table.ts";
@@ -16,6 +15,7 @@ import { parseKernelVersion } from "../../src/core/kernel.ts";
 import { BUILTIN_PROFILES } from "../../src/core/profiles/builtins.ts";
 import { builtinProfile, profileFromBytes } from "../../src/core/profiles/detect.ts";
 import { buildFrame, emptyState, setRegister } from "../../src/core/sigframe/index.ts";
+import { choosePolicies } from "../../src/core/sigreturn/index.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
 import { errorLine } from "../../web/src/errors.ts";
 import { inspectBytes } from "../../web/src/frame-model.ts";
@@ -120,7 +120,7 @@ test("policy choices match 'sigframe check'", () => {
       let cli: unknown;
       let web: unknown;
       try {
-        cli = policiesOption(policy, k);
+        cli = choosePolicies(policy, k);
       } catch (e) {
         cli = (e as SigframeError).oneLine();
       }

@@ -20,12 +20,10 @@ import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
 import { InvalidDataError } from "../errors.ts";
 import { bitsOf } from "../hex.ts";
 import type { Profile } from "../profile.ts";
-import type { BinaryProfileReader } from "../profiles/detect.ts";
 import { VENDOR_OFFSETS } from "../xsave/components.ts";
 import { MAX_XSAVE_SIZE } from "../xsave/limits.ts";
 import { decodeCpuinfo } from "./decode.ts";
 import type { cpuinfo_x86_entry } from "./gen/cpuinfo_pb.ts";
-import { IMAGE_MAGICS, looksLikeCriuImage } from "./image.ts";
 
 /** Which CPUID register each compel capability word holds. */
 const WORDS: Readonly<Record<number, { leaf: number; subleaf: number; reg: "eax" | "ebx" | "ecx" | "edx" }>> =
@@ -45,8 +43,6 @@ const WORDS: Readonly<Record<number, { leaf: number; subleaf: number; reg: "eax"
   };
 
 const VENDOR_STRINGS: Readonly<Record<number, string>> = { 1: "GenuineIntel", 2: "AuthenticAMD" };
-
-export const CPUINFO_MAGIC = IMAGE_MAGICS.CPUINFO!;
 
 function vendorRegs(v: string): { ebx: number; edx: number; ecx: number } {
   const c = (i: number) =>
@@ -233,9 +229,3 @@ export function profileFromCpuinfoImage(bytes: Uint8Array, name: string): Profil
   if (ci.x86Entry.length > 1) p.notes.push(`cpuinfo.img lists ${ci.x86Entry.length} CPUs; the first is used`);
   return p;
 }
-
-export const criuCpuinfoReader: BinaryProfileReader = {
-  format: "CRIU cpuinfo.img",
-  sniff: (bytes) => looksLikeCriuImage(bytes, CPUINFO_MAGIC),
-  read: (bytes, name) => profileFromCpuinfoImage(bytes, name),
-};

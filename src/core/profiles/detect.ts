@@ -1,11 +1,10 @@
 /**
- * PROFILE arguments: a built-in name, or the bytes of a file whose format is detected
- * (`cpuid -r` text, sigframe-profile/1 JSON, cpuid-corpus JSON, and binary formats registered by
- * the CRIU and ELF readers: cpuinfo.img, core files).
+ * PROFILE arguments: a built-in name, or the bytes of a file whose format is detected: the binary
+ * formats of formats.ts (ELF cores, CRIU cpuinfo.img), else text (`cpuid -r` output,
+ * sigframe-profile/1 JSON, cpuid-corpus JSON).
  */
-import { criuCpuinfoReader } from "../criu/cpuinfo-profile.ts";
+import { profileFromCpuinfoImage } from "../criu/cpuinfo-profile.ts";
 import { parseElfCore } from "../elf/core.ts";
-import { hasElfMagic } from "../elf/format.ts";
 import { profileFromCore } from "../elf/profile.ts";
 import { InvalidDataError, isSigframeError, UsageError } from "../errors.ts";
 import { parseJsonText } from "../json.ts";
@@ -14,22 +13,13 @@ import { type ByteSource, bytesSource } from "../source.ts";
 import { decodeText } from "../text.ts";
 import { BUILTIN_PROFILES } from "./builtins.ts";
 import { looksLikeCpuidR, profileFromCpuidR } from "./cpuid-r.ts";
+import { detectFormat, type FormatId, HEAD_BYTES } from "./formats.ts";
 import { profileFromJson } from "./json.ts";
 
 export interface ProfileReadOptions {
   /** `--cpu-index N` for multi-CPU `cpuid -r` dumps. */
   cpuIndex?: number;
 }
-
-export interface BinaryProfileReader {
-  /** Format name for messages, e.g. "CRIU cpuinfo.img". */
-  format: string;
-  sniff(bytes: Uint8Array): boolean;
-  read(bytes: Uint8Array, name: string): Profile;
-}
-
-/** Binary formats (CRIU images) add themselves here; ELF files are read before any of them. */
-export const binaryProfileReaders: BinaryProfileReader[] = [criuCpuinfoReader];
 
 /** The most of a profile file that is read whole (ELF cores read from a file are not). */
 export const MAX_PROFILE_BYTES = 64 * 1024 * 1024;
@@ -44,10 +34,17 @@ export function profileFromElf(src: ByteSource, name: string): Profile {
   }
 }
 
+/** How a profile is read from each binary format. */
+const BINARY_PROFILE_READERS: Record<FormatId, (bytes: Uint8Array, name: string) => Profile> = {
+  "elf-core": (bytes, name) => profileFromElf(bytesSource(bytes), name),
+  elf: (bytes, name) => profileFromElf(bytesSource(bytes), name),
+  "criu-cpuinfo": profileFromCpuinfoImage,
+};
+
 export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileReadOptions = {}): Profile {
   if (bytes.length === 0) throw new InvalidDataError("empty input: expected a CPU profile", { input: name });
-  if (hasElfMagic(bytes)) return profileFromElf(bytesSource(bytes), name);
-  for (const r of binaryProfileReaders) if (r.sniff(bytes)) return r.read(bytes, name);
+  const format = detectFormat(bytes.subarray(0, HEAD_BYTES));
+  if (format) return BINARY_PROFILE_READERS[format.id](bytes, name);
   const text = textOf(bytes, name);
   const trimmed = text.trimStart();
   if (trimmed.startsWith("{") || trimmed.startsWith("[")) {

@@ -9,11 +9,13 @@
  */
 import type { FrameCase, Placement } from "../compat/frames.ts";
 import { criuFrame } from "../compat/frames.ts";
+import { UsageError } from "../errors.ts";
 import { bitsOf, hex } from "../hex.ts";
+import type { Profile } from "../profile.ts";
 import { standardPlacement } from "../sigframe/fpstate.ts";
-import type { XsaveLayout } from "../xsave/layout.ts";
+import { computeLayout, type XsaveLayout } from "../xsave/layout.ts";
 import type { FoundFrame } from "./scan.ts";
-import type { ProcessScan } from "./targets.ts";
+import { type ProcessScan, type ScanTarget, scanTarget } from "./targets.ts";
 
 /** How far past the fpstate the bytes are taken (the destination may read up to its own user_size). */
 export const MAX_FRAME_BYTES = 64 * 1024;
@@ -121,4 +123,51 @@ export function scanCases(
     `evaluated ${live} live signal frame${live === 1 ? "" : "s"} found on the stacks and ${frames.length - live} thread state${frames.length - live === 1 ? "" : "s"}`,
   );
   return { frames, uses, notes };
+}
+
+/**
+ * What `check --checkpoint DIR` / `check --core FILE` takes from the image: the source host it
+ * records (where it does), what the process used, and the frames to evaluate.
+ */
+export interface CheckpointFrames {
+  profile?: Profile;
+  uses?: bigint;
+  frames: FrameCase[];
+  notes?: string[];
+}
+
+/** `checkpoint dump`, `core S2.core`; a name that already says what it is stays as it is (`core`). */
+export function imageName(image: "checkpoint" | "core", path: string): string {
+  const base = path.replace(/\/+$/, "").split("/").pop() || path;
+  return base.toLowerCase().includes(image) ? base : `${image} ${base}`;
+}
+
+/**
+ * Scans a checkpoint or core and turns it into frame cases. The source layout is `from` (a
+ * `--from` profile) or the CPU the image records; the source profile is named after the image
+ * (`imageName`), with MXCSR_MASK from the threads' saved FXSAVE images where the profile lacks it.
+ */
+export function checkpointFrames(
+  target: ScanTarget,
+  path: string,
+  from: XsaveLayout | undefined,
+  to: XsaveLayout,
+): CheckpointFrames {
+  const la = from ?? (target.profile ? computeLayout(target.profile) : undefined);
+  if (!la)
+    throw new UsageError(
+      "the checkpoint does not record its CPU (no cpuinfo.img: dump with --cpu-cap=fpu); pass --from",
+      { input: path },
+    );
+  const scans = scanTarget(target);
+  const image = target.kind === "criu" ? "checkpoint" : "core";
+  const cases = scanCases(scans, la, to, image);
+  const out: CheckpointFrames = { uses: cases.uses, frames: cases.frames, notes: cases.notes };
+  if (target.profile) {
+    const p: Profile = { ...target.profile, name: imageName(image, path) };
+    const mask = scans.flatMap((s) => s.process.threads).find((t) => t.fpu?.mxcsrMask)?.fpu?.mxcsrMask;
+    if (p.mxcsrMask === undefined && p.observed?.mxcsrMask === undefined && mask) p.mxcsrMask = mask;
+    out.profile = p;
+  }
+  return out;
 }
