@@ -222,7 +222,7 @@ export function register(program: Command, ctx: CliContext): void {
         const fromArg = flags.from === "-" ? undefined : flags.from;
         pa = fromArg ? loadProfile(fromArg) : undefined;
         const la0 = pa ? profileLayout(pa) : undefined;
-        taken = loadCheckpointFrames(which, path, la0, lb);
+        taken = await loadCheckpointFrames(which, path, la0, lb);
         pa = pa ?? taken.profile;
       } else {
         if (flags.from === undefined)

@@ -1,11 +1,16 @@
 /** `sigframe scan TARGET`: the live signal frames of each thread in a checkpoint, core or raw image. */
 import type { Command } from "commander";
+import { describeContainer } from "../core/archive/container.ts";
+import { type ArchiveScanResult, scanCheckpointArchive } from "../core/archive/scan.ts";
 import { UsageError } from "../core/errors.ts";
 import { hex } from "../core/hex.ts";
-import { scanJson } from "../core/scan/report.ts";
+import type { Profile } from "../core/profile.ts";
+import { describeProfile } from "../core/profile.ts";
+import { type Json, scanJson } from "../core/scan/report.ts";
 import type { FoundFrame } from "../core/scan/scan.ts";
-import { type ProcessScan, type ScanTarget, scanTarget } from "../core/scan/targets.ts";
+import { type ProcessScan, type ScanTarget, scanTarget, settleSourceCpu } from "../core/scan/targets.ts";
 import { type OpenTargetOptions, openScanTarget } from "../node/scan-target.ts";
+import { fileStream, streamKind } from "../node/stream-input.ts";
 import type { CliContext } from "./context.ts";
 import { u64Option } from "./options.ts";
 import { renderTable } from "./render/table.ts";
@@ -78,21 +83,83 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--altstack <SP:SIZE>", "raw image: that thread's sigaltstack")
     .option("--all", "examine magic1 at every alignment and list rejected candidates")
     .option("--json", "JSON output")
-    .action((path: string, flags: ScanFlags) => {
+    .action(async (path: string, flags: ScanFlags) => {
       const opts = targetOptions(flags);
+      if (path !== "-" && (await streamKind(path)) === "archive") {
+        rejectRawFlags(opts, path);
+        const progress = progressReporter(ctx);
+        const scanOpts: { all?: boolean; onProgress(d: number, t: number): void; reopenable: boolean } = {
+          onProgress: progress,
+          reopenable: true,
+        };
+        if (flags.all) scanOpts.all = true;
+        const res = await scanCheckpointArchive(() => fileStream(path), path, scanOpts);
+        progress.end();
+        const all = Boolean(flags.all);
+        if (flags.json) ctx.out(JSON.stringify(archiveScanJson(res, all), null, 2));
+        else
+          ctx.out(
+            res.containers
+              .map((c) =>
+                [...targetHeader(ctx, c.target), renderScan(ctx, c.target, c.scans, all)].join("\n"),
+              )
+              .join("\n\n"),
+          );
+        return;
+      }
       const target = openScanTarget(path, opts);
       try {
         const progress = progressReporter(ctx);
         const scanOpts: { all?: boolean; onProgress(d: number, t: number): void } = { onProgress: progress };
         if (flags.all) scanOpts.all = true;
         const scans = scanTarget(target, scanOpts);
+        settleSourceCpu(target, scans);
         progress.end();
         if (flags.json) ctx.out(JSON.stringify(scanJson(target, scans, Boolean(flags.all)), null, 2));
-        else ctx.out(renderScan(ctx, target, scans, Boolean(flags.all)));
+        else
+          ctx.out(
+            [...targetHeader(ctx, target), renderScan(ctx, target, scans, Boolean(flags.all))].join("\n"),
+          );
       } finally {
         target.close();
       }
     });
+}
+
+/** Raw-image flags make no sense for an archive. */
+function rejectRawFlags(o: OpenTargetOptions, path: string): void {
+  if (o.base !== undefined)
+    throw new UsageError("--base is for raw memory images; this is a checkpoint archive", { input: path });
+}
+
+/** The lines above a checkpoint's scan: the container, and where its source CPU came from. */
+function targetHeader(ctx: CliContext, t: ScanTarget): string[] {
+  if (t.kind !== "criu") return [];
+  const out: string[] = [];
+  const who = t.container ? describeContainer(t.container) : undefined;
+  if (who) out.push(ctx.c.bold(who));
+  const p = t.profile;
+  out.push(
+    p && t.cpuSource
+      ? `source CPU (from ${t.cpuSource}): ${t.cpuSource === "cpuinfo.img" ? describeProfile(p) : describeLoggedCpu(p)}`
+      : "source CPU: unknown (no cpuinfo.img, no dump.log at log level 4, no XSAVE state in core-*.img)",
+  );
+  return out;
+}
+
+/** A CPU known from dump.log or core images: vendor, family and brand as far as they are known. */
+function describeLoggedCpu(p: Profile): string {
+  const sig = [p.vendor !== "unknown" ? p.vendor : undefined, p.family ? `family ${p.family}` : undefined]
+    .filter(Boolean)
+    .join(" ");
+  return `${p.brand ? `${p.brand} (${sig})` : sig || "vendor unknown"}, XCR0 ${hex(p.xcr0 ?? 3n)}`;
+}
+
+/** `scan --json` of an archive: one container as the usual document, a pod as `containers[]`. */
+function archiveScanJson(res: ArchiveScanResult, all: boolean): { [k: string]: Json } {
+  const docs = res.containers.map((c) => scanJson(c.target, c.scans, all));
+  if (docs.length === 1) return { archive: { compression: res.compression }, ...docs[0]! };
+  return { archive: { compression: res.compression }, containers: docs };
 }
 
 const KIND: Record<ScanTarget["kind"], string> = {

@@ -13,6 +13,8 @@ export type ProfileSourceKind =
   | "sigframe-profile"
   | "host"
   | "criu-cpuinfo"
+  | "criu-dump-log"
+  | "criu-core"
   | "elf-core";
 
 /** What the kernel actually wrote in a signal frame on this host (from `sigframe host`). */

@@ -3,16 +3,23 @@
  * directory, an ELF core file, or a raw memory image (with a base address). Files are read through
  * a file-backed ByteSource, never loaded whole.
  */
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { MAX_ARCHIVE_FILE } from "../core/archive/checkpoint.ts";
+import { containerInfo } from "../core/archive/container.ts";
+import { scanCheckpointArchive } from "../core/archive/scan.ts";
+import { utf8Text } from "../core/archive/streams.ts";
+import { MAX_DUMP_LOG } from "../core/criu/dump-log.ts";
 import { openCore } from "../core/elf/index.ts";
 import { isSigframeError, UsageError } from "../core/errors.ts";
 import { detectFormat, HEAD_BYTES } from "../core/profiles/formats.ts";
-import { type CheckpointFrames, checkpointFrames } from "../core/scan/cases.ts";
+import { type CheckpointFrames, checkpointFrames, scannedFrames } from "../core/scan/cases.ts";
 import { checkpointTarget, elfCoreTarget, rawTarget, type ScanTarget } from "../core/scan/targets.ts";
 import type { XsaveLayout } from "../core/xsave/layout.ts";
 import { openFileSource } from "./byte-source.ts";
 import { openCheckpoint } from "./criu-dir.ts";
-import { describeFsError } from "./files.ts";
+import { describeFsError, readInput } from "./files.ts";
+import { fileStream, streamKind } from "./stream-input.ts";
 
 export interface OpenTargetOptions {
   /** Raw image: the virtual address of its first byte. */
@@ -46,8 +53,22 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
       });
     if (opts.expect === "elf-core")
       throw new UsageError("is a directory; --core takes an ELF core file", { input: path });
-    const cp = openCheckpoint(path);
-    return { ...checkpointTarget(cp, path), close: () => cp.close() };
+    // A Podman/CRI-O checkpoint unpacked: the images in checkpoint/, the metadata beside them.
+    const podman =
+      !existsSync(join(path, "pstree.img")) && existsSync(join(path, "checkpoint", "pstree.img"));
+    const images = podman ? join(path, "checkpoint") : path;
+    const meta = podman ? path : basename(path) === "checkpoint" ? dirname(path) : path;
+    const cp = openCheckpoint(images);
+    const t: OpenScanTarget = { ...checkpointTarget(cp, path), close: () => cp.close() };
+    const log = [join(images, "dump.log"), join(meta, "dump.log")].find((f) => existsSync(f));
+    if (log) t.dumpLog = utf8Text(readInput(log, MAX_DUMP_LOG).bytes);
+    const cfg = join(meta, "config.dump");
+    const spec = join(meta, "spec.dump");
+    if (existsSync(cfg) || existsSync(spec)) {
+      const read = (f: string) => (existsSync(f) ? readInput(f, MAX_ARCHIVE_FILE).bytes : undefined);
+      t.container = containerInfo(read(cfg), read(spec));
+    }
+    return t;
   }
   if (opts.expect === "criu")
     throw new UsageError("not a directory; --checkpoint takes a CRIU checkpoint directory", { input: path });
@@ -83,12 +104,25 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
 }
 
 /** `check --checkpoint DIR` / `check --core FILE`: the image's frames for the check (cases.ts). */
-export function loadCheckpointFrames(
+export async function loadCheckpointFrames(
   which: "checkpoint" | "core",
   path: string,
   from: XsaveLayout | undefined,
   to: XsaveLayout,
-): CheckpointFrames {
+): Promise<CheckpointFrames> {
+  if (path !== "-" && (await streamKind(path)) === "archive") {
+    if (which !== "checkpoint")
+      throw new UsageError("is a checkpoint archive; --core takes an ELF core (give it as --checkpoint)", {
+        input: path,
+      });
+    const res = await scanCheckpointArchive(() => fileStream(path), path, { reopenable: true });
+    return scannedFrames(
+      res.containers.map((c) => ({ target: c.target, scans: c.scans })),
+      path,
+      from,
+      to,
+    );
+  }
   const target = openScanTarget(path, { expect: which === "checkpoint" ? "criu" : "elf-core" });
   try {
     return checkpointFrames(target, path, from, to);

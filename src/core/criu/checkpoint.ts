@@ -48,7 +48,7 @@ export interface Checkpoint {
   cpu?: Profile;
 }
 
-function fileNames(files: CheckpointFiles): Map<number, string> {
+export function fileNames(files: CheckpointFiles): Map<number, string> {
   const out = new Map<number, string>();
   if (!files.has("files.img")) return out;
   const img = parseImage(files.bytes("files.img"), "files.img", "FILES");

@@ -15,7 +15,7 @@ import type { Profile } from "../profile.ts";
 import { standardPlacement } from "../sigframe/fpstate.ts";
 import { computeLayout, type XsaveLayout } from "../xsave/layout.ts";
 import type { FoundFrame } from "./scan.ts";
-import { type ProcessScan, type ScanTarget, scanTarget } from "./targets.ts";
+import { type ProcessScan, type ScanTarget, scanTarget, settleSourceCpu } from "./targets.ts";
 
 /** How far past the fpstate the bytes are taken (the destination may read up to its own user_size). */
 export const MAX_FRAME_BYTES = 64 * 1024;
@@ -144,8 +144,9 @@ export function imageName(image: "checkpoint" | "core", path: string): string {
 
 /**
  * Scans a checkpoint or core and turns it into frame cases. The source layout is `from` (a
- * `--from` profile) or the CPU the image records; the source profile is named after the image
- * (`imageName`), with MXCSR_MASK from the threads' saved FXSAVE images where the profile lacks it.
+ * `--from` profile) or the CPU the image records (for a CRIU checkpoint: cpuinfo.img, dump.log or
+ * core-*.img, settleSourceCpu); the source profile is named after the image (`imageName`), with
+ * MXCSR_MASK from the threads' saved FXSAVE images where the profile lacks it.
  */
 export function checkpointFrames(
   target: ScanTarget,
@@ -153,19 +154,45 @@ export function checkpointFrames(
   from: XsaveLayout | undefined,
   to: XsaveLayout,
 ): CheckpointFrames {
-  const la = from ?? (target.profile ? computeLayout(target.profile) : undefined);
+  const scans = scanTarget(target);
+  settleSourceCpu(target, scans);
+  return scannedFrames([{ target, scans }], path, from, to);
+}
+
+/** Frame cases of images already scanned: one image, or every container of a pod archive. */
+export function scannedFrames(
+  parts: readonly { target: ScanTarget; scans: ProcessScan[] }[],
+  path: string,
+  from: XsaveLayout | undefined,
+  to: XsaveLayout,
+): CheckpointFrames {
+  const first = parts.find((p) => p.target.profile)?.target;
+  const la = from ?? (first?.profile ? computeLayout(first.profile) : undefined);
   if (!la)
     throw new UsageError(
-      "the checkpoint does not record its CPU (no cpuinfo.img: dump with --cpu-cap=fpu); pass --from",
+      "the checkpoint does not record its CPU (no cpuinfo.img, no dump.log at log level 4, no XSAVE state); pass --from",
       { input: path },
     );
-  const scans = scanTarget(target);
-  const image = target.kind === "criu" ? "checkpoint" : "core";
-  const cases = scanCases(scans, la, to, image);
-  const out: CheckpointFrames = { uses: cases.uses, frames: cases.frames, notes: cases.notes };
-  if (target.profile) {
-    const p: Profile = { ...target.profile, name: imageName(image, path) };
-    const mask = scans.flatMap((s) => s.process.threads).find((t) => t.fpu?.mxcsrMask)?.fpu?.mxcsrMask;
+  const out: CheckpointFrames = { uses: 3n, frames: [], notes: [] };
+  const notes: string[] = [];
+  let uses = 3n;
+  for (const { target, scans } of parts) {
+    const cases = scanCases(scans, la, to, target.kind === "criu" ? "checkpoint" : "core");
+    const pfx = parts.length > 1 ? `${target.container?.name ?? target.name}/` : "";
+    for (const f of cases.frames) f.id = `${pfx}${f.id}`;
+    out.frames.push(...cases.frames);
+    uses |= cases.uses;
+    notes.push(...cases.notes.map((n) => (pfx ? `${pfx} ${n}` : n)));
+    if (target.cpuSource && target.cpuSource !== "cpuinfo.img" && !from)
+      notes.push(`source CPU from ${target.cpuSource}: ${target.profile?.notes[0] ?? ""}`.trim());
+  }
+  out.uses = uses;
+  out.notes = notes;
+  if (first?.profile) {
+    const image = first.kind === "criu" ? "checkpoint" : "core";
+    const p: Profile = { ...first.profile, name: imageName(image, path) };
+    const mask = parts.flatMap((x) => x.scans.flatMap((s) => s.process.threads)).find((t) => t.fpu?.mxcsrMask)
+      ?.fpu?.mxcsrMask;
     if (p.mxcsrMask === undefined && p.observed?.mxcsrMask === undefined && mask) p.mxcsrMask = mask;
     out.profile = p;
   }

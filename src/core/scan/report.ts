@@ -109,6 +109,8 @@ export function scanJson(target: ScanTarget, scans: ProcessScan[], all: boolean)
       kind: target.kind,
       processes: scans.map((s) => s.pid ?? null),
       profile: target.profile?.name,
+      cpuSource: target.cpuSource,
+      container: target.container ? clean({ ...target.container }) : undefined,
     }),
     frames,
     threads: scans.flatMap((s) => s.result.threads.map((t) => threadJson(t, pidOf(s)))),

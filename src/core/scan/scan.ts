@@ -17,7 +17,7 @@
  * with the reasons.
  */
 import type { MemoryImage, MemoryRegion } from "../memory.ts";
-import { type Examined, examine, type KernelFrame, type Rejected } from "./candidate.ts";
+import { type ExamineContext, type Examined, examine, type KernelFrame, type Rejected } from "./candidate.ts";
 import { MAGIC1_ALIGN_REMAINDER, SS_DISABLE, signalName } from "./geometry.ts";
 
 /** A thread as the image describes it. */
@@ -193,53 +193,92 @@ function lowerBound(frames: readonly KernelFrame[], addr: bigint): number {
   return lo;
 }
 
+/** What examining every magic1 hit of an image gave, before liveness is decided. */
+export interface Candidates {
+  /** Frame-shaped candidates, in address order (at most `maxFrames`). */
+  frames: KernelFrame[];
+  framesTotal: number;
+  rejected: Rejected[];
+  rejectedTotal: number;
+  rejectedByCode: Record<string, number>;
+  hits: number;
+  bytesScanned: number;
+}
+
+export function emptyCandidates(): Candidates {
+  return {
+    frames: [],
+    framesTotal: 0,
+    rejected: [],
+    rejectedTotal: 0,
+    rejectedByCode: {},
+    hits: 0,
+    bytesScanned: 0,
+  };
+}
+
+/** Regions sorted by start, as the examiner and the liveness walk look them up. */
+export function sortedRegions(regions: readonly MemoryRegion[]): MemoryRegion[] {
+  return [...regions].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+}
+
+/** The examiner's view of the mappings (none for a raw image). */
+export function examineContext(regions: readonly MemoryRegion[], opts: ScanOptions): ExamineContext {
+  if (!(opts.regionsKnown ?? true)) return {};
+  const others = opts.otherMappings ?? [];
+  return {
+    mappedWith(addr: bigint, perm: "r" | "w" | "x"): boolean | undefined {
+      const r = findRegion(regions, addr);
+      if (r) return r.perm.includes(perm);
+      return others.some((o) => addr >= o.start && addr < o.end) ? undefined : false;
+    },
+  };
+}
+
+/** Adds one examined hit to the candidates (keeping at most maxFrames / maxRejected). */
+export function addExamined(c: Candidates, e: Examined, opts: ScanOptions): void {
+  c.hits++;
+  if (e.kind === "frame") {
+    c.framesTotal++;
+    if (c.frames.length < (opts.maxFrames ?? 10000)) c.frames.push(e.frame);
+  } else {
+    c.rejectedTotal++;
+    c.rejectedByCode[e.rejected.code] = (c.rejectedByCode[e.rejected.code] ?? 0) + 1;
+    if (opts.all && c.rejected.length < (opts.maxRejected ?? 10000)) c.rejected.push(e.rejected);
+  }
+}
+
 /** Scans `mem` for signal frames; see the module comment for the rules. */
 export function scanMemory(mem: MemoryImage, opts: ScanOptions = {}): ScanResult {
-  const regions = [...mem.regions()].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  const regionsKnown = opts.regionsKnown ?? true;
-  const maxFrames = opts.maxFrames ?? 10000;
-  const maxRejected = opts.maxRejected ?? 10000;
-  const threads = opts.threads ?? [];
-  const notes: string[] = [];
-
-  const others = opts.otherMappings ?? [];
-  const mappedWith = regionsKnown
-    ? (addr: bigint, perm: "r" | "w" | "x"): boolean | undefined => {
-        const r = findRegion(regions, addr);
-        if (r) return r.perm.includes(perm);
-        return others.some((o) => addr >= o.start && addr < o.end) ? undefined : false;
-      }
-    : undefined;
-  const ctx = mappedWith ? { mappedWith } : {};
-
+  const regions = sortedRegions(mem.regions());
+  const ctx = examineContext(regions, opts);
   const total = opts.totalBytes ?? expectedBytes(mem);
-  let done = 0;
-  const frames: KernelFrame[] = [];
-  let framesTotal = 0;
-  const rejected: Rejected[] = [];
-  let rejectedTotal = 0;
-  const rejectedByCode: Record<string, number> = {};
-  let hits = 0;
+  const c = emptyCandidates();
   const hitOpts: { all?: boolean; chunkSize?: number; onChunk?(bytes: number): void } = {
     onChunk: (n) => {
-      done += n;
-      opts.onProgress?.(done, Math.max(total, done));
+      c.bytesScanned += n;
+      opts.onProgress?.(c.bytesScanned, Math.max(total, c.bytesScanned));
     },
   };
   if (opts.all) hitOpts.all = true;
   if (opts.chunkSize !== undefined) hitOpts.chunkSize = opts.chunkSize;
-  for (const a of magic1Hits(mem, hitOpts)) {
-    hits++;
-    const e: Examined = examine(mem, a, ctx);
-    if (e.kind === "frame") {
-      framesTotal++;
-      if (frames.length < maxFrames) frames.push(e.frame);
-    } else {
-      rejectedTotal++;
-      rejectedByCode[e.rejected.code] = (rejectedByCode[e.rejected.code] ?? 0) + 1;
-      if (opts.all && rejected.length < maxRejected) rejected.push(e.rejected);
-    }
-  }
+  for (const a of magic1Hits(mem, hitOpts)) addExamined(c, examine(mem, a, ctx), opts);
+  return resolveScan(c, regions, [...(mem.missing?.() ?? [])], opts);
+}
+
+/**
+ * Decides liveness for examined candidates: walks each thread's chain from its stack pointer and
+ * explains every frame that is not on one. `regions` must be sorted (sortedRegions).
+ */
+export function resolveScan(
+  c: Candidates,
+  regions: readonly MemoryRegion[],
+  missing: { start: bigint; end: bigint; why: string }[],
+  opts: ScanOptions = {},
+): ScanResult {
+  const threads = opts.threads ?? [];
+  const notes: string[] = [];
+  const { frames, framesTotal } = c;
   if (framesTotal > frames.length)
     notes.push(`${framesTotal} frame-shaped candidates; only the first ${frames.length} are evaluated`);
 
@@ -352,14 +391,14 @@ export function scanMemory(mem: MemoryImage, opts: ScanOptions = {}): ScanResult
   return {
     frames: [...live, ...unchained],
     framesTotal,
-    rejected,
-    rejectedTotal,
-    rejectedByCode,
+    rejected: c.rejected,
+    rejectedTotal: c.rejectedTotal,
+    rejectedByCode: c.rejectedByCode,
     threads: reports,
-    magic1Hits: hits,
-    bytesScanned: done,
+    magic1Hits: c.hits,
+    bytesScanned: c.bytesScanned,
     alignedOnly: !opts.all,
-    missing: [...(mem.missing?.() ?? [])],
+    missing,
     notes,
   };
 }

@@ -2,7 +2,9 @@
  * What the scanner needs from each kind of image: per process, its memory and its threads (stack
  * pointer, sigaltstack, own FPU state). Adapters for CRIU checkpoints, ELF cores and raw images.
  */
+import type { ContainerInfo } from "../archive/container.ts";
 import type { Checkpoint } from "../criu/checkpoint.ts";
+import { type CpuSource, sourceCpu } from "../criu/source-cpu.ts";
 import { type OpenCore, PT_LOAD } from "../elf/index.ts";
 import type { MemoryImage } from "../memory.ts";
 import type { Profile } from "../profile.ts";
@@ -27,9 +29,35 @@ export interface ScanTarget {
   /** For messages: the path or name of the image. */
   name: string;
   processes: ScanProcess[];
-  /** The CPU the image was taken on, where it says (cpuinfo.img, core notes). */
+  /** The CPU the image was taken on, where it says (cpuinfo.img, dump.log, core notes). */
   profile?: Profile;
   notes: string[];
+  /** CRIU: the checkpoint itself, for the source-CPU chain (settleSourceCpu). */
+  checkpoint?: Checkpoint;
+  /** CRIU: the text of the dump.log beside the images, where there is one. */
+  dumpLog?: string;
+  /** Which record the source CPU came from. */
+  cpuSource?: CpuSource;
+  /** The container the checkpoint is of (engine metadata beside the images). */
+  container?: ContainerInfo;
+}
+
+/**
+ * A CRIU target's source CPU once its frames are known: cpuinfo.img, else dump.log, else what the
+ * core images and the frames on the stacks show (criu/source-cpu.ts). Notes say which.
+ */
+export function settleSourceCpu(target: ScanTarget, scans: readonly ProcessScan[]): void {
+  if (target.kind !== "criu" || !target.checkpoint || target.cpuSource) return;
+  const frames = scans.flatMap((s) =>
+    s.result.frames.filter((f) => f.confidence === "high").map((f) => f.sw),
+  );
+  const cpu = sourceCpu(target.checkpoint, target.dumpLog, frames, target.name);
+  if (cpu.profile) target.profile = cpu.profile;
+  target.notes.push(...cpu.notes);
+  if (cpu.source) {
+    target.cpuSource = cpu.source;
+    if (cpu.source !== "cpuinfo.img") target.notes.push(`source CPU from ${cpu.source}`);
+  }
 }
 
 export interface ProcessScan {
@@ -161,8 +189,11 @@ export function checkpointTarget(cp: Checkpoint, name: string): ScanTarget {
       presentBytes,
     };
   });
-  const t: ScanTarget = { kind: "criu", name, processes, notes: [] };
-  if (cp.cpu) t.profile = cp.cpu;
+  const t: ScanTarget = { kind: "criu", name, processes, notes: [], checkpoint: cp };
+  if (cp.cpu) {
+    t.profile = cp.cpu;
+    t.cpuSource = "cpuinfo.img";
+  }
   return t;
 }
 

@@ -1,0 +1,176 @@
+/**
+ * Checkpoint archives as Podman, CRI-O and the kubelet write them, read in one pass: a tar (plain,
+ * gzip or zstd) with the CRIU images under `checkpoint/` beside `config.dump`, `spec.dump`,
+ * `dump.log` and the rest (checkpointctl's lib/metadata.go layout); a pod archive holds one such
+ * directory per container; a tar of a bare image directory is read too. The small images and
+ * metadata files are kept in memory (each capped); a `pages-*.img` file is handed to the caller as
+ * a stream (to scan) or skipped, never held whole. Nothing is written to disk.
+ */
+import { InvalidDataError } from "../errors.ts";
+import { type Compression, decompress, sniffCompression } from "./compression.ts";
+import { type ByteStream, readStream } from "./streams.ts";
+import { tarMembers } from "./tar.ts";
+
+/** Metadata files of a container checkpoint (and of a pod or kubelet archive). */
+export const METADATA_FILES: ReadonlySet<string> = new Set([
+  "config.dump",
+  "spec.dump",
+  "status.dump",
+  "network.status",
+  "dump.log",
+  "restore.log",
+  "deleted.files",
+  "pod.options",
+  "pod.dump",
+  "checkpointed.pods",
+]);
+
+/** Largest image (other than pages) or metadata file kept. */
+export const MAX_ARCHIVE_FILE = 64 * 1024 * 1024;
+/** Largest total of kept files. */
+export const MAX_ARCHIVE_KEPT = 512 * 1024 * 1024;
+
+/** One container's files in an archive. */
+export interface ArchiveContainer {
+  /** Folder of the container inside the archive: "" at the top, else "name/" (a pod's member). */
+  prefix: string;
+  /** CRIU images other than pages files, by file name. */
+  images: Map<string, Uint8Array>;
+  /** pages-*.img files seen, with the size their header claimed. */
+  pages: Map<string, number>;
+  /** Metadata files (config.dump, dump.log…) by file name. */
+  meta: Map<string, Uint8Array>;
+}
+
+export interface CheckpointArchive {
+  compression: Compression | "none";
+  containers: ArchiveContainer[];
+  members: number;
+  /** Pod-level metadata at the top of a pod archive (pod.dump, pod.options). */
+  pod: Map<string, Uint8Array>;
+}
+
+/** Receives one pages file's bytes. */
+export interface PagesSink {
+  push(bytes: Uint8Array): void;
+}
+
+export interface ReadArchiveOptions {
+  /** A pages file begins: return where its bytes go, or undefined to skip it. */
+  onPages?(container: ArchiveContainer, name: string): PagesSink | undefined;
+  /** Keep images and metadata (default true); a second pass that only wants pages says false. */
+  keepFiles?: boolean;
+  maxMembers?: number;
+}
+
+type Role = { kind: "image" | "pages" | "meta"; prefix: string; file: string } | undefined;
+
+const IMAGE_NAME = /^(?:[A-Za-z0-9_.-]+\.img|stats-dump|stats-restore|irmap-cache)$/;
+
+/** Where a member belongs: a container's image, pages file or metadata, or nothing we read. */
+export function memberRole(name: string): Role {
+  const parts = name.split("/");
+  const file = parts[parts.length - 1]!;
+  const k = parts.lastIndexOf("checkpoint");
+  if (k >= 0 && k === parts.length - 2) {
+    const prefix = parts
+      .slice(0, k)
+      .map((p) => `${p}/`)
+      .join("");
+    if (/^pages-\d+\.img$/.test(file)) return { kind: "pages", prefix, file };
+    if (IMAGE_NAME.test(file)) return { kind: "image", prefix, file };
+    return undefined;
+  }
+  const prefix = parts
+    .slice(0, -1)
+    .map((p) => `${p}/`)
+    .join("");
+  if (METADATA_FILES.has(file)) return { kind: "meta", prefix, file };
+  // A tar of a bare image directory: images without a checkpoint/ folder.
+  if (!parts.includes("checkpoint") && IMAGE_NAME.test(file) && !file.endsWith(".tar")) {
+    if (/^pages-\d+\.img$/.test(file)) return { kind: "pages", prefix, file };
+    return { kind: "image", prefix, file };
+  }
+  return undefined;
+}
+
+/** Decompresses by magic bytes (never by name). */
+export async function* uncompressed(
+  src: ByteStream,
+  seen?: (c: Compression | "none") => void,
+): AsyncGenerator<Uint8Array> {
+  const it = src[Symbol.asyncIterator]();
+  let first = await it.next();
+  while (!first.done && first.value.length === 0) first = await it.next();
+  if (first.done) throw new InvalidDataError("the input is empty");
+  const head = first.value;
+  const rest: ByteStream = {
+    [Symbol.asyncIterator]: async function* () {
+      yield head;
+      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+    },
+  };
+  const c = sniffCompression(head);
+  seen?.(c ?? "none");
+  yield* c ? decompress(c, rest) : rest;
+}
+
+/** Reads a checkpoint archive (compressed or not) in one pass. */
+export async function readCheckpointArchive(
+  src: ByteStream,
+  opts: ReadArchiveOptions = {},
+): Promise<CheckpointArchive> {
+  const keep = opts.keepFiles ?? true;
+  let compression: Compression | "none" = "none";
+  const containers = new Map<string, ArchiveContainer>();
+  const pod = new Map<string, Uint8Array>();
+  let kept = 0;
+  let members = 0;
+  const container = (prefix: string): ArchiveContainer => {
+    let c = containers.get(prefix);
+    if (!c) {
+      c = { prefix, images: new Map(), pages: new Map(), meta: new Map() };
+      containers.set(prefix, c);
+    }
+    return c;
+  };
+  const tarOpts = opts.maxMembers === undefined ? {} : { maxMembers: opts.maxMembers };
+  for await (const m of tarMembers(
+    uncompressed(src, (c) => (compression = c)),
+    tarOpts,
+  )) {
+    members++;
+    if (m.type !== "file") continue;
+    const role = memberRole(m.name);
+    if (!role) continue;
+    if (role.kind === "pages") {
+      const c = container(role.prefix);
+      c.pages.set(role.file, m.size);
+      const sink = opts.onPages?.(c, role.file);
+      if (sink) for await (const b of m.body) sink.push(b);
+      continue;
+    }
+    if (!keep) continue;
+    if (
+      role.kind === "meta" &&
+      (role.file === "pod.dump" || role.file === "pod.options") &&
+      role.prefix === ""
+    ) {
+      pod.set(role.file, await readStream(m.body, MAX_ARCHIVE_FILE, m.name));
+      continue;
+    }
+    const bytes = await readStream(m.body, MAX_ARCHIVE_FILE, `archive member ${m.name}`);
+    kept += bytes.length;
+    if (kept > MAX_ARCHIVE_KEPT)
+      throw new InvalidDataError(`the archive's images and metadata exceed ${MAX_ARCHIVE_KEPT} bytes`, {
+        path: m.name,
+      });
+    const c = container(role.prefix);
+    (role.kind === "image" ? c.images : c.meta).set(role.file, bytes);
+  }
+  const list = [...containers.values()]
+    .filter((c) => c.images.size > 0 || c.pages.size > 0)
+    .sort((a, b) => a.prefix.localeCompare(b.prefix));
+  // Metadata of a container whose images sit in its checkpoint/ folder is at the same prefix.
+  return { compression, containers: list, members, pod };
+}
