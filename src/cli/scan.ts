@@ -134,7 +134,7 @@ function rejectRawFlags(o: OpenTargetOptions, path: string): void {
 
 /** The lines above a checkpoint's scan: the container, and where its source CPU came from. */
 function targetHeader(ctx: CliContext, t: ScanTarget): string[] {
-  if (t.kind !== "criu") return [];
+  if (t.kind !== "criu" || (t.cpuSource === "cpuinfo.img" && !t.container)) return [];
   const out: string[] = [];
   const who = t.container ? describeContainer(t.container) : undefined;
   if (who) out.push(ctx.c.bold(who));
