@@ -105,10 +105,16 @@ static void capture(int sig, siginfo_t *info, void *ctx)
 
 int cmd_frame(int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "sigframe-helper frame: no arguments expected\n");
+	int amx = argc == 2 && strcmp(argv[1], "--amx") == 0;
+	if (argc > 1 && !amx) {
+		fprintf(stderr, "sigframe-helper frame: expected no argument or --amx\n");
 		return 2;
+	}
+	/* --amx: the frame of a task that asked for tile data and loaded tiles (amx.c). */
+	if (amx) {
+		int rc = amx_frame_prepare();
+		if (rc)
+			return rc;
 	}
 	captured_bytes = malloc(fpstate_limit());
 	if (!captured_bytes) {

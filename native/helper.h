@@ -99,6 +99,38 @@ uint32_t get_u32(const uint8_t *p);
 uint64_t get_u64(const uint8_t *p);
 void json_frame_fields(const struct frame_facts *f, const uint8_t *bytes);
 
+/* ---- AMX (amx.c) ---- */
+
+#define AMX_CFG_BYTES 64
+#define AMX_NTILES 8
+#define AMX_TILE_BYTES 1024
+#define AMX_SAS_MAX 65536
+
+enum amx_mode { AMX_NONE = 0, AMX_TILES, AMX_RELEASE, AMX_PERM, AMX_CFG, AMX_TOUCH };
+
+/* A probe case's AMX setup (the `amx`, `amx-sas-*`, `tilecfg` and `tile` input lines). */
+struct amx_case {
+	enum amx_mode mode;
+	uint32_t sas_before, sas_after; /* sigaltstack sizes tried around the permission request */
+	uint8_t cfg[AMX_CFG_BYTES];
+	uint8_t (*tiles)[AMX_TILE_BYTES]; /* AMX_NTILES tiles, allocated by the first `tile` line */
+};
+
+typedef void (*amx_record_fn)(uint32_t tag, const void *a, size_t na, const void *b, size_t nb);
+
+int amx_usable(void);
+/* A case's AMX setup at `case`: no AMX, the tiles given outside a case. */
+void amx_case_init(struct amx_case *c);
+/* 1: the line was an AMX keyword and is stored; 0: not an AMX keyword; -1: malformed. */
+int amx_parse(struct amx_case *c, char **a, int n);
+/* In the case's child: before the signal (permission, sigaltstacks, tiles), after sigreturn (tiles). */
+void amx_child_setup(const struct amx_case *c, amx_record_fn rec);
+void amx_child_report(const struct amx_case *c, amx_record_fn rec);
+/* In the parent: prints an AMX record as JSON members; 0 when the tag is not AMX's. */
+int amx_json(uint32_t tag, const uint8_t *p, uint32_t len);
+/* `frame --amx`: request the permission and load tiles; 0, or an exit code. */
+int amx_frame_prepare(void);
+
 /* ---- JSON output (main.c) ---- */
 
 void json_hex(const uint8_t *p, size_t n);

@@ -32,7 +32,7 @@ void json_str(const char *s)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: sigframe-helper cpuid [--cpu N] | frame | probe [--timeout-ms N] < cases\n");
+	fprintf(stderr, "usage: sigframe-helper cpuid [--cpu N] | frame [--amx] | probe [--timeout-ms N] < cases\n");
 	return 2;
 }
 

@@ -34,6 +34,7 @@
  *   nested             raise SIGUSR2 inside the handler after the writes
  *   write OFFSET HEX   bytes written at fpstate+OFFSET (in the frame or the copy)
  *   use NAME           the writes of block NAME, in order
+ *   amx …, tilecfg HEX, tile N HEX   AMX setup of the case (amx.c)
  *   end
  *
  * Output lines:
@@ -92,6 +93,7 @@ struct probe_case {
 	int nested;
 	int nwrites;
 	struct write_op writes[MAX_WRITES];
+	struct amx_case amx; /* amx.c */
 };
 
 /* The relocation area: a frame of fpstate_limit() bytes at any offset in a page, then a guard page. */
@@ -295,9 +297,12 @@ static void run_child(const struct probe_case *c, int fd, int errfd, const struc
 	handle(SIGUSR2, on_inner, 0);
 	handle(SIGSEGV, on_fault, SA_ONSTACK | SA_RESETHAND);
 	handle(SIGBUS, on_fault, SA_ONSTACK | SA_RESETHAND);
+	handle(SIGILL, on_fault, SA_ONSTACK | SA_RESETHAND);
 
+	amx_child_setup(&c->amx, record);
 	memset(&after, 0, sizeof(after));
 	regs_signal_roundtrip(caps->isa, caps->avx512bw, &c->regs, &after, SIGUSR1);
+	amx_child_report(&c->amx, record);
 	record(REC_REGS, &after, sizeof(after), NULL, 0);
 	_exit(0);
 }
@@ -396,6 +401,7 @@ static void report_case(const struct probe_case *c, const struct cpu_caps *caps,
 			memcpy(&f, p, sizeof(f));
 			printf(", \"fault\": {\"signal\": \"%s\", \"siCode\": %d, \"siAddr\": \"0x%llx\"}",
 			       signame(f.signo), f.si_code, (unsigned long long)f.addr);
+		} else if (amx_json(h.tag, p, h.len)) {
 		} else if (h.tag == REC_ERROR || h.tag == REC_SKIP) {
 			printf(h.tag == REC_ERROR ? ", \"error\": " : ", \"skip\": ");
 			json_text(p, h.len < 256 ? h.len : 256);
@@ -669,10 +675,17 @@ static int parse_cases(char *text, struct probe_case *cases, int *ncases)
 			strcpy(c->id, a[1]);
 			c->copylen = -1;
 			c->regs = base;
+			amx_case_init(&c->amx);
 			continue;
 		}
-		if (!c)
+		if (!c) {
+			int r = amx_parse(NULL, a, n);
+			if (r < 0)
+				return bad(line, "expected: tilecfg HEX(64 bytes) | tile N HEX(1024 bytes)");
+			if (r > 0)
+				continue;
 			return bad(line, "expected: case ID");
+		}
 		if (strcmp(a[0], "end") == 0) {
 			c = NULL;
 		} else if (strcmp(a[0], "place") == 0) {
@@ -707,7 +720,11 @@ static int parse_cases(char *text, struct probe_case *cases, int *ncases)
 			memcpy(&c->writes[c->nwrites], b->writes, (size_t)b->nwrites * sizeof(b->writes[0]));
 			c->nwrites += b->nwrites;
 		} else {
-			return bad(line, "unknown keyword");
+			int r = amx_parse(&c->amx, a, n);
+			if (r < 0)
+				return bad(line, "expected: amx none|tiles|release|perm|cfg|touch, amx-sas-before|amx-sas-after N, tilecfg HEX(64 bytes), tile N HEX(1024 bytes)");
+			if (r == 0)
+				return bad(line, "unknown keyword");
 		}
 	}
 	if (c || blk)

@@ -2,8 +2,7 @@
 import type { Command } from "commander";
 import { hex, toJson } from "../core/hex.ts";
 import { PROBE_POLICIES } from "../core/probe/analyze.ts";
-import { caseContextFor, probeCases } from "../core/probe/cases.ts";
-import { probeJson } from "../core/probe/report.ts";
+import { hostCases, probeJson } from "../core/probe/report.ts";
 import { computeLayout } from "../core/xsave/layout.ts";
 import { type ProbeReport, parseCaseList, runProbe, selectCases } from "../node/probe.ts";
 import { hostProfile } from "../node/profile-source.ts";
@@ -17,7 +16,7 @@ interface ProbeFlags {
 }
 
 const LEGEND =
-  "letters: XMM YMMH ZMMH HI16 K MXCSR; F frame pattern, A value before the signal, 0 init, C compacted-form pattern, M frame bytes that are not the pattern (e.g. magic2), ? other, - no such registers";
+  "letters: XMM YMMH ZMMH HI16 K MXCSR, then TILECFG TILEDATA for amx cases that load tiles; F frame pattern, A value before the signal, 0 init, C compacted-form pattern, M frame bytes that are not the pattern (e.g. magic2), ? other, - no such registers; amx delivery cases: xstate_size/xfeatures/tile bits in xstate_bv; perm = ARCH_REQ_XCOMP_PERM, sas = sigaltstack()";
 
 function renderProbe(ctx: CliContext, r: ProbeReport): string {
   const { c } = ctx;
@@ -95,7 +94,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (flags.list) {
         const p = hostProfile();
         const l = computeLayout(p);
-        const cases = selectCases(probeCases(caseContextFor(p, l)), ids);
+        const cases = selectCases(hostCases(p, l), ids);
         if (flags.json) {
           ctx.out(
             toJson(

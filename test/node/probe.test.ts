@@ -60,7 +60,9 @@ for (const isa of ["avx", "sse"] as const) {
     assert.ok(ran.length >= 20);
     assert.equal(r.isa, isa);
     for (const c of ran) {
-      if (c.observed !== "SIGSEGV") assert.match(c.observed!, isa === "avx" ? /^..---.$/ : /^.----.$/, c.id);
+      // AMX cases add tile letters or report frame sizes and system calls (probe-amx.test.ts).
+      if (c.observed !== "SIGSEGV" && !c.id.startsWith("amx-"))
+        assert.match(c.observed!, isa === "avx" ? /^..---.$/ : /^.----.$/, c.id);
     }
     assert.equal(r.verdict.mismatches, 0, JSON.stringify(r.verdict.byPolicy));
     assert.equal(

@@ -122,6 +122,23 @@ function placement(
   return address === undefined ? { bytes, readable } : { bytes, address, readable };
 }
 
+/** The model's input for the frame a case handed to sigreturn: same bytes, address and mapped length. */
+export function caseInput(c: ProbeCase, run: CaseRun, ctx: AnalyzeContext, policy: Policy): PredictInput {
+  const placed = c.edit.place.kind === "null" ? undefined : placement(c, run, ctx);
+  const input: PredictInput = {
+    fpstate: placed?.bytes ?? null,
+    task: ctx.layout,
+    policy,
+    compactedForm: ctx.xsavec,
+  };
+  if (placed) {
+    if (placed.address !== undefined) input.address = placed.address;
+    input.readableBytes = placed.readable;
+  }
+  if (ctx.mxcsrMask !== undefined) input.mxcsrMask = ctx.mxcsrMask;
+  return input;
+}
+
 export function analyzeCase(c: ProbeCase, run: CaseRun | undefined, ctx: AnalyzeContext): CaseResult {
   const r: CaseResult = { id: c.id, description: c.description, notes: [] };
   if (c.skip) {
@@ -174,13 +191,7 @@ export function analyzeCase(c: ProbeCase, run: CaseRun | undefined, ctx: Analyze
 
   const predictions = {} as Record<Policy, PolicyPrediction>;
   for (const policy of PROBE_POLICIES) {
-    const input: PredictInput = { fpstate: finalBytes, task: ctx.layout, policy, compactedForm: ctx.xsavec };
-    if (placed) {
-      if (placed.address !== undefined) input.address = placed.address;
-      input.readableBytes = placed.readable;
-    }
-    if (ctx.mxcsrMask !== undefined) input.mxcsrMask = ctx.mxcsrMask;
-    const p = ctx.predict(input);
+    const p = ctx.predict(caseInput(c, run, ctx, policy));
     const img = simulate(p, finalBytes, ctx.layout, ctx.isa);
     predictions[policy] = {
       letters: img ? classify(img, cctx) : (p.signal ?? "SIGSEGV"),

@@ -54,12 +54,30 @@ export interface FrameEdit {
   writes: FrameWrite[];
 }
 
+/**
+ * What the case's child does about AMX before the signal (native/amx.c): nothing (`none`, a task
+ * without the permission), request the tile-data
+ * permission and load tiles (`tiles`; `release` then releases them), request it only (`perm`),
+ * run LDTILECFG (`cfg`) or a tile-data instruction (`touch`) without it; try sigaltstack sizes
+ * before or after the request.
+ */
+export interface AmxSetup {
+  mode: "none" | "tiles" | "release" | "perm" | "cfg" | "touch";
+  sasBefore?: number;
+  sasAfter?: number;
+  /** 64-byte tile configuration and the 8 KiB of tile data loaded by `tiles`/`release`. */
+  tilecfg?: Uint8Array;
+  tiles?: Uint8Array;
+}
+
 export interface ProbeCase {
   id: string;
   description: string;
   edit: FrameEdit;
   /** Set when the case cannot run on this layout. */
   skip?: string;
+  /** AMX preparation (src/core/probe/amx.ts). */
+  amx?: AmxSetup;
 }
 
 /** What the generator needs to know about the receiving task. */
@@ -95,25 +113,26 @@ interface CaseDef {
 
 // ---- write helpers ----
 
-function u32(offset: number, v: number): FrameWrite {
+export function u32(offset: number, v: number): FrameWrite {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, v >>> 0, true);
   return { offset, bytes: b };
 }
 
-function u64(offset: number, v: bigint): FrameWrite {
+export function u64(offset: number, v: bigint): FrameWrite {
   const b = new Uint8Array(8);
   new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true);
   return { offset, bytes: b };
 }
 
-const SW = {
+/** Offsets of the software bytes and of the XSAVE header fields in the fpstate. */
+export const SW = {
   magic1: SW_BYTES_OFFSET,
   extendedSize: SW_BYTES_OFFSET + 4,
   xfeatures: SW_BYTES_OFFSET + 8,
   xstateSize: SW_BYTES_OFFSET + 16,
 };
-const HDR = { xstateBv: XSAVE_HDR_OFFSET, xcompBv: XSAVE_HDR_OFFSET + 8 };
+export const HDR = { xstateBv: XSAVE_HDR_OFFSET, xcompBv: XSAVE_HDR_OFFSET + 8 };
 const BAD_MAGIC = 0;
 
 /** Writes image `img` into every register region of the ISA at `offsetOf(region)`. */

@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { CpuidLeaf } from "../cpuid/cpuid.ts";
 import { InvalidDataError } from "../errors.ts";
 import { bytesToHex, hexToBytes } from "../hex.ts";
-import type { ProbeCase } from "./cases.ts";
+import type { AmxSetup, ProbeCase } from "./cases.ts";
 import { emptyImage, type Isa, NVEC, type RegImage, VEC_BYTES } from "./regions.ts";
 
 /** The helper protocol these functions speak (HELPER_PROTOCOL in native/helper.h). */
@@ -41,6 +41,9 @@ export function encodeCases(cases: readonly ProbeCase[], initial: RegImage): str
   for (let i = 0; i < NVEC; i++) lines.push(`zmm ${i} ${bytesToHex(initial.v[i]!)}`);
   for (let i = 0; i < 8; i++) lines.push(`k ${i} 0x${initial.k[i]!.toString(16)}`);
   lines.push(`mxcsr 0x${(initial.mxcsr >>> 0).toString(16)}`);
+  // Tiles, like registers, once for every case that loads them (native/amx.c).
+  const tiled = cases.find((c) => c.amx?.tiles)?.amx;
+  if (tiled) lines.push(...tileLines(tiled));
   const perCase = cases.map(writeLines);
   const uses = new Map<string, number>();
   for (const ws of perCase) for (const w of new Set(ws)) uses.set(w, (uses.get(w) ?? 0) + 1);
@@ -63,6 +66,7 @@ export function encodeCases(cases: readonly ProbeCase[], initial: RegImage): str
     );
     if (c.edit.copyLen !== undefined) lines.push(`copylen ${c.edit.copyLen}`);
     if (c.edit.nested) lines.push("nested");
+    if (c.amx) lines.push(...amxLines(c.amx, tiled));
     for (const w of perCase[i]!) {
       const b = blocks.get(w);
       lines.push(b ? `use ${b}` : w);
@@ -70,6 +74,32 @@ export function encodeCases(cases: readonly ProbeCase[], initial: RegImage): str
     lines.push("end");
   });
   return `${lines.join("\n")}\n`;
+}
+
+/** One AMX tile register: 16 rows of 64 bytes. */
+export const TILE_BYTES = 1024;
+
+function tileLines(a: AmxSetup): string[] {
+  const out: string[] = [];
+  if (a.tilecfg) out.push(`tilecfg ${bytesToHex(a.tilecfg)}`);
+  for (let t = 0; a.tiles && t * TILE_BYTES < a.tiles.length; t++)
+    out.push(`tile ${t} ${bytesToHex(a.tiles.subarray(t * TILE_BYTES, (t + 1) * TILE_BYTES))}`);
+  return out;
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** A case's AMX lines (native/amx.c); its tiles only where they differ from the shared ones. */
+function amxLines(a: AmxSetup, shared: AmxSetup | undefined): string[] {
+  const out = [`amx ${a.mode}`];
+  if (a.sasBefore !== undefined) out.push(`amx-sas-before ${a.sasBefore}`);
+  if (a.sasAfter !== undefined) out.push(`amx-sas-after ${a.sasAfter}`);
+  if (a.tiles && !(sameBytes(a.tiles, shared?.tiles) && sameBytes(a.tilecfg, shared?.tilecfg)))
+    out.push(...tileLines(a));
+  return out;
 }
 
 const hexStr = z.string().regex(/^0x[0-9a-f]+$/);
@@ -99,6 +129,9 @@ export const frameSchema = z.object({
   fpstate: hexBytes,
 });
 
+/** A system call's result as the helper reports it (native/amx.c): null when not made. */
+const sysResult = z.enum(["ok", "ENOSPC", "ENOMEM", "EPERM", "EINVAL", "EFAULT", "error"]).nullable();
+
 const caseSchema = z.object({
   id: z.string(),
   outcome: z.enum(["returned", "killed", "exited", "timeout", "skipped"]),
@@ -113,6 +146,8 @@ const caseSchema = z.object({
   inner: frameSchema.extend({ outerIntact: z.boolean() }).optional(),
   placed: z.object({ address: hexStr, readable: z.number().int().min(0), fpstate: hexBytes }).optional(),
   regs: z.object({ v: z.array(hexBytes).max(NVEC), k: z.array(hexStr).max(8), mxcsr: hexStr }).optional(),
+  amx: z.object({ perm: sysResult, sasBefore: sysResult, sasAfter: sysResult }).optional(),
+  tiles: z.object({ cfg: hexBytes, data: hexBytes }).optional(),
 });
 
 const headerSchema = z.object({
@@ -164,6 +199,10 @@ export interface CaseRun {
   placed?: { address: bigint; readable: number; bytes: Uint8Array };
   inner?: FrameSeen & { outerIntact: boolean };
   regs?: RegImage;
+  /** AMX setup results: the permission request and the sigaltstack calls (null: not made). */
+  amx?: { perm: string | null; sasBefore: string | null; sasAfter: string | null };
+  /** Tile configuration and data read back after sigreturn (zero when not configured). */
+  tiles?: { cfg: Uint8Array; data: Uint8Array };
 }
 
 export interface ProbeRun {
@@ -322,6 +361,8 @@ function decodeCase(c: z.infer<typeof caseSchema>): CaseRun {
     };
   }
   if (c.regs) run.regs = decodeRegs(c.regs);
+  if (c.amx) run.amx = c.amx;
+  if (c.tiles) run.tiles = { cfg: hexToBytes(c.tiles.cfg), data: hexToBytes(c.tiles.data) };
   return run;
 }
 

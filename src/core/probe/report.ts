@@ -14,6 +14,7 @@ import { type KernelPolicies, type Policy, policiesForKernel, predict } from "..
 import type { Prediction } from "../sigreturn/types.ts";
 import { FP_XSTATE_MAGIC1 } from "../xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../xsave/layout.ts";
+import { AMX_CASE_IDS, amxCaseContextFor, amxProbeCases, analyzeAmxCase, isAmxCase } from "./amx.ts";
 import { type AnalyzeContext, analyzeCase, type CaseResult, type Verdict, verdict } from "./analyze.ts";
 import { CASE_IDS, caseContextFor, type ProbeCase, probeCases } from "./cases.ts";
 import { type Patterns, patterns } from "./patterns.ts";
@@ -63,7 +64,7 @@ export function parseCaseList(list: string | undefined): string[] | undefined {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-  const unknown = ids.filter((id) => !CASE_IDS.includes(id));
+  const unknown = ids.filter((id) => !CASE_IDS.includes(id) && !AMX_CASE_IDS.includes(id));
   if (unknown.length || ids.length === 0) {
     throw new UsageError(
       `unknown case${unknown.length > 1 ? "s" : ""} ${unknown.join(", ") || "(empty list)"}; 'sigframe probe --list' shows them`,
@@ -75,6 +76,12 @@ export function parseCaseList(list: string | undefined): string[] | undefined {
 
 export function selectCases(all: ProbeCase[], ids: readonly string[] | undefined): ProbeCase[] {
   return ids ? all.filter((c) => ids.includes(c.id)) : all;
+}
+
+/** Every built-in case for a layout: the frame cases, then the AMX cases (amx.ts). */
+export function hostCases(profile: Profile, layout: XsaveLayout, isa?: Isa): ProbeCase[] {
+  const ctx = caseContextFor(profile, layout, isa);
+  return [...probeCases(ctx), ...amxProbeCases(amxCaseContextFor(profile, layout, ctx.isa))];
 }
 
 const ISA_ORDER: readonly Isa[] = ["sse", "avx", "avx512"];
@@ -115,10 +122,7 @@ export function planProbe(capture: ProbeCapture, req: ProbeRequest = {}): ProbeP
   }
   let isa = capture.cpuid.isa;
   if (req.isa && ISA_ORDER.indexOf(req.isa) < ISA_ORDER.indexOf(isa)) isa = req.isa;
-  const cases = [
-    ...selectCases(probeCases(caseContextFor(profile, layout, isa)), req.cases),
-    ...(req.extra ?? []),
-  ];
+  const cases = [...selectCases(hostCases(profile, layout, isa), req.cases), ...(req.extra ?? [])];
   return { capture, layout, isa, cases, patterns: patterns(), warnings };
 }
 
@@ -173,7 +177,9 @@ export function probeReport(
   if (profile.mxcsrMask !== undefined) actx.mxcsrMask = profile.mxcsrMask;
   if (opts.mxcsrFaults === false) actx.mxcsrMask = 0xffffffff;
   const byId = new Map<string, CaseRun>((run?.cases ?? []).map((c) => [c.id, c]));
-  const results = plan.cases.map((c) => analyzeCase(c, byId.get(c.id), actx));
+  const results = plan.cases.map((c) =>
+    isAmxCase(c) ? analyzeAmxCase(c, byId.get(c.id), actx) : analyzeCase(c, byId.get(c.id), actx),
+  );
   const kernel = profile.kernel ?? "unknown";
   const report: ProbeReport = {
     kernel,
