@@ -35,7 +35,7 @@ export function benchLayouts(): BenchResult[] {
 
 export function benchStartup(): BenchResult[] {
   const bin = join(REPO_ROOT, "bin", "sigframe.js");
-  if (!existsSync(join(REPO_ROOT, "dist", "cli", "main.js"))) return [];
+  if (!existsSync(join(REPO_ROOT, "dist", "bundle", "sigframe.js"))) return [];
   const time = (args: string[]) => {
     const runs = 10;
     const t0 = performance.now();

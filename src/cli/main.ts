@@ -8,8 +8,7 @@ import { Command, CommanderError } from "commander";
 import { isSigframeError, oneLineText } from "../core/errors.ts";
 import { registerCommands } from "./commands.ts";
 import { CliContext, type CliIo } from "./context.ts";
-
-const VERSION = "0.1.0";
+import { VERSION } from "./version.ts";
 
 async function buildProgram(ctx: CliContext, argv: readonly string[] = []): Promise<Command> {
   const program = new Command("sigframe");

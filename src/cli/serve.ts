@@ -9,10 +9,10 @@ import { existsSync, statSync } from "node:fs";
 import { readFile, realpath, stat } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { Command } from "commander";
 import { EnvironmentError, UsageError } from "../core/errors.ts";
+import { packageRoot } from "../node/package-root.ts";
 import type { CliContext } from "./context.ts";
 
 export const DEFAULT_PORT = 7478;
@@ -22,8 +22,7 @@ const HOST = "127.0.0.1";
 function webDistDir(env: Record<string, string | undefined> = process.env): string {
   const given = env.SIGFRAME_WEB_DIST;
   if (given) return resolve(given);
-  // src/cli/serve.ts and dist/cli/serve.js are both two levels below the package root.
-  return resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "web", "dist");
+  return join(packageRoot(), "web", "dist");
 }
 
 const CONTENT_TYPES: Record<string, string> = {

@@ -6,7 +6,6 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { EnvironmentError } from "../core/errors.ts";
 import type { ProbeCase } from "../core/probe/cases.ts";
 import {
@@ -21,22 +20,7 @@ import {
 import type { Isa, RegImage } from "../core/probe/regions.ts";
 import { helperCapture, type ProbeCapture } from "../core/probe/report.ts";
 import type { Profile } from "../core/profile.ts";
-
-/** The package root: the nearest folder above this module with sigframe's package.json. */
-function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
-  let dir = from;
-  for (;;) {
-    const pkg = join(dir, "package.json");
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "sigframe") return dir;
-      } catch {}
-    }
-    const up = dirname(dir);
-    if (up === dir) return join(from, "..", "..");
-    dir = up;
-  }
-}
+import { packageRoot } from "./package-root.ts";
 
 /** The helper binary: SIGFRAME_HELPER overrides the built one (packagers, tests). */
 const HELPER_PATH = process.env.SIGFRAME_HELPER || join(packageRoot(), "native", "build", "sigframe-helper");

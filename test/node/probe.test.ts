@@ -10,6 +10,7 @@ import { parseKernelVersion } from "../../src/core/kernel.ts";
 import { policiesForKernel } from "../../src/core/sigreturn/index.ts";
 import { helperStatus } from "../../src/node/native.ts";
 import { runProbe } from "../../src/node/probe.ts";
+import { bundledCli } from "../helpers/cli-bundle.ts";
 import { REPO_ROOT } from "../helpers/shared.ts";
 
 const status = helperStatus();
@@ -104,9 +105,9 @@ test("probe and host exit 4 with the reason where the helper cannot run", () => 
   // A fresh process whose helper path points at nothing: what an install without a C compiler gets.
   const dir = mkdtempSync(join(tmpdir(), "sigframe-nohelper-"));
   writeFileSync(join(dir, "UNAVAILABLE"), "cc: not found\n");
-  const cli = join(REPO_ROOT, "scripts", "dev-cli.ts");
+  const cli = bundledCli();
   for (const cmd of ["probe", "host"]) {
-    const r = spawnSync(process.execPath, ["--import", "tsx", cli, cmd], {
+    const r = spawnSync(process.execPath, [cli, cmd], {
       cwd: REPO_ROOT,
       encoding: "utf8",
       env: { ...process.env, SIGFRAME_HELPER: join(dir, "sigframe-helper") },

@@ -34,6 +34,7 @@ import { pstree_entrySchema } from "../../src/core/criu/gen/pstree_pb.ts";
 import { vma_entrySchema } from "../../src/core/criu/gen/vma_pb.ts";
 import { IMAGE_MAGICS, IMG_COMMON_MAGIC } from "../../src/core/criu/image.ts";
 import { buildCore, NT_PRSTATUS, NT_X86_XSTATE, prstatus, xstate } from "../core/elf/build.ts";
+import { bundledCli } from "../helpers/cli-bundle.ts";
 import { CORPUS, FIXTURES, needs, REPO_ROOT } from "../helpers/shared.ts";
 import {
   applyJsonMutations,
@@ -847,16 +848,6 @@ describe("hostile option values", () => {
 // stdin (`-`): a real process, since stdin is the process's.
 
 describe("stdin", () => {
-  const runner = join(tmp, "run-cli.mjs");
-  before(() => {
-    writeFileSync(
-      runner,
-      `const { run } = await import(${JSON.stringify(join(REPO_ROOT, "src/cli/main.ts"))});\n` +
-        `const { processIo } = await import(${JSON.stringify(join(REPO_ROOT, "src/cli/context.ts"))});\n` +
-        "process.exitCode = await run(process.argv.slice(2), processIo());\n",
-    );
-  });
-
   test("empty, truncated and garbage input on stdin", () => {
     const kernel = frames[0]!.bytes;
     const cases: [string[], Uint8Array][] = [
@@ -867,7 +858,7 @@ describe("stdin", () => {
       [["scan", "-"], kernel],
     ];
     for (const [args, input] of cases) {
-      const r = spawnSync(process.execPath, ["--import", "tsx", runner, ...args], {
+      const r = spawnSync(process.execPath, [bundledCli(), ...args], {
         input,
         encoding: "utf8",
         timeout: 20_000,

@@ -17,6 +17,7 @@ import {
   type RunningServer,
   startServer,
 } from "../../src/cli/serve.ts";
+import { bundledCli } from "../helpers/cli-bundle.ts";
 import { REPO_ROOT } from "../helpers/shared.ts";
 import { sf } from "./helpers.ts";
 
@@ -174,20 +175,11 @@ test("serve with a bad or busy port: exit 2 and exit 4", async () => {
 test("'sigframe serve --port 0' prints its URL, serves, and stops on SIGTERM", {
   timeout: 60_000,
 }, async () => {
-  const script = [
-    'const { run } = await import("./src/cli/main.ts");',
-    'const { processIo } = await import("./src/cli/context.ts");',
-    "process.exitCode = await run(process.argv.slice(1), processIo());",
-  ].join("\n");
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "--input-type=module", "-e", script, "serve", "--port", "0"],
-    {
-      cwd: REPO_ROOT,
-      env: { ...process.env, SIGFRAME_WEB_DIST: root },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawn(process.execPath, [bundledCli(), "serve", "--port", "0"], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, SIGFRAME_WEB_DIST: root },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   let err = "";
   child.stderr.on("data", (c) => {

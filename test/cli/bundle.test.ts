@@ -1,0 +1,182 @@
+/**
+ * The CLI bundle (scripts/build-cli.mjs): bin/sigframe.js runs it, every dynamic import is its own
+ * chunk, and each command's start-up path loads only what that command needs. Start-up speed is
+ * held here as work (which modules a command loads), never as time; time is `npm run bench`.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { memoryIo } from "../../src/cli/context.ts";
+import { run } from "../../src/cli/main.ts";
+import { VERSION } from "../../src/cli/version.ts";
+import { helperStatus } from "../../src/node/native.ts";
+import { type BundleMeta, bundledCli, bundleMeta } from "../helpers/cli-bundle.ts";
+import { REPO_ROOT } from "../helpers/shared.ts";
+
+const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as {
+  version: string;
+  bin: Record<string, string>;
+};
+
+function sigframe(args: string[], env: Record<string, string | undefined> = {}) {
+  return spawnSync(process.execPath, [bundledCli(), ...args], {
+    cwd: REPO_ROOT,
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+  });
+}
+
+/** The output file built from `source` (an entry or a dynamic-import split point). */
+function outputOf(meta: BundleMeta, source: string): string {
+  const out = Object.entries(meta.outputs).find(([, o]) => o.entryPoint === source);
+  assert.ok(out, `no bundle output for ${source}`);
+  return out[0];
+}
+
+/** Every output file loaded once `roots` are: their static imports, transitively. */
+function loadedWith(meta: BundleMeta, roots: string[]): Set<string> {
+  const seen = new Set<string>();
+  const todo = [...roots];
+  while (todo.length) {
+    const o = todo.pop()!;
+    if (seen.has(o)) continue;
+    seen.add(o);
+    for (const i of meta.outputs[o]!.imports)
+      if (i.kind === "import-statement" && !i.external) todo.push(i.path);
+  }
+  return seen;
+}
+
+/** The sources (repository paths) inside a set of output files. */
+function sourcesOf(meta: BundleMeta, outputs: Set<string>): string[] {
+  return [...outputs].flatMap((o) => Object.keys(meta.outputs[o]!.inputs));
+}
+
+/** What `sigframe CMD …` loads before the command runs: the entry, the runner, the command's module. */
+function commandPath(meta: BundleMeta, module: string): string[] {
+  const entry = outputOf(meta, "src/cli/bin.ts");
+  return sourcesOf(
+    meta,
+    loadedWith(meta, [
+      entry,
+      outputOf(meta, "src/cli/main.ts"),
+      outputOf(meta, "src/cli/context.ts"),
+      outputOf(meta, module),
+    ]),
+  );
+}
+
+test("bin/sigframe.js is the package's command and runs the bundle", () => {
+  assert.equal(pkg.bin.sigframe, "bin/sigframe.js");
+  const bin = readFileSync(join(REPO_ROOT, "bin", "sigframe.js"), "utf8");
+  assert.match(bin, /^#!\/usr\/bin\/env node\n/);
+  assert.match(bin, /import "\.\.\/dist\/bundle\/sigframe\.js";/);
+  const r = sigframe(["layout", "amd-zen4", "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const inProcess = memoryIo();
+  return run(["layout", "amd-zen4", "--json"], inProcess).then((code) => {
+    assert.equal(code, 0);
+    assert.equal(r.stdout, inProcess.out, "the bundle and the sources give the same document");
+  });
+});
+
+test("--version prints package.json's version, from the bundle and in-process", async () => {
+  assert.equal(VERSION, pkg.version);
+  for (const flag of ["--version", "-V"]) {
+    const r = sigframe([flag]);
+    assert.equal(r.status, 0);
+    assert.equal(r.stdout, `${pkg.version}\n`);
+    assert.equal(r.stderr, "");
+  }
+  const io = memoryIo();
+  assert.equal(await run(["--version"], io), 0);
+  assert.equal(io.out, `${pkg.version}\n`);
+});
+
+test("bad usage and bad input keep the contract through the bundle", () => {
+  const r = sigframe(["layout", "no-such-cpu"]);
+  assert.equal(r.status, 2);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /^sigframe: no-such-cpu: .*\n$/);
+  const u = sigframe(["frobnicate"]);
+  assert.equal(u.status, 2);
+  assert.equal(u.stderr.split("\n").filter(Boolean).length, 1);
+});
+
+test("every command module is a chunk of its own, with no per-command build configuration", () => {
+  const meta = bundleMeta();
+  const commands = readFileSync(join(REPO_ROOT, "src", "cli", "commands.ts"), "utf8");
+  const modules = [...commands.matchAll(/import\("\.\/([\w-]+)\.ts"\)/g)].map((m) => `src/cli/${m[1]}.ts`);
+  assert.ok(modules.length >= 10, `command modules found in commands.ts: ${modules.length}`);
+  const outputs = new Set(modules.map((m) => outputOf(meta, m)));
+  assert.equal(outputs.size, modules.length, "one chunk per command module");
+  const build = readFileSync(join(REPO_ROOT, "scripts", "build-cli.mjs"), "utf8");
+  for (const m of modules) assert.ok(!build.includes(m), `build-cli.mjs names ${m}`);
+});
+
+test("--version loads the entry and the version, no command runner and no dependency", () => {
+  const meta = bundleMeta();
+  const loaded = loadedWith(meta, [outputOf(meta, "src/cli/bin.ts")]);
+  assert.deepEqual(sourcesOf(meta, loaded).sort(), ["src/cli/bin.ts", "src/cli/version.ts"]);
+  const bytes = [...loaded].reduce((n, o) => n + meta.outputs[o]!.bytes, 0);
+  assert.ok(bytes < 8192, `--version loads ${bytes} bytes of JavaScript`);
+});
+
+test("the web server is loaded only by serve", () => {
+  const meta = bundleMeta();
+  const commands = readFileSync(join(REPO_ROOT, "src", "cli", "commands.ts"), "utf8");
+  const modules = [...commands.matchAll(/import\("\.\/([\w-]+)\.ts"\)/g)].map((m) => `src/cli/${m[1]}.ts`);
+  for (const m of modules) {
+    const loaded = commandPath(meta, m);
+    assert.equal(loaded.includes("src/cli/serve.ts"), m === "src/cli/serve.ts", m);
+  }
+});
+
+test("the bundled serve finds the package's web/dist; the bundled host finds the native helper", async () => {
+  const index = join(REPO_ROOT, "web", "dist", "index.html");
+  const env = { ...process.env };
+  delete env.SIGFRAME_WEB_DIST;
+  const child = spawn(process.execPath, [bundledCli(), "serve", "--port", "0"], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stderr.on("data", (c) => {
+    err += c;
+  });
+  const exited = new Promise<number | null>((ok) => child.on("exit", (code) => ok(code)));
+  const url = await new Promise<string | undefined>((ok) => {
+    child.stdout.on("data", (c) => {
+      out += c;
+      const m = /^sigframe explorer: (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(out);
+      if (m) ok(m[1]!);
+    });
+    child.on("exit", () => ok(undefined));
+  });
+  try {
+    if (existsSync(index)) {
+      assert.ok(url, `serve did not start: ${err}`);
+      const res = await fetch(url);
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), readFileSync(index, "utf8"));
+    } else {
+      assert.equal(url, undefined);
+      assert.match(err, /web\/dist/);
+    }
+  } finally {
+    child.kill("SIGTERM");
+  }
+  await exited;
+
+  const status = helperStatus();
+  const host = sigframe(["host", "--json"], { SIGFRAME_HELPER: undefined });
+  if (status.ok) assert.equal(host.status, 0, host.stderr);
+  else {
+    assert.equal(host.status, 4);
+    assert.ok(host.stderr.includes(status.reason), host.stderr);
+  }
+});
