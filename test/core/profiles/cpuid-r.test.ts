@@ -84,16 +84,17 @@ test("a malformed line is reported with its line number", () => {
   assert.throws(() => parseCpuidR("CPU 0:\n\n", "empty"), InvalidDataError);
 });
 
-test("a block with more leaves than a CPU has is refused at the line that crosses the limit, fast", () => {
+test("a block with more leaves than a CPU has is refused at the line that crosses the limit", () => {
   const leaf0 = "   0x00000000 0x00: eax=0x00000010 ebx=0x68747541 ecx=0x444d4163 edx=0x69746e65\n";
-  const text = `CPU 0:\n${leaf0}${"   0x00000001 0x00: eax=0x1 ebx=0x1 ecx=0x1 edx=0x1\n".repeat(1e6)}`;
-  const t0 = performance.now();
+  const leaf = "   0x00000001 0x00: eax=0x1 ebx=0x1 ecx=0x1 edx=0x1\n";
+  // Lines up to the crossing line are valid; every line after it is malformed. The refusal at the
+  // crossing line shows that no line past the limit is parsed, whatever the input's length.
+  const text = `CPU 0:\n${leaf0}${leaf.repeat(MAX_LEAVES_PER_CPU)}${"   0x00000001 0x00: eax=0xZZ\n".repeat(1e6)}`;
   assert.throws(
     () => profileFromBytes(new TextEncoder().encode(text), "million.txt"),
     (e: unknown) =>
       e instanceof InvalidDataError && e.line === 2 + MAX_LEAVES_PER_CPU && /more than 4096/.test(e.message),
   );
-  assert.ok(performance.now() - t0 < 1000, `took ${performance.now() - t0} ms`);
   // More CPU blocks than Linux supports.
   assert.throws(
     () => parseCpuidR("CPU:\n".repeat(MAX_CPUS + 1), "cpus.txt"),
