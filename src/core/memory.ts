@@ -3,6 +3,7 @@
  * bytes are present. CRIU (pagemap + pages), ELF cores (PT_LOAD) and raw images all implement
  * this, so the scanner and `check --checkpoint` work on any of them.
  */
+import { InvalidDataError } from "./errors.ts";
 
 export interface MemoryRegion {
   start: bigint;
@@ -81,6 +82,17 @@ export class SourceMemory implements MemoryImage {
     this.present = src
       ? [...present].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
       : [];
+    // Readers refuse overlapping segments or page runs with their own field paths; an address
+    // with two sources of bytes would make reads and chunks disagree, so it is refused here too.
+    for (let i = 1; i < this.present.length; i++) {
+      const prev = this.present[i - 1]!;
+      const r = this.present[i]!;
+      if (r.start < prev.end)
+        throw new InvalidDataError(
+          `the bytes at 0x${r.start.toString(16)} are stored twice (runs at file offsets ${prev.fileOffset} and ${r.fileOffset} overlap)`,
+          { offset: r.fileOffset },
+        );
+    }
     this.gaps = missing;
   }
 

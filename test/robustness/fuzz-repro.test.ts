@@ -6,18 +6,35 @@
  * size, the error must come from the reader that sees the claim, before anything is sized by it.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { create, toBinary } from "@bufbuild/protobuf";
 import type { CpuidLeaf } from "../../src/core/cpuid/cpuid.ts";
 import { Cpuid } from "../../src/core/cpuid/cpuid.ts";
+import { pstree_entrySchema } from "../../src/core/criu/gen/pstree_pb.ts";
+import { IMAGE_MAGICS, IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, parseImage } from "../../src/core/criu/image.ts";
 import { InvalidDataError } from "../../src/core/errors.ts";
 import { profileFromCpuid } from "../../src/core/profile.ts";
 import { builtinProfile, profileFromBytes } from "../../src/core/profiles/detect.ts";
 import { profileToJson } from "../../src/core/profiles/json.ts";
+import { fpstateForInterruptedRsp } from "../../src/core/scan/geometry.ts";
+import { buildFrame } from "../../src/core/sigframe/build.ts";
+import { KERNEL_FPSTATE_OFFSET } from "../../src/core/sigframe/fields.ts";
+import { emptyState, setRegister } from "../../src/core/sigframe/state.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
 import { MAX_XSAVE_SIZE } from "../../src/core/xsave/limits.ts";
+import {
+  buildCore,
+  type LoadSpec,
+  NT_FILE,
+  NT_PRSTATUS,
+  NT_X86_XSTATE,
+  noteBytes,
+  prstatus,
+  xstate,
+} from "../core/elf/build.ts";
 import { cli } from "./harness.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "sigframe-repro-"));
@@ -161,5 +178,238 @@ describe("XSAVE sizes from CPUID are bounded by the architecture", () => {
     assert.equal(ymm.enabled, false);
     assert.match(ymm.reason ?? "", /YMM is 4294967295 bytes/);
     assert.ok(l.warnings.some((w) => w.includes("YMM is left out")));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// ELF cores: a live kernel frame on a thread's stack, and the same core with segments that
+// overlap or leave a hole in the frame.
+
+const STACK = 0x7ffd_0000_0000n;
+const STACK_SIZE = 0x4000;
+const TEXT = 0x40_0000n;
+
+/** A kernel-written frame (amd-zen4) whose fpstate is at STACK + 0x2000, live for a thread at its sp. */
+function liveFrame() {
+  const layout = computeLayout(builtinProfile("amd-zen4"));
+  const ext = layout.frame.extendedSize;
+  const fpstate = STACK + 0x2000n;
+  const st = emptyState();
+  const rsp = fpstate + BigInt(ext) + 128n;
+  assert.equal(fpstateForInterruptedRsp(rsp, ext), fpstate);
+  setRegister(st, "rsp", rsp);
+  setRegister(st, "rip", TEXT + 0x100n);
+  setRegister(st, "pretcode", TEXT + 0x200n);
+  setRegister(st, "eflags", 0x246n);
+  setRegister(st, "si_signo", 10n);
+  const base = fpstate - BigInt(KERNEL_FPSTATE_OFFSET);
+  const built = buildFrame({ style: "kernel", layout, state: st, base });
+  assert.equal(base + BigInt(built.fpstateOffset!), fpstate);
+  const stack = new Uint8Array(STACK_SIZE);
+  stack.set(built.bytes, Number(base - STACK));
+  return { layout, fpstate, frame: base, stack, ext };
+}
+
+/** The core of one thread (sp at the frame) with a text segment and the stack cut into `loads`. */
+function frameCore(cut?: { from: number; to: number }): Uint8Array {
+  const f = liveFrame();
+  const notes = [
+    { owner: "CORE", type: NT_PRSTATUS, desc: prstatus(4242, f.frame, TEXT + 0x80n) },
+    { owner: "LINUX", type: NT_X86_XSTATE, desc: xstate(f.layout.userSize, f.layout.xcr0) },
+  ];
+  const loads: LoadSpec[] = [{ vaddr: TEXT, data: new Uint8Array(0x1000), flags: 5 }];
+  if (!cut) loads.push({ vaddr: STACK, data: f.stack });
+  else {
+    loads.push({ vaddr: STACK, data: f.stack.subarray(0, cut.from) });
+    loads.push({ vaddr: STACK + BigInt(cut.to), data: f.stack.subarray(cut.to) });
+  }
+  return buildCore(notes, loads);
+}
+
+const PHDR = (i: number) => 64 + 56 * i;
+
+describe("ELF cores: overlapping segments and frames with holes", () => {
+  test("control: the generated core holds one live, high-confidence frame", async () => {
+    const p = file("frame.core", frameCore());
+    const r = await cli(["scan", p, "--json"]);
+    assert.equal(r.code, 0, r.err);
+    const frames = JSON.parse(r.out).frames;
+    assert.equal(frames.length, 1);
+    assert.equal(frames[0].confidence, "high");
+    assert.equal(frames[0].fpstate, `0x${liveFrame().fpstate.toString(16)}`);
+    const c = await cli(["check", "--core", p, "--to", "intel-sapphirerapids", "--json"]);
+    assert.ok([0, 1, 3].includes(c.code), c.err);
+  });
+
+  test("elf-overlapping-pt-load: two PT_LOADs at the same address, and two sharing file bytes", async () => {
+    const base = frameCore();
+    const same = Uint8Array.from(base);
+    const dv = new DataView(same.buffer);
+    // Segment 2 (the stack) moved onto segment 1 (the text).
+    dv.setBigUint64(PHDR(2) + 16, TEXT, true);
+    const p = file("overlap.core", same);
+    const err = await refused(["scan", p], p);
+    assert.match(err, /phdrs\[2\]\/p_vaddr: PT_LOAD segments 1 and 2 overlap/);
+    await refused(["check", "--core", p, "--to", "amd-zen2"], p);
+
+    const shared = Uint8Array.from(base);
+    const sv = new DataView(shared.buffer);
+    sv.setBigUint64(PHDR(2) + 8, sv.getBigUint64(PHDR(1) + 8, true), true);
+    const q = file("shared.core", shared);
+    assert.match(
+      await refused(["scan", q], q),
+      /phdrs\[2\]\/p_offset: PT_LOAD segments 1 and 2 share file bytes/,
+    );
+  });
+
+  test("elf-legacy-area-hole: the first 32 bytes of a live frame's FPU area are not in the core", async () => {
+    const off = Number(liveFrame().fpstate - STACK);
+    const p = file("legacy-hole.core", frameCore({ from: off, to: off + 32 }));
+    const r = await cli(["scan", p, "--json", "--all"]);
+    assert.equal(r.code, 0, r.err);
+    const doc = JSON.parse(r.out);
+    assert.equal(doc.frames.length, 0);
+    assert.ok(JSON.stringify(doc).includes("not all present"), r.out.slice(0, 2000));
+    await cli(["check", "--core", p, "--to", "intel-sapphirerapids"]);
+  });
+
+  test("elf-xsave-area-hole: 32 bytes missing inside a live frame's XSAVE area", async () => {
+    const off = Number(liveFrame().fpstate - STACK) + 1024;
+    const p = file("xsave-hole.core", frameCore({ from: off, to: off + 32 }));
+    const r = await cli(["check", "--core", p, "--to", "intel-sapphirerapids", "--json"]);
+    assert.ok([0, 1, 3].includes(r.code), r.err);
+    const s = await cli(["scan", p, "--json"]);
+    assert.equal(JSON.parse(s.out).frames.length, 0);
+  });
+
+  test("20,000 PT_LOADs over the same bytes are refused; 20,000 small disjoint ones are read", async () => {
+    const N = 20_000;
+    const make = (sameBytes: boolean) => {
+      const names = noteBytes([
+        { owner: "CORE", type: NT_PRSTATUS, desc: prstatus(7, 0x7fff_0000_0000n) },
+        { owner: "CORE", type: NT_FILE, desc: fileNote(N) },
+      ]);
+      const phnum = 1 + N;
+      const noteOff = 64 + 56 * phnum;
+      const dataOff = noteOff + names.length;
+      const size = dataOff + (sameBytes ? 64 : 64 * N);
+      const b = new Uint8Array(size);
+      b.set(frameCore().subarray(0, 64));
+      const dv = new DataView(b.buffer);
+      dv.setUint16(56, phnum, true);
+      const ph = (i: number, type: number, off: number, vaddr: bigint, sz: number) => {
+        dv.setUint32(PHDR(i), type, true);
+        dv.setUint32(PHDR(i) + 4, 6, true);
+        dv.setBigUint64(PHDR(i) + 8, BigInt(off), true);
+        dv.setBigUint64(PHDR(i) + 16, vaddr, true);
+        dv.setBigUint64(PHDR(i) + 32, BigInt(sz), true);
+        dv.setBigUint64(PHDR(i) + 40, BigInt(sz), true);
+      };
+      ph(0, 4, noteOff, 0n, names.length);
+      b.set(names, noteOff);
+      for (let i = 0; i < N; i++)
+        ph(1 + i, 1, sameBytes ? dataOff : dataOff + 64 * i, 0x1000_0000n + BigInt(i) * 0x1000n, 64);
+      return b;
+    };
+    const p = file("same-bytes.core", make(true));
+    assert.match(await refused(["scan", p], p), /share file bytes/);
+    const q = file("many-loads.core", make(false));
+    const r = await cli(["scan", q, "--json"]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(r.out).frames.length, 0);
+  });
+});
+
+/** NT_FILE naming `n` one-page mappings that are not among the core's segments. */
+function fileNote(n: number): Uint8Array {
+  const names = "/lib/x.so\0".repeat(n);
+  const b = new Uint8Array(16 + 24 * n + names.length);
+  const dv = new DataView(b.buffer);
+  dv.setBigUint64(0, BigInt(n), true);
+  dv.setBigUint64(8, 4096n, true);
+  for (let i = 0; i < n; i++) {
+    dv.setBigUint64(16 + 24 * i, 0x5000_0000n + BigInt(i) * 0x2000n, true);
+    dv.setBigUint64(16 + 24 * i + 8, 0x5000_1000n + BigInt(i) * 0x2000n, true);
+  }
+  for (let i = 0; i < names.length; i++) b[16 + 24 * n + i] = names.charCodeAt(i);
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRIU images.
+
+/** A CRIU image: header magics, then each payload with its u32 size. */
+function criuImage(head: number, type: number, payloads: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(8 + payloads.reduce((n, e) => n + 4 + e.length, 0));
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, head, true);
+  dv.setUint32(4, type, true);
+  let o = 8;
+  for (const e of payloads) {
+    dv.setUint32(o, e.length, true);
+    out.set(e, o + 4);
+    o += 4 + e.length;
+  }
+  return out;
+}
+
+describe("CRIU: counts Linux and CRIU cannot produce", () => {
+  test("a STATS image with a million empty entries is refused at its second entry", async () => {
+    // Every entry has size 0: the image is its header and a million zero words.
+    const img = new Uint8Array(8 + 4 * 1e6);
+    img.set(criuImage(IMG_SERVICE_MAGIC, IMAGE_MAGICS.STATS!, []));
+    assert.throws(
+      () => parseImage(img, "stats-dump"),
+      (e: InvalidDataError) => e instanceof InvalidDataError && e.path === "entries/1" && e.offset === 12,
+    );
+    const p = file("stats-dump", img);
+    assert.match(await refused(["criu", "show", p], p), /a STATS image holds one entry/);
+    // One entry is a STATS image.
+    const one = file("stats-one", criuImage(IMG_SERVICE_MAGIC, IMAGE_MAGICS.STATS!, [new Uint8Array(0)]));
+    assert.equal((await cli(["criu", "show", one, "--json"])).code, 0);
+  });
+
+  test("a pstree naming one thread 100,000 times is refused before any thread's image is read", async () => {
+    const pid = 4242;
+    const pstree = (entries: { pid: number; threads: number[] }[]) =>
+      criuImage(
+        IMG_COMMON_MAGIC,
+        IMAGE_MAGICS.PSTREE!,
+        entries.map((e) =>
+          toBinary(
+            pstree_entrySchema,
+            create(pstree_entrySchema, { ...e, ppid: 0, pgid: e.pid, sid: e.pid }),
+          ),
+        ),
+      );
+    const cases: [string, { pid: number; threads: number[] }[], RegExp][] = [
+      [
+        "dup",
+        [{ pid, threads: new Array(100_000).fill(pid) }],
+        /entries\/0\/threads\/1: thread 4242 is listed twice/,
+      ],
+      [
+        "shared",
+        [
+          { pid, threads: [pid, 7] },
+          { pid: 7, threads: [7] },
+        ],
+        /entries\/1\/threads\/0: thread 7 is listed twice/,
+      ],
+      [
+        "leader",
+        [{ pid, threads: [5, 6] }],
+        /entries\/0\/threads: process 4242 is not among its own threads/,
+      ],
+    ];
+    for (const [name, entries, why] of cases) {
+      const dir = join(tmp, `${n++}-${name}`);
+      mkdirSync(dir);
+      const img = pstree(entries);
+      writeFileSync(join(dir, "pstree.img"), img);
+      if (name === "dup") assert.ok(img.length > 200_000 && img.length < 500_000, String(img.length));
+      assert.match(await refused(["scan", dir], join(dir, "pstree.img")), why);
+      await refused(["check", "--checkpoint", dir, "--to", "amd-zen4"], join(dir, "pstree.img"));
+    }
   });
 });

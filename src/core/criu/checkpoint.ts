@@ -59,12 +59,52 @@ export function fileNames(files: CheckpointFiles): Map<number, string> {
   return out;
 }
 
+/**
+ * PID_MAX_LIMIT on 64-bit (include/linux/threads.h): no pid namespace holds more tasks, so no
+ * checkpoint has more threads.
+ */
+export const PID_MAX_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * The process tree as Linux can have it: every pid and tid once (a thread id names one task in
+ * the namespace CRIU dumped), a process's own pid among its threads, and no more tasks than
+ * PID_MAX_LIMIT. Checked before any thread's image is read.
+ */
+export function checkPstree(tree: readonly pstree_entry[]): void {
+  const seen = new Map<number, string>();
+  const at = (path: string) => ({ input: "pstree.img", path });
+  tree.forEach((p, i) => {
+    const tids = p.threads.length ? p.threads : [p.pid];
+    if (!tids.includes(p.pid))
+      throw new InvalidDataError(
+        `process ${p.pid} is not among its own threads (${tids.slice(0, 8).join(", ")}${tids.length > 8 ? ", …" : ""})`,
+        at(`entries/${i}/threads`),
+      );
+    tids.forEach((tid, j) => {
+      const where = p.threads.length ? `entries/${i}/threads/${j}` : `entries/${i}/pid`;
+      const before = seen.get(tid);
+      if (before !== undefined)
+        throw new InvalidDataError(
+          `thread ${tid} is listed twice (first at ${before}): a tid names one task`,
+          at(where),
+        );
+      if (seen.size >= PID_MAX_LIMIT)
+        throw new InvalidDataError(
+          `more than ${PID_MAX_LIMIT} threads: more tasks than Linux can have`,
+          at(where),
+        );
+      seen.set(tid, where);
+    });
+  });
+}
+
 /** Reads the checkpoint. Every image a process needs (core, mm, pagemap) must be there. */
 export function loadCheckpoint(files: CheckpointFiles): Checkpoint {
   if (!files.has("pstree.img")) {
     throw new InvalidDataError("not a CRIU checkpoint: no pstree.img", { input: "pstree.img" });
   }
   const tree = decodePstree(files.bytes("pstree.img"), "pstree.img");
+  checkPstree(tree);
   const names = fileNames(files);
   const processes: CriuProcess[] = tree.map((p) => {
     const threadIds = p.threads.length ? p.threads : [p.pid];

@@ -97,6 +97,24 @@ export const MAX_ENTRY_SIZE = 64 * 1024 * 1024;
 /** Most entries accepted in one image. */
 export const MAX_ENTRIES = 1 << 20;
 
+/**
+ * Image types CRIU writes as one entry (pb_write_one) and reads back with pb_read_one or
+ * pb_read_one_eof (criu/image.c, cr-restore.c, mem.c, pstree.c, files.c, timens.c, seccomp.c,
+ * arch/x86/cpu.c, stats.c): a second entry is not something CRIU produces.
+ */
+export const SINGLE_ENTRY_IMAGES: ReadonlySet<string> = new Set([
+  "INVENTORY",
+  "CORE",
+  "MM",
+  "IDS",
+  "CREDS",
+  "CPUINFO",
+  "FS",
+  "TIMENS",
+  "SECCOMP",
+  "STATS",
+]);
+
 export interface ImageEntry {
   /** Byte offset of the entry's payload in the image. */
   offset: number;
@@ -187,10 +205,17 @@ export function parseImage(bytes: Uint8Array, input?: string, expect?: string): 
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const entries: ImageEntry[] = [];
   let off = head.bodyOffset;
+  const single = SINGLE_ENTRY_IMAGES.has(head.magic);
   while (off < bytes.length) {
     const i = entries.length;
     if (i >= MAX_ENTRIES) {
       throw new InvalidDataError(`more than ${MAX_ENTRIES} entries in one image`, loc(off, `entries/${i}`));
+    }
+    if (single && i >= 1) {
+      throw new InvalidDataError(
+        `a ${head.magic} image holds one entry (CRIU writes it once); a second one starts here`,
+        loc(off, `entries/${i}`),
+      );
     }
     if (bytes.length - off < 4) {
       throw new TruncatedInputError(

@@ -204,7 +204,15 @@ export function examine(mem: FrameReader, magic1: bigint, ctx: ExamineContext = 
   SIGCONTEXT_FIELDS.forEach((name, i) => {
     sc[name] = fv.getBigUint64(FRAME.mcontext + 8 * i, true);
   });
-  const legacy = mem.read(fpstate, 32)!;
+  // Every byte the kernel wrote must be here: a frame with a hole (a segment boundary, bytes not
+  // dumped) cannot be decoded or restored.
+  const legacy = mem.read(fpstate, sw.extendedSize);
+  if (!legacy)
+    return reject(
+      magic1,
+      "unreadable",
+      `the fpstate's ${sw.extendedSize} bytes (extended_size) are not all present in the image`,
+    );
   const lv = new DataView(legacy.buffer, legacy.byteOffset, 32);
   const f: KernelFrame = {
     magic1,

@@ -9,7 +9,7 @@
  */
 import type { FrameCase, Placement } from "../compat/frames.ts";
 import { criuFrame } from "../compat/frames.ts";
-import { UsageError } from "../errors.ts";
+import { InvalidDataError, UsageError } from "../errors.ts";
 import { bitsOf, hex } from "../hex.ts";
 import type { Profile } from "../profile.ts";
 import { standardPlacement } from "../sigframe/fpstate.ts";
@@ -55,8 +55,12 @@ export function foundFrameCase(
   const region = f.region;
   const mapped = region ? Number(region.end - f.fpstate) : f.sw.extendedSize;
   const want = Math.max(f.sw.extendedSize, Math.min(mapped, MAX_FRAME_BYTES));
-  let bytes = mem.read(f.fpstate, want);
-  if (!bytes) bytes = mem.read(f.fpstate, f.sw.extendedSize)!;
+  // A frame is only found when all its extended_size bytes are present (candidate.ts).
+  const bytes = mem.read(f.fpstate, want) ?? mem.read(f.fpstate, f.sw.extendedSize);
+  if (!bytes)
+    throw new InvalidDataError(`the frame's FPU area at ${hex(f.fpstate)} is not all present in the image`, {
+      path: id,
+    });
   return {
     id,
     style,

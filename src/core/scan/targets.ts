@@ -144,9 +144,24 @@ export function elfCoreTarget(oc: OpenCore, name: string): ScanTarget {
     "ELF cores do not record sigaltstack settings: a thread's stack is the mapping that holds its sp",
   );
   const memory = oc.memory;
-  const loads = memory.regions();
+  // The core's segments are disjoint and sorted: a mapping overlaps one iff the last segment
+  // starting below its end reaches past its start (binary search, not a scan per mapping).
+  const loads = [...memory.regions()].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const overlapsLoad = (e: { start: bigint; end: bigint }) => {
+    let lo = 0;
+    let hi = loads.length - 1;
+    let last = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (loads[mid]!.start < e.end) {
+        last = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return last >= 0 && loads[last]!.end > e.start;
+  };
   const otherMappings = (core.files?.entries ?? [])
-    .filter((e) => !loads.some((r) => e.start < r.end && r.start < e.end))
+    .filter((e) => !overlapsLoad(e))
     .map((e) => ({ start: e.start, end: e.end, name: e.name }));
   const pid = core.psinfo?.pid;
   let presentBytes = 0;
