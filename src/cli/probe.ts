@@ -2,9 +2,11 @@
 import type { Command } from "commander";
 import { hex, toJson } from "../core/hex.ts";
 import { PROBE_POLICIES } from "../core/probe/analyze.ts";
-import { hostCases, probeJson } from "../core/probe/report.ts";
+import { type ConformanceReport, conformanceJson } from "../core/probe/conformance.ts";
+import { caseMatches, hostCases, probeJson } from "../core/probe/report.ts";
 import { computeLayout } from "../core/xsave/layout.ts";
 import { type ProbeReport, parseCaseList, runProbe, selectCases } from "../node/probe.ts";
+import { runProbeUnder } from "../node/probe-under.ts";
 import { hostProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable } from "./render/table.ts";
@@ -13,31 +15,37 @@ interface ProbeFlags {
   json?: boolean;
   cases?: string;
   list?: boolean;
+  under?: string;
 }
 
 const LEGEND =
   "letters: XMM YMMH ZMMH HI16 K MXCSR, then TILECFG TILEDATA for amx cases that load tiles; F frame pattern, A value before the signal, 0 init, C compacted-form pattern, M frame bytes that are not the pattern (e.g. magic2), ? other, - no such registers; amx delivery cases: xstate_size/xfeatures/tile bits in xstate_bv; perm = ARCH_REQ_XCOMP_PERM, sas = sigaltstack()";
 
-function renderProbe(ctx: CliContext, r: ProbeReport): string {
+/** The machine line above a probe table. */
+export function machineLine(ctx: CliContext, r: ProbeReport, what = `kernel ${r.kernel}`): string {
+  const p = r.profile;
+  return (
+    ctx.c.bold(what) +
+    `   ${p.brand ?? p.vendor}   ${r.isa} registers   XCR0 ${hex(r.layout.xcr0)}   user_size ${r.layout.userSize}`
+  );
+}
+
+/** The probe table and verdict lines (observed, every policy's prediction, match), as `probe` prints them. */
+export function renderProbe(ctx: CliContext, r: ProbeReport, header = machineLine(ctx, r)): string {
   const { c } = ctx;
   const v = r.verdict;
-  const p = r.profile;
   const lines: string[] = [];
-  lines.push(
-    c.bold(`kernel ${r.kernel}`) +
-      `   ${p.brand ?? p.vendor}   ${r.isa} registers   XCR0 ${hex(r.layout.xcr0)}   user_size ${r.layout.userSize}`,
-  );
+  lines.push(header);
   lines.push(c.dim(LEGEND), "");
   const rows: string[][] = [];
   for (const cr of r.results) {
-    if (cr.skipped || !cr.predictions) continue;
+    if (cr.skipped) continue;
     const obs = cr.observed ?? "?";
     const cells = PROBE_POLICIES.map((pol) => {
-      const letters = cr.predictions![pol].letters;
+      const letters = cr.predictions?.[pol].letters ?? "?";
       return letters === obs ? letters : c.yellow(letters);
     });
-    const ok = cr.editApplied !== false && obs === cr.predictions[v.comparedWith].letters;
-    rows.push([cr.id, obs, ...cells, ok ? c.green("ok") : c.red("MISMATCH")]);
+    rows.push([cr.id, obs, ...cells, caseMatches(cr, v.comparedWith) ? c.green("ok") : c.red("MISMATCH")]);
   }
   lines.push(
     renderTable(
@@ -82,6 +90,82 @@ function renderProbe(ctx: CliContext, r: ProbeReport): string {
   return lines.join("\n");
 }
 
+/** `probe --under`: the runtime's table beside Linux's, then every deviation in words. */
+function renderUnder(ctx: CliContext, r: ConformanceReport): string {
+  const { c } = ctx;
+  const p = r.probe;
+  const ref = r.reference;
+  const refText = `Linux ${ref.policy} (${ref.basis === "measured" ? "measured on this kernel" : "by the kernel table for"} ${ref.kernel}${ref.note ? `; ${ref.note}` : ""})`;
+  const lines = [
+    machineLine(ctx, p, `under ${r.under}`),
+    `reference: ${refText}; the runtime reports kernel ${p.kernel}`,
+    c.dim(LEGEND),
+    "",
+  ];
+  const deviating = new Set(r.deviations.map((d) => d.id));
+  const rows: string[][] = [];
+  for (const cr of p.results) {
+    if (cr.skipped) continue;
+    const linux = cr.predictions?.[ref.policy].letters ?? "?";
+    const bad = deviating.has(cr.id);
+    rows.push([
+      cr.id,
+      bad ? c.yellow(cr.observed ?? "?") : (cr.observed ?? "?"),
+      linux,
+      bad ? c.red("DEVIATES") : c.green("ok"),
+    ]);
+  }
+  lines.push(
+    renderTable(
+      [{ header: "case" }, { header: "runtime" }, { header: `Linux (${ref.policy})` }, { header: "" }],
+      rows,
+    ),
+  );
+  if (r.deviations.length) {
+    lines.push("", c.bold(`deviations from Linux (${r.deviations.length}):`));
+    for (const d of r.deviations) {
+      lines.push(`  ${c.bold(d.id)}: ${d.description}`);
+      lines.push(
+        `    Linux:   ${d.linux.observed.padEnd(7)}  ${d.linux.meaning}${d.linux.detail ? ` (${d.linux.detail})` : ""}`,
+      );
+      lines.push(`    runtime: ${d.runtime.observed.padEnd(7)}  ${d.runtime.meaning}`);
+      for (const n of d.runtime.notes) lines.push(c.dim(`             ${n}`));
+    }
+  }
+  if (r.delivery.length) {
+    lines.push(
+      "",
+      c.bold(
+        `the delivered frame differs from Linux's in ${r.delivery.length} field${r.delivery.length === 1 ? "" : "s"}:`,
+      ),
+    );
+    for (const d of r.delivery)
+      lines.push(
+        `  ${d.field}: Linux ${d.linux}, runtime ${d.runtime}${d.note ? c.dim(` (${d.note})`) : ""}`,
+      );
+  }
+  const skipped = p.results.filter((x) => x.skipped);
+  if (skipped.length) {
+    lines.push("", "skipped:");
+    for (const s of skipped) lines.push(`  ${s.id}: ${s.skipped}`);
+  }
+  lines.push("");
+  const ran = rows.length;
+  if (r.conforms)
+    lines.push(
+      c.bold(c.green(`${r.under} behaves as Linux in all ${ran} cases and in the frame it delivers`)),
+    );
+  else {
+    const parts = [];
+    if (r.deviations.length) parts.push(`${r.deviations.length} of ${ran} cases`);
+    if (r.delivery.length)
+      parts.push(`${r.delivery.length} field${r.delivery.length === 1 ? "" : "s"} of the delivered frame`);
+    lines.push(c.bold(c.yellow(`${r.under} departs from Linux in ${parts.join(" and ")}`)));
+  }
+  for (const w of p.warnings) lines.push(c.yellow(`warning: ${w}`));
+  return lines.join("\n");
+}
+
 export function register(program: Command, ctx: CliContext): void {
   program
     .command("probe")
@@ -89,8 +173,18 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "JSON output")
     .option("--cases <LIST>", "comma-separated case ids to run (default: all)")
     .option("--list", "list the cases and whether they apply to this CPU, without running them")
+    .option(
+      "--under <CMD>",
+      "run the helper under another Linux-ABI runtime (e.g. 'runsc --network=none do', 'qemu-x86_64 -cpu max'; split like a shell does, no shell) and list where it departs from Linux",
+    )
     .action((flags: ProbeFlags) => {
       const ids = parseCaseList(flags.cases);
+      if (flags.under !== undefined && !flags.list) {
+        const r = runProbeUnder(ids ? { under: flags.under, cases: ids } : { under: flags.under });
+        ctx.out(flags.json ? toJson(conformanceJson(r)) : renderUnder(ctx, r));
+        if (!r.conforms) ctx.setExit(1);
+        return;
+      }
       if (flags.list) {
         const p = hostProfile();
         const l = computeLayout(p);

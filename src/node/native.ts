@@ -87,13 +87,16 @@ export interface HelperOutput {
  */
 export interface HelperRunner {
   label: string;
+  /** What an error names as its input (`host`, `probe`, `--under`). */
+  input: string;
   run(args: readonly string[], input: string, timeoutMs: number): HelperOutput;
 }
 
 /** Spawns `argv` (program first) with the helper's arguments after it. */
-export function spawnRunner(argv: readonly string[], label: string): HelperRunner {
+export function spawnRunner(argv: readonly string[], label: string, input = label): HelperRunner {
   return {
     label,
+    input,
     run(args, input, timeoutMs) {
       const r = spawnSync(argv[0]!, [...argv.slice(1), ...args], {
         input,
@@ -124,7 +127,7 @@ export function spawnRunner(argv: readonly string[], label: string): HelperRunne
 
 /** The built helper, run directly; `input` names the command in the error when it is not built. */
 export function nativeRunner(input = "host"): HelperRunner {
-  return spawnRunner([requireHelper(input)], "sigframe-helper");
+  return spawnRunner([requireHelper(input)], "sigframe-helper", input);
 }
 
 /** The last line of stderr, or the exit status, of a run that failed. */
@@ -140,7 +143,7 @@ function runChecked(runner: HelperRunner, args: string[], input = "", timeoutMs 
   const what = `${runner.label} ${args[0]}`;
   const o = runner.run(args, input, timeoutMs);
   if (o.error || o.signal || o.status !== 0) {
-    throw new EnvironmentError(`${what} failed: ${failureOf(o)}`, { input: what });
+    throw new EnvironmentError(`${what} failed: ${failureOf(o)}`, { input: runner.input });
   }
   return o.stdout;
 }
@@ -201,7 +204,7 @@ export function nativeProbe(
   const run = decodeProbeOutput(out, `${runner.label} probe`);
   if (!run.complete) {
     throw new EnvironmentError(`${runner.label} probe stopped before the end of its output`, {
-      input: `${runner.label} probe`,
+      input: runner.input,
     });
   }
   return run;

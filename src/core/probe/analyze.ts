@@ -9,7 +9,7 @@ import type { XsaveLayout } from "../xsave/layout.ts";
 import type { FrameEdit, ProbeCase } from "./cases.ts";
 import { type ClassifyContext, classify, simulate } from "./classify.ts";
 import type { Patterns } from "./patterns.ts";
-import type { CaseRun } from "./protocol.ts";
+import type { CaseRun, FrameSeen } from "./protocol.ts";
 import type { Isa } from "./regions.ts";
 
 export const PROBE_POLICIES: readonly Policy[] = ["classic", "refined", "legacy"];
@@ -50,6 +50,11 @@ export interface AnalyzeContext {
   predict: (input: PredictInput) => Prediction;
   /** The helper's fpstate limit (its relocation area is this plus a page). */
   fpstateLimit?: number;
+  /**
+   * A frame delivered in another case of the same run, for a case whose runtime died before it
+   * reported its own: every case loads the same registers, so the frames differ in place only.
+   */
+  standIn?: { id: string; frame: FrameSeen };
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -106,19 +111,19 @@ function placement(
     };
     return out;
   }
-  if (!run.delivered) return undefined;
+  const delivered = run.delivered ?? ctx.standIn?.frame;
+  if (!delivered) return undefined;
   const limit = ctx.fpstateLimit ?? 65536;
   const readable =
     p.kind === "inplace"
-      ? run.delivered.bytes.length
+      ? delivered.bytes.length
       : p.kind === "guard"
         ? p.readable
         : p.kind === "copy"
           ? limit + PAGE - p.align
           : 0;
-  const bytes = expectedFinalBytes(run.delivered.bytes, c.edit, readable);
-  const address =
-    p.kind === "inplace" ? run.delivered.address : p.kind === "copy" ? BigInt(p.align) : undefined;
+  const bytes = expectedFinalBytes(delivered.bytes, c.edit, readable);
+  const address = p.kind === "inplace" ? delivered.address : p.kind === "copy" ? BigInt(p.align) : undefined;
   return address === undefined ? { bytes, readable } : { bytes, address, readable };
 }
 
@@ -168,22 +173,29 @@ export function analyzeCase(c: ProbeCase, run: CaseRun | undefined, ctx: Analyze
   r.observed = observedOf(run, cctx);
   if (run.error) r.notes.push(`helper: ${run.error}`);
   if (run.fault) r.notes.push(`${run.fault.signal} si_code ${run.fault.siCode}`);
-  if (run.stderr) r.notes.push(`stderr: ${run.stderr.trim().split("\n").slice(0, 3).join(" | ")}`);
+  if (run.outcome === "crashed") r.notes.push(run.stderr ?? "the runtime died during this case");
+  else if (run.stderr) r.notes.push(`stderr: ${run.stderr.trim().split("\n").slice(0, 3).join(" | ")}`);
   if (run.inner) {
     r.notes.push(
       `nested frame ${Number(run.delivered ? run.delivered.address - run.inner.address : 0n)} bytes below, xstate_bv 0x${(run.inner.xstateBv ?? 0n).toString(16)}, outer frame ${run.inner.outerIntact ? "intact" : "CHANGED"}`,
     );
   }
-  if (!run.delivered || (!isNull && !placed)) {
+  const delivered = run.delivered ?? ctx.standIn?.frame;
+  if (!delivered || (!isNull && !placed)) {
     r.notes.push("the helper did not report the frame");
     return r;
   }
-  if (!isNull && run.placed) {
+  if (!run.delivered) {
+    r.notes.push(
+      `predicted with the frame delivered in case ${ctx.standIn!.id} and this case's edit: it did not report its own`,
+    );
+  }
+  if (!isNull && run.placed && run.delivered) {
     const expected = expectedFinalBytes(run.delivered.bytes, c.edit, run.placed.readable);
     r.editApplied = equalBytes(expected, run.placed.bytes);
     if (!r.editApplied)
       r.notes.push("the frame handed to sigreturn is not the delivered frame with this edit");
-  } else if (!isNull) {
+  } else if (!isNull && run.delivered) {
     r.notes.push(
       "the task died before the helper reported the edited frame: predicted from the delivered frame and the edit",
     );

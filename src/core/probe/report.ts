@@ -174,6 +174,8 @@ export function probeReport(
     predict,
   };
   if (run) actx.fpstateLimit = run.fpstateLimit;
+  const first = run?.cases.find((c) => c.delivered);
+  if (first?.delivered) actx.standIn = { id: first.id, frame: first.delivered };
   if (profile.mxcsrMask !== undefined) actx.mxcsrMask = profile.mxcsrMask;
   if (opts.mxcsrFaults === false) actx.mxcsrMask = 0xffffffff;
   const byId = new Map<string, CaseRun>((run?.cases ?? []).map((c) => [c.id, c]));
