@@ -148,7 +148,7 @@ test("check findings and verdicts match 'sigframe check --json'", async () => {
     const choice: Parameters<typeof checkFor>[2] = {};
     if (opt === "--policy") choice.policy = val!;
     if (opt === "--kernel") choice.kernel = parseKernelVersion(val!);
-    const { result } = checkFor(builtinProfile(a!), builtinProfile(b!), choice);
+    const result = await checkFor(builtinProfile(a!), builtinProfile(b!), choice);
     assert.equal(result.verdict, cli.verdict, `${a} → ${b}`);
     assert.equal(result.exitCode, r.code);
     assert.deepEqual(

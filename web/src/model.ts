@@ -3,15 +3,15 @@
  * with the core's rules for the CLI's `layout`, `diff` and `check`, so both say the same.
  */
 
-import { hostsCheckInput } from "../../src/core/compat/hosts.ts";
-import { type CheckResult, checkCompat } from "../../src/core/compat/index.ts";
+import { type CheckReport, type CheckRequest, checkHosts } from "../../src/core/compat/check-hosts.ts";
+import { UsageError } from "../../src/core/errors.ts";
 import { checkInputSize } from "../../src/core/input.ts";
 import type { KernelVersion } from "../../src/core/kernel.ts";
 import { fieldValue, kernelOption } from "../../src/core/options.ts";
-import { displayName, type Profile } from "../../src/core/profile.ts";
+import type { Profile } from "../../src/core/profile.ts";
 import { BUILTIN_PROFILES } from "../../src/core/profiles/builtins.ts";
 import { MAX_PROFILE_BYTES, profileFromBytes } from "../../src/core/profiles/detect.ts";
-import { choosePolicies, type PolicyChoice, withDestinationKernel } from "../../src/core/sigreturn/index.ts";
+import { choosePolicies, type PolicyChoice } from "../../src/core/sigreturn/index.ts";
 import { diffLayouts, type LayoutDiff } from "../../src/core/xsave/diff.ts";
 import type { LayoutOptions, XsaveLayout } from "../../src/core/xsave/layout.ts";
 import { profileLayout } from "../../src/core/xsave/options.ts";
@@ -70,20 +70,14 @@ export function policiesFor(choice: CheckChoice): PolicyChoice {
   return choosePolicies(choice.policy || undefined, choice.kernel);
 }
 
-/** `sigframe check --from A --to B [--kernel K | --policy P]`. */
-export function checkFor(
-  pa: Profile,
-  pb: Profile,
-  choice: CheckChoice = {},
-): { result: CheckResult; note?: string } {
-  const chosen = policiesFor(choice);
-  const lb = layoutFor(pb, choice.kernel ? { kernel: choice.kernel } : {});
-  const pol = withDestinationKernel(chosen, pb.kernel);
-  const input = hostsCheckInput(
-    { profile: pa, layout: layoutFor(pa), name: displayName(pa) },
-    { profile: pb, layout: lb, name: displayName(pb) },
-  );
-  if (pol.policies) input.policies = pol.policies;
-  const result = checkCompat(input);
-  return pol.note ? { result, note: pol.note } : { result };
+/** `sigframe check --from A --to B [--kernel K | --policy P]`, as the CLI runs it. */
+export function checkFor(pa: Profile, pb: Profile, choice: CheckChoice = {}): Promise<CheckReport> {
+  const request: CheckRequest = { from: pa, to: pb };
+  if (choice.kernel) request.kernel = choice.kernel.text;
+  if (choice.policy) request.policy = choice.policy;
+  return checkHosts(request, {
+    loadProfile: (arg) => {
+      throw new UsageError("the explorer checks profiles it has loaded", { input: arg });
+    },
+  });
 }

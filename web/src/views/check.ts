@@ -1,12 +1,7 @@
 /** Migration check: `sigframe check --from A --to B [--kernel K | --policy P]`, findings first. */
 
-import { criuWords } from "../../../src/core/compat/hosts.ts";
-import {
-  type CheckResult,
-  FINDING_CODES,
-  type Finding,
-  type Severity,
-} from "../../../src/core/compat/index.ts";
+import { type CheckReport, criuWords } from "../../../src/core/compat/check-hosts.ts";
+import { FINDING_CODES, type Finding, type Severity } from "../../../src/core/compat/index.ts";
 import { hex } from "../../../src/core/hex.ts";
 import { POLICIES, POLICY_KERNELS } from "../../../src/core/sigreturn/index.ts";
 import { componentNames } from "../../../src/core/xsave/report.ts";
@@ -33,7 +28,7 @@ export function checkView(store: ProfileStore): HTMLElement {
   policy.addEventListener("change", () => render());
 
   const render = (): void =>
-    redraw(parts, () => {
+    redraw(parts, async () => {
       const pa = from.value();
       const pb = to.value();
       if (!pa || !pb) {
@@ -43,8 +38,7 @@ export function checkView(store: ProfileStore): HTMLElement {
       const choice: Parameters<typeof checkFor>[2] = { policy: policy.value };
       const k = kernelFromText(kernel.input.value);
       if (k) choice.kernel = k;
-      const { result, note } = checkFor(pa, pb, choice);
-      replace(parts.out, report(result, note));
+      replace(parts.out, report(await checkFor(pa, pb, choice)));
     });
 
   const view = viewSection(
@@ -62,8 +56,8 @@ export function checkView(store: ProfileStore): HTMLElement {
   return view;
 }
 
-function report(r: CheckResult, note: string | undefined): HTMLElement {
-  const host = (label: string, x: CheckResult["from"]) =>
+function report(r: CheckReport): HTMLElement {
+  const host = (label: string, x: CheckReport["from"]) =>
     h(
       "li",
       { class: "mono" },
@@ -96,7 +90,7 @@ function report(r: CheckResult, note: string | undefined): HTMLElement {
         { class: "mono" },
         `kernel policies ${r.evaluated.join(", ")}${all ? " (all: give a Linux version or a policy to choose)" : ""}`,
       ),
-      note ? h("li", { class: "note" }, `note: ${note}`) : null,
+      r.note ? h("li", { class: "note" }, `note: ${r.note}`) : null,
     ),
     sections.length
       ? sections

@@ -13,14 +13,17 @@ export function viewParts(): ViewParts {
 }
 
 /** Runs `draw` with the error line cleared; a failure empties the result and shows the CLI's error line. */
-export function redraw(parts: ViewParts, draw: () => void): void {
+export function redraw(parts: ViewParts, draw: () => void | Promise<void>): void {
   parts.err.show(undefined);
-  try {
-    draw();
-  } catch (e) {
+  const fail = (e: unknown): void => {
     console.error(e);
     replace(parts.out);
     parts.err.show(errorLine(e));
+  };
+  try {
+    draw()?.catch(fail);
+  } catch (e) {
+    fail(e);
   }
 }
 

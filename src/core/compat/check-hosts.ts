@@ -1,0 +1,259 @@
+/**
+ * `sigframe check` as a request and a report, for the CLI, the web explorer and library users:
+ * the request names the hosts and options as a user gives them; `checkHosts` chooses the kernel
+ * policies (measured on this machine where the environment can), takes the source host and frames
+ * from a checkpoint or core where one is given, builds the check input and runs `checkCompat`.
+ * `checkJson` is the `check --json` document.
+ */
+import { UsageError } from "../errors.ts";
+import { hasBit } from "../hex.ts";
+import { mxcsrMaskOf } from "../mxcsr.ts";
+import { kernelOption, u64Option } from "../options.ts";
+import { displayName, type Profile } from "../profile.ts";
+import type { CheckpointFrames } from "../scan/cases.ts";
+import { choosePolicies, type PolicyChoice, withDestinationKernel } from "../sigreturn/policy.ts";
+import { predict } from "../sigreturn/predict.ts";
+import { POLICIES, type Policy } from "../sigreturn/types.ts";
+import { XFEATURE } from "../xsave/components.ts";
+import type { XsaveLayout } from "../xsave/layout.ts";
+import { profileLayout } from "../xsave/options.ts";
+import { type CheckInput, type CheckResult, checkCompat, type HostSummary, type Verdict } from "./check.ts";
+import { type CriuCpuinfo, criuCpuinfo } from "./criu.ts";
+import type { ComponentFate, Fate, FrameOutcome } from "./evaluate.ts";
+import type { Finding, FrameStyle } from "./findings.ts";
+
+/** A PROFILE argument (`host`, a built-in name, a path) or a profile already loaded. */
+export type ProfileArg = string | Profile;
+
+export type Restorer = "criu" | "raw-copy";
+
+/** `check`'s options as a user gives them (command line or form fields). */
+export interface CheckRequest {
+  /** Source host; with `checkpoint`/`core` the CPU the image records when absent (or `-`). */
+  from?: ProfileArg;
+  /** Destination host (`host`: this machine). */
+  to: ProfileArg;
+  /** `--kernel X.Y[.Z][-rcN]`: the destination kernel, mapped to its policy. */
+  kernel?: string;
+  /** `--policy legacy|classic|refined`. */
+  policy?: string;
+  /** `--uses MASK`: what the process uses (xstate_bv). */
+  uses?: string;
+  /** `--restorer criu,raw-copy|none`. */
+  restorer?: string;
+  /** A CRIU checkpoint directory, or an ELF core file: the source host and the frames on its stacks. */
+  checkpoint?: string;
+  core?: string;
+  /** With `to: "host"`: measure the running kernel's policy (default) rather than use the table. */
+  measure?: boolean;
+}
+
+/** What a check needs from where it runs. */
+export interface CheckEnv {
+  /** Reads a PROFILE argument. */
+  loadProfile(arg: string): Profile;
+  /** The policy this machine's kernel shows (the probe); undefined when it cannot tell. */
+  measurePolicy?(): PolicyChoice | undefined;
+  /** The frames of a checkpoint or core for the check (node/scan-target.ts). */
+  checkpointFrames?(
+    kind: "checkpoint" | "core",
+    path: string,
+    from: XsaveLayout | undefined,
+    to: XsaveLayout,
+  ): CheckpointFrames | Promise<CheckpointFrames>;
+}
+
+export interface CheckReport extends CheckResult {
+  /** How the policies were chosen and what the image told, for the reader. */
+  note?: string;
+}
+
+/** `--restorer LIST`: the restorer-built frames to evaluate. */
+export function restorersOption(text: string | undefined): Restorer[] | undefined {
+  if (text === undefined) return undefined;
+  const list = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (list.length === 1 && list[0] === "none") return [];
+  for (const r of list)
+    if (r !== "criu" && r !== "raw-copy")
+      throw new UsageError(`expected criu, raw-copy or none, got ${JSON.stringify(r)}`, {
+        input: "--restorer",
+      });
+  return list as Restorer[];
+}
+
+function load(arg: ProfileArg, env: CheckEnv): { profile: Profile; name: string } {
+  if (typeof arg !== "string") return { profile: arg, name: displayName(arg) };
+  const profile = env.loadProfile(arg);
+  return { profile, name: displayName(profile, arg) };
+}
+
+/** The check of `request`: options parsed first (a bad one fails before any input is read). */
+export async function checkHosts(request: CheckRequest, env: CheckEnv): Promise<CheckReport> {
+  const kernel = kernelOption(request.kernel);
+  const chosen = choosePolicies(request.policy, kernel);
+  const uses = u64Option(request.uses, "--uses");
+  const restorers = restorersOption(request.restorer);
+  if (request.checkpoint !== undefined && request.core !== undefined)
+    throw new UsageError("give --checkpoint or --core, not both", { input: "--core" });
+  const to = load(request.to, env);
+  const lb = profileLayout(to.profile, kernel ? { kernel } : {});
+  let pol = withDestinationKernel(chosen, to.profile.kernel);
+  if (request.to === "host" && !chosen.policies && request.measure !== false && env.measurePolicy) {
+    // This machine can say which policy its kernel implements: ask it (sigframe probe, < 1 s).
+    const measured = env.measurePolicy();
+    if (measured) pol = measured;
+  }
+  let from: { profile: Profile; name: string } | undefined;
+  let taken: CheckpointFrames | undefined;
+  const kind =
+    request.checkpoint !== undefined ? "checkpoint" : request.core !== undefined ? "core" : undefined;
+  if (kind) {
+    const path = (kind === "checkpoint" ? request.checkpoint : request.core)!;
+    if (!env.checkpointFrames)
+      throw new UsageError(`reading frames from a ${kind} is not available here`, { input: `--${kind}` });
+    from = request.from === undefined || request.from === "-" ? undefined : load(request.from, env);
+    taken = await env.checkpointFrames(kind, path, from ? profileLayout(from.profile) : undefined, lb);
+    if (!from && taken.profile)
+      from = { profile: taken.profile, name: displayName(taken.profile, taken.profile.name) };
+  } else {
+    if (request.from === undefined)
+      throw new UsageError("give --from PROFILE (or --checkpoint/--core)", { input: "--from" });
+    from = load(request.from, env);
+  }
+  if (!from) throw new UsageError("the source host is not known: pass --from", { input: "--from" });
+  const amx = uses !== undefined && hasBit(uses, XFEATURE.XTILEDATA) ? { amx: true } : {};
+  const la = profileLayout(from.profile, amx);
+  const input: CheckInput = {
+    from: la,
+    to: lb,
+    predict,
+    names: { from: from.name, to: to.name },
+    criu: { from: criuCpuinfo(la, from.profile), to: criuCpuinfo(lb, to.profile) },
+    fromMxcsrMask: mxcsrMaskOf(from.profile),
+    toMxcsrMask: mxcsrMaskOf(to.profile),
+  };
+  if (pol.policies) input.policies = pol.policies;
+  const u = uses ?? taken?.uses;
+  if (u !== undefined) input.uses = u;
+  if (taken) input.frames = taken.frames;
+  if (restorers) input.restorers = restorers;
+  const report: CheckReport = checkCompat(input);
+  const note = [pol.note, ...(taken?.notes ?? [])].filter(Boolean).join("; ");
+  if (note) report.note = note;
+  return report;
+}
+
+/** CRIU's answer in words, and how it compares with the verdict, as the reports print them. */
+export function criuWords(criu: CheckResult["criu"]): { answer: "accepts" | "refuses"; assessment: string } {
+  return {
+    answer: criu.wouldAccept ? "accepts" : "refuses",
+    assessment:
+      criu.assessment === "agrees"
+        ? "agrees with this verdict"
+        : criu.assessment === "refuses-needlessly"
+          ? "refuses although the state restores"
+          : "accepts although state is lost",
+  };
+}
+
+export interface CheckComponentJson {
+  bit: number;
+  name: string;
+  fate: Fate;
+  /** Where the writer put it (absent: nowhere). */
+  offset?: number;
+  readFrom?: number;
+}
+
+export interface CheckFrameJson {
+  frame: string;
+  style: FrameStyle;
+  path: FrameOutcome["path"];
+  signal: null | "SIGSEGV";
+  reason: string;
+  detail: string;
+  intact: boolean;
+  components: CheckComponentJson[];
+}
+
+export interface CheckPolicyJson {
+  verdict: Verdict["verdict"];
+  selected: boolean;
+  kernels: string;
+  frames: CheckFrameJson[];
+}
+
+/** `check --json`. */
+export interface CheckJson {
+  verdict: Verdict["verdict"];
+  exitCode: Verdict["exitCode"];
+  from: HostSummary;
+  to: HostSummary;
+  uses: bigint;
+  evaluated: Policy[];
+  findings: Finding[];
+  policies: Record<Policy, CheckPolicyJson>;
+  criu: {
+    wouldAccept: boolean;
+    reason: string;
+    failures: string[];
+    assessment: CheckResult["criu"]["assessment"];
+    image: CriuCpuinfo;
+    host: CriuCpuinfo;
+  };
+  frames: CheckResult["frames"];
+  note?: string;
+}
+
+function componentJson(c: ComponentFate): CheckComponentJson {
+  const o: CheckComponentJson = { bit: c.bit, name: c.name, fate: c.fate };
+  if (c.expectedOffset >= 0) o.offset = c.expectedOffset;
+  if (c.readFrom !== undefined) o.readFrom = c.readFrom;
+  return o;
+}
+
+export function checkJson(r: CheckReport): CheckJson {
+  const policies = {} as Record<Policy, CheckPolicyJson>;
+  for (const p of POLICIES) {
+    const x = r.policies[p];
+    policies[p] = {
+      verdict: x.verdict,
+      selected: x.selected,
+      kernels: x.kernels,
+      frames: x.frames.map((f) => ({
+        frame: f.frame,
+        style: f.style,
+        path: f.path,
+        signal: f.signal,
+        reason: f.reason,
+        detail: f.detail,
+        intact: f.intact,
+        components: f.components.map(componentJson),
+      })),
+    };
+  }
+  const doc: CheckJson = {
+    verdict: r.verdict,
+    exitCode: r.exitCode,
+    from: r.from,
+    to: r.to,
+    uses: r.uses,
+    evaluated: r.evaluated,
+    findings: r.findings,
+    policies,
+    criu: {
+      wouldAccept: r.criu.wouldAccept,
+      reason: r.criu.reason,
+      failures: r.criu.failures,
+      assessment: r.criu.assessment,
+      image: r.criu.image,
+      host: r.criu.host,
+    },
+    frames: r.frames,
+  };
+  if (r.note) doc.note = r.note;
+  return doc;
+}

@@ -1,0 +1,12 @@
+/**
+ * The `--json` document of every command, one type each: the contract. The JSON Schemas in
+ * docs/json/ are generated from this interface (`npm run gen:json-schema`), and the tests check
+ * that they are current and that every command's output is valid against its schema. 64-bit
+ * values are `bigint` here and `"0x…"` strings in the documents (`toJson`).
+ */
+import type { CheckJson } from "./compat/check-hosts.ts";
+
+export interface JsonContract {
+  /** Will state restore correctly on the destination? Findings, per-policy verdicts, CRIU's answer. */
+  check: CheckJson;
+}

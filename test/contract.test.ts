@@ -1,0 +1,67 @@
+/**
+ * The `--json` contract cannot drift: docs/json/*.schema.json are what scripts/json-schema.ts
+ * generates from the types in src/core/contract.ts, and every command's `--json` output (on
+ * built-in profiles and frames made here) is valid against its schema.
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { generateSchemas, SCHEMA_DIR } from "../scripts/json-schema.ts";
+import { sigframe } from "./helpers/cli.ts";
+import { validate } from "./helpers/json-schema.ts";
+
+const schemas = generateSchemas();
+
+test("docs/json holds exactly the schemas generated from the types (npm run gen:json-schema)", () => {
+  const files = readdirSync(SCHEMA_DIR).filter((f) => f.endsWith(".schema.json"));
+  assert.deepEqual(files.sort(), [...schemas.keys()].map((k) => `${k}.schema.json`).sort());
+  for (const [name, schema] of schemas) {
+    const committed = JSON.parse(readFileSync(join(SCHEMA_DIR, `${name}.schema.json`), "utf8"));
+    assert.deepEqual(committed, schema, `${name}.schema.json is not current: run 'npm run gen:json-schema'`);
+  }
+});
+
+test("the schema check fails on a document that departs from the type", async () => {
+  const doc = JSON.parse((await sigframe(["check", "--from", "amd-zen5", "--to", "amd-zen4", "--json"])).out);
+  const schema = schemas.get("check")!;
+  assert.deepEqual(validate(schema, doc), []);
+  const bad = structuredClone(doc);
+  delete bad.verdict;
+  bad.uses = 7;
+  bad.extra = true;
+  bad.findings.push({ code: "no_such_code", severity: "error", message: "m" });
+  const errors = validate(schema, bad).join("\n");
+  for (const want of [
+    "missing verdict",
+    "$.uses: number, expected string",
+    "unexpected property extra",
+    "$.findings[",
+  ])
+    assert.ok(errors.includes(want), `${want} not in:\n${errors}`);
+});
+
+/** Invocations of each command whose `--json` output is checked; every command has some. */
+const RUNS: Record<string, string[][]> = {
+  check: [
+    ["check", "--from", "amd-zen5", "--to", "intel-icelake-server", "--json"],
+    ["check", "--from", "intel-sapphirerapids", "--to", "amd-zen2", "--policy", "refined", "--json"],
+    ["check", "--from", "amd-zen4", "--to", "amd-zen4", "--kernel", "6.18", "--restorer", "none", "--json"],
+  ],
+};
+
+describe("every command's --json output is valid against its schema", () => {
+  test("every command of the contract is exercised", () => {
+    assert.deepEqual(Object.keys(RUNS).sort(), [...schemas.keys()].sort());
+  });
+  for (const [name, runs] of Object.entries(RUNS)) {
+    for (const argv of runs) {
+      test(argv.join(" "), async () => {
+        const r = await sigframe(argv);
+        assert.ok(r.code !== 2 && r.code !== 70, r.err);
+        const errors = validate(schemas.get(name)!, JSON.parse(r.out));
+        assert.deepEqual(errors, [], errors.slice(0, 10).join("\n"));
+      });
+    }
+  }
+});
