@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { hex, toJson } from "../core/hex.ts";
 import { fpstateSpans, frameSpans, ia32FpstateSpans, ia32FrameSpans } from "../core/sigframe/annotate.ts";
-import type { Finding } from "../core/sigframe/check.ts";
+import { type Finding, findingsExitCode } from "../core/sigframe/check.ts";
 import { FIELD_HELP, LEGACY_FIELDS } from "../core/sigframe/fields.ts";
 import type { Fpstate } from "../core/sigframe/fpstate.ts";
 import type { SigframeImage } from "../core/sigframe/frame.ts";
@@ -21,7 +21,7 @@ import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
 import { oneFormat, u64Option } from "./options.ts";
-import { type FrameFlags, IA32_FLAG_HELP, readFrameInput } from "./render/frame-input.ts";
+import { AS_HELP, type FrameFlags, IA32_FLAG_HELP, readFrameInput } from "./render/frame-input.ts";
 import { annotatedHexdump } from "./render/hexdump.ts";
 import { renderTable } from "./render/table.ts";
 
@@ -237,12 +237,13 @@ export function register(program: Command, ctx: CliContext): void {
     .command("inspect")
     .summary("decode a signal frame, name and explain every field, flag inconsistencies")
     .description(
-      "Decode FILE: a whole rt_sigframe (--frame), an SROP payload from uc_flags on (--ucontext) or only the FPU area (--fpstate-only); without a flag the format is detected. With --cpu, extended components are decoded at that CPU's offsets and checked against its layout.",
+      "Decode FILE: a whole rt_sigframe (--frame), an SROP payload from uc_flags on (--ucontext) or only the FPU area (--fpstate-only); without a flag the format is detected from what the bytes hold (magic1, a ucontext sigreturn could take), and input that is not a frame is refused. With --cpu, extended components are decoded at that CPU's offsets and checked against its layout (and its MXCSR_MASK).\n\nExit codes: 0 no finding above info, 1 warnings, 3 errors (the kernel would not restore the frame as written), 2 bad input or not a frame.",
     )
     .argument("<FILE>", "frame file, or - for stdin")
     .option("--fpstate-only", "FILE holds only the FPU area")
     .option("--frame", "FILE is an rt_sigframe starting at pretcode")
     .option("--ucontext", "FILE starts at uc_flags (SROP payload, pwntools SigreturnFrame)")
+    .option("--as <KIND>", AS_HELP)
     .option("--ia32", IA32_FLAG_HELP.ia32)
     .option("--ia32-sigframe", IA32_FLAG_HELP.ia32Sigframe)
     .option("--base <ADDR>", "address of FILE's first byte")
@@ -269,6 +270,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (layout) o.layout = layout;
       const input = readFrameInput(file, flags, o);
       const findings = frameInputFindings(input, check);
+      ctx.setExit(findingsExitCode(findings));
       if (flags.svg) {
         if (!input.fpstate)
           throw new UsageError("--svg draws the FPU area, and this frame has none (NULL fpstate)", {

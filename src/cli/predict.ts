@@ -20,7 +20,7 @@ import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, sizeOption, u64Option } from "./options.ts";
-import { type FrameFlags, IA32_FLAG_HELP, readFrameInput } from "./render/frame-input.ts";
+import { AS_HELP, type FrameFlags, IA32_FLAG_HELP, readFrameInput } from "./render/frame-input.ts";
 import { pathLabel } from "./render/prediction.ts";
 import { renderTable } from "./render/table.ts";
 
@@ -87,6 +87,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--fpstate-only", "FILE holds only the FPU area")
     .option("--frame", "FILE is an rt_sigframe starting at pretcode")
     .option("--ucontext", "FILE starts at uc_flags (SROP payload, pwntools SigreturnFrame)")
+    .option("--as <KIND>", AS_HELP)
     .option("--ia32", `${IA32_FLAG_HELP.ia32}; the ia32 restore path is predicted`)
     .option("--ia32-sigframe", IA32_FLAG_HELP.ia32Sigframe)
     .option("--base <ADDR>", "address of FILE's first byte (locates the fpstate of a frame)")

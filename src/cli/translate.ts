@@ -30,7 +30,7 @@ import { refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
 import { loadProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, u64Option } from "./options.ts";
-import { type FrameFlags, type FrameInput, readFrameInput } from "./render/frame-input.ts";
+import { AS_HELP, type FrameFlags, type FrameInput, readFrameInput } from "./render/frame-input.ts";
 import { pathLabel } from "./render/prediction.ts";
 import { renderTable } from "./render/table.ts";
 
@@ -172,6 +172,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--fpstate-only", "IN holds only the FPU area")
     .option("--frame", "IN is an rt_sigframe starting at pretcode")
     .option("--ucontext", "IN starts at uc_flags (SROP payload)")
+    .option("--as <KIND>", AS_HELP)
     .option("--base <ADDR>", "address of IN's first byte (locates the fpstate of a frame)")
     .option("--keep-size", "write the destination's area inside the source area (only when it fits)")
     .option("--fix-mxcsr", "clear MXCSR bits the destination's MXCSR_MASK lacks")

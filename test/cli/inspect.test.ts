@@ -5,6 +5,9 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
+import { IMAGE_MAGICS, IMG_COMMON_MAGIC } from "../../src/core/criu/image.ts";
+import { BUILTIN_PROFILES } from "../../src/core/profiles/builtins.ts";
+import { buildCore } from "../core/elf/build.ts";
 import { assertWellFormedSvg } from "../helpers/svg.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sigframe-inspect-"));
@@ -48,7 +51,7 @@ describe("sigframe inspect", () => {
     const bad = join(dir, "bad.bin");
     writeFileSync(bad, b);
     const r = await cli(["inspect", bad, "--cpu", "amd-zen4", "--json"]);
-    assert.equal(r.code, 0, r.err);
+    assert.equal(r.code, 3, r.err); // error findings: exit 3
     const codes = JSON.parse(r.out).findings.map((f: { code: string }) => f.code);
     for (const c of ["extended-size-mismatch", "xstate-bv-not-in-xfeatures", "magic2-missing"])
       assert.ok(codes.includes(c), c);
@@ -65,7 +68,7 @@ describe("sigframe inspect", () => {
       "--base",
       "0x1010",
     ]);
-    assert.equal(mis.code, 0, mis.err);
+    assert.equal(mis.code, 3, mis.err);
     assert.ok(JSON.parse(mis.out).findings.some((f: { code: string }) => f.code === "fpstate-misaligned"));
   });
 
@@ -152,5 +155,131 @@ describe("inspect --cpu checks MXCSR against that CPU's MXCSR_MASK, as predict d
     // Without --cpu the field is all there is, and the message says so.
     const n = await cli(["inspect", g, "--json"]);
     assert.match(mxcsrFinding(n.out).message, /the frame's mxcsr_mask field/);
+  });
+});
+
+/** Deterministic bytes (xorshift), so a failure is reproducible. */
+function noise(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+describe("inspect refuses what is not a frame (one line, exit 2) and says what reads it", () => {
+  const d = mkdtempSync(join(tmpdir(), "sigframe-notframe-"));
+  const refuse = async (name: string, bytes: Uint8Array, re: RegExp, cmd = "inspect") => {
+    const f = join(d, name);
+    writeFileSync(f, bytes);
+    const argv = cmd === "predict" ? ["predict", f, "--cpu", "amd-zen4", "--policy", "classic"] : [cmd, f];
+    const r = await cli(argv);
+    assert.equal(r.code, 2, `${name}: ${r.out}`);
+    assert.equal(r.out, "");
+    assert.equal(r.err.trimEnd().split("\n").length, 1, r.err);
+    assert.match(r.err, re, name);
+  };
+
+  test("random bytes of any size, for inspect and predict", async () => {
+    for (const [n, seed] of [
+      [512, 1],
+      [1292, 2],
+      [4096, 3],
+      [16384, 4],
+      [248, 5],
+      [304, 6],
+    ] as const) {
+      await refuse(
+        `rnd-${n}.bin`,
+        noise(n, seed),
+        /rnd-\d+\.bin: not a signal frame: .*--frame, --ucontext or --fpstate-only/,
+      );
+    }
+    await refuse("rnd-p.bin", noise(4096, 9), /not a signal frame/, "predict");
+  });
+
+  test("an ELF core points at scan; a CRIU image at scan and criu show; text at layout", async () => {
+    await refuse(
+      "core",
+      buildCore([]),
+      /core: an ELF file \(a core\?\), not a signal frame: 'sigframe scan FILE'/,
+    );
+    const img = new Uint8Array(64);
+    const dv = new DataView(img.buffer);
+    dv.setUint32(0, IMG_COMMON_MAGIC, true);
+    dv.setUint32(4, IMAGE_MAGICS.CORE!, true);
+    await refuse("core-1.img", img, /a CRIU image, not a signal frame: 'sigframe scan DIR'/);
+    const text = new TextEncoder().encode(
+      "CPU 0:\n   0x00000000 0x00: eax=0x0000000d ebx=0x756e6547\n".repeat(40),
+    );
+    await refuse("cpuid.txt", text, /text, not a signal frame/);
+    await refuse("z.zst", Uint8Array.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]), /zstd-compressed data/);
+    const r = await cli(["inspect", d]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /is a directory, not a frame file .*'sigframe scan DIR'/);
+  });
+
+  test("every frame the codec builds, on every built-in CPU and in every style, is detected as what it is", async () => {
+    const st = join(d, "st.json");
+    writeFileSync(st, JSON.stringify({ rip: "0x401000", rsp: "0x7ffe0000", ymm2: "0x5" }));
+    for (const b of BUILTIN_PROFILES) {
+      for (const [style, extra, format] of [
+        ["kernel", [], "frame"],
+        ["criu", [], "frame"],
+        ["kernel", ["--fpstate-only"], "fpstate"],
+        ["pwntools", [], "ucontext"],
+        ["pwntools", ["--pwntools-variant", "248"], "ucontext"],
+      ] as const) {
+        const f = join(d, `${b.name}-${style}-${extra.length}.bin`);
+        const cpu = style === "pwntools" && extra.length === 0 ? [] : ["--cpu", b.name];
+        const w = await cli(["build", ...cpu, "--style", style, "--state", st, ...extra, "-o", f]);
+        assert.equal(w.code, 0, w.err);
+        const r = await cli(["inspect", f, "--json"]);
+        assert.ok(r.code !== 2, `${b.name} ${style} ${extra}: ${r.err}`);
+        assert.equal(JSON.parse(r.out).format, format, `${b.name} ${style} ${extra}`);
+      }
+    }
+  });
+
+  test("named explicitly (--frame or --as frame), garbage is decoded and its impossible fields are errors (exit 3)", async () => {
+    const f = join(d, "forced.bin");
+    writeFileSync(f, noise(4096, 3));
+    for (const how of [["--frame"], ["--as", "frame"]]) {
+      const r = await cli(["inspect", f, ...how, "--json"]);
+      assert.equal(r.code, 3, r.err);
+      const fs = JSON.parse(r.out).findings as { code: string; severity: string; path: string }[];
+      const has = (code: string, path: string) =>
+        fs.some((x) => x.code === code && x.path === path && x.severity === "error");
+      assert.ok(has("cs-not-user", "frame/uc/uc_mcontext/cs"), JSON.stringify(fs));
+      assert.ok(
+        fs.some((x) => x.code === "address-not-user"),
+        "non-canonical pointers",
+      );
+      assert.ok(fs.some((x) => x.code === "uc-flags-unknown"));
+    }
+    const bad = await cli(["inspect", f, "--as", "nonsense"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--as: expected one of frame, ucontext, fpstate/);
+  });
+
+  test("exit codes: 0 for a clean kernel frame, 1 when the worst finding is a warning, 3 for an error", async () => {
+    const k = join(d, "k.bin");
+    assert.equal((await cli(["build", "--cpu", "intel-haswell", "-o", k])).code, 0);
+    assert.equal((await cli(["inspect", k, "--cpu", "intel-haswell"])).code, 0);
+    // The same Haswell frame read as an Ice Lake task: xstate_size 832 ≠ user_size 2696 (a warning).
+    const w = await cli(["inspect", k, "--cpu", "intel-icelake-server", "--json"]);
+    assert.equal(w.code, 1, w.out);
+    const sev = JSON.parse(w.out).findings.map((x: { severity: string }) => x.severity);
+    assert.ok(sev.includes("warning") && !sev.includes("error"), w.out);
+    // An Ice Lake frame read as a Haswell task: xstate_size 2696 > user_size 832 (an error).
+    const i = join(d, "i.bin");
+    assert.equal((await cli(["build", "--cpu", "intel-icelake-server", "-o", i])).code, 0);
+    assert.equal((await cli(["inspect", i, "--cpu", "intel-haswell"])).code, 3);
+    const help = await cli(["inspect", "--help"]);
+    assert.match(help.out, /Exit codes: 0 .*1 warnings, 3 errors/s);
   });
 });

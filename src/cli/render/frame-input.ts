@@ -1,4 +1,6 @@
 /** Reading a frame file for inspect/predict: a whole rt_sigframe, an SROP payload, or only the FPU area. */
+
+import { statSync } from "node:fs";
 import { isSigframeError, UsageError } from "../../core/errors.ts";
 import {
   type DecodedFrameInput,
@@ -21,7 +23,20 @@ export interface FrameFlags {
   ia32?: boolean;
   /** A 32-bit task's non-rt struct sigframe_ia32. */
   ia32Sigframe?: boolean;
+  /** `--as KIND`: the format by name (frame, ucontext, fpstate, ia32-frame, ia32-fpstate, ia32-sigframe). */
+  as?: string;
 }
+
+const AS_KINDS: readonly FrameFormat[] = [
+  "frame",
+  "ucontext",
+  "fpstate",
+  "ia32-frame",
+  "ia32-fpstate",
+  "ia32-sigframe",
+];
+
+export const AS_HELP = `read FILE as this format, detection off: ${AS_KINDS.join(", ")} (as --frame, --ucontext, --fpstate-only, --ia32 …)`;
 
 /** The options every frame-reading command takes for ia32 inputs. */
 export const IA32_FLAG_HELP = {
@@ -38,6 +53,18 @@ export interface FrameInput extends DecodedFrameInput {
 
 /** The one format the flags ask for, or a guess from the bytes. */
 function chooseFormat(flags: FrameFlags, bytes: Uint8Array): { format: FrameFormat; detected: boolean } {
+  if (flags.as !== undefined) {
+    const kind = flags.as as FrameFormat;
+    if (!AS_KINDS.includes(kind))
+      throw new UsageError(`expected one of ${AS_KINDS.join(", ")}, got ${JSON.stringify(flags.as)}`, {
+        input: "--as",
+      });
+    if (flags.fpstateOnly || flags.frame || flags.ucontext || flags.ia32 || flags.ia32Sigframe)
+      throw new UsageError("--as names the format: drop --fpstate-only, --frame, --ucontext, --ia32", {
+        input: "--as",
+      });
+    return { format: kind, detected: false };
+  }
   const chosen = (["fpstateOnly", "frame", "ucontext"] as const).filter((k) => flags[k]);
   if (flags.ia32Sigframe) {
     if (chosen.length)
@@ -67,12 +94,30 @@ function chooseFormat(flags: FrameFlags, bytes: Uint8Array): { format: FrameForm
 }
 
 export function readFrameInput(file: string, flags: FrameFlags, opts: FrameInputOptions): FrameInput {
-  const f = readInput(file, MAX_FRAME_BYTES);
-  const { format, detected } = chooseFormat(flags, f.bytes);
+  let f: ReturnType<typeof readInput>;
   try {
+    f = readInput(file, MAX_FRAME_BYTES);
+  } catch (e) {
+    if (file !== "-" && isDirectory(file))
+      throw new UsageError(
+        "is a directory, not a frame file (a CRIU checkpoint?): 'sigframe scan DIR' finds its frames and 'sigframe scan DIR --save-frames OUT' writes each as a file",
+        { input: file },
+      );
+    throw e;
+  }
+  try {
+    const { format, detected } = chooseFormat(flags, f.bytes);
     return { ...decodeFrameInput(f.bytes, format, opts), name: f.name, bytes: f.bytes, detected };
   } catch (e) {
     if (isSigframeError(e)) e.locate({ input: f.name });
     throw e;
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }

@@ -6,7 +6,12 @@ import { bitsOf, hasBit, hex } from "../hex.ts";
 import { effectiveMxcsrMask, type MxcsrMaskInput, resolveMxcsrMask } from "../mxcsr.ts";
 import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, MASK_FPSSE, MIN_XSTATE_SIZE } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
-import { IA32_RETCODE, IA32_RT_RETCODE, UC_FP_XSTATE } from "./fields.ts";
+import { KNOWN_UC_FLAGS, USER_ADDRESS_LIMIT, USER_CODE_SEGMENTS } from "./detect.ts";
+import { IA32_RETCODE, IA32_RT_RETCODE, UC_FP_XSTATE, UC_STRICT_RESTORE_SS } from "./fields.ts";
+
+/** __USER_DS: the 64-bit user data (and stack) segment. */
+const USER_DS_SELECTOR = 0x2b;
+
 import { componentSlots, type Fpstate } from "./fpstate.ts";
 import type { SigframeImage } from "./frame.ts";
 import { type Ia32Fpstate, type Ia32SigframeImage, X86_FXSR_MAGIC } from "./ia32.ts";
@@ -18,6 +23,16 @@ export interface Finding {
   /** Field path, e.g. fpstate/sw_bytes/extended_size. */
   path: string;
   message: string;
+}
+
+/**
+ * The exit code of a report of findings, as `check` grades its own: 3 when some finding is an
+ * error (the kernel would not restore the frame as written: SIGSEGV, an FX-only fallback, state
+ * read from the wrong bytes), 1 when the worst is a warning, 0 otherwise.
+ */
+export function findingsExitCode(findings: readonly Finding[]): 0 | 1 | 3 {
+  if (findings.some((f) => f.severity === "error")) return 3;
+  return findings.some((f) => f.severity === "warning") ? 1 : 0;
 }
 
 export interface CheckOptions {
@@ -225,8 +240,92 @@ export function checkFpstate(fp: Fpstate, opts: CheckOptions = {}): Finding[] {
   return out;
 }
 
-export function checkFrame(img: SigframeImage, opts: CheckOptions = {}): Finding[] {
+/**
+ * The frame's own fields against what rt_sigreturn can take (arch/x86/kernel/signal_64.c
+ * restore_sigcontext(), v6.18): an address the return to user mode cannot use, a segment it
+ * faults on, fields the kernel never writes. A frame the kernel wrote has none of these.
+ */
+function checkFrameFields(img: SigframeImage): Finding[] {
   const out: Finding[] = [];
+  const add = (code: string, severity: Finding["severity"], path: string, message: string) =>
+    out.push({ code, severity, path, message });
+  const f = img.frame;
+  const mc = f.mcontext;
+  const ucp = "frame/uc";
+  const mcp = `${ucp}/uc_mcontext`;
+  const nonCanonical = (v: bigint) => v >= USER_ADDRESS_LIMIT;
+  for (const [n, why] of [
+    ["rip", "the return to user mode faults: SIGSEGV right after sigreturn"],
+    ["rsp", "the first use of the stack faults: SIGSEGV"],
+  ] as const) {
+    const v = mc[n];
+    if (nonCanonical(v))
+      add("address-not-user", "error", `${mcp}/${n}`, `${n} ${hex(v)} is not a user address: ${why}`);
+  }
+  if (mc.fpstate !== 0n && nonCanonical(mc.fpstate))
+    add(
+      "address-not-user",
+      "error",
+      `${mcp}/fpstate`,
+      `fpstate ${hex(mc.fpstate)} is not a user address: sigreturn cannot read the FPU area and sends SIGSEGV ("bad frame")`,
+    );
+  if (f.pretcode !== undefined && f.pretcode !== 0n && nonCanonical(f.pretcode))
+    add(
+      "address-not-user",
+      "warning",
+      "frame/pretcode",
+      `pretcode ${hex(f.pretcode)} is not a user address: the handler's return jumps there and faults (sigreturn itself does not read it)`,
+    );
+  const cs = Number(mc.cs);
+  if (!USER_CODE_SEGMENTS.includes(cs))
+    add(
+      "cs-not-user",
+      "error",
+      `${mcp}/cs`,
+      `cs ${hex(cs)} is not a user code segment (0x33, or 0x23 for 32-bit code): sigreturn loads cs | 3 and the return to user mode faults (SIGSEGV)`,
+    );
+  const flags = f.uc.uc_flags;
+  if ((flags & UC_STRICT_RESTORE_SS) !== 0n && Number(mc.ss) !== USER_DS_SELECTOR)
+    add(
+      "ss-not-user",
+      "error",
+      `${mcp}/ss`,
+      `ss ${hex(Number(mc.ss))} with UC_STRICT_RESTORE_SS: sigreturn keeps it (no force_valid_ss()) and the return to user mode faults (SIGSEGV); the user data segment is 0x2b`,
+    );
+  if (flags & ~KNOWN_UC_FLAGS)
+    add(
+      "uc-flags-unknown",
+      "warning",
+      `${ucp}/uc_flags`,
+      `uc_flags ${hex(flags)} has bits the kernel never sets (sigreturn ignores them)`,
+    );
+  if (f.uc.uc_link !== 0n)
+    add(
+      "uc-link-nonzero",
+      "info",
+      `${ucp}/uc_link`,
+      `uc_link ${hex(f.uc.uc_link)} is not 0 (the kernel writes 0; sigreturn ignores it)`,
+    );
+  if (mc.eflags >> 22n !== 0n)
+    add(
+      "eflags-reserved",
+      "info",
+      `${mcp}/eflags`,
+      `eflags ${hex(mc.eflags)} sets bits that do not exist; sigreturn keeps only the user-modifiable ones (FIX_EFLAGS)`,
+    );
+  const signo = f.info?.si_signo;
+  if (signo !== undefined && (signo < 1n || signo > 64n))
+    add(
+      "signo-invalid",
+      "info",
+      "frame/info/si_signo",
+      `si_signo ${signo} is not a signal number (sigreturn does not read it)`,
+    );
+  return out;
+}
+
+export function checkFrame(img: SigframeImage, opts: CheckOptions = {}): Finding[] {
+  const out: Finding[] = checkFrameFields(img);
   const mc = img.frame.mcontext;
   if (mc.fpstate === 0n) {
     out.push({

@@ -7,14 +7,14 @@ import { type MxcsrMaskInput, mxcsrMaskOf } from "../mxcsr.ts";
 import type { Profile } from "../profile.ts";
 import { predict } from "../sigreturn/predict.ts";
 import type { Policy, PredictInput, Prediction } from "../sigreturn/types.ts";
-import { FP_XSTATE_MAGIC1, SW_BYTES_OFFSET } from "../xsave/components.ts";
+import { FP_XSTATE_MAGIC1 } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
 import { checkFpstate, checkFrame, checkIa32Fpstate, checkIa32Frame, type Finding } from "./check.ts";
+import { detectFrameFormat as detectEvidence } from "./detect.ts";
 import {
   KERNEL_IA32_FPSTATE_OFFSET,
   KERNEL_IA32_RT_FPSTATE_OFFSET,
   RT_SIGFRAME_IA32_SIZE,
-  UCONTEXT_SIZE,
 } from "./fields.ts";
 import { decodeFpstate, type Fpstate } from "./fpstate.ts";
 import { decodeSigframeImage, type SigframeImage } from "./frame.ts";
@@ -68,22 +68,15 @@ export function detectIa32FrameFormat(bytes: Uint8Array): FrameFormat {
 /** The most of a frame file that is read. */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
-/** pwntools' SigreturnFrame: uc_flags through reserved1[1]. */
-const PWNTOOLS_UCONTEXT_SIZE = 248;
 /** An FXSAVE-only FPU area is exactly this long. */
 const FXSAVE_ONLY_SIZE = 512;
-const MIN_FRAME_SIZE = 440;
 
-/** The format the bytes look like: magic1 where an FPU area has it, a ucontext's size, else by length. */
+/**
+ * The format the bytes show evidence of (see `detect.ts`); what is not a frame is an
+ * InvalidDataError naming what it is, or why it is not one.
+ */
 export function detectFrameFormat(bytes: Uint8Array): FrameFormat {
-  const magicAt = (off: number) =>
-    bytes.length >= off + 4 &&
-    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(off, true) === FP_XSTATE_MAGIC1;
-  if (magicAt(SW_BYTES_OFFSET)) return "fpstate";
-  if (bytes.length === PWNTOOLS_UCONTEXT_SIZE || bytes.length === UCONTEXT_SIZE) return "ucontext";
-  // An FXSAVE-only image is exactly 512 bytes; anything else this long is taken as a frame.
-  if (bytes.length >= MIN_FRAME_SIZE && bytes.length !== FXSAVE_ONLY_SIZE) return "frame";
-  return "fpstate";
+  return detectEvidence(bytes);
 }
 
 export interface FrameInputOptions {
