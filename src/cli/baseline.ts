@@ -51,7 +51,6 @@ export function loadHosts(ctx: CliContext, args: string[], kernel?: LayoutOption
     });
   };
   const skipped: { file: string; why: string }[] = [];
-  const folders: string[] = [];
   for (const arg of args) {
     let isDir = false;
     try {
@@ -63,26 +62,31 @@ export function loadHosts(ctx: CliContext, args: string[], kernel?: LayoutOption
       add(arg, loadProfile(arg));
       continue;
     }
-    folders.push(arg);
+    const before = out.length;
+    const skippedHere: { file: string; why: string }[] = [];
     for (const f of profileFiles(arg)) {
       try {
         add(f, loadProfile(f));
       } catch (e) {
         if (!isSigframeError(e)) throw e;
-        skipped.push({ file: f, why: e.message });
+        skippedHere.push({ file: f, why: e.message });
       }
     }
+    // One rule for every fleet command: a folder that yields no host is bad input, whatever else
+    // is named beside it (an empty fleet is a mistake, not a fleet of zero). Bad input ends in the
+    // one error line, so the skipped files are summed up in it, not warned.
+    if (out.length === before) {
+      const first = skippedHere[0];
+      throw new UsageError(
+        first
+          ? `no readable profile in this folder (${skippedHere.length} file${skippedHere.length === 1 ? "" : "s"} skipped; ${first.file}: ${first.why})`
+          : "no profile files (*.json, *.txt, *.img, *.cpuid) in this folder",
+        { input: arg },
+      );
+    }
+    skipped.push(...skippedHere);
   }
-  if (out.length === 0) {
-    // Bad input ends in the one error line, so the skipped files are summed up in it, not warned.
-    const first = skipped[0];
-    throw new UsageError(
-      first
-        ? `no readable profile (${skipped.length} file${skipped.length === 1 ? "" : "s"} skipped; ${first.file}: ${first.why})`
-        : "no profile files (*.json, *.txt, *.img, *.cpuid) in this folder",
-      { input: folders.join(", ") || "PROFILE" },
-    );
-  }
+  if (out.length === 0) throw new UsageError("no hosts given", { input: "PROFILE" });
   for (const s of skipped) ctx.warn(`${s.file}: skipped: ${s.why}`);
   return out;
 }

@@ -94,7 +94,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command("check")
     .summary("will state restore correctly on the destination?")
     .description(
-      "For the state a process on host A can have, against host B's layout and B's kernel: what happens to kernel-written signal frames from A restored on B, and to the thread state a restorer rebuilds (CRIU: per-component relocation; raw copy: gVisor). Findings per component and per kernel policy, beside what CRIU's 'cpuinfo check' would say.\n\nExit codes: 0 compatible, 1 warnings only, 3 incompatible. Finding codes: docs/findings.md.",
+      "For the state a process on host A can have, against host B's layout and B's kernel: what happens to kernel-written signal frames from A restored on B, and to the thread state a restorer rebuilds (CRIU: per-component relocation; raw copy: gVisor). Findings per component and per kernel policy, beside what CRIU's 'cpuinfo check' would say.\n\nExit codes: 0 compatible, 1 warnings only, 3 incompatible, 2 bad input or usage, 4 the environment cannot do it (--to host without the native helper). Finding codes: docs/findings.md.",
     )
     .option(
       "--from <PROFILE>",

@@ -151,7 +151,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--amx", "tasks have enabled AMX tile data")
     .option("--json", "JSON output")
     .option("--svg", "SVG byte maps, one above the other")
-    .action((a: string, b: string, flags: LayoutFlags) => {
+    .option("--fail-on-difference", "exit 1 when the layouts differ (as diff(1) and git diff --exit-code)")
+    .action((a: string, b: string, flags: LayoutFlags & { failOnDifference?: boolean }) => {
       oneFormat(flags as Record<string, unknown>, ["json", "svg"]);
       const parsed = parseLayoutFlags(flags);
       const pa = loadProfile(a);
@@ -159,6 +160,7 @@ export function register(program: Command, ctx: CliContext): void {
       const la = profileLayout(pa, parsed);
       const lb = profileLayout(pb, parsed);
       const d = diffLayouts(la, lb);
+      if (flags.failOnDifference && !d.identical) ctx.setExit(1);
       if (flags.json) {
         ctx.out(toJson(d));
         return;

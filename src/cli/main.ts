@@ -8,6 +8,7 @@ import { Command, CommanderError } from "commander";
 import { isSigframeError, oneLineText } from "../core/errors.ts";
 import { registerCommands } from "./commands.ts";
 import { CliContext, type CliIo } from "./context.ts";
+import { exitCodesHelp } from "./exit-codes.ts";
 import { VERSION } from "./version.ts";
 
 async function buildProgram(ctx: CliContext, argv: readonly string[] = []): Promise<Command> {
@@ -24,6 +25,8 @@ async function buildProgram(ctx: CliContext, argv: readonly string[] = []): Prom
     .exitOverride();
   await registerCommands(program, ctx, argv);
   for (const cmd of program.commands) {
+    const codes = exitCodesHelp(cmd.name(), cmd.description());
+    if (codes) cmd.addHelpText("after", codes);
     cmd.exitOverride().configureOutput({
       writeOut: (s) => ctx.io.stdout(s),
       writeErr: (s) => ctx.io.stderr(s),

@@ -36,3 +36,28 @@ export function compareKernel(v: KernelVersion, major: number, minor: number, rc
 export function atLeast(v: KernelVersion, major: number, minor: number, rc?: number): boolean {
   return compareKernel(v, major, minor, rc) >= 0;
 }
+
+/**
+ * Distribution kernels by their release suffix: their X.Y names the upstream base, and the vendor
+ * backports fixes into it for years, so a sigreturn change (dc8aa31a7ac2, its revert 44eeff9bc467)
+ * may be in a release whose base predates it, or missing from one that should have it.
+ */
+const DISTRIBUTIONS: readonly [RegExp, string][] = [
+  [/\.el(\d+)uek\b/, "Oracle Linux UEK"],
+  [/\.el(\d+)(?:_\d+)?\b/, "Red Hat Enterprise Linux $1 (or CentOS Stream, AlmaLinux, Rocky Linux)"],
+  [/\.fc(\d+)\b/, "Fedora $1"],
+  [/\.amzn(\d+)\b/, "Amazon Linux $1"],
+  [/-\d+(?:\.\d+)*-(?:generic|lowlatency|lowmem|aws|azure|gcp|gke|oracle|kvm|ibm|nvidia|raspi)\b/, "Ubuntu"],
+  [/-\d+(?:\.\d+)*-(?:cloud-|rt-)?(?:amd64|arm64)\b/, "Debian"],
+  [/-(?:\d+(?:\.\d+)*-)?default\b/, "SUSE Linux Enterprise or openSUSE"],
+  [/-android\d+/, "Android (GKI)"],
+];
+
+/** The distribution a release string belongs to, where its suffix says (`5.14.0-427.el9` → RHEL 9). */
+export function distributionOf(release: string): string | undefined {
+  for (const [re, name] of DISTRIBUTIONS) {
+    const m = re.exec(release);
+    if (m) return name.replace("$1", m[1] ?? "");
+  }
+  return undefined;
+}

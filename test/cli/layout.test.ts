@@ -157,3 +157,49 @@ test("layout --xcr0: an impossible value is exit 2 naming the rule; a forced one
   assert.equal(j.xcr0Source, "forced");
   assert.equal(j.xcr0Requested, "0x3");
 });
+
+test("diff --fail-on-difference exits 1 when the layouts differ, 0 when identical; help lists every exit code", async () => {
+  const differ = await sf("diff", "amd-zen5", "intel-icelake-server", "--fail-on-difference");
+  assert.equal(differ.code, 1, differ.err);
+  assert.match(differ.out, /different-offset/);
+  const same = await sf("diff", "amd-zen4", "amd-zen5", "--fail-on-difference", "--json");
+  assert.equal(same.code, 0, same.err);
+  assert.equal(JSON.parse(same.out).identical, true);
+  assert.equal((await sf("diff", "amd-zen5", "intel-icelake-server")).code, 0, "without the flag: 0");
+  const help = await sf("diff", "--help");
+  assert.match(
+    help.out.replace(/\s+/g, " "),
+    /Exit codes: .*--fail-on-difference: 0 identical layouts, 1 they differ/,
+  );
+});
+
+test("every command's help lists its exit codes; check's include 2 and 4", async () => {
+  const flat = (t: string) => t.replace(/\s+/g, " ");
+  const check = await sf("check", "--help");
+  assert.match(
+    flat(check.out),
+    /Exit codes: 0 compatible, 1 warnings only, 3 incompatible, 2 bad input or usage, 4 /,
+  );
+  for (const cmd of [
+    "profiles",
+    "layout",
+    "diff",
+    "inspect",
+    "build",
+    "predict",
+    "host",
+    "probe",
+    "check",
+    "baseline",
+    "matrix",
+    "policy-diff",
+    "scan",
+    "criu",
+    "translate",
+    "serve",
+  ]) {
+    const r = await sf(cmd, "--help");
+    assert.equal(r.code, 0, cmd);
+    assert.match(flat(r.out), /Exit codes: 0 /, cmd);
+  }
+});

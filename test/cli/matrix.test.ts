@@ -73,7 +73,10 @@ test("a folder whose files are all bad: one error line naming the folder, no war
     assert.equal(r.out, "");
     const lines = r.err.trimEnd().split("\n");
     assert.equal(lines.length, 1, r.err);
-    assert.match(lines[0]!, new RegExp(`^sigframe: ${dir}: no readable profile \\(2 files skipped; `));
+    assert.match(
+      lines[0]!,
+      new RegExp(`^sigframe: ${dir}: no readable profile in this folder \\(2 files skipped; `),
+    );
     // An empty folder says so.
     rmSync(join(dir, "bad.json"));
     rmSync(join(dir, "empty.txt"));
@@ -91,4 +94,28 @@ test("one host is '1 host', one layout '1 distinct layout'", async () => {
   assert.match(r.out, /^1 host, 1 distinct layout;/);
   const two = await sf("matrix", "amd-zen4", "amd-zen5");
   assert.match(two.out, /^2 hosts, 1 distinct layout;/);
+});
+
+test("an empty folder is bad input for every fleet command, alone or beside other hosts", async () => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-empty-fleet-"));
+  try {
+    for (const argv of [
+      ["baseline", dir],
+      ["baseline", "amd-zen4", dir],
+      ["matrix", dir],
+      ["matrix", "amd-zen4", "intel-haswell", dir],
+      ["policy-diff", "classic", "refined", "--profiles", dir],
+      ["policy-diff", "classic", "refined", "--profiles", "amd-zen4", dir],
+    ]) {
+      const r = await sf(...argv);
+      assert.equal(r.code, 2, argv.join(" "));
+      assert.equal(r.out, "", argv.join(" "));
+      assert.match(r.err, new RegExp(`^sigframe: ${dir}: no profile files`), argv.join(" "));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,7 +4,7 @@
  * dc8aa31a7ac2 merged for v6.15; revert 44eeff9bc467 in v7.1-rc6, Cc stable.
  */
 import { UsageError } from "../errors.ts";
-import { compareKernel, type KernelVersion, parseKernelVersion } from "../kernel.ts";
+import { compareKernel, distributionOf, type KernelVersion, parseKernelVersion } from "../kernel.ts";
 import { POLICIES, type Policy } from "./types.ts";
 
 /** The first 6.18 stable release measured with the revert (classic); earlier 6.18.y are unknown. */
@@ -31,6 +31,17 @@ export interface KernelPolicies {
 }
 
 export function policiesForKernel(v: KernelVersion): KernelPolicies {
+  const r = upstreamPolicies(v);
+  const distro = distributionOf(v.text);
+  if (!distro) return r;
+  const base = `${v.major}.${v.minor}`;
+  const article = /^[AEIOU]/.test(distro) ? "an" : "a";
+  const note = `${v.text} is ${article} ${distro} kernel: the policy is read from its upstream base ${base}, but the distribution backports fixes into it, so its sigreturn checks may differ (dc8aa31a7ac2 or its revert 44eeff9bc467 backported or not); 'sigframe probe' on the machine measures it`;
+  return { ...r, note: r.note ? `${r.note}; ${note}` : note };
+}
+
+/** The policies of the mainline or stable release X.Y[.Z][-rcN]. */
+function upstreamPolicies(v: KernelVersion): KernelPolicies {
   const cmp = (maj: number, min: number, rc?: number) => compareKernel(v, maj, min, rc);
   if (cmp(5, 14) < 0 && !(v.major === 5 && v.minor === 14)) {
     return { policies: ["legacy"] };

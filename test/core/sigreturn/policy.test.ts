@@ -80,3 +80,23 @@ describe("predict on hostile input", needs(CORPUS, "the CPUID corpus"), () => {
     );
   });
 });
+
+test("distribution kernels get the upstream base's policy and a note that backports may differ", () => {
+  const cases: [string, string, RegExp][] = [
+    ["5.14.0-427.el9", "classic", /Red Hat Enterprise Linux 9 .*upstream base 5\.14.*backports/],
+    ["4.18.0-553.el8", "legacy", /Red Hat Enterprise Linux 8 .*upstream base 4\.18/],
+    ["5.15.0-91-generic", "classic", /an Ubuntu kernel/],
+    ["6.1.0-18-amd64", "classic", /a Debian kernel/],
+    ["5.14.21-150500.55.19-default", "classic", /SUSE/],
+    ["6.1.79-99.164.amzn2023.x86_64", "classic", /Amazon Linux 2023/],
+  ];
+  for (const [release, policy, re] of cases) {
+    const r = policiesForKernel(parseKernelVersion(release));
+    assert.deepEqual(r.policies, [policy], release);
+    assert.match(r.note ?? "", re, release);
+    assert.match(r.note ?? "", /'sigframe probe' on the machine measures it/, release);
+  }
+  // Mainline and stable releases, and kernels with a local suffix, get no such note.
+  for (const release of ["6.1", "6.12.3", "7.1-rc6", "6.18.44-fc-v657", "6.6.30-custom"])
+    assert.doesNotMatch(policiesForKernel(parseKernelVersion(release)).note ?? "", /distribution/, release);
+});
