@@ -5,7 +5,7 @@ import { hex } from "../core/hex.ts";
 import { mxcsrMaskOf } from "../core/mxcsr.ts";
 import { type BuildOptions, type BuildStyle, buildFrame } from "../core/sigframe/build.ts";
 import { buildIa32Frame } from "../core/sigframe/ia32-build.ts";
-import { emptyState, parseStateText } from "../core/sigframe/state.ts";
+import { emptyState, MAX_STATE_BYTES, parseStateText } from "../core/sigframe/state.ts";
 import { computeLayout } from "../core/xsave/layout.ts";
 import { readInput, refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
 import { loadProfile } from "../node/profile-source.ts";
@@ -66,7 +66,7 @@ export function register(program: Command, ctx: CliContext): void {
       refuseOutputOverInput(flags.output, [flags.state, flags.cpu]);
       let state = emptyState();
       if (flags.state !== undefined) {
-        const f = readInput(flags.state, 16 * 1024 * 1024);
+        const f = readInput(flags.state, MAX_STATE_BYTES);
         state = parseStateText(new TextDecoder("utf-8", { fatal: false }).decode(f.bytes), f.name);
       }
       if (flags.ia32) {

@@ -15,14 +15,16 @@ import type { CpuidLeaf } from "../../src/core/cpuid/cpuid.ts";
 import { Cpuid } from "../../src/core/cpuid/cpuid.ts";
 import { pstree_entrySchema } from "../../src/core/criu/gen/pstree_pb.ts";
 import { IMAGE_MAGICS, IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, parseImage } from "../../src/core/criu/image.ts";
+import { LIMITS, parseElfCore } from "../../src/core/elf/index.ts";
 import { InvalidDataError } from "../../src/core/errors.ts";
 import { profileFromCpuid } from "../../src/core/profile.ts";
 import { builtinProfile, profileFromBytes } from "../../src/core/profiles/detect.ts";
-import { profileToJson } from "../../src/core/profiles/json.ts";
+import { MAX_JSON_PROFILE_BYTES, profileToJson } from "../../src/core/profiles/json.ts";
 import { fpstateForInterruptedRsp } from "../../src/core/scan/geometry.ts";
 import { buildFrame } from "../../src/core/sigframe/build.ts";
 import { KERNEL_FPSTATE_OFFSET } from "../../src/core/sigframe/fields.ts";
-import { emptyState, setRegister } from "../../src/core/sigframe/state.ts";
+import { emptyState, MAX_STATE_BYTES, setRegister } from "../../src/core/sigframe/state.ts";
+import { bytesSource } from "../../src/core/source.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
 import { MAX_XSAVE_SIZE } from "../../src/core/xsave/limits.ts";
 import {
@@ -35,6 +37,7 @@ import {
   prstatus,
   xstate,
 } from "../core/elf/build.ts";
+import { measureWork } from "../helpers/work.ts";
 import { cli } from "./harness.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "sigframe-repro-"));
@@ -411,5 +414,92 @@ describe("CRIU: counts Linux and CRIU cannot produce", () => {
       assert.match(await refused(["scan", dir], join(dir, "pstree.img")), why);
       await refused(["check", "--checkpoint", dir, "--to", "amd-zen4"], join(dir, "pstree.img"));
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Large names and documents: the work is bounded by what is used, not by what the input holds.
+
+/** Peak memory a run may add (the contract's 200 MB for the whole process, less node itself). */
+const PEAK_GROWTH = 160 * 2 ** 20;
+
+async function boundedRun(args: string[], input: string): Promise<number> {
+  const w = await measureWork(() => cli(args, { input }));
+  assert.ok(w.peakGrowth <= PEAK_GROWTH, `sigframe ${args.join(" ")} raised peak memory by ${w.peakGrowth}`);
+  return w.result.code;
+}
+
+describe("names and documents far larger than any real one", () => {
+  test("a core with a 60 MiB note name: the owner is decoded up to PATH_MAX bytes", async () => {
+    const name = "N".repeat(60 * 2 ** 20);
+    const core = buildCore([
+      { owner: "CORE", type: NT_PRSTATUS, desc: prstatus(100, 0x7000_0100n) },
+      { owner: name, type: 1, desc: new Uint8Array(8) },
+    ]);
+    const parsed = parseElfCore(bytesSource(core));
+    const long = parsed.notes[1]!;
+    assert.ok(long.owner.length < LIMITS.maxName + 64, String(long.owner.length));
+    assert.match(long.owner, /… \(62914560 bytes\)$/);
+    assert.equal(parsed.threads.length, 1);
+    const p = file("long-name.core", core);
+    for (const args of [
+      ["scan", p],
+      ["layout", p],
+      ["check", "--core", p, "--to", "amd-zen4"],
+    ])
+      assert.notEqual(await boundedRun(args, p), 70);
+  });
+
+  test("NT_FILE: over CORE_FILE_NOTE_SIZE_MAX is refused; a 15 MiB path is decoded up to PATH_MAX", async () => {
+    const fileNoteWith = (path: string) => {
+      const b = new Uint8Array(16 + 24 + path.length + 1);
+      const dv = new DataView(b.buffer);
+      dv.setBigUint64(0, 1n, true);
+      dv.setBigUint64(8, 4096n, true);
+      dv.setBigUint64(16, 0x1000n, true);
+      dv.setBigUint64(24, 0x2000n, true);
+      for (let i = 0; i < path.length; i++) b[40 + i] = path.charCodeAt(i);
+      return b;
+    };
+    const coreWith = (path: string) =>
+      buildCore([
+        { owner: "CORE", type: NT_PRSTATUS, desc: prstatus(100, 0x7000_0100n) },
+        { owner: "CORE", type: NT_FILE, desc: fileNoteWith(path) },
+      ]);
+    const big = coreWith(`/${"x".repeat(LIMITS.maxFileNote)}`);
+    assert.throws(
+      () => parseElfCore(bytesSource(big)),
+      (e: InvalidDataError) => e instanceof InvalidDataError && /CORE_FILE_NOTE_SIZE_MAX/.test(e.message),
+    );
+    const p = file("file-note.core", big);
+    assert.match(await refused(["scan", p], p), /NT_FILE is \d+ bytes; Linux writes at most 16777216/);
+
+    const long = coreWith(`/${"y".repeat(15 * 2 ** 20)}`);
+    const parsed = parseElfCore(bytesSource(long));
+    assert.ok(parsed.files!.entries[0]!.name.length < LIMITS.maxName + 64);
+    const q = file("long-path.core", long);
+    assert.equal(await boundedRun(["scan", q, "--json"], q), 0);
+  });
+
+  test("a 62 MiB JSON array as a profile is refused before it is parsed", async () => {
+    const text = `[${"0,".repeat(31 * 2 ** 20)}0]`;
+    const p = file("array.json", text);
+    const w = await measureWork(() => cli(["layout", p], { input: p }));
+    assert.equal(w.result.code, 2);
+    assert.match(
+      w.result.err,
+      new RegExp(`a JSON profile of ${text.length} bytes: .* under ${MAX_JSON_PROFILE_BYTES}`),
+    );
+    assert.ok(w.peakGrowth <= PEAK_GROWTH, String(w.peakGrowth));
+    // Also as the other side of check and in a matrix.
+    await refused(["check", "--from", "amd-zen4", "--to", p], p);
+    await refused(["matrix", p, "amd-zen4"], p);
+  });
+
+  test("a STATE.json over 1 MiB is refused before it is parsed", async () => {
+    const p = file("state.json", `{"rip": "0x1", "pad": [${"0,".repeat(MAX_STATE_BYTES)}0]}`);
+    const out = join(tmp, "s.bin");
+    const r = await cli(["build", "--cpu", "amd-zen4", "--state", p, "-o", out], { input: p, output: out });
+    assert.equal(r.code, 2);
   });
 });

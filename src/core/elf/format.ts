@@ -16,6 +16,7 @@
  *   extended component, so the XSTATE note can be read without the CPU's CPUID.
  * - NT_GDB_TDESC (0xff000000, "GDB"): gdb's XML target description (present in gcore output).
  */
+import { MAX_XSAVE_SIZE } from "../xsave/limits.ts";
 
 export const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46] as const;
 export const ET_CORE = 4;
@@ -102,10 +103,17 @@ export const LIMITS = {
   maxProgramHeaders: 1 << 22,
   /** One PT_NOTE segment (NT_FILE of a process with many mappings is the largest note). */
   maxNoteSegment: 64 * 1024 * 1024,
-  /** NT_X86_XSTATE: the largest standard-format XSAVE area (AMX tile data included) is ~11 KiB. */
-  maxXstate: 1024 * 1024,
+  /** NT_X86_XSTATE and NT_X86_XSAVE_LAYOUT: no XSAVE area is larger (xsave/limits.ts). */
+  maxXstate: MAX_XSAVE_SIZE,
   /** Notes in one core. */
   maxNotes: 1 << 22,
+  /**
+   * NT_FILE: Linux writes at most core_file_note_size_limit bytes of it, a sysctl capped at
+   * CORE_FILE_NOTE_SIZE_MAX (fs/coredump.c, v6.11+; a fixed 4 MiB MAX_FILE_NOTE_SIZE before).
+   */
+  maxFileNote: 16 * 1024 * 1024,
+  /** Bytes of a note's name or an NT_FILE path that are decoded (PATH_MAX; owners are a few bytes). */
+  maxName: 4096,
 };
 
 /** The first bytes are the ELF magic `\x7fELF` (any ELF file: a core is told by its header). */

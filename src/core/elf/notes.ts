@@ -161,7 +161,7 @@ export function parseNotes(src: ByteSource, ph: ProgramHeader, firstIndex = 0): 
         `note segment ends at offset ${ph.offset + v.length}; the note descriptor needs ${descsz} bytes at offset ${ph.offset + descOff}`,
         { offset: ph.offset + o + 4, path: `${np}/n_descsz` },
       );
-    const owner = cString(v.bytes.subarray(nameOff, nameOff + namesz));
+    const owner = boundedName(v.bytes.subarray(nameOff, nameOff + namesz), true);
     out.push({
       index,
       owner,
@@ -174,6 +174,17 @@ export function parseNotes(src: ByteSource, ph: ProgramHeader, firstIndex = 0): 
     o = descOff + pad4(descsz);
   }
   return out;
+}
+
+/**
+ * A note owner (NUL-terminated) or an NT_FILE path, decoded up to LIMITS.maxName bytes: a name
+ * that long is no name Linux or gdb writes, and decoding all of a 60 MiB one would cost seconds.
+ */
+function boundedName(b: Uint8Array, nulTerminated: boolean): string {
+  const end = nulTerminated ? b.indexOf(0) : -1;
+  const bytes = end >= 0 ? b.subarray(0, end) : b;
+  if (bytes.length <= LIMITS.maxName) return nulTerminated ? cString(bytes) : decodeText(bytes);
+  return `${decodeText(bytes.subarray(0, LIMITS.maxName))}… (${bytes.length} bytes)`;
 }
 
 /** Rounds up to a multiple of 4 (u32 values: no 32-bit bitwise arithmetic). */
@@ -274,6 +285,11 @@ export function parseAuxv(n: ElfNote): { type: number; value: bigint }[] {
 export function parseFileNote(n: ElfNote): { pageSize: bigint; entries: CoreMappedFile[] } {
   const v = needDesc(n, 16);
   const p = notePath(n);
+  if (v.length > LIMITS.maxFileNote)
+    throw new InvalidDataError(
+      `NT_FILE is ${v.length} bytes; Linux writes at most ${LIMITS.maxFileNote} (CORE_FILE_NOTE_SIZE_MAX)`,
+      { offset: n.descOffset, path: p },
+    );
   const count = v.u64(0, `${p}/count`);
   const pageSize = v.u64(8, `${p}/page_size`);
   // Every entry takes 24 bytes of triple plus at least one byte of name.
@@ -300,7 +316,7 @@ export function parseFileNote(n: ElfNote): { pageSize: bigint; entries: CoreMapp
       start: v.u64(o, `${p}/files[${i}]/start`),
       end: v.u64(o + 8, `${p}/files[${i}]/end`),
       fileOffset: v.u64(o + 16, `${p}/files[${i}]/pgoff`) * pageSize,
-      name: decodeText(n.desc.subarray(s, end)),
+      name: boundedName(n.desc.subarray(s, end), false),
     });
     s = end + 1;
   }

@@ -14,7 +14,7 @@ import { decodeText } from "../text.ts";
 import { BUILTIN_PROFILES } from "./builtins.ts";
 import { looksLikeCpuidR, profileFromCpuidR } from "./cpuid-r.ts";
 import { detectFormat, type FormatId, HEAD_BYTES } from "./formats.ts";
-import { profileFromJson } from "./json.ts";
+import { MAX_JSON_PROFILE_BYTES, MAX_PROFILE_LEAVES, profileFromJson } from "./json.ts";
 
 export interface ProfileReadOptions {
   /** `--cpu-index N` for multi-CPU `cpuid -r` dumps. */
@@ -45,9 +45,19 @@ export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileR
   if (bytes.length === 0) throw new InvalidDataError("empty input: expected a CPU profile", { input: name });
   const format = detectFormat(bytes.subarray(0, HEAD_BYTES));
   if (format) return BINARY_PROFILE_READERS[format.id](bytes, name);
+  // A JSON profile's size is checked before the text is decoded and parsed (JSON.parse builds
+  // the whole document first: a 64 MiB array is seconds and gigabytes).
+  let first = 0;
+  while (first < bytes.length && (bytes[first] === 0x20 || (bytes[first]! >= 0x09 && bytes[first]! <= 0x0d)))
+    first++;
+  const json = bytes[first] === 0x7b || bytes[first] === 0x5b;
+  if (json && bytes.length > MAX_JSON_PROFILE_BYTES)
+    throw new InvalidDataError(
+      `a JSON profile of ${bytes.length} bytes: the largest one (${MAX_PROFILE_LEAVES} CPUID leaves) is under ${MAX_JSON_PROFILE_BYTES}`,
+      { input: name },
+    );
   const text = textOf(bytes, name);
-  const trimmed = text.trimStart();
-  if (trimmed.startsWith("{") || trimmed.startsWith("[")) {
+  if (json) {
     const doc = parseJsonText(text, name);
     return profileFromJson(doc, name);
   }

@@ -11,6 +11,14 @@ import { xsaveLeafProblem } from "../xsave/limits.ts";
 
 export const PROFILE_FORMAT = "sigframe-profile/1";
 
+/** Most CPUID leaves a JSON profile holds (real CPUs have a few hundred, sub-leaves included). */
+export const MAX_PROFILE_LEAVES = 4096;
+/**
+ * Largest JSON profile read: MAX_PROFILE_LEAVES pretty-printed leaves and 100 notes of 1000
+ * characters are about 1 MiB; the text is refused above 4 MiB before it is parsed.
+ */
+export const MAX_JSON_PROFILE_BYTES = 4 * 1024 * 1024;
+
 const hex32 = z.string().regex(/^0x[0-9a-fA-F]{1,8}$/, "expected a 32-bit hex string like 0x0000000d");
 const hex64 = z.string().regex(/^0x[0-9a-fA-F]{1,16}$/, "expected a 64-bit hex string like 0xe7");
 const leafSchema = z.object({
@@ -35,7 +43,7 @@ export const sigframeProfileSchema = z.object({
   model: z.number().int().min(0).max(0xff),
   stepping: z.number().int().min(0).max(0xf),
   brand: z.string().max(64).optional(),
-  cpuid: z.array(leafSchema).min(1).max(4096),
+  cpuid: z.array(leafSchema).min(1).max(MAX_PROFILE_LEAVES),
   xcr0: hex64.optional(),
   xinuse: hex64.optional(),
   kernel: z.string().max(200).optional(),
@@ -64,7 +72,7 @@ const corpusSchema = z.object({
   leaves: z
     .array(leafSchema.extend({ subleaf_implicit: z.boolean().optional() }))
     .min(1)
-    .max(4096),
+    .max(MAX_PROFILE_LEAVES),
   xgetbv: z.object({ xcr0: hex64, xcr1: hex64.optional() }).optional(),
 });
 

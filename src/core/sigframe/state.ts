@@ -146,6 +146,12 @@ const STATE_SCHEMA = z.record(
   z.union([z.string(), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)]),
 );
 
+/**
+ * Largest STATE.json read: every register a frame holds, AMX tile data (8 KiB, 16 KiB of hex)
+ * included, is a few tens of KiB of JSON.
+ */
+export const MAX_STATE_BYTES = 1024 * 1024;
+
 /** Parses STATE.json (an object of register name → "0x…" or a number). */
 export function parseStateJson(doc: unknown): RegisterState {
   const r = STATE_SCHEMA.safeParse(doc);
@@ -182,6 +188,11 @@ export function parseStateJson(doc: unknown): RegisterState {
  * input), every error names `input`.
  */
 export function parseStateText(text: string, input: string): RegisterState {
+  if (text.length > MAX_STATE_BYTES)
+    throw new InvalidDataError(
+      `STATE.json of ${text.length} characters: every register of a frame, AMX tiles included, takes under ${MAX_STATE_BYTES}`,
+      { input },
+    );
   const doc = parseJsonText(text, input);
   try {
     return parseStateJson(doc);
