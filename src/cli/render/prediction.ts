@@ -3,6 +3,8 @@ import type { Prediction } from "../../core/sigreturn/types.ts";
 import type { CliContext } from "../context.ts";
 
 export function pathLabel(c: CliContext["c"], p: Prediction): string {
+  if (p.signal && p.path !== "fault")
+    return `${p.path === "xrstor" ? "XRSTOR" : p.path}, then ${c.red(c.bold(`${p.signal} (si_code ${p.siCode ?? "?"})`))}`;
   switch (p.path) {
     case "fault":
       return c.red(c.bold("SIGSEGV"));

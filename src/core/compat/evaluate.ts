@@ -7,7 +7,7 @@
 import { bit, bitsOf } from "../hex.ts";
 import { standardPlacement } from "../sigframe/fpstate.ts";
 import type { Policy, PredictInput, Prediction } from "../sigreturn/types.ts";
-import { componentInfo } from "../xsave/components.ts";
+import { componentInfo, XFEATURE } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
 import type { FindingCode, FrameStyle } from "./findings.ts";
 import type { FrameCase } from "./frames.ts";
@@ -39,6 +39,16 @@ export interface FrameOutcome {
   components: ComponentFate[];
   /** Every live component came back from where its writer put it. */
   intact: boolean;
+  /** The PKRU the frame loads, where it locks protection key 0 (reason pkru-locks-key0). */
+  pkru?: number;
+}
+
+/** The destination loads PKRU from where the frame's writer put the process's PKRU. */
+function pkruAsWritten(frame: FrameCase, pred: Prediction, to: XsaveLayout): boolean {
+  const placed = frame.placements.find((p) => p.bit === XFEATURE.PKRU);
+  const read = pred.components.find((c) => c.bit === XFEATURE.PKRU);
+  const at = read?.offset ?? standardPlacement(to, XFEATURE.PKRU)?.offset;
+  return placed !== undefined && at === placed.offset;
 }
 
 /** Runs one frame through the model under one policy and compares with the writer's intent. */
@@ -71,12 +81,16 @@ export function evaluateFrame(
   if (frame.readableBytes !== undefined) input.readableBytes = frame.readableBytes;
   if (toMxcsrMask !== undefined) input.mxcsrMask = toMxcsrMask;
   const pred = predict(input);
+  // A PKRU locking key 0 kills the task only if it is the process's own PKRU; read from other
+  // bytes (misplaced, past the frame) it is whatever those bytes are: the misplacement is the finding.
+  const pkruGarbage = pred.reason === "pkru-locks-key0" && !pkruAsWritten(frame, pred, to);
+  const fatal = pred.signal !== null && !pkruGarbage;
   const fates: ComponentFate[] = [];
   for (const p of frame.placements) {
     const name = componentInfo(p.bit).name;
     const f: ComponentFate = { bit: p.bit, name, fate: "ok", expectedOffset: p.offset };
     const out = pred.components.find((c) => c.bit === p.bit);
-    if (pred.path === "fault") f.fate = "fault";
+    if (fatal) f.fate = "fault";
     else if (!out) f.fate = "missing";
     else if (out.result === "init") f.fate = "lost";
     else {
@@ -95,7 +109,8 @@ export function evaluateFrame(
   const o: FrameOutcome = {
     ...base,
     path: pred.path,
-    signal: pred.signal,
+    signal: fatal ? pred.signal : null,
+    ...(fatal && pred.pkru !== undefined ? { pkru: pred.pkru } : {}),
     reason: pred.reason,
     detail: pred.detail,
     source: pred.source,
@@ -124,7 +139,11 @@ export function effectsOf(frame: FrameCase, o: FrameOutcome, to: XsaveLayout): E
     return out;
   }
   for (const c of o.components) if (c.fate === "not-carried") e("criu_not_saved", { bit: c.bit });
-  if (o.path === "fault") {
+  if (o.signal !== null && o.reason === "pkru-locks-key0") {
+    e("pkru_key0_locked", { bit: XFEATURE.PKRU });
+    return out;
+  }
+  if (o.signal !== null) {
     const bv = frame.placements.reduce((m, p) => m | bit(p.bit), 0n);
     const outside = bitsOf(bv & ~to.xcr0);
     if (frame.style === "mxcsr") e("mxcsr_rejected");

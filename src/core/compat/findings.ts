@@ -66,6 +66,7 @@ export type Finding =
   | (Base & { code: "criu_not_saved" })
   | (Base & { code: "pkru_init" })
   | (Base & { code: "amx_permission" })
+  | (Base & { code: "pkru_key0_locked" })
   | (Base & { code: "amx_unavailable" })
   | (Base & { code: "mxcsr_rejected" })
   | (Base & { code: "mxcsr_mask_estimated" })
@@ -146,6 +147,11 @@ export const FINDING_CODES: Record<FindingCode, CodeInfo> = {
     severity: "info",
     title: "PKRU starts at 0 on the destination (every protection key open)",
     hint: "harmless for a process that never used protection keys (the source has none)",
+  },
+  pkru_key0_locked: {
+    severity: "error",
+    title: "the frame's PKRU locks protection key 0: the task dies right after sigreturn",
+    hint: "a PKRU with bit 0 or 1 set denies the task its own stack and heap (key 0): clear bits 0-1 of the PKRU in the frame (Linux's default is 0x55555554), or find who wrote it",
   },
   amx_permission: {
     severity: "info",

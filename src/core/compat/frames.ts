@@ -15,6 +15,7 @@ import { standardPlacement } from "../sigframe/fpstate.ts";
 import { emptyState, type RegisterState } from "../sigframe/state.ts";
 import { MASK_FPSSE, SW_BYTES_OFFSET, XFEATURE, XSAVE_HDR_OFFSET } from "../xsave/components.ts";
 import { standardSize, type XsaveLayout } from "../xsave/layout.ts";
+import { PKRU_LINUX_DEFAULT } from "../xsave/pkru.ts";
 import type { FrameStyle } from "./findings.ts";
 
 export interface Placement {
@@ -53,13 +54,24 @@ export const RAW_COPY_SUPPORTED = 0xe7n;
 /** What gVisor writes to sw_reserved.xfeatures of the frames it hands the host kernel. */
 const RAW_COPY_SW_XFEATURES = 0xe7n;
 
-/** Byte filling the memory past a frame (other stack contents). */
-const STACK_FILL = 0xa5;
+/**
+ * Byte filling the memory past a frame (other stack contents). Bits 0-1 clear: a PKRU read from
+ * it leaves protection key 0 open, so what a frame does is not decided by the filler (check says
+ * what PKRU read from other bytes can do: group.ts).
+ */
+const STACK_FILL = 0xa4;
 
 /** A recognisable, never-zero byte pattern for a component's state (so it is never init). */
 function patternBytes(b: number, size: number): Uint8Array {
   const out = new Uint8Array(size);
   for (let i = 0; i < size; i++) out[i] = (0x10 + b * 7 + i) & 0xff || 1;
+  return out;
+}
+
+/** PKRU_LINUX_DEFAULT (0x55555554) as the component's bytes. */
+function linuxPkru(size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  new DataView(out.buffer).setUint32(0, PKRU_LINUX_DEFAULT, true);
   return out;
 }
 
@@ -77,7 +89,9 @@ function patternState(uses: bigint, mxcsr: number, layouts: XsaveLayout[]): Regi
     if (b < 2) continue;
     const size = layouts.map((l) => standardPlacement(l, b)?.size).find((x) => x !== undefined);
     if (size === undefined) continue;
-    const bytes = patternBytes(b, size);
+    // PKRU as a real process has it: Linux's default, key 0 open (any value locking key 0
+    // would kill the task: xsave/pkru.ts).
+    const bytes = b === XFEATURE.PKRU ? linuxPkru(size) : patternBytes(b, size);
     const regs: Record<string, bigint> = {};
     for (const [name, off, n] of componentFields(b, size))
       regs[name] = leToBigint(bytes.subarray(off, off + n));

@@ -9,8 +9,9 @@ import type { MxcsrMask } from "../mxcsr.ts";
 import { standardPlacement } from "../sigframe/fpstate.ts";
 import { POLICY_KERNELS_SHORT } from "../sigreturn/policy.ts";
 import { POLICIES, type Policy } from "../sigreturn/types.ts";
-import { componentInfo } from "../xsave/components.ts";
+import { componentInfo, XFEATURE } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
+import { pkruKey0Words } from "../xsave/pkru.ts";
 import type { Effect } from "./evaluate.ts";
 import {
   FINDING_CODES,
@@ -33,6 +34,13 @@ const STYLE_WORDS: Record<FrameStyle, string> = {
   core: "frames found in the core",
   mxcsr: "frames with DAZ set in MXCSR",
 };
+
+/** For PKRU read from other bytes: what such a value does. */
+function pkruWords(b: number | undefined): string {
+  return b === XFEATURE.PKRU
+    ? "; if those bytes set bit 0 or 1 (access- or write-disable for key 0) the task dies at its next memory access (SIGSEGV, SEGV_PKUERR)"
+    : "";
+}
 
 function describeEffect(
   code: FindingCode,
@@ -64,9 +72,11 @@ function describeEffect(
     case "xstate_bv_unsupported":
       return `${where}: xstate_bv names ${(fx.bits ?? []).map((b) => componentInfo(b).name).join(", ")}, outside ${B}'s XCR0 ${hex(to.xcr0)}: XRSTOR #GP, SIGSEGV`;
     case "component_misplaced":
-      return `${where}: ${comp} is at offset ${fx.frame.placements.find((p) => p.bit === fx.bit)?.offset} in the frame but ${B} reads it at ${fb?.offset}: restored from the wrong bytes`;
+      return `${where}: ${comp} is at offset ${fx.frame.placements.find((p) => p.bit === fx.bit)?.offset} in the frame but ${B} reads it at ${fb?.offset}: restored from the wrong bytes${pkruWords(fx.bit)}`;
     case "component_outside_frame":
-      return `${where}: ${B} reads ${comp} at ${fb?.offset}..${(fb?.offset ?? 0) + (fb?.size ?? 0) - 1}, past the ${fx.frame.writtenBytes} bytes ${A} wrote (${A} has it at ${fa?.offset}): loaded from unrelated memory`;
+      return `${where}: ${B} reads ${comp} at ${fb?.offset}..${(fb?.offset ?? 0) + (fb?.size ?? 0) - 1}, past the ${fx.frame.writtenBytes} bytes ${A} wrote (${A} has it at ${fa?.offset}): loaded from unrelated memory${pkruWords(fx.bit)}`;
+    case "pkru_key0_locked":
+      return `${where}: sigreturn restores the state, but ${pkruKey0Words(fx.outcome.pkru ?? 1)}`;
     case "component_dropped":
       return `${where}: ${B} has no ${comp}: its state is silently dropped`;
     case "component_reset":

@@ -56,7 +56,7 @@ export interface PolicyDiffResult {
 }
 
 function outcomeKey(p: Prediction): string {
-  return p.path === "xrstor" ? "xrstor" : `${p.path}(${p.reason})`;
+  return p.path === "xrstor" && !p.signal ? "xrstor" : `${p.path}(${p.reason})`;
 }
 
 function same(a: Prediction, b: Prediction): boolean {

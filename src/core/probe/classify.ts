@@ -98,7 +98,7 @@ export function simulate(
   layout: XsaveLayout,
   isa: Isa,
 ): RegImage | undefined {
-  if (p.path === "fault") return undefined;
+  if (p.signal !== null) return undefined;
   const img = initImage();
   if (!frame) return img;
   for (const region of regionsOf(isa)) {

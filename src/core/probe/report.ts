@@ -18,6 +18,7 @@ import { AMX_CASE_IDS, amxCaseContextFor, amxProbeCases, analyzeAmxCase, isAmxCa
 import { type AnalyzeContext, analyzeCase, type CaseResult, type Verdict, verdict } from "./analyze.ts";
 import { CASE_IDS, caseContextFor, type ProbeCase, probeCases } from "./cases.ts";
 import { type Patterns, patterns } from "./patterns.ts";
+import { PKRU_CASE_IDS, pkruProbeCases } from "./pkru.ts";
 import type { CaseRun, FrameSeen, HelperCpuid, ProbeRun } from "./protocol.ts";
 import { type Isa, REGION_NAMES } from "./regions.ts";
 
@@ -64,7 +65,8 @@ export function parseCaseList(list: string | undefined): string[] | undefined {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-  const unknown = ids.filter((id) => !CASE_IDS.includes(id) && !AMX_CASE_IDS.includes(id));
+  const known = [...CASE_IDS, ...PKRU_CASE_IDS, ...AMX_CASE_IDS];
+  const unknown = ids.filter((id) => !known.includes(id));
   if (unknown.length || ids.length === 0) {
     throw new UsageError(
       `unknown case${unknown.length > 1 ? "s" : ""} ${unknown.join(", ") || "(empty list)"}; 'sigframe probe --list' shows them`,
@@ -78,10 +80,14 @@ export function selectCases(all: ProbeCase[], ids: readonly string[] | undefined
   return ids ? all.filter((c) => ids.includes(c.id)) : all;
 }
 
-/** Every built-in case for a layout: the frame cases, then the AMX cases (amx.ts). */
+/** Every built-in case for a layout: the frame cases, the PKRU cases (pkru.ts), the AMX cases (amx.ts). */
 export function hostCases(profile: Profile, layout: XsaveLayout, isa?: Isa): ProbeCase[] {
   const ctx = caseContextFor(profile, layout, isa);
-  return [...probeCases(ctx), ...amxProbeCases(amxCaseContextFor(profile, layout, ctx.isa))];
+  return [
+    ...probeCases(ctx),
+    ...pkruProbeCases(layout, ctx.isa),
+    ...amxProbeCases(amxCaseContextFor(profile, layout, ctx.isa)),
+  ];
 }
 
 const ISA_ORDER: readonly Isa[] = ["sse", "avx", "avx512"];

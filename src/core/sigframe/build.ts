@@ -25,6 +25,7 @@ import {
   XFEATURE,
 } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
+import { pkruKey0, pkruKey0Words } from "../xsave/pkru.ts";
 import {
   KERNEL_FPSTATE_OFFSET,
   RT_SIGFRAME_SIZE,
@@ -233,6 +234,9 @@ function assembleFpstate(
     xfeatures = xstateBv;
     size = Math.max(CRIU_XSAVE_SIZE, xstateSize + 4);
   }
+  const pkru = st.components.get(XFEATURE.PKRU)?.pkru;
+  if (pkru !== undefined && hasBit(xstateBv, XFEATURE.PKRU) && pkruKey0(Number(pkru & 0xffffffffn)))
+    notes.push(`${pkruKey0Words(Number(pkru & 0xffffffffn))}: a sigreturn of this frame kills the task`);
   const header = { xstateBv, xcompBv: 0n, reserved: [0n, 0n, 0n, 0n, 0n, 0n] };
   const components = componentSlots(layout, header)
     .filter((s) => s.offset + s.size <= size)

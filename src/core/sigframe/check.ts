@@ -4,8 +4,15 @@
  */
 import { bitsOf, hasBit, hex } from "../hex.ts";
 import { effectiveMxcsrMask, type MxcsrMaskInput, resolveMxcsrMask } from "../mxcsr.ts";
-import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, MASK_FPSSE, MIN_XSTATE_SIZE } from "../xsave/components.ts";
+import {
+  FP_XSTATE_MAGIC1,
+  FP_XSTATE_MAGIC2,
+  MASK_FPSSE,
+  MIN_XSTATE_SIZE,
+  XFEATURE,
+} from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
+import { pkruKey0, pkruKey0Words } from "../xsave/pkru.ts";
 import { KNOWN_UC_FLAGS, USER_ADDRESS_LIMIT, USER_CODE_SEGMENTS } from "./detect.ts";
 import { IA32_RETCODE, IA32_RT_RETCODE, UC_FP_XSTATE, UC_STRICT_RESTORE_SS } from "./fields.ts";
 
@@ -226,6 +233,15 @@ export function checkFpstate(fp: Fpstate, opts: CheckOptions = {}): Finding[] {
           `${s.name} (${s.offset}..${s.offset + s.size - 1}) is marked present but ends past xstate_size ${sw.xstateSize}: XRSTOR still reads it`,
         );
       }
+    }
+    const pkru = fp.components.find((c) => c.bit === XFEATURE.PKRU)?.registers.pkru;
+    if (pkru !== undefined && hasBit(header.xstateBv & rfbm, XFEATURE.PKRU) && pkruKey0(Number(pkru))) {
+      add(
+        "pkru-locks-key0",
+        "error",
+        "fpstate/PKRU/pkru",
+        `${pkruKey0Words(Number(pkru))}: sigreturn of this frame loads it and the task dies right after`,
+      );
     }
   }
   if (fp.extra.length) {

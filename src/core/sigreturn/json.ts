@@ -6,6 +6,8 @@ export function predictionToJson(p: Prediction): Record<string, unknown> {
     policy: p.policy,
     path: p.path,
     signal: p.signal,
+    ...(p.siCode !== undefined ? { siCode: p.siCode } : {}),
+    ...(p.pkru !== undefined ? { pkru: `0x${p.pkru.toString(16)}` } : {}),
     reason: p.reason,
     detail: p.detail,
     source: p.source,

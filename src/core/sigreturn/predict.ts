@@ -8,9 +8,19 @@ import { bitsOf, hasBit, hex } from "../hex.ts";
 import { ASSUMED_MXCSR_MASK, effectiveMxcsrMask, MXCSR_MASK_FXSAVE_ZERO } from "../mxcsr.ts";
 import { MASK_FPSSE, XFEATURE, XSAVE_HDR_OFFSET, XSAVE_HDR_SIZE } from "../xsave/components.ts";
 import { compactedLayout, enabledComponents, type XComponent, type XsaveLayout } from "../xsave/layout.ts";
+import { pkruKey0, pkruKey0Words, SEGV_PKUERR } from "../xsave/pkru.ts";
 import { IA32_FSAVE_SIZE, predictIa32 } from "./ia32.ts";
-import type { ReasonCode } from "./reasons.ts";
-import { allInit, checkXstate, make, names, type SwBytesSeen, sentence, UserMemory } from "./shared.ts";
+import { REASONS, type ReasonCode } from "./reasons.ts";
+import {
+  allInit,
+  checkXstate,
+  make,
+  names,
+  SI_KERNEL,
+  type SwBytesSeen,
+  sentence,
+  UserMemory,
+} from "./shared.ts";
 import type { ComponentOutcome, PredictInput, Prediction } from "./types.ts";
 
 /** 64-byte aligned user stack address used when the caller gives none. */
@@ -263,8 +273,40 @@ function xrstor(ctx: Ctx, sw: SwBytesSeen): Prediction {
 /** What sigreturn does with `input.fpstate` on the receiving task under `input.policy`. */
 export function predict(input: PredictInput): Prediction {
   const p = predictInner(input);
+  pkruAfterRestore(input, p);
   p.lost = lostState(input, p);
   return p;
+}
+
+/**
+ * A restore that loads PKRU from the frame with protection key 0 access- or write-disabled: the
+ * state comes back, and the task dies at its next access to ordinary memory (SEGV_PKUERR).
+ */
+function pkruAfterRestore(input: PredictInput, p: Prediction): void {
+  if (p.signal !== null || input.fpstate === null) return;
+  const c = p.components.find((x) => x.bit === XFEATURE.PKRU);
+  if (c?.result !== "frame" || c.offset === undefined) return;
+  const pkru = new UserMemory(input.fpstate, input.fpstate.length).u32(c.offset);
+  const lock = pkruKey0(pkru);
+  if (!lock) return;
+  p.signal = "SIGSEGV";
+  p.pkru = pkru;
+  p.reason = "pkru-locks-key0";
+  p.source = REASONS["pkru-locks-key0"].source;
+  const restored = p.detail.replace(/\.$/, "");
+  // Before v6.12 (d10b554919d4) restore_altstack() ran after the FPU restore: its read of
+  // uc_stack is the first access with the new PKRU. Every legacy kernel is older than that.
+  if (input.policy === "legacy" && lock === "access") {
+    p.siCode = SI_KERNEL;
+    p.detail = `${restored}; but PKRU ${hex(pkru)} sets access-disable for protection key 0, the key of all ordinary memory, and restore_altstack() then reads uc_stack with it: rt_sigreturn fails with SIGSEGV (si_code SI_KERNEL, "bad frame in rt_sigreturn").`;
+    return;
+  }
+  p.siCode = SEGV_PKUERR;
+  p.detail = `${restored}; but ${pkruKey0Words(pkru)}, si_pkey 0. The task is killed unless it handles SIGSEGV, and a handler's own sigreturn loads the same PKRU again.`;
+  if (input.policy === "classic" && lock === "access")
+    p.notes.push(
+      "kernels before v6.12 (d10b554919d4) fail the sigreturn itself instead: restore_altstack() reads uc_stack after the PKRU load (SIGSEGV, si_code SI_KERNEL)",
+    );
 }
 
 /**

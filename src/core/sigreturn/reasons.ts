@@ -148,6 +148,11 @@ export const REASONS = {
       "ia32: components with XSTATE_BV clear or missing from sw.xfeatures are set to init, the rest come from the frame",
     source: `${SIG} __fpu_restore_sig() ia32 path: header.xfeatures &= user_xfeatures | supervisor, then os_xrstor_safe(); ${XSTATE} copy_uabi_to_xstate()`,
   },
+  "pkru-locks-key0": {
+    summary:
+      "sigreturn loads a PKRU that sets access- or write-disable for protection key 0: the task's next data access (or write) faults, SIGSEGV with si_code SEGV_PKUERR (4)",
+    source: `${RESTORE} loads PKRU with the rest of the frame (component 9; ia32: copy_uabi_to_xstate()); arch/x86/mm/fault.c do_user_addr_fault() → SEGV_PKUERR; before v6.12 (d10b554919d4, "x86/pkeys: Restore altstack access in sigreturn()") restore_altstack() read uc_stack after the PKRU load, so rt_sigreturn itself failed (SIGSEGV, SI_KERNEL)`,
+  },
 } as const satisfies Record<string, ReasonInfo>;
 
 export type ReasonCode = keyof typeof REASONS;

@@ -20,6 +20,9 @@ export const CHECK_REASONS = new Set<ReasonCode>([
   "magic2-mismatch",
 ]);
 
+/** si_code of force_sig(SIGSEGV), which signal_fault() sends (include/uapi/asm-generic/siginfo.h). */
+export const SI_KERNEL = 0x80;
+
 /** The fpstate as the kernel sees it: a prefix of `readable` mapped bytes. */
 export class UserMemory {
   readonly bytes: Uint8Array;
@@ -167,6 +170,7 @@ export function make(
     policy,
     path,
     signal: path === "fault" ? "SIGSEGV" : null,
+    ...(path === "fault" ? { siCode: SI_KERNEL } : {}),
     reason,
     detail,
     source: CHECK_REASONS.has(reason) ? `${POLICY_CHECK_SOURCE[policy]}` : REASONS[reason].source,

@@ -64,7 +64,15 @@ export type RestorePath = "xrstor" | "fxrstor-fallback" | "init" | "fault";
 export interface Prediction {
   policy: Policy;
   path: RestorePath;
+  /**
+   * The signal that kills the task: on a failed sigreturn (path `fault`), or right after a
+   * successful one that loaded a PKRU locking protection key 0 (reason `pkru-locks-key0`).
+   */
   signal: null | "SIGSEGV";
+  /** The signal's si_code: SI_KERNEL (128) from signal_fault(), SEGV_PKUERR (4) for PKRU. */
+  siCode?: number;
+  /** The PKRU value sigreturn loads from the frame, where it locks key 0. */
+  pkru?: number;
   /** Stable code, e.g. "magic2-mismatch", "xstate-size-above-user-size", "xrstor-gp-xstate-bv". */
   reason: string;
   /** One sentence a kernel engineer would accept. */
