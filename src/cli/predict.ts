@@ -1,7 +1,7 @@
 /** `sigframe predict`: what rt_sigreturn does with a frame, register by register, per kernel policy. */
 
 import type { Command } from "commander";
-import { UsageError } from "../core/errors.ts";
+import { TruncatedInputError, UsageError } from "../core/errors.ts";
 import { hex, toJson } from "../core/hex.ts";
 import { mxcsrMaskOf } from "../core/mxcsr.ts";
 import type { Profile } from "../core/profile.ts";
@@ -124,7 +124,18 @@ export function register(program: Command, ctx: CliContext): void {
       const task: XsaveLayout = computeLayout(profile, flags.amx ? { amx: true } : {});
       const inOpts: FrameInputOptions = { layout: task };
       if (base !== undefined) inOpts.base = base;
-      const input = readFrameInput(file, flags, inOpts);
+      // With --readable-bytes the capture ends where memory ends: a cut frame is a prediction
+      // (the kernel's read of the missing bytes faults), not an input error.
+      if (readable !== undefined) inOpts.strict = false;
+      let input: ReturnType<typeof readFrameInput>;
+      try {
+        input = readFrameInput(file, flags, inOpts);
+      } catch (e) {
+        if (e instanceof TruncatedInputError && readable === undefined && /magic2|header/.test(e.path ?? ""))
+          e.message +=
+            "; if the capture ends where the task's memory ends, give --readable-bytes N for a prediction";
+        throw e;
+      }
       if (input.image && input.image.frame.mcontext.fpstate !== 0n && !input.fpstate) {
         throw new UsageError(
           `the frame's fpstate ${hex(input.image.frame.mcontext.fpstate)} is not inside the input; give --base (address of the first byte) or predict the FPU area with --fpstate-only`,
@@ -167,7 +178,9 @@ export function register(program: Command, ctx: CliContext): void {
           `frame: ${input.name}: ${fmt}, ${fpBytes!.length} bytes from the fpstate` +
             (xsave
               ? `; xstate_size ${fp.sw.xstateSize}, extended_size ${fp.sw.extendedSize}, xfeatures ${hex(fp.sw.xfeatures)}, xstate_bv ${fp.header ? hex(fp.header.xstateBv) : "?"}`
-              : "; no magic1 (FXSAVE-only)"),
+              : fpBytes!.length < 512
+                ? "; the input ends before the software bytes at 464"
+                : "; no magic1 (FXSAVE-only)"),
         );
       } else
         head.push(
@@ -181,6 +194,10 @@ export function register(program: Command, ctx: CliContext): void {
           `; MXCSR_MASK ${hex(mxcsrMask.value)}${mxcsrMask.estimated ? ` (${mxcsrMask.basis})` : ""}` +
           (kernel ? `; kernel ${kernel.text}` : ""),
       );
+      if (readable !== undefined && fpBytes)
+        head.push(
+          `mapped: ${readable} bytes from the fpstate on (--readable-bytes)${readable < fpBytes.length ? `, the input has ${fpBytes.length}` : readable > fpBytes.length ? `, the input has ${fpBytes.length}: the rest read as zero` : ""}; a kernel read past them faults`,
+        );
       if (note) head.push(`note:  ${note}`);
       ctx.out([head.join("\n"), ...predictions.map((p) => renderPrediction(ctx, p))].join("\n\n"));
     });

@@ -8,6 +8,7 @@ import { InvalidDataError, TruncatedInputError } from "../errors.ts";
 import {
   FP_XSTATE_MAGIC1,
   FP_XSTATE_MAGIC2_SIZE,
+  FXSAVE_SIZE,
   MIN_XSTATE_SIZE,
   SW_BYTES_OFFSET,
   XFEATURE,
@@ -65,7 +66,9 @@ export interface DecodeFpstateOptions {
   layout?: XsaveLayout;
   /**
    * Refuse an area that ends before the size its own self-consistent sw bytes announce
-   * (xstate_size + 4); default true.
+   * (xstate_size + 4); default true. `false`: the input ends where the task's memory ends (a
+   * capture cut at an unmapped page): what is there is decoded, an area shorter than the legacy
+   * region and header included (the missing bytes read as zero and are not claimed).
    */
   strict?: boolean;
   /** Offset of the area in the whole input, for error messages. */
@@ -114,8 +117,11 @@ export function componentSlots(
     .map((c) => ({ bit: c.bit, name: c.name, offset: c.offset, size: c.size }));
 }
 
-export function decodeFpstate(bytes: Uint8Array, opts: DecodeFpstateOptions = {}): Fpstate {
+export function decodeFpstate(input: Uint8Array, opts: DecodeFpstateOptions = {}): Fpstate {
   const path = opts.path ?? "fpstate";
+  // A cut area (strict: false) is read as if zero-filled to the legacy region, never past it.
+  const cut = opts.strict === false && input.length < FXSAVE_SIZE;
+  const bytes = cut ? padded(input, FXSAVE_SIZE) : input;
   const v = new ByteView(bytes, opts.base ?? 0);
   const claims = new Claims(bytes.length);
   const legacy = readTable(v, 0, LEGACY_FIELDS, `${path}/legacy`, claims);
@@ -137,7 +143,10 @@ export function decodeFpstate(bytes: Uint8Array, opts: DecodeFpstateOptions = {}
   };
   const xsaveFrame = sw.magic1 === FP_XSTATE_MAGIC1;
   let header: XsaveHeader | undefined;
-  if (bytes.length >= MIN_XSTATE_SIZE || (xsaveFrame && sw.xstateSize >= MIN_XSTATE_SIZE)) {
+  if (
+    bytes.length >= MIN_XSTATE_SIZE ||
+    (xsaveFrame && sw.xstateSize >= MIN_XSTATE_SIZE && opts.strict !== false)
+  ) {
     // An XSAVE frame (magic1 and an XSAVE-sized xstate_size) must carry its header: reading it
     // names the missing field. magic1 with xstate_size 512 is an FXSR-only CPU's frame: the
     // kernel writes the sw bytes there too, and there is no header.
@@ -175,14 +184,20 @@ export function decodeFpstate(bytes: Uint8Array, opts: DecodeFpstateOptions = {}
       registers: regs,
     });
   }
-  const fp: Fpstate = { size: bytes.length, legacy, sw, components, extra: [] };
+  const fp: Fpstate = { size: input.length, legacy, sw, components, extra: [] };
   if (header) fp.header = header;
-  if (sw.xstateSize >= 512 && sw.xstateSize + 4 <= bytes.length) {
+  if (sw.xstateSize >= 512 && sw.xstateSize + 4 <= input.length) {
     fp.magic2 = v.u32(sw.xstateSize, `${path}/magic2`);
     claims.add(sw.xstateSize, 4);
   }
-  fp.extra = claims.extra(bytes);
+  fp.extra = claims.extra(bytes).filter((r) => r.offset < input.length);
   return fp;
+}
+
+function padded(b: Uint8Array, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  out.set(b);
+  return out;
 }
 
 export function encodeFpstate(fp: Fpstate, path = "fpstate"): Uint8Array {

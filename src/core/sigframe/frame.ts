@@ -171,7 +171,9 @@ export function decodeSigframeImage(bytes: Uint8Array, opts: DecodeFrameOptions 
   }
   if (ptr !== 0n && img.baseSource !== "none") {
     const rel = ptr - img.base;
-    if (rel >= 0n && rel + 512n <= BigInt(bytes.length)) {
+    // A cut capture (strict: false) may hold less than the legacy region of its FPU area.
+    const need = opts.strict === false ? 1n : 512n;
+    if (rel >= 0n && rel + need <= BigInt(bytes.length)) {
       const off = Number(rel);
       const fpOpts: Parameters<typeof decodeFpstate>[1] = { base: off };
       if (opts.layout) fpOpts.layout = opts.layout;

@@ -84,6 +84,11 @@ export interface FrameInputOptions {
   base?: bigint;
   /** The CPU whose offsets locate the extended components. */
   layout?: XsaveLayout;
+  /**
+   * `false`: the input ends where the task's memory ends (`--readable-bytes`): an FPU area cut
+   * before its magic2 or components is decoded as far as it goes instead of refused.
+   */
+  strict?: boolean;
 }
 
 export interface DecodedFrameInput {
@@ -113,7 +118,7 @@ export function decodeFrameInput(
 ): DecodedFrameInput {
   if (isIa32Format(format)) return decodeIa32Input(bytes, format, opts);
   if (format === "fpstate") {
-    const fp = decodeFpstate(bytes, opts.layout ? { layout: opts.layout } : {});
+    const fp = decodeFpstate(bytes, fpOptions(opts));
     const out: DecodedFrameInput = { format, fpstate: fp, fpstateOffset: 0, fpstateBytes: bytes };
     if (opts.base !== undefined) out.fpstateAddress = opts.base;
     return out;
@@ -121,6 +126,7 @@ export function decodeFrameInput(
   const dopts: Parameters<typeof decodeSigframeImage>[1] = { start: format === "frame" ? "pretcode" : "uc" };
   if (opts.base !== undefined) dopts.base = opts.base;
   if (opts.layout) dopts.layout = opts.layout;
+  if (opts.strict !== undefined) dopts.strict = opts.strict;
   const img = decodeSigframeImage(bytes, dopts);
   const out: DecodedFrameInput = { format, image: img, fpstateBytes: null };
   if (img.fpstate && img.fpstateOffset !== undefined) {
@@ -132,8 +138,16 @@ export function decodeFrameInput(
   return out;
 }
 
+/** The FPU-area decoder's options from the input's: the layout, and whether a cut area is refused. */
+function fpOptions(opts: FrameInputOptions): { layout?: XsaveLayout; strict?: boolean } {
+  const o: { layout?: XsaveLayout; strict?: boolean } = {};
+  if (opts.layout) o.layout = opts.layout;
+  if (opts.strict !== undefined) o.strict = opts.strict;
+  return o;
+}
+
 function decodeIa32Input(bytes: Uint8Array, format: FrameFormat, opts: FrameInputOptions): DecodedFrameInput {
-  const fpOpts = opts.layout ? { layout: opts.layout } : {};
+  const fpOpts = fpOptions(opts);
   if (format === "ia32-fpstate") {
     const fp = decodeIa32Fpstate(bytes, fpOpts);
     const out: DecodedFrameInput = { format, fpstateBytes: bytes, ia32: { fpstate: fp, fpstateOffset: 0 } };
@@ -149,6 +163,7 @@ function decodeIa32Input(bytes: Uint8Array, format: FrameFormat, opts: FrameInpu
   };
   if (opts.base !== undefined) dopts.base = opts.base;
   if (opts.layout) dopts.layout = opts.layout;
+  if (opts.strict !== undefined) dopts.strict = opts.strict;
   const img = decodeIa32SigframeImage(bytes, dopts);
   const out: DecodedFrameInput = { format, fpstateBytes: null, ia32: { image: img } };
   if (img.fpstate && img.fpstateOffset !== undefined) {
