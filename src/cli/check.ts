@@ -111,8 +111,11 @@ export function register(program: Command, ctx: CliContext): void {
       "--restorer <LIST>",
       "restorer-built frames to evaluate: criu, raw-copy (comma-separated) or none",
     )
-    .option("--checkpoint <DIR>", "take A and the frames from a CRIU checkpoint")
-    .option("--core <FILE>", "take A and the frames from an ELF core file")
+    .option(
+      "--checkpoint <PATH>",
+      "take A and the frames from a CRIU checkpoint: image directory or archive (tar, plain/gzip/zstd)",
+    )
+    .option("--core <FILE>", "take A and the frames from an ELF core (plain, or zstd/xz/lz4-compressed)")
     .option("--no-measure", "with --to host: use the kernel release table instead of probing the kernel")
     .option("--json", "JSON output")
     .action(async (flags: CheckRequest & { json?: boolean }) => {

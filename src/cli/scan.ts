@@ -1,16 +1,14 @@
 /** `sigframe scan TARGET`: the live signal frames of each thread in a checkpoint, core or raw image. */
 import type { Command } from "commander";
 import { describeContainer } from "../core/archive/container.ts";
-import { type ArchiveScanResult, scanCheckpointArchive } from "../core/archive/scan.ts";
 import { UsageError } from "../core/errors.ts";
 import { hex } from "../core/hex.ts";
 import type { Profile } from "../core/profile.ts";
 import { describeProfile } from "../core/profile.ts";
-import { type Json, scanJson } from "../core/scan/report.ts";
+import { scanJson } from "../core/scan/report.ts";
 import type { FoundFrame } from "../core/scan/scan.ts";
-import { type ProcessScan, type ScanTarget, scanTarget, settleSourceCpu } from "../core/scan/targets.ts";
-import { type OpenTargetOptions, openScanTarget } from "../node/scan-target.ts";
-import { fileStream, streamKind } from "../node/stream-input.ts";
+import type { ProcessScan, ScanTarget } from "../core/scan/targets.ts";
+import { type OpenTargetOptions, type ScanInputOptions, scanInput } from "../node/scan-target.ts";
 import type { CliContext } from "./context.ts";
 import { u64Option } from "./options.ts";
 import { renderTable } from "./render/table.ts";
@@ -75,61 +73,46 @@ export function register(program: Command, ctx: CliContext): void {
     .command("scan")
     .summary("find signal frames in a checkpoint, core or raw memory image")
     .description(
-      "Find the live kernel signal frames (rt_sigframe + XSAVE fpstate) of every thread in a CRIU checkpoint directory, an ELF core file, or a raw memory image (--base). Nested frames are chained from each thread's stack pointer (depth 1 = outermost). A frame is `high` confidence only when its contents are exactly what the kernel writes and it is on a thread's live chain; copies, stale frames below sp and stray magic bytes are `low` with reasons, or rejected (--all).",
+      "Find the live kernel signal frames (rt_sigframe + XSAVE fpstate) of every thread in a CRIU checkpoint (an image directory, or a Podman/CRI-O/kubelet archive: tar, plain, gzip or zstd, a pod's containers each reported), an ELF core (plain, or compressed with zstd, xz or lz4 as systemd-coredump stores it; archives and compressed cores are streamed, also from stdin), or a raw memory image (--base). Nested frames are chained from each thread's stack pointer (depth 1 = outermost). A frame is `high` confidence only when its contents are exactly what the kernel writes and it is on a thread's live chain; copies, stale frames below sp and stray magic bytes are `low` with reasons, or rejected (--all).",
     )
-    .argument("<TARGET>", "CRIU checkpoint directory, ELF core file, or raw memory image")
+    .argument(
+      "<TARGET>",
+      "CRIU checkpoint directory or archive (tar, plain/gzip/zstd), ELF core (plain or zstd/xz/lz4-compressed; - for stdin), or raw memory image",
+    )
     .option("--base <ADDR>", "raw image: virtual address of its first byte")
     .option("--sp <ADDR>", "raw image: a thread's stack pointer (liveness can then be checked)")
     .option("--altstack <SP:SIZE>", "raw image: that thread's sigaltstack")
     .option("--all", "examine magic1 at every alignment and list rejected candidates")
     .option("--json", "JSON output")
     .action(async (path: string, flags: ScanFlags) => {
-      const opts = targetOptions(flags);
-      if (path !== "-" && (await streamKind(path)) === "archive") {
-        rejectRawFlags(opts, path);
-        const progress = progressReporter(ctx);
-        const scanOpts: { all?: boolean; onProgress(d: number, t: number): void; reopenable: boolean } = {
-          onProgress: progress,
-          reopenable: true,
-        };
-        if (flags.all) scanOpts.all = true;
-        const res = await scanCheckpointArchive(() => fileStream(path), path, scanOpts);
+      const opts: ScanInputOptions = targetOptions(flags);
+      const progress = progressReporter(ctx);
+      opts.onProgress = progress;
+      if (flags.all) opts.all = true;
+      const res = await scanInput(path, opts);
+      try {
         progress.end();
         const all = Boolean(flags.all);
-        if (flags.json) ctx.out(JSON.stringify(archiveScanJson(res, all), null, 2));
-        else
+        if (flags.json) {
+          const docs = res.parts.map((p) => scanJson(p.target, p.scans, all));
+          const doc = res.archive
+            ? docs.length === 1
+              ? { archive: res.archive, ...docs[0]! }
+              : { archive: res.archive, containers: docs }
+            : docs[0]!;
+          ctx.out(JSON.stringify(doc, null, 2));
+        } else
           ctx.out(
-            res.containers
-              .map((c) =>
-                [...targetHeader(ctx, c.target), renderScan(ctx, c.target, c.scans, all)].join("\n"),
+            res.parts
+              .map((p) =>
+                [...targetHeader(ctx, p.target), renderScan(ctx, p.target, p.scans, all)].join("\n"),
               )
               .join("\n\n"),
           );
-        return;
-      }
-      const target = openScanTarget(path, opts);
-      try {
-        const progress = progressReporter(ctx);
-        const scanOpts: { all?: boolean; onProgress(d: number, t: number): void } = { onProgress: progress };
-        if (flags.all) scanOpts.all = true;
-        const scans = scanTarget(target, scanOpts);
-        settleSourceCpu(target, scans);
-        progress.end();
-        if (flags.json) ctx.out(JSON.stringify(scanJson(target, scans, Boolean(flags.all)), null, 2));
-        else
-          ctx.out(
-            [...targetHeader(ctx, target), renderScan(ctx, target, scans, Boolean(flags.all))].join("\n"),
-          );
       } finally {
-        target.close();
+        res.close();
       }
     });
-}
-
-/** Raw-image flags make no sense for an archive. */
-function rejectRawFlags(o: OpenTargetOptions, path: string): void {
-  if (o.base !== undefined)
-    throw new UsageError("--base is for raw memory images; this is a checkpoint archive", { input: path });
 }
 
 /** The lines above a checkpoint's scan: the container, and where its source CPU came from. */
@@ -153,13 +136,6 @@ function describeLoggedCpu(p: Profile): string {
     .filter(Boolean)
     .join(" ");
   return `${p.brand ? `${p.brand} (${sig})` : sig || "vendor unknown"}, XCR0 ${hex(p.xcr0 ?? 3n)}`;
-}
-
-/** `scan --json` of an archive: one container as the usual document, a pod as `containers[]`. */
-function archiveScanJson(res: ArchiveScanResult, all: boolean): { [k: string]: Json } {
-  const docs = res.containers.map((c) => scanJson(c.target, c.scans, all));
-  if (docs.length === 1) return { archive: { compression: res.compression }, ...docs[0]! };
-  return { archive: { compression: res.compression }, containers: docs };
 }
 
 const KIND: Record<ScanTarget["kind"], string> = {
@@ -204,7 +180,7 @@ function renderScan(ctx: CliContext, target: ScanTarget, scans: ProcessScan[], a
   const live = scans.reduce((n, s) => n + s.result.frames.filter((f) => f.confidence === "high").length, 0);
   const nThreads = scans.reduce((n, s) => n + s.result.threads.length, 0);
   out.push(
-    `${c.bold(target.name)}: ${KIND[target.kind]}, ${scans.length} process${scans.length === 1 ? "" : "es"}, ${nThreads} thread${nThreads === 1 ? "" : "s"}: ${c.bold(`${live} live signal frame${live === 1 ? "" : "s"}`)}`,
+    `${c.bold(target.name)}: ${KIND[target.kind]}${target.compression ? ` (${target.compression}-compressed)` : ""}, ${scans.length} process${scans.length === 1 ? "" : "es"}, ${nThreads} thread${nThreads === 1 ? "" : "s"}: ${c.bold(`${live} live signal frame${live === 1 ? "" : "s"}`)}`,
   );
   for (const s of scans) {
     const pid = s.pid === undefined ? "" : `pid ${s.pid} `;

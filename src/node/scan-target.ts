@@ -6,20 +6,31 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { MAX_ARCHIVE_FILE } from "../core/archive/checkpoint.ts";
+import type { Compression } from "../core/archive/compression.ts";
 import { containerInfo } from "../core/archive/container.ts";
+import { scanStreamedCore } from "../core/archive/core-scan.ts";
 import { scanCheckpointArchive } from "../core/archive/scan.ts";
 import { utf8Text } from "../core/archive/streams.ts";
 import { MAX_DUMP_LOG } from "../core/criu/dump-log.ts";
 import { openCore } from "../core/elf/index.ts";
 import { isSigframeError, UsageError } from "../core/errors.ts";
 import { detectFormat, HEAD_BYTES } from "../core/profiles/formats.ts";
-import { type CheckpointFrames, checkpointFrames, scannedFrames } from "../core/scan/cases.ts";
-import { checkpointTarget, elfCoreTarget, rawTarget, type ScanTarget } from "../core/scan/targets.ts";
+import { type CheckpointFrames, scannedFrames } from "../core/scan/cases.ts";
+import type { ScanOptions } from "../core/scan/scan.ts";
+import {
+  checkpointTarget,
+  elfCoreTarget,
+  type ProcessScan,
+  rawTarget,
+  type ScanTarget,
+  scanTarget,
+  settleSourceCpu,
+} from "../core/scan/targets.ts";
 import type { XsaveLayout } from "../core/xsave/layout.ts";
 import { openFileSource } from "./byte-source.ts";
 import { openCheckpoint } from "./criu-dir.ts";
 import { describeFsError, readInput } from "./files.ts";
-import { fileStream, streamKind } from "./stream-input.ts";
+import { openStreamInput } from "./stream-input.ts";
 
 export interface OpenTargetOptions {
   /** Raw image: the virtual address of its first byte. */
@@ -52,7 +63,7 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
         input: path,
       });
     if (opts.expect === "elf-core")
-      throw new UsageError("is a directory; --core takes an ELF core file", { input: path });
+      throw new UsageError(`is a directory; ${WHAT["elf-core"]}`, { input: path });
     // A Podman/CRI-O checkpoint unpacked: the images in checkpoint/, the metadata beside them.
     const podman =
       !existsSync(join(path, "pstree.img")) && existsSync(join(path, "checkpoint", "pstree.img"));
@@ -71,7 +82,7 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
     return t;
   }
   if (opts.expect === "criu")
-    throw new UsageError("not a directory; --checkpoint takes a CRIU checkpoint directory", { input: path });
+    throw new UsageError(`not a directory or a checkpoint archive; ${WHAT.criu}`, { input: path });
   const src = openFileSource(path);
   try {
     const format = detectFormat(src.read(0, Math.min(HEAD_BYTES, src.size)));
@@ -86,7 +97,8 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
       const oc = openCore(src, path);
       return { ...elfCoreTarget(oc, path), close: () => src.close() };
     }
-    if (opts.expect === "elf-core") throw new UsageError("not an ELF core file", { input: path });
+    if (opts.expect === "elf-core")
+      throw new UsageError(`not an ELF core; ${WHAT["elf-core"]}`, { input: path });
     if (opts.base === undefined)
       throw new UsageError(
         "not a CRIU checkpoint directory or an ELF core; for a raw memory image give --base ADDR (its first byte's address)",
@@ -103,30 +115,103 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
   }
 }
 
-/** `check --checkpoint DIR` / `check --core FILE`: the image's frames for the check (cases.ts). */
+/** What `scan` and `check --checkpoint/--core` read: one image, or each container of an archive. */
+export interface ScannedInput {
+  parts: { target: ScanTarget; scans: ProcessScan[] }[];
+  /** It was a checkpoint archive (tar), with this compression. */
+  archive?: { compression: Compression | "none" };
+  /** Release the files kept open (call after the last read of the targets' memory). */
+  close(): void;
+}
+
+export interface ScanInputOptions extends OpenTargetOptions {
+  all?: boolean;
+  onProgress?(done: number, total: number): void;
+}
+
+const WHAT: Record<"criu" | "elf-core", string> = {
+  criu: "--checkpoint takes a CRIU checkpoint directory or archive",
+  "elf-core": "--core takes an ELF core file (plain or compressed)",
+};
+
+/**
+ * Opens and scans any checkpoint or core argument: an image directory, a checkpoint archive (tar:
+ * plain, gzip or zstd), an ELF core (plain, or compressed with zstd, xz or lz4; on stdin too), or a
+ * raw memory image (with --base). Archives and compressed cores are streamed.
+ */
+export async function scanInput(path: string, opts: ScanInputOptions = {}): Promise<ScannedInput> {
+  const scanOpts: ScanOptions = {};
+  if (opts.all) scanOpts.all = true;
+  if (opts.onProgress) scanOpts.onProgress = opts.onProgress;
+  const input = await openStreamInput(path);
+  const rawFlags = opts.base !== undefined || opts.sp !== undefined || opts.altstack !== undefined;
+  const streamed =
+    input &&
+    (input.kind === "checkpoint-archive" ||
+      (input.kind === "core" && (input.compression !== "none" || path === "-")));
+  if (input && streamed) {
+    const what =
+      input.kind === "checkpoint-archive"
+        ? "a checkpoint archive"
+        : "an ELF core (its segments have addresses)";
+    if (rawFlags)
+      throw new UsageError(`--base, --sp and --altstack are for raw memory images; this is ${what}`, {
+        input: path,
+      });
+    if (input.kind === "checkpoint-archive") {
+      if (opts.expect === "elf-core")
+        throw new UsageError(`is a checkpoint archive; ${WHAT["elf-core"]} (give it as --checkpoint)`, {
+          input: path,
+        });
+      const res = await scanCheckpointArchive(input.open, path, {
+        ...scanOpts,
+        reopenable: input.reopenable,
+      });
+      return {
+        parts: res.containers.map((c) => ({ target: c.target, scans: c.scans })),
+        archive: { compression: res.compression },
+        close: () => {},
+      };
+    }
+    if (opts.expect === "criu")
+      throw new UsageError(
+        `is ${input.compression === "none" ? "an" : `a ${input.compression}-compressed`} ELF core; ${WHAT.criu} (give it as --core)`,
+        { input: path },
+      );
+    const res = await scanStreamedCore(input.open, path, { ...scanOpts, reopenable: input.reopenable });
+    return { parts: [{ target: res.target, scans: res.scans }], close: () => {} };
+  }
+  if (input && input.compression !== "none")
+    throw new UsageError(
+      `${input.compression}-compressed data that holds neither a checkpoint archive (tar) nor an ELF core`,
+      { input: path },
+    );
+  if (path === "-")
+    throw new UsageError("a raw memory image on stdin: scanning it needs random access, give a file", {
+      input: "-",
+    });
+  const target = openScanTarget(path, opts);
+  try {
+    const scans = scanTarget(target, scanOpts);
+    settleSourceCpu(target, scans);
+    return { parts: [{ target, scans }], close: () => target.close() };
+  } catch (e) {
+    target.close();
+    throw e;
+  }
+}
+
+/** `check --checkpoint PATH` / `check --core PATH`: the image's frames for the check (cases.ts). */
 export async function loadCheckpointFrames(
   which: "checkpoint" | "core",
   path: string,
   from: XsaveLayout | undefined,
   to: XsaveLayout,
 ): Promise<CheckpointFrames> {
-  if (path !== "-" && (await streamKind(path)) === "archive") {
-    if (which !== "checkpoint")
-      throw new UsageError("is a checkpoint archive; --core takes an ELF core (give it as --checkpoint)", {
-        input: path,
-      });
-    const res = await scanCheckpointArchive(() => fileStream(path), path, { reopenable: true });
-    return scannedFrames(
-      res.containers.map((c) => ({ target: c.target, scans: c.scans })),
-      path,
-      from,
-      to,
-    );
-  }
-  const target = openScanTarget(path, { expect: which === "checkpoint" ? "criu" : "elf-core" });
+  const res = await scanInput(path, { expect: which === "checkpoint" ? "criu" : "elf-core" });
   try {
-    return checkpointFrames(target, path, from, to);
+    return scannedFrames(res.parts, path, from, to);
   } finally {
-    target.close();
+    res.close();
   }
 }

@@ -1,12 +1,15 @@
 /**
- * Inputs read as streams: checkpoint archives and compressed cores, recognised by their bytes
- * (compression magic, then `ustar` or the ELF magic inside). A file is read in 1 MiB pieces and
- * never held whole; nothing is extracted to disk.
+ * Inputs read as streams: checkpoint archives and compressed cores (and any core or archive on
+ * stdin), recognised by their bytes through the format table (core/profiles/formats.ts), looking
+ * inside compressed data (core/archive/input.ts). A file is read in 1 MiB pieces and never held
+ * whole; nothing is extracted to disk. A file can be read again (a second pass); stdin cannot.
  */
 import { closeSync, openSync, readSync, statSync } from "node:fs";
-import { uncompressed } from "../core/archive/checkpoint.ts";
-import { sniffCompression } from "../core/archive/compression.ts";
+import type { Compression } from "../core/archive/compression.ts";
+import { kindOf, type StreamInputKind, sniffStream } from "../core/archive/input.ts";
+import type { ByteStream } from "../core/archive/streams.ts";
 import { UsageError } from "../core/errors.ts";
+import { detectFormat, HEAD_BYTES, type InputFormat } from "../core/profiles/formats.ts";
 import { describeFsError } from "./files.ts";
 
 const CHUNK = 1 << 20;
@@ -42,61 +45,70 @@ export async function* fileStream(path: string): AsyncGenerator<Uint8Array> {
   }
 }
 
-export type StreamKind = "archive" | "compressed-core";
+export interface StreamInput {
+  kind: StreamInputKind;
+  compression: Compression | "none";
+  /** The format of the (decompressed) bytes, where the format table knows it. */
+  format: InputFormat | undefined;
+  /** The input's bytes from the start (compressed as stored). */
+  open(): ByteStream;
+  /** `open` may be called again (a file, not stdin). */
+  reopenable: boolean;
+}
 
 /** The first bytes of a file (fewer if it is shorter). */
 function head(path: string, n: number): Uint8Array {
-  const fd = openSync(path, "r");
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    throw new UsageError(describeFsError(e), { input: path });
+  }
   try {
     const b = new Uint8Array(n);
     const got = readSync(fd, b, 0, n, 0);
     return b.subarray(0, got);
+  } catch (e) {
+    throw new UsageError(describeFsError(e), { input: path });
   } finally {
     closeSync(fd);
   }
 }
 
-const ELF = [0x7f, 0x45, 0x4c, 0x46];
-const isUstar = (b: Uint8Array) =>
-  b.length >= 262 &&
-  b[257] === 0x75 &&
-  b[258] === 0x73 &&
-  b[259] === 0x74 &&
-  b[260] === 0x61 &&
-  b[261] === 0x72;
-
 /**
- * Whether a file is read as a stream, and as what: a tar (compressed or not) is an archive, a
- * compressed ELF file a compressed core. Undefined for anything else (a directory, a plain core).
+ * What a file or stdin holds, by its bytes; undefined for a directory. A plain file is told from
+ * its head without streaming; compressed data and stdin are sniffed as streams.
  */
-export async function streamKind(path: string): Promise<StreamKind | undefined> {
-  try {
-    if (statSync(path).isDirectory()) return undefined;
-  } catch (e) {
-    throw new UsageError(describeFsError(e), { input: path });
-  }
-  const h = head(path, 512);
-  if (isUstar(h)) return "archive";
-  if (!sniffCompression(h)) return undefined;
-  // Look inside: the first decompressed bytes say tar or ELF.
-  const it = uncompressed(fileStream(path))[Symbol.asyncIterator]();
-  try {
-    let got = new Uint8Array(0);
-    while (got.length < 512) {
-      const r = await it.next();
-      if (r.done) break;
-      const n = new Uint8Array(got.length + r.value.length);
-      n.set(got);
-      n.set(r.value, got.length);
-      got = n;
+export async function openStreamInput(path: string): Promise<StreamInput | undefined> {
+  if (path !== "-") {
+    try {
+      if (statSync(path).isDirectory()) return undefined;
+    } catch (e) {
+      throw new UsageError(describeFsError(e), { input: path });
     }
-    if (ELF.every((b, i) => got[i] === b)) return "compressed-core";
-    if (isUstar(got)) return "archive";
-    throw new UsageError(
-      "a compressed file that holds neither a tar archive (a checkpoint) nor an ELF core",
-      { input: path },
-    );
-  } finally {
-    await it.return?.(undefined);
+    const format = detectFormat(head(path, HEAD_BYTES));
+    if (format?.kind !== "compressed")
+      return {
+        kind: kindOf(format),
+        compression: "none",
+        format,
+        open: () => fileStream(path),
+        reopenable: true,
+      };
   }
+  const sniffed = await sniffStream(fileStream(path));
+  // The first open replays what the sniff read; a file is opened afresh after that.
+  let once: ByteStream | undefined = sniffed.stream;
+  return {
+    kind: sniffed.kind,
+    compression: sniffed.compression,
+    format: sniffed.format,
+    reopenable: path !== "-",
+    open: () => {
+      const s = once ?? (path === "-" ? undefined : fileStream(path));
+      once = undefined;
+      if (!s) throw new UsageError("stdin cannot be read twice: give a file", { input: "-" });
+      return s;
+    },
+  };
 }

@@ -208,10 +208,3 @@ describe("progress", () => {
     assert.equal(io.err, "");
   });
 });
-
-test("scan - (stdin) is refused with the contract's line naming '-'", async () => {
-  const r = await sf("scan", "-");
-  assert.equal(r.code, 2);
-  assert.equal(r.out, "");
-  assert.match(r.err, /^sigframe: -: scanning needs random access/);
-});

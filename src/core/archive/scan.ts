@@ -144,6 +144,7 @@ export async function scanCheckpointArchive(
       throw e;
     }
     const target = checkpointTarget(cp, where);
+    if (archive.compression !== "none") target.compression = archive.compression;
     const scans: ProcessScan[] = target.processes.map((p) => {
       const s = scanners.get(key(c, p.pid!));
       if (!s) {

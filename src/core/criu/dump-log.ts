@@ -81,6 +81,15 @@ const RE_FLAGS = new RegExp(`${TS}cpu: fpu:(\\d) fxsr:(\\d) xsave:(\\d)((?: \\w+
 const RE_RUNNING = new RegExp(`${TS}Running on \\S+ Linux (\\S+)`);
 const RE_VERSION = new RegExp(`${TS}Version: (\\S+)`);
 
+/** Text that is a CRIU log: its lines start with CRIU's `(SS.uuuuuu) ` timestamp. */
+export function looksLikeCriuLog(text: string): boolean {
+  const lines = text
+    .slice(0, 4096)
+    .split("\n")
+    .filter((l) => l.trim() !== "");
+  return lines.length > 0 && lines.slice(0, 8).every((l) => /^\(\s*\d+\.\d+\) /.test(l));
+}
+
 /**
  * Reads the CPU facts from a dump.log's text; undefined when the log has no `fpu: xfeatures_mask`
  * line (a log written below level 4, or not CRIU's).

@@ -70,7 +70,7 @@ export function openCore(source: ByteSource, name = "core"): OpenCore {
 export * from "./core.ts";
 export * from "./format.ts";
 export * from "./header.ts";
-export { CoreMemory, coreMemory } from "./memory.ts";
+export { CoreMemory, coreMemory, segmentPerm } from "./memory.ts";
 export * from "./notes.ts";
 export * from "./profile.ts";
 export * from "./thread-state.ts";

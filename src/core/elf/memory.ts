@@ -64,6 +64,11 @@ export function checkLoadsDisjoint(core: ElfCore, loads: readonly ProgramHeader[
   }
 }
 
+/** A segment's p_flags as /proc/pid/maps letters ("rw-"). */
+export function segmentPerm(flags: number): string {
+  return `${flags & PF_R ? "r" : "-"}${flags & PF_W ? "w" : "-"}${flags & PF_X ? "x" : "-"}`;
+}
+
 export class CoreMemory extends SourceMemory {
   constructor(core: ElfCore) {
     const loads = core.programHeaders.filter((p) => p.type === PT_LOAD && p.memsz > 0n);
@@ -98,8 +103,7 @@ export class CoreMemory extends SourceMemory {
     for (const p of loads) {
       const start = p.vaddr;
       const end = p.vaddr + p.memsz;
-      const perm = `${p.flags & PF_R ? "r" : "-"}${p.flags & PF_W ? "w" : "-"}${p.flags & PF_X ? "x" : "-"}`;
-      const r: MemoryRegion = { start, end, perm };
+      const r: MemoryRegion = { start, end, perm: segmentPerm(p.flags) };
       const f = fileAt(start);
       if (f) r.name = f.name;
       else if (isStack(start, end)) r.name = "[stack]";

@@ -4,6 +4,7 @@
  * sigframe-profile/1 JSON, cpuid-corpus JSON).
  */
 import { profileFromCpuinfoImage } from "../criu/cpuinfo-profile.ts";
+import { looksLikeCriuLog, parseDumpLog, profileFromDumpLog } from "../criu/dump-log.ts";
 import { parseElfCore } from "../elf/core.ts";
 import { profileFromCore } from "../elf/profile.ts";
 import { InvalidDataError, isSigframeError, UsageError } from "../errors.ts";
@@ -34,11 +35,25 @@ export function profileFromElf(src: ByteSource, name: string): Profile {
   }
 }
 
+/** Checkpoint archives and compressed data are read as streams (archive/profile.ts). */
+function readAsStream(bytes: Uint8Array, name: string): Profile {
+  const f = detectFormat(bytes.subarray(0, HEAD_BYTES));
+  throw new UsageError(
+    `${f?.title ?? "this input"} is read as a stream: use profileFromStream (archive/profile.ts) for it`,
+    { input: name },
+  );
+}
+
 /** How a profile is read from each binary format. */
 const BINARY_PROFILE_READERS: Record<FormatId, (bytes: Uint8Array, name: string) => Profile> = {
   "elf-core": (bytes, name) => profileFromElf(bytesSource(bytes), name),
   elf: (bytes, name) => profileFromElf(bytesSource(bytes), name),
   "criu-cpuinfo": profileFromCpuinfoImage,
+  tar: readAsStream,
+  gzip: readAsStream,
+  zstd: readAsStream,
+  xz: readAsStream,
+  lz4: readAsStream,
 };
 
 export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileReadOptions = {}): Profile {
@@ -62,8 +77,17 @@ export function profileFromBytes(bytes: Uint8Array, name: string, opts: ProfileR
     return profileFromJson(doc, name);
   }
   if (looksLikeCpuidR(text)) return profileFromCpuidR(text, name, opts.cpuIndex);
+  if (looksLikeCriuLog(text)) {
+    const cpu = parseDumpLog(text, name);
+    if (!cpu)
+      throw new InvalidDataError(
+        "a CRIU log without the dumping CPU's XSAVE layout: no 'cpu: fpu: xfeatures_mask' line (CRIU logs it at level 4, -v4, as runc and crun run it)",
+        { input: name },
+      );
+    return profileFromDumpLog(cpu, name);
+  }
   throw new InvalidDataError(
-    "not a recognised profile format (expected 'cpuid -r' output, sigframe-profile/1 or cpuid-corpus JSON, a CRIU cpuinfo.img or an ELF core)",
+    "not a recognised profile format (expected 'cpuid -r' output, sigframe-profile/1 or cpuid-corpus JSON, a CRIU cpuinfo.img, dump.log or checkpoint, or an ELF core)",
     { input: name },
   );
 }

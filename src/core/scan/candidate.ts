@@ -302,6 +302,17 @@ function checkContents(f: KernelFrame, ctx: ExamineContext): void {
   ] as const) {
     if (a === 0n || a >= USER_ADDR_LIMIT_5L) p.push(`${what} ${h(a)} is not a user address`);
   }
+  p.push(...mappingProblems(f, ctx));
+}
+
+/**
+ * The checks of a frame's addresses against the mappings (the last of its problems). A streamed
+ * scan makes them once the stream has ended, when every mapping is known (a core's NT_FILE note
+ * may come after its memory).
+ */
+export function mappingProblems(f: KernelFrame, ctx: ExamineContext): string[] {
+  const p: string[] = [];
+  const sc = f.sigcontext;
   if (ctx.mappedWith) {
     if (ctx.mappedWith(sc.rip, "x") === false)
       p.push(`the saved rip ${h(sc.rip)} is not in an executable mapping`);
@@ -312,4 +323,5 @@ function checkContents(f: KernelFrame, ctx: ExamineContext): void {
     if (ctx.mappedWith(f.frame, "w") === false)
       p.push(`the frame at ${h(f.frame)} is not in a writable mapping`);
   }
+  return p;
 }

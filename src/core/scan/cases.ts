@@ -14,11 +14,9 @@ import { bitsOf, hex } from "../hex.ts";
 import type { Profile } from "../profile.ts";
 import { standardPlacement } from "../sigframe/fpstate.ts";
 import { computeLayout, type XsaveLayout } from "../xsave/layout.ts";
+import { FRAME_BYTES_TAKEN } from "./geometry.ts";
 import type { FoundFrame } from "./scan.ts";
 import { type ProcessScan, type ScanTarget, scanTarget, settleSourceCpu } from "./targets.ts";
-
-/** How far past the fpstate the bytes are taken (the destination may read up to its own user_size). */
-export const MAX_FRAME_BYTES = 64 * 1024;
 
 /** Where the source wrote each component the frame holds (its xstate_bv), in the source's layout. */
 export function framePlacements(f: FoundFrame, from: XsaveLayout): Placement[] {
@@ -54,7 +52,7 @@ export function foundFrameCase(
   const mem = scan.process.memory;
   const region = f.region;
   const mapped = region ? Number(region.end - f.fpstate) : f.sw.extendedSize;
-  const want = Math.max(f.sw.extendedSize, Math.min(mapped, MAX_FRAME_BYTES));
+  const want = Math.max(f.sw.extendedSize, Math.min(mapped, FRAME_BYTES_TAKEN));
   // A frame is only found when all its extended_size bytes are present (candidate.ts).
   const bytes = mem.read(f.fpstate, want) ?? mem.read(f.fpstate, f.sw.extendedSize);
   if (!bytes)

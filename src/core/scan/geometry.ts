@@ -108,6 +108,9 @@ export const USER_ADDR_LIMIT_5L = 1n << 56n;
 /** An upper bound for any plausible xstate_size (AMX tile data is 8 KiB; leave room for growth). */
 export const MAX_XSTATE_SIZE = 64 * 1024;
 
+/** How far past a found frame's fpstate its bytes are taken (the destination may read up to its own user_size). */
+export const FRAME_BYTES_TAKEN = 64 * 1024;
+
 export function roundDown(v: bigint, to: bigint): bigint {
   return v - (((v % to) + to) % to);
 }

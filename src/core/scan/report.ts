@@ -110,6 +110,7 @@ export function scanJson(target: ScanTarget, scans: ProcessScan[], all: boolean)
       processes: scans.map((s) => s.pid ?? null),
       profile: target.profile?.name,
       cpuSource: target.cpuSource,
+      compression: target.compression,
       container: target.container ? clean({ ...target.container }) : undefined,
     }),
     frames,

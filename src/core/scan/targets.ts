@@ -40,6 +40,8 @@ export interface ScanTarget {
   cpuSource?: CpuSource;
   /** The container the checkpoint is of (engine metadata beside the images). */
   container?: ContainerInfo;
+  /** How the input was compressed (a checkpoint archive, a systemd-coredump core). */
+  compression?: "gzip" | "zstd" | "xz" | "lz4";
 }
 
 /**
