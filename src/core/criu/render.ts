@@ -120,17 +120,32 @@ export function mapFlags(value: bigint, map: FlagMap): string {
   return names.join(" | ");
 }
 
-function opts(field: DescField): {
+interface CritOptions {
   hex?: boolean;
   flags?: string;
   dict?: string;
   dev?: boolean;
   odev?: boolean;
   ipadd?: boolean;
-} {
-  if (!hasOption(field, criuOpt)) return {};
-  const o = getOption(field, criuOpt);
-  return { hex: o.hex, flags: o.flags, dict: o.dict, dev: o.dev, odev: o.odev, ipadd: o.ipadd };
+}
+
+/**
+ * The `(criu)` options of a field, read once per field: getOption decodes them from the field
+ * descriptor's options each time it is called, which costs more than rendering the value.
+ */
+const OPTIONS = new WeakMap<DescField, CritOptions>();
+
+function opts(field: DescField): CritOptions {
+  let o = OPTIONS.get(field);
+  if (!o) {
+    if (!hasOption(field, criuOpt)) o = {};
+    else {
+      const c = getOption(field, criuOpt);
+      o = { hex: c.hex, flags: c.flags, dict: c.dict, dev: c.dev, odev: c.odev, ipadd: c.ipadd };
+    }
+    OPTIONS.set(field, o);
+  }
+  return o;
 }
 
 function isIntType(t: ScalarType): boolean {
