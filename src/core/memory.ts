@@ -32,7 +32,8 @@ export interface MemoryImage {
   /**
    * The present bytes in ascending address order, in chunks of at most `maxChunk` bytes (plus an
    * overlap of `overlap` bytes carried from the previous chunk of a contiguous run, so signatures
-   * that straddle a chunk boundary are seen). Memory stays bounded whatever the image size.
+   * that straddle a chunk boundary are seen). Memory stays bounded whatever the image size. A
+   * chunk's bytes may be a buffer the image reuses: valid only until the next chunk is asked for.
    */
   chunks(maxChunk: number, overlap: number): Iterable<MemoryChunk>;
   /** Regions or pages that exist but whose contents are not here (in_parent, lazy…). */
@@ -57,6 +58,8 @@ export interface PresentRun {
 export interface RunSource {
   readonly size: number;
   read(offset: number, length: number): Uint8Array;
+  /** As ByteSource.readView: a view into a buffer the source reuses. */
+  readView?(offset: number, length: number): Uint8Array;
 }
 
 /**
@@ -148,20 +151,46 @@ export class SourceMemory implements MemoryImage {
     return out;
   }
 
+  /**
+   * Pieces of each contiguous span, read sequentially: a piece inside one run is the source's own
+   * reused buffer (`readView`: no allocation, no copy for a file), a piece across runs is put
+   * together in one scratch buffer. Either is valid only until the next piece is asked for.
+   */
   *chunks(maxChunk: number, overlap: number): Iterable<MemoryChunk> {
     if (!(maxChunk > 0)) throw new RangeError("maxChunk must be positive");
+    const src = this.src;
+    if (!src) return;
+    const view = (offset: number, length: number) =>
+      src.readView ? src.readView(offset, length) : src.read(offset, length);
     const ov = BigInt(Math.max(0, Math.min(overlap, maxChunk)));
     const step = BigInt(maxChunk);
+    let scratch: Uint8Array | undefined;
     for (let i = 0; i < this.present.length; ) {
       // A span of runs that are contiguous in the address space.
       const spanStart = this.present[i]!.start;
       let spanEnd = this.present[i]!.end;
       let j = i + 1;
       while (j < this.present.length && this.present[j]!.start === spanEnd) spanEnd = this.present[j++]!.end;
+      let k = i;
       for (let at = spanStart; at < spanEnd; at += step) {
         const from = at - (at - spanStart < ov ? at - spanStart : ov);
         const to = spanEnd - at < step ? spanEnd : at + step;
-        yield { addr: from, bytes: this.read(from, Number(to - from))! };
+        while (this.present[k]!.end <= from) k++;
+        const r = this.present[k]!;
+        if (to <= r.end) {
+          yield { addr: from, bytes: view(r.fileOffset + Number(from - r.start), Number(to - from)) };
+          continue;
+        }
+        scratch ??= new Uint8Array(maxChunk + Number(ov));
+        let n = 0;
+        for (let q = k, pos = from; pos < to; q++) {
+          const run = this.present[q]!;
+          const m = Number((run.end < to ? run.end : to) - pos);
+          scratch.set(view(run.fileOffset + Number(pos - run.start), m), n);
+          n += m;
+          pos += BigInt(m);
+        }
+        yield { addr: from, bytes: scratch.subarray(0, n) };
       }
       i = j;
     }

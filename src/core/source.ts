@@ -14,6 +14,12 @@ export interface ByteSource {
    * copy it if you keep it.
    */
   read(offset: number, length: number): Uint8Array;
+  /**
+   * Sequential reading for scans: the bytes at [offset, offset+length) in a buffer the source
+   * reuses, valid only until the next `readView` (no allocation, no copy for sources already in
+   * memory). Sources without it are read with `read`.
+   */
+  readView?(offset: number, length: number): Uint8Array;
 }
 
 /** Throws TruncatedInputError unless [offset, offset+length) lies inside a source of `size` bytes. */
@@ -34,11 +40,9 @@ export function checkRange(size: number, offset: number, length: number, path = 
 
 /** A ByteSource over bytes already in memory (reads are zero-copy subarrays). */
 export function bytesSource(u8: Uint8Array): ByteSource {
-  return {
-    size: u8.length,
-    read(offset: number, length: number): Uint8Array {
-      checkRange(u8.length, offset, length);
-      return u8.subarray(offset, offset + length);
-    },
+  const read = (offset: number, length: number): Uint8Array => {
+    checkRange(u8.length, offset, length);
+    return u8.subarray(offset, offset + length);
   };
+  return { size: u8.length, read, readView: read };
 }

@@ -31,25 +31,38 @@ export function openFileSource(path: string): FileByteSource {
     throw e;
   }
   let open = true;
+  /** Fills out[0, length) from the file at `offset`. */
+  const fill = (out: Uint8Array, offset: number, length: number): void => {
+    if (!open) throw new UsageError("file source is closed", { input: path });
+    checkRange(size, offset, length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, out, done, length - done, offset + done);
+      if (n === 0) {
+        throw new UsageError(`file shrank while being read (short read at offset ${offset + done})`, {
+          input: path,
+          offset: offset + done,
+        });
+      }
+      done += n;
+    }
+  };
+  // readView's buffer: one large read per call straight into it (pread), no allocation once grown.
+  let view = new Uint8Array(0);
   return {
     path,
     size,
     read(offset: number, length: number): Uint8Array {
-      if (!open) throw new UsageError("file source is closed", { input: path });
       checkRange(size, offset, length);
       const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const n = readSync(fd, out, done, length - done, offset + done);
-        if (n === 0) {
-          throw new UsageError(`file shrank while being read (short read at offset ${offset + done})`, {
-            input: path,
-            offset: offset + done,
-          });
-        }
-        done += n;
-      }
+      fill(out, offset, length);
       return out;
+    },
+    readView(offset: number, length: number): Uint8Array {
+      checkRange(size, offset, length);
+      if (view.length < length) view = new Uint8Array(Math.max(length, 1 << 16));
+      fill(view, offset, length);
+      return view.subarray(0, length);
     },
     close(): void {
       if (open) {

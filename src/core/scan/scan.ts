@@ -18,7 +18,8 @@
  */
 import type { MemoryImage, MemoryRegion } from "../memory.ts";
 import { type ExamineContext, type Examined, examine, type KernelFrame, type Rejected } from "./candidate.ts";
-import { MAGIC1_ALIGN_REMAINDER, SS_DISABLE, signalName } from "./geometry.ts";
+import { SS_DISABLE, signalName } from "./geometry.ts";
+import { findMagic1, firstAligned } from "./magic.ts";
 
 /** A thread as the image describes it. */
 export interface ScanThread {
@@ -79,7 +80,7 @@ export interface ScanOptions {
   threads?: ScanThread[];
   /** Examine magic1 at every alignment and keep rejected candidates. */
   all?: boolean;
-  /** Bytes per chunk read from the image (default 4 MiB). */
+  /** Bytes per chunk read from the image (default 1 MiB). */
   chunkSize?: number;
   /** Called after each chunk with bytes scanned so far and the expected total. */
   onProgress?(done: number, total: number): void;
@@ -115,7 +116,7 @@ export interface ScanResult {
   notes: string[];
 }
 
-const DEFAULT_CHUNK = 4 << 20;
+const DEFAULT_CHUNK = 1 << 20;
 const h = (v: bigint | number) => `0x${v.toString(16)}`;
 
 /** Total present bytes as far as the image tells: mapped minus reported missing. */
@@ -126,7 +127,11 @@ export function expectedBytes(mem: MemoryImage): number {
   return n > 0n ? Number(n) : 0;
 }
 
-/** Streams the image and yields the address of every magic1 dword (ascending, each once). */
+/**
+ * Streams the image and yields the address of every magic1 dword (ascending, each once). The image
+ * is read in pieces of `chunkSize` (1 MiB: large sequential reads whose buffer stays in the CPU's
+ * cache while it is searched) and searched by `findMagic1`.
+ */
 export function* magic1Hits(
   mem: MemoryImage,
   opts: { all?: boolean; chunkSize?: number; onChunk?(bytes: number): void } = {},
@@ -134,24 +139,14 @@ export function* magic1Hits(
   const chunk = Math.max(4096, opts.chunkSize ?? DEFAULT_CHUNK);
   let last = -1n;
   let seenEnd = -1n;
+  const found: number[] = [];
   for (const c of mem.chunks(chunk, 3)) {
     // Hits are collected before any is yielded: the consumer reads the image, and a chunk's bytes
     // may be a view that the next read reuses.
-    const found: number[] = [];
+    found.length = 0;
     const b = c.bytes;
     const n = b.length;
-    if (opts.all) {
-      let i = b.indexOf(0x53);
-      while (i >= 0 && i + 4 <= n) {
-        if (b[i + 1] === 0x58 && b[i + 2] === 0x50 && b[i + 3] === 0x46) found.push(i);
-        i = b.indexOf(0x53, i + 1);
-      }
-    } else {
-      const mod = Number(((c.addr % 64n) + 64n) % 64n);
-      for (let i = (MAGIC1_ALIGN_REMAINDER - mod + 64) % 64; i + 4 <= n; i += 64) {
-        if (b[i] === 0x53 && b[i + 1] === 0x58 && b[i + 2] === 0x50 && b[i + 3] === 0x46) found.push(i);
-      }
-    }
+    findMagic1(b, 0, n, found, opts.all ? undefined : firstAligned(0, c.addr));
     const addr = c.addr;
     // Count each byte once: a chunk repeats the tail of the one before it.
     const end = addr + BigInt(n);
