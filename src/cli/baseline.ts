@@ -10,7 +10,7 @@ import { displayName, type Profile } from "../core/profile.ts";
 import type { LayoutOptions, XsaveLayout } from "../core/xsave/layout.ts";
 import { profileLayout } from "../core/xsave/options.ts";
 import { componentNames } from "../core/xsave/report.ts";
-import { loadProfile } from "../node/profile-source.ts";
+import { readProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable } from "./render/table.ts";
 
@@ -59,14 +59,14 @@ export function loadHosts(ctx: CliContext, args: string[], kernel?: LayoutOption
       isDir = false;
     }
     if (!isDir) {
-      add(arg, loadProfile(arg));
+      add(arg, readProfile(arg));
       continue;
     }
     const before = out.length;
     const skippedHere: { file: string; why: string }[] = [];
     for (const f of profileFiles(arg)) {
       try {
-        add(f, loadProfile(f));
+        add(f, readProfile(f));
       } catch (e) {
         if (!isSigframeError(e)) throw e;
         skippedHere.push({ file: f, why: e.message });

@@ -12,7 +12,7 @@ import { FINDING_CODES, type Finding, type Severity } from "../core/compat/index
 import { hex, toJson } from "../core/hex.ts";
 import { POLICIES } from "../core/sigreturn/index.ts";
 import { componentNames } from "../core/xsave/report.ts";
-import { loadProfile } from "../node/profile-source.ts";
+import { loadProfile } from "../node/profile-arg.ts";
 import { loadCheckpointFrames } from "../node/scan-target.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable } from "./render/table.ts";

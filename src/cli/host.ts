@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { hex, hexPad, toJson } from "../core/hex.ts";
 import type { Profile } from "../core/profile.ts";
-import { profileToJson } from "../core/profiles/json.ts";
+import { profileToJson } from "../core/profiles/to-json.ts";
 import { computeLayout } from "../core/xsave/layout.ts";
 import { writeOutputAtomic } from "../node/files.ts";
 import { nativeHostProfile, requireHelper } from "../node/native.ts";

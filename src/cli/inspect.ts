@@ -18,7 +18,7 @@ import {
 } from "../core/sigframe/input.ts";
 import { fpstateSvg } from "../core/sigframe/svg.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
-import { loadProfile } from "../node/profile-source.ts";
+import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
 import { oneFormat, u64Option } from "./options.ts";
 import { AS_HELP, type FrameFlags, IA32_FLAG_HELP, readFrameInput } from "./render/frame-input.ts";
@@ -255,13 +255,13 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "JSON output")
     .option("--hexdump", "annotated hexdump")
     .option("--svg", "SVG picture of the FPU area")
-    .action((file: string, flags: InspectFlags) => {
+    .action(async (file: string, flags: InspectFlags) => {
       oneFormat(flags as Record<string, unknown>, ["json", "hexdump", "svg"]);
       const base = u64Option(flags.base, "--base");
       let layout: XsaveLayout | undefined;
       let check: FrameCheckOptions = {};
       if (flags.cpu) {
-        const p = loadProfile(flags.cpu);
+        const p = await loadProfile(flags.cpu);
         layout = computeLayout(p, flags.amx ? { amx: true } : {});
         check = frameCheckFor(p, layout);
       }

@@ -3,14 +3,14 @@ import type { Command } from "commander";
 import { hex, toJson } from "../core/hex.ts";
 import { describeProfile, type Profile } from "../core/profile.ts";
 import { BUILTIN_PROFILES } from "../core/profiles/builtins.ts";
-import { profileToJson } from "../core/profiles/json.ts";
+import { profileToJson } from "../core/profiles/to-json.ts";
 import { diffLayouts } from "../core/xsave/diff.ts";
 import { computeLayout, type LayoutOptions, type XsaveLayout } from "../core/xsave/layout.ts";
 import { profileLayout } from "../core/xsave/options.ts";
 import { componentRows, diffSummary, layoutHeader } from "../core/xsave/report.ts";
 import { layoutSvg } from "../core/xsave/svg.ts";
 import { refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
-import { loadProfile } from "../node/profile-source.ts";
+import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, oneFormat, sizeOption, xcr0Option } from "./options.ts";
 import { renderTable } from "./render/table.ts";
@@ -121,14 +121,14 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "JSON output")
     .option("--svg", "SVG byte map")
     .option("--save-profile <FILE>", "write the profile as sigframe-profile/1 JSON")
-    .action((arg: string, flags: LayoutFlags) => {
+    .action(async (arg: string, flags: LayoutFlags) => {
       oneFormat(flags as Record<string, unknown>, ["json", "svg"]);
       const parsed = parseLayoutFlags(flags);
       refuseOutputOverInput(flags.saveProfile, [arg]);
       const readOpts: { cpuIndex?: number } = {};
       const ci = sizeOption(flags.cpuIndex, "--cpu-index");
       if (ci !== undefined) readOpts.cpuIndex = ci;
-      const p = loadProfile(arg, readOpts);
+      const p = await loadProfile(arg, readOpts);
       const l = profileLayout(p, parsed);
       if (flags.saveProfile) {
         writeOutputAtomic(flags.saveProfile, `${toJson(profileToJson(p))}\n`, (s) => ctx.io.stdout(s));
@@ -152,11 +152,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "JSON output")
     .option("--svg", "SVG byte maps, one above the other")
     .option("--fail-on-difference", "exit 1 when the layouts differ (as diff(1) and git diff --exit-code)")
-    .action((a: string, b: string, flags: LayoutFlags & { failOnDifference?: boolean }) => {
+    .action(async (a: string, b: string, flags: LayoutFlags & { failOnDifference?: boolean }) => {
       oneFormat(flags as Record<string, unknown>, ["json", "svg"]);
       const parsed = parseLayoutFlags(flags);
-      const pa = loadProfile(a);
-      const pb = loadProfile(b);
+      const pa = await loadProfile(a);
+      const pb = await loadProfile(b);
       const la = profileLayout(pa, parsed);
       const lb = profileLayout(pb, parsed);
       const d = diffLayouts(la, lb);

@@ -17,7 +17,7 @@ import { losesState } from "../core/sigreturn/predict.ts";
 import { POLICIES, type Policy, type Prediction } from "../core/sigreturn/types.ts";
 import { FP_XSTATE_MAGIC1 } from "../core/xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
-import { loadProfile } from "../node/profile-source.ts";
+import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, sizeOption, u64Option } from "./options.ts";
 import { AS_HELP, type FrameFlags, IA32_FLAG_HELP, readFrameInput } from "./render/frame-input.ts";
@@ -102,7 +102,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--amx", "the receiving task has enabled AMX tile data")
     .option("--json", "JSON output")
     .option("--fail-on-loss", "exit 3 when state is lost or the task gets SIGSEGV")
-    .action((file: string, flags: PredictFlags) => {
+    .action(async (file: string, flags: PredictFlags) => {
       const modes = [
         flags.kernel !== undefined,
         flags.policy !== undefined,
@@ -120,7 +120,7 @@ export function register(program: Command, ctx: CliContext): void {
       const address = u64Option(flags.address, "--address");
       const readable = sizeOption(flags.readableBytes, "--readable-bytes");
 
-      const profile: Profile = loadProfile(flags.cpu!);
+      const profile: Profile = await loadProfile(flags.cpu!);
       const task: XsaveLayout = computeLayout(profile, flags.amx ? { amx: true } : {});
       const inOpts: FrameInputOptions = { layout: task };
       if (base !== undefined) inOpts.base = base;

@@ -27,7 +27,7 @@ import { POLICIES, type Policy } from "../core/sigreturn/types.ts";
 import { XFEATURE } from "../core/xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
-import { loadProfile } from "../node/profile-source.ts";
+import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
 import { kernelOption, u64Option } from "./options.ts";
 import { AS_HELP, type FrameFlags, type FrameInput, readFrameInput } from "./render/frame-input.ts";
@@ -179,7 +179,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--kernel <K>", "destination kernel X.Y[.Z][-rcN] for the prediction")
     .option("--policy <P>", "legacy, classic or refined (default: all three)")
     .option("--json", "JSON report on stdout (needs -o FILE)")
-    .action((file: string, flags: TranslateFlags) => {
+    .action(async (file: string, flags: TranslateFlags) => {
       const style = flags.style as TranslateStyle;
       if (!STYLES.includes(style))
         throw new UsageError(`--style must be kernel or criu (got ${JSON.stringify(flags.style)})`, {
@@ -198,8 +198,8 @@ export function register(program: Command, ctx: CliContext): void {
       const note = chosen.note;
       const base = u64Option(flags.base, "--base");
 
-      const pa: Profile = loadProfile(flags.from!);
-      const pb: Profile = loadProfile(flags.to!);
+      const pa: Profile = await loadProfile(flags.from!);
+      const pb: Profile = await loadProfile(flags.to!);
       const aName = displayName(pa, flags.from!);
       const bName = displayName(pb, flags.to!);
       if (flags.amx && !hasBit(computeLayout(pb).xcr0, XFEATURE.XTILEDATA))

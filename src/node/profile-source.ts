@@ -1,5 +1,7 @@
 /**
- * Resolves a PROFILE argument: `host`, a built-in name, or a path (format auto-detected).
+ * Reads a PROFILE argument: `host`, a built-in name, or a path (format auto-detected), with every
+ * reader loaded. The CLI goes through profile-arg.ts, which loads this module only when the
+ * argument is not a built-in name.
  */
 import { spawnSync } from "node:child_process";
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
@@ -27,7 +29,7 @@ export interface HostProvider {
   capture(): Profile | undefined;
 }
 
-export function loadProfile(arg: string, opts: ProfileReadOptions = {}): Profile {
+export function readProfile(arg: string, opts: ProfileReadOptions = {}): Profile {
   if (arg === "host") return hostProfile();
   if (arg !== "-" && !existsSync(arg) && isBuiltinName(arg)) return builtinProfile(arg);
   if (arg !== "-" && !existsSync(arg)) {

@@ -9,7 +9,7 @@ import { diffFrames, policyDiff } from "../../src/core/compat/index.ts";
 import { predict } from "../../src/core/sigreturn/index.ts";
 import { componentByName, XSAVE_HDR_OFFSET } from "../../src/core/xsave/components.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
-import { loadProfile } from "../../src/node/profile-source.ts";
+import { readProfile } from "../../src/node/profile-source.ts";
 import { CORPUS, needs } from "../helpers/shared.ts";
 
 async function sf(...argv: string[]) {
@@ -43,7 +43,7 @@ test(
       readFileSync(join(dir, files.find((f) => f.startsWith("01-") && f.endsWith(".json"))!), "utf8"),
     );
     const bytes = new Uint8Array(readFileSync(join(dir, meta.fpstate)));
-    const task = computeLayout(loadProfile(join(CORPUS, `${meta.task}.json`)));
+    const task = computeLayout(readProfile(join(CORPUS, `${meta.task}.json`)));
     assert.equal(predict({ fpstate: bytes, task, policy: "classic" }).path, meta.classic.path);
     assert.equal(predict({ fpstate: bytes, task, policy: "refined" }).path, meta.refined.path);
   },
@@ -64,7 +64,7 @@ test("policy-diff defaults to the built-in profiles; human output", async () => 
 test("policy-diff: 'lost' is state the frame carried, never a component init in it", async () => {
   const hosts = ["amd-zen4", "intel-haswell", "intel-icelake-server", "intel-sapphirerapids"].map((name) => ({
     name,
-    layout: computeLayout(loadProfile(name)),
+    layout: computeLayout(readProfile(name)),
   }));
   const r = policyDiff("classic", "refined", hosts, predict);
   assert.ok(r.groups.length > 0);

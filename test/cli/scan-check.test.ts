@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
 import { profileToJson } from "../../src/core/profiles/json.ts";
-import { loadProfile } from "../../src/node/profile-source.ts";
+import { readProfile } from "../../src/node/profile-source.ts";
 import { CORPUS, FIXTURES, needs } from "../helpers/shared.ts";
 
 async function sf(...argv: string[]) {
@@ -108,7 +108,7 @@ describe("check --core / --checkpoint", fixtures, () => {
 
   test("the same checkpoint on a CPU whose measured MXCSR_MASK lacks DAZ: the found frame is SIGSEGV", async () => {
     const dir = join(FIXTURES, "criu", "S2");
-    const p = loadProfile(join(dir, "cpuinfo.img"));
+    const p = readProfile(join(dir, "cpuinfo.img"));
     const file = join(mkdtempSync(join(tmpdir(), "sf-mxcsr-")), "no-daz.json");
     writeFileSync(file, JSON.stringify(profileToJson({ ...p, mxcsrMask: 0xffbf })));
     const r = await sf("check", "--checkpoint", dir, "--to", file, "--policy", "classic", "--json");

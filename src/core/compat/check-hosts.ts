@@ -50,8 +50,8 @@ export interface CheckRequest {
 
 /** What a check needs from where it runs. */
 export interface CheckEnv {
-  /** Reads a PROFILE argument. */
-  loadProfile(arg: string): Profile;
+  /** Reads a PROFILE argument (the CLI loads a file's reader only when it is given one). */
+  loadProfile(arg: string): Profile | Promise<Profile>;
   /** The policy this machine's kernel shows (the probe); undefined when it cannot tell. */
   measurePolicy?(): PolicyChoice | undefined;
   /** The frames of a checkpoint or core for the check (node/scan-target.ts). */
@@ -84,9 +84,9 @@ export function restorersOption(text: string | undefined): Restorer[] | undefine
   return list as Restorer[];
 }
 
-function load(arg: ProfileArg, env: CheckEnv): { profile: Profile; name: string } {
+async function load(arg: ProfileArg, env: CheckEnv): Promise<{ profile: Profile; name: string }> {
   if (typeof arg !== "string") return { profile: arg, name: displayName(arg) };
-  const profile = env.loadProfile(arg);
+  const profile = await env.loadProfile(arg);
   return { profile, name: displayName(profile, arg) };
 }
 
@@ -98,7 +98,7 @@ export async function checkHosts(request: CheckRequest, env: CheckEnv): Promise<
   const restorers = restorersOption(request.restorer);
   if (request.checkpoint !== undefined && request.core !== undefined)
     throw new UsageError("give --checkpoint or --core, not both", { input: "--core" });
-  const to = load(request.to, env);
+  const to = await load(request.to, env);
   const lb = profileLayout(to.profile, kernel ? { kernel } : {});
   let pol = withDestinationKernel(chosen, to.profile.kernel);
   if (request.to === "host" && !chosen.policies && request.measure !== false && env.measurePolicy) {
@@ -114,14 +114,14 @@ export async function checkHosts(request: CheckRequest, env: CheckEnv): Promise<
     const path = (kind === "checkpoint" ? request.checkpoint : request.core)!;
     if (!env.checkpointFrames)
       throw new UsageError(`reading frames from a ${kind} is not available here`, { input: `--${kind}` });
-    from = request.from === undefined || request.from === "-" ? undefined : load(request.from, env);
+    from = request.from === undefined || request.from === "-" ? undefined : await load(request.from, env);
     taken = await env.checkpointFrames(kind, path, from ? profileLayout(from.profile) : undefined, lb);
     if (!from && taken.profile)
       from = { profile: taken.profile, name: displayName(taken.profile, taken.profile.name) };
   } else {
     if (request.from === undefined)
       throw new UsageError("give --from PROFILE (or --checkpoint/--core)", { input: "--from" });
-    from = load(request.from, env);
+    from = await load(request.from, env);
   }
   if (!from) throw new UsageError("the source host is not known: pass --from", { input: "--from" });
   const amx = uses !== undefined && hasBit(uses, XFEATURE.XTILEDATA) ? { amx: true } : {};

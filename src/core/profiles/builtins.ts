@@ -14,6 +14,7 @@
  * the values for the XCR0 Linux would set (with IA32_XSS taken as 0).
  */
 import { Cpuid, type CpuidLeaf, FEATURES, type FeatureName } from "../cpuid/cpuid.ts";
+import { UsageError } from "../errors.ts";
 import type { Profile } from "../profile.ts";
 
 export interface BuiltinProfile {
@@ -424,3 +425,44 @@ export const BUILTIN_PROFILES: BuiltinProfile[] = Object.entries(CPUS).map(([nam
   if (d.aliases) b.aliases = d.aliases;
   return b;
 });
+
+/** Looks up a built-in profile; unknown names fail with the closest names. */
+export function builtinProfile(name: string): Profile {
+  const b = BUILTIN_PROFILES.find((p) => p.name === name || p.aliases?.includes(name));
+  if (b) return b.build();
+  const close = closestNames(
+    name,
+    BUILTIN_PROFILES.map((p) => p.name),
+  );
+  throw new UsageError(
+    `no such profile file or built-in profile${close.length ? `; did you mean ${close.join(", ")}?` : ""} (see 'sigframe profiles')`,
+    { input: name },
+  );
+}
+
+export function isBuiltinName(name: string): boolean {
+  return BUILTIN_PROFILES.some((p) => p.name === name || p.aliases?.includes(name));
+}
+
+export function closestNames(name: string, names: string[], max = 3): string[] {
+  const scored = names.map((n) => ({ n, d: distance(name.toLowerCase(), n.toLowerCase()) }));
+  scored.sort((a, b) => a.d - b.d || a.n.localeCompare(b.n));
+  const limit = Math.max(3, Math.floor(name.length / 2));
+  const sub = names.filter((n) => n.includes(name.toLowerCase()) || name.toLowerCase().includes(n));
+  const out = [...new Set([...sub, ...scored.filter((s) => s.d <= limit).map((s) => s.n)])];
+  return out.slice(0, max);
+}
+
+function distance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}

@@ -7,15 +7,16 @@ import { profileFromCpuinfoImage } from "../criu/cpuinfo-profile.ts";
 import { looksLikeCriuLog, parseDumpLog, profileFromDumpLog } from "../criu/dump-log.ts";
 import { parseElfCore } from "../elf/core.ts";
 import { profileFromCore } from "../elf/profile.ts";
-import { InvalidDataError, isSigframeError, UsageError } from "../errors.ts";
+import { InvalidDataError, isSigframeError } from "../errors.ts";
 import { parseJsonText } from "../json.ts";
 import type { Profile } from "../profile.ts";
 import { type ByteSource, bytesSource } from "../source.ts";
 import { decodeText } from "../text.ts";
-import { BUILTIN_PROFILES } from "./builtins.ts";
 import { looksLikeCpuidR, profileFromCpuidR } from "./cpuid-r.ts";
 import { detectFormat, type FormatId, HEAD_BYTES } from "./formats.ts";
 import { MAX_JSON_PROFILE_BYTES, MAX_PROFILE_LEAVES, profileFromJson } from "./json.ts";
+
+export { builtinProfile, closestNames, isBuiltinName } from "./builtins.ts";
 
 export interface ProfileReadOptions {
   /** `--cpu-index N` for multi-CPU `cpuid -r` dumps. */
@@ -104,45 +105,4 @@ function textOf(bytes: Uint8Array, name: string): string {
     }
   }
   return decodeText(bytes);
-}
-
-/** Looks up a built-in profile; unknown names fail with the closest names. */
-export function builtinProfile(name: string): Profile {
-  const b = BUILTIN_PROFILES.find((p) => p.name === name || p.aliases?.includes(name));
-  if (b) return b.build();
-  const close = closestNames(
-    name,
-    BUILTIN_PROFILES.map((p) => p.name),
-  );
-  throw new UsageError(
-    `no such profile file or built-in profile${close.length ? `; did you mean ${close.join(", ")}?` : ""} (see 'sigframe profiles')`,
-    { input: name },
-  );
-}
-
-export function isBuiltinName(name: string): boolean {
-  return BUILTIN_PROFILES.some((p) => p.name === name || p.aliases?.includes(name));
-}
-
-export function closestNames(name: string, names: string[], max = 3): string[] {
-  const scored = names.map((n) => ({ n, d: distance(name.toLowerCase(), n.toLowerCase()) }));
-  scored.sort((a, b) => a.d - b.d || a.n.localeCompare(b.n));
-  const limit = Math.max(3, Math.floor(name.length / 2));
-  const sub = names.filter((n) => n.includes(name.toLowerCase()) || name.toLowerCase().includes(n));
-  const out = [...new Set([...sub, ...scored.filter((s) => s.d <= limit).map((s) => s.n)])];
-  return out.slice(0, max);
-}
-
-function distance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length]!;
 }

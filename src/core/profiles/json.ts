@@ -1,15 +1,17 @@
 /**
- * JSON profile formats: sigframe's own `sigframe-profile/1` (written by `layout --save-profile`
- * and `host --save`) and the cpuid-corpus schema. Both are validated; a failure names the JSON path.
+ * JSON profile formats read: sigframe's own `sigframe-profile/1` (written by to-json.ts for
+ * `layout --save-profile` and `host --save`) and the cpuid-corpus schema. Both are validated; a
+ * failure names the JSON path.
  */
 import { z } from "zod";
 import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
 import { InvalidDataError } from "../errors.ts";
-import { hex, hexPad } from "../hex.ts";
 import type { Profile } from "../profile.ts";
 import { xsaveLeafProblem } from "../xsave/limits.ts";
 
-export const PROFILE_FORMAT = "sigframe-profile/1";
+import { PROFILE_FORMAT } from "./to-json.ts";
+
+export { PROFILE_FORMAT, profileToJson } from "./to-json.ts";
 
 /** Most CPUID leaves a JSON profile holds (real CPUs have a few hundred, sub-leaves included). */
 export const MAX_PROFILE_LEAVES = 4096;
@@ -179,44 +181,4 @@ export function profileFromJson(doc: unknown, name: string): Profile {
     `JSON is neither a sigframe profile ("format": "${PROFILE_FORMAT}") nor a cpuid-corpus dump ("leaves": [...])`,
     { input: name },
   );
-}
-
-/** The `sigframe-profile/1` document of a profile (hex strings for 32/64-bit values). */
-export function profileToJson(p: Profile): Record<string, unknown> {
-  const doc: Record<string, unknown> = {
-    format: PROFILE_FORMAT,
-    name: p.name,
-    vendor: p.vendor,
-    family: p.family,
-    model: p.model,
-    stepping: p.stepping,
-  };
-  if (p.brand !== undefined) doc.brand = p.brand;
-  if (p.xcr0 !== undefined) doc.xcr0 = hex(p.xcr0);
-  if (p.xinuse !== undefined) doc.xinuse = hex(p.xinuse);
-  if (p.kernel !== undefined) doc.kernel = p.kernel;
-  if (p.atMinSigStkSz !== undefined) doc.atMinSigStkSz = p.atMinSigStkSz;
-  if (p.mxcsrMask !== undefined) doc.mxcsrMask = hexPad(p.mxcsrMask, 8);
-  if (p.observed) {
-    const o: Record<string, unknown> = {
-      xstateSize: p.observed.xstateSize,
-      extendedSize: p.observed.extendedSize,
-      xfeatures: hex(p.observed.xfeatures),
-      fpstateOffset: p.observed.fpstateOffset,
-    };
-    if (p.observed.xstateBv !== undefined) o.xstateBv = hex(p.observed.xstateBv);
-    if (p.observed.mxcsrMask !== undefined) o.mxcsrMask = hexPad(p.observed.mxcsrMask, 8);
-    doc.observed = o;
-  }
-  doc.source = { kind: p.source.kind };
-  doc.notes = p.notes;
-  doc.cpuid = p.cpuid.leaves.map((l) => ({
-    leaf: hexPad(l.leaf, 8),
-    subleaf: hexPad(l.subleaf, 8),
-    eax: hexPad(l.eax, 8),
-    ebx: hexPad(l.ebx, 8),
-    ecx: hexPad(l.ecx, 8),
-    edx: hexPad(l.edx, 8),
-  }));
-  return doc;
 }

@@ -17,7 +17,7 @@ import { decodeIa32Fpstate, encodeIa32Fpstate } from "../../../src/core/sigframe
 import { emptyState, registerWidth, setRegister } from "../../../src/core/sigframe/state.ts";
 import { FP_XSTATE_MAGIC1 } from "../../../src/core/xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../../../src/core/xsave/layout.ts";
-import { loadProfile } from "../../../src/node/profile-source.ts";
+import { readProfile } from "../../../src/node/profile-source.ts";
 import { CORPUS, needs } from "../../helpers/shared.ts";
 
 const builtins: [string, XsaveLayout][] = BUILTIN_PROFILES.map((b) => [b.name, computeLayout(b.build())]);
@@ -30,7 +30,7 @@ const haveCorpus = needs(CORPUS, "the CPUID corpus");
 const corpus: [string, XsaveLayout][] = haveCorpus.skip
   ? []
   : corpusFiles.flatMap((f) => {
-      const p = loadProfile(join(CORPUS, f));
+      const p = readProfile(join(CORPUS, f));
       return [
         [f, computeLayout(p)],
         [`${f} --amx`, computeLayout(p, { amx: true })],

@@ -34,7 +34,7 @@ import { predict } from "../../../src/core/sigreturn/predict.ts";
 import { POLICIES } from "../../../src/core/sigreturn/types.ts";
 import { FP_XSTATE_MAGIC2 } from "../../../src/core/xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../../../src/core/xsave/layout.ts";
-import { loadProfile } from "../../../src/node/profile-source.ts";
+import { readProfile } from "../../../src/node/profile-source.ts";
 import { FIXTURES, needs } from "../../helpers/shared.ts";
 
 const layoutOf = (name: string, amx = false) => computeLayout(builtinProfile(name), amx ? { amx: true } : {});
@@ -382,7 +382,7 @@ const fixtures = needs(FIXTURES, "signal-frame fixtures");
 describe("translate: the live Zen 5 kernel frame of S2 to Ice Lake-SP", fixtures, () => {
   const truth = (s: string): Truth => JSON.parse(readFileSync(join(FIXTURES, "truth", `${s}.json`), "utf8"));
   const frameOf = (t: Truth) => t.threads[0].frames[0];
-  const hostProfile = () => loadProfile(join(FIXTURES, "criu", "S2", "cpuinfo.img"));
+  const hostProfile = () => readProfile(join(FIXTURES, "criu", "S2", "cpuinfo.img"));
   const ICX = layoutOf("intel-icelake-server");
   const icxMask = maskOf("intel-icelake-server");
 
@@ -537,7 +537,7 @@ describe("translate: the live Zen 5 kernel frame of S2 to Ice Lake-SP", fixtures
   test("the ymm-only frame of S7 to Haswell drops the AVX-512 components, all init: nothing lost", () => {
     const tr = truth("S7");
     const f = frameOf(tr);
-    const A = computeLayout(loadProfile(join(FIXTURES, "criu", "S7", "cpuinfo.img")));
+    const A = computeLayout(readProfile(join(FIXTURES, "criu", "S7", "cpuinfo.img")));
     const img = decodeSigframeImage(hexToBytes(f.frame_bytes_hex), { layout: A });
     const r = translateSigframeImage(img, { from: A, to: layoutOf("intel-haswell") });
     assert.deepEqual(r.fpstate.dropped, ["OPMASK", "ZMM_Hi256", "Hi16_ZMM"]);

@@ -9,11 +9,11 @@ import { componentFields } from "../../../src/core/sigframe/fields.ts";
 import { encodeFpstate } from "../../../src/core/sigframe/fpstate.ts";
 import { emptyState, setRegister } from "../../../src/core/sigframe/state.ts";
 import { compactedLayout, computeLayout, type XsaveLayout } from "../../../src/core/xsave/layout.ts";
-import { loadProfile } from "../../../src/node/profile-source.ts";
+import { readProfile } from "../../../src/node/profile-source.ts";
 import { CORPUS } from "../../helpers/shared.ts";
 
 export function corpusLayout(file: string, amx = false): XsaveLayout {
-  return computeLayout(loadProfile(join(CORPUS, file)), amx ? { amx } : {});
+  return computeLayout(readProfile(join(CORPUS, file)), amx ? { amx } : {});
 }
 
 /** This machine: AMD Zen 5, XCR0 0xe7, user_size 2432, AVX-512 at 832/896/1408. */
