@@ -5,10 +5,10 @@ import { hex } from "../core/hex.ts";
 import { mxcsrMaskOf } from "../core/mxcsr.ts";
 import { type BuildOptions, type BuildStyle, buildFrame } from "../core/sigframe/build.ts";
 import { buildIa32Frame } from "../core/sigframe/ia32-build.ts";
-import { emptyState, MAX_STATE_BYTES, parseStateText } from "../core/sigframe/state.ts";
+import { emptyState, MAX_STATE_BYTES } from "../core/sigframe/state.ts";
 import { computeLayout } from "../core/xsave/layout.ts";
 import { readInput, refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
-import { loadProfile } from "../node/profile-source.ts";
+import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
 import { u64Option } from "./options.ts";
 
@@ -45,7 +45,7 @@ export function register(program: Command, ctx: CliContext): void {
       "a 32-bit task's frame as the kernel writes it: rt_sigframe_ia32 with the FSAVE header before the image (kernel style only)",
     )
     .requiredOption("-o, --output <FILE>", "output file, or - for stdout")
-    .action((flags: BuildFlags) => {
+    .action(async (flags: BuildFlags) => {
       const style = flags.style as BuildStyle;
       if (!STYLES.includes(style))
         throw new UsageError(
@@ -67,12 +67,14 @@ export function register(program: Command, ctx: CliContext): void {
       let state = emptyState();
       if (flags.state !== undefined) {
         const f = readInput(flags.state, MAX_STATE_BYTES);
+        // The STATE.json validator (zod) is loaded only when a state is given.
+        const { parseStateText } = await import("../core/sigframe/state-json.ts");
         state = parseStateText(new TextDecoder("utf-8", { fatal: false }).decode(f.bytes), f.name);
       }
       if (flags.ia32) {
         if (style !== "kernel")
           throw new UsageError("--ia32 builds only the kernel style", { input: "--style" });
-        const profile = loadProfile(flags.cpu!);
+        const profile = await loadProfile(flags.cpu!);
         const o: Parameters<typeof buildIa32Frame>[0] = {
           layout: computeLayout(profile, flags.amx ? { amx: true } : {}),
           state,
@@ -95,7 +97,7 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const opts: BuildOptions = { style, state, pwntoolsVariant: variant };
       if (flags.cpu) {
-        const profile = loadProfile(flags.cpu);
+        const profile = await loadProfile(flags.cpu);
         opts.layout = computeLayout(profile, flags.amx ? { amx: true } : {});
         // What this CPU's FXSAVE stores: measured, else estimated from its CPUID (AMD: 0x2ffff).
         opts.mxcsrMask = BigInt(mxcsrMaskOf(profile).value);

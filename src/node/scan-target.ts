@@ -1,18 +1,16 @@
 /**
  * Opens what `sigframe scan` and `check --checkpoint/--core` are pointed at: a CRIU checkpoint
  * directory, an ELF core file, or a raw memory image (with a base address). Files are read through
- * a file-backed ByteSource, never loaded whole.
+ * a file-backed ByteSource, never loaded whole. The CRIU reader (with its protobuf schemas), the
+ * ELF core reader and the archive readers are loaded only for the kind of target given.
  */
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { MAX_ARCHIVE_FILE } from "../core/archive/checkpoint.ts";
 import type { Compression } from "../core/archive/compression.ts";
 import { containerInfo } from "../core/archive/container.ts";
-import { scanStreamedCore } from "../core/archive/core-scan.ts";
-import { scanCheckpointArchive } from "../core/archive/scan.ts";
 import { utf8Text } from "../core/archive/streams.ts";
 import { MAX_DUMP_LOG } from "../core/criu/dump-log.ts";
-import { openCore } from "../core/elf/index.ts";
 import { isSigframeError, UsageError } from "../core/errors.ts";
 import { detectFormat, HEAD_BYTES } from "../core/profiles/formats.ts";
 import { type CheckpointFrames, scannedFrames } from "../core/scan/cases.ts";
@@ -28,7 +26,6 @@ import {
 } from "../core/scan/targets.ts";
 import type { XsaveLayout } from "../core/xsave/layout.ts";
 import { openFileSource } from "./byte-source.ts";
-import { openCheckpoint } from "./criu-dir.ts";
 import { describeFsError, readInput } from "./files.ts";
 import { openStreamInput } from "./stream-input.ts";
 
@@ -46,7 +43,7 @@ interface OpenScanTarget extends ScanTarget {
   close(): void;
 }
 
-export function openScanTarget(path: string, opts: OpenTargetOptions = {}): OpenScanTarget {
+export async function openScanTarget(path: string, opts: OpenTargetOptions = {}): Promise<OpenScanTarget> {
   if (path === "-")
     throw new UsageError("scanning needs random access: give a file or directory, not stdin", {
       input: "-",
@@ -69,6 +66,7 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
       !existsSync(join(path, "pstree.img")) && existsSync(join(path, "checkpoint", "pstree.img"));
     const images = podman ? join(path, "checkpoint") : path;
     const meta = podman ? path : basename(path) === "checkpoint" ? dirname(path) : path;
+    const { openCheckpoint } = await import("./criu-dir.ts");
     const cp = openCheckpoint(images);
     const t: OpenScanTarget = { ...checkpointTarget(cp, path), close: () => cp.close() };
     const log = [join(images, "dump.log"), join(meta, "dump.log")].find((f) => existsSync(f));
@@ -94,6 +92,7 @@ export function openScanTarget(path: string, opts: OpenTargetOptions = {}): Open
             input: path,
           },
         );
+      const { openCore } = await import("../core/elf/index.ts");
       const oc = openCore(src, path);
       return { ...elfCoreTarget(oc, path), close: () => src.close() };
     }
@@ -163,6 +162,7 @@ export async function scanInput(path: string, opts: ScanInputOptions = {}): Prom
         throw new UsageError(`is a checkpoint archive; ${WHAT["elf-core"]} (give it as --checkpoint)`, {
           input: path,
         });
+      const { scanCheckpointArchive } = await import("../core/archive/scan.ts");
       const res = await scanCheckpointArchive(input.open, path, {
         ...scanOpts,
         reopenable: input.reopenable,
@@ -178,6 +178,7 @@ export async function scanInput(path: string, opts: ScanInputOptions = {}): Prom
         `is ${input.compression === "none" ? "an" : `a ${input.compression}-compressed`} ELF core; ${WHAT.criu} (give it as --core)`,
         { input: path },
       );
+    const { scanStreamedCore } = await import("../core/archive/core-scan.ts");
     const res = await scanStreamedCore(input.open, path, { ...scanOpts, reopenable: input.reopenable });
     return { parts: [{ target: res.target, scans: res.scans }], close: () => {} };
   }
@@ -190,7 +191,7 @@ export async function scanInput(path: string, opts: ScanInputOptions = {}): Prom
     throw new UsageError("a raw memory image on stdin: scanning it needs random access, give a file", {
       input: "-",
     });
-  const target = openScanTarget(path, opts);
+  const target = await openScanTarget(path, opts);
   try {
     const scans = scanTarget(target, scanOpts);
     settleSourceCpu(target, scans);

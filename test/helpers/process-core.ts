@@ -9,7 +9,7 @@
 import { bigintToLe } from "../../src/core/hex.ts";
 import { fpstateForSp, frameForFpstate, RED_ZONE } from "../../src/core/scan/geometry.ts";
 import { buildFrame } from "../../src/core/sigframe/build.ts";
-import { parseStateText } from "../../src/core/sigframe/state.ts";
+import { parseStateText } from "../../src/core/sigframe/state-json.ts";
 import { standardSize, type XsaveLayout } from "../../src/core/xsave/layout.ts";
 import {
   auxv,

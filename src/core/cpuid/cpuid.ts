@@ -39,6 +39,20 @@ export const FEATURES = {
   LWP: { leaf: 0x80000001, subleaf: 0, reg: "ecx", bit: 15 },
 } as const satisfies Record<string, { leaf: number; subleaf: number; reg: Reg; bit: number }>;
 
+/** CPUID.1.EAX from display family/model/stepping (the inverse of Cpuid.fms()). */
+export function signatureOf(family: number, model: number, stepping: number): number {
+  const baseFamily = Math.min(family, 0xf);
+  const extFamily = family >= 0xf ? family - 0xf : 0;
+  const extModel = family === 6 || family >= 0xf ? (model >> 4) & 0xf : 0;
+  return (
+    ((extFamily & 0xff) << 20) |
+    (extModel << 16) |
+    ((baseFamily & 0xf) << 8) |
+    ((model & 0xf) << 4) |
+    (stepping & 0xf)
+  );
+}
+
 export type Reg = "eax" | "ebx" | "ecx" | "edx";
 export type FeatureName = keyof typeof FEATURES;
 

@@ -16,7 +16,7 @@
  *   offsets, checked against `xsave_size`, and the profile's notes say so.
  */
 
-import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
+import { Cpuid, type CpuidLeaf, signatureOf } from "../cpuid/cpuid.ts";
 import { InvalidDataError } from "../errors.ts";
 import { bitsOf } from "../hex.ts";
 import type { Profile } from "../profile.ts";
@@ -48,20 +48,6 @@ function vendorRegs(v: string): { ebx: number; edx: number; ecx: number } {
   const c = (i: number) =>
     v.charCodeAt(i) | (v.charCodeAt(i + 1) << 8) | (v.charCodeAt(i + 2) << 16) | (v.charCodeAt(i + 3) << 24);
   return { ebx: c(0) >>> 0, edx: c(4) >>> 0, ecx: c(8) >>> 0 };
-}
-
-/** CPUID.1.EAX from display family/model/stepping (the inverse of Cpuid.fms()). */
-export function signatureOf(family: number, model: number, stepping: number): number {
-  const baseFamily = Math.min(family, 0xf);
-  const extFamily = family >= 0xf ? family - 0xf : 0;
-  const extModel = family === 6 || family >= 0xf ? (model >> 4) & 0xf : 0;
-  return (
-    ((extFamily & 0xff) << 20) |
-    (extModel << 16) |
-    ((baseFamily & 0xf) << 8) |
-    ((model & 0xf) << 4) |
-    (stepping & 0xf)
-  );
 }
 
 /** Builds a Profile from one cpuinfo_x86_entry. */

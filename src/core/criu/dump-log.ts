@@ -13,11 +13,10 @@
  * `Running on <host> Linux <release>` names the source kernel. Each log line starts with a
  * `(SS.uuuuuu) ` timestamp.
  */
-import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
+import { Cpuid, type CpuidLeaf, signatureOf } from "../cpuid/cpuid.ts";
 import { InvalidDataError } from "../errors.ts";
 import { bitsOf } from "../hex.ts";
 import type { Profile } from "../profile.ts";
-import { signatureOf } from "./cpuinfo-profile.ts";
 
 /** compel's xfeature_names[], by bit. */
 const COMPEL_NAMES: readonly string[] = [

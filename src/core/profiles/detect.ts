@@ -7,7 +7,7 @@ import { profileFromCpuinfoImage } from "../criu/cpuinfo-profile.ts";
 import { looksLikeCriuLog, parseDumpLog, profileFromDumpLog } from "../criu/dump-log.ts";
 import { parseElfCore } from "../elf/core.ts";
 import { profileFromCore } from "../elf/profile.ts";
-import { InvalidDataError, isSigframeError } from "../errors.ts";
+import { InvalidDataError, isSigframeError, UsageError } from "../errors.ts";
 import { parseJsonText } from "../json.ts";
 import type { Profile } from "../profile.ts";
 import { type ByteSource, bytesSource } from "../source.ts";

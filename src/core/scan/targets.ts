@@ -5,7 +5,8 @@
 import type { ContainerInfo } from "../archive/container.ts";
 import type { Checkpoint } from "../criu/checkpoint.ts";
 import { type CpuSource, sourceCpu } from "../criu/source-cpu.ts";
-import { type OpenCore, PT_LOAD } from "../elf/index.ts";
+import { PT_LOAD } from "../elf/format.ts";
+import type { OpenCore } from "../elf/index.ts";
 import type { MemoryImage } from "../memory.ts";
 import type { Profile } from "../profile.ts";
 import type { ByteSource } from "../source.ts";

@@ -3,12 +3,10 @@
  * `"k1": "0xff"`, `"zmm17": "0x…"`, `"mxcsr": "0x1f80"`, `"st0": "0x…"`, `"pkru": "0x55555554"`.
  * Wide registers are split over the structures that hold them: ymmN = xmmN (legacy region) +
  * ymmhN (YMM component); zmmN (N < 16) adds zmmhN (ZMM_Hi256); zmm16–31 live in Hi16_ZMM.
- * What the state omits is init.
+ * What the state omits is init. Reading STATE.json (validated) is state-json.ts.
  */
-import { z } from "zod";
 import { InvalidDataError } from "../errors.ts";
 import { parseU64 } from "../hex.ts";
-import { parseJsonText } from "../json.ts";
 import {
   COMPONENT_FIELDS,
   LEGACY_FIELDS,
@@ -141,69 +139,14 @@ export function setRegister(state: RegisterState, name: string, value: bigint): 
   state.given.push(name);
 }
 
-const STATE_SCHEMA = z.record(
-  z.string(),
-  z.union([z.string(), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)]),
-);
-
 /**
  * Largest STATE.json read: every register a frame holds, AMX tile data (8 KiB, 16 KiB of hex)
  * included, is a few tens of KiB of JSON.
  */
 export const MAX_STATE_BYTES = 1024 * 1024;
 
-/** Parses STATE.json (an object of register name → "0x…" or a number). */
-export function parseStateJson(doc: unknown): RegisterState {
-  const r = STATE_SCHEMA.safeParse(doc);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    const path = issue.path.map(String).join("/");
-    throw new InvalidDataError(
-      path
-        ? `${path}: expected a register value ("0x…" or a number)`
-        : "expected an object of register name → value",
-      path ? { path } : {},
-    );
-  }
-  // A key the schema drops (`__proto__`) is still a name the user gave: unknown, not ignored.
-  const dropped = Object.keys(doc as object).find((k) => !Object.hasOwn(r.data, k));
-  if (dropped !== undefined)
-    throw new InvalidDataError(`unknown register ${JSON.stringify(dropped)}`, { path: dropped });
-  const state = emptyState();
-  for (const [name, raw] of Object.entries(r.data)) {
-    let v: bigint;
-    try {
-      v = typeof raw === "number" ? BigInt(raw) : parseWide(raw, name);
-    } catch (e) {
-      if (e instanceof InvalidDataError) throw new InvalidDataError(e.message, { path: name });
-      throw e;
-    }
-    setRegister(state, name, v);
-  }
-  return state;
-}
-
-/**
- * Parses the text of STATE.json: a syntax error names the line and column (never echoes the
- * input), every error names `input`.
- */
-export function parseStateText(text: string, input: string): RegisterState {
-  if (text.length > MAX_STATE_BYTES)
-    throw new InvalidDataError(
-      `STATE.json of ${text.length} characters: every register of a frame, AMX tiles included, takes under ${MAX_STATE_BYTES}`,
-      { input },
-    );
-  const doc = parseJsonText(text, input);
-  try {
-    return parseStateJson(doc);
-  } catch (e) {
-    if (e instanceof InvalidDataError) e.locate({ input });
-    throw e;
-  }
-}
-
 /** Like parseU64 but for registers up to 8192 bits (hex only above 64 bits). */
-function parseWide(text: string, name: string): bigint {
+export function parseWide(text: string, name: string): bigint {
   const s = text.trim().toLowerCase().replace(/_/g, "");
   if (/^0x[0-9a-f]+$/.test(s) && s.length > 18) return BigInt(s);
   return parseU64(text, name);

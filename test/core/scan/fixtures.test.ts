@@ -29,11 +29,16 @@ const truth = (s: string): Truth => JSON.parse(readFileSync(join(FIXTURES, "trut
 const checks = (s: string): Truth => JSON.parse(readFileSync(join(FIXTURES, "checks", `${s}.json`), "utf8"));
 const big = (s: string) => BigInt(s);
 
-function scan(
+async function scan(
   path: string,
   all = false,
-): { scans: ProcessScan[]; frames: FoundFrame[]; close(): void; t: ReturnType<typeof openScanTarget> } {
-  const t = openScanTarget(path);
+): Promise<{
+  scans: ProcessScan[];
+  frames: FoundFrame[];
+  close(): void;
+  t: Awaited<ReturnType<typeof openScanTarget>>;
+}> {
+  const t = await openScanTarget(path);
   const scans = scanTarget(t, all ? { all: true } : {});
   return { scans, frames: scans.flatMap((s) => s.result.frames), close: () => t.close(), t };
 }
@@ -47,9 +52,9 @@ const fixtures = needs(FIXTURES, "signal-frame fixtures");
 for (const S of SCENARIOS) {
   describe(`scan ${S}`, fixtures, () => {
     for (const kind of Object.keys(IMAGES) as ImageKind[]) {
-      test(`${kind}: exactly the live frames of the truth, high, chained by depth`, () => {
+      test(`${kind}: exactly the live frames of the truth, high, chained by depth`, async () => {
         const tr = truth(S);
-        const r = scan(IMAGES[kind](S));
+        const r = await scan(IMAGES[kind](S));
         try {
           const high = r.frames.filter((f) => f.confidence === "high");
           const want = liveTruthFrames(tr);
@@ -100,13 +105,13 @@ for (const S of SCENARIOS) {
         }
       });
 
-      test(`${kind}: the registers saved in each live frame are the truth context`, () => {
+      test(`${kind}: the registers saved in each live frame are the truth context`, async () => {
         const tr = truth(S);
-        const r = scan(IMAGES[kind](S));
+        const r = await scan(IMAGES[kind](S));
         try {
           const layout = computeLayout(
             // The layout of the CPU the process ran on, as the CRIU checkpoint records it.
-            openScanTarget(IMAGES.criu(S)).profile!,
+            (await openScanTarget(IMAGES.criu(S))).profile!,
           );
           for (const w of liveTruthFrames(tr)) {
             const f = r.frames.find((x) => x.ucontext === big(w.uc) && x.confidence === "high")!;
@@ -145,10 +150,10 @@ for (const S of SCENARIOS) {
         }
       });
 
-      test(`${kind}: every magic1 in the image is accounted for, and no decoy is high`, () => {
+      test(`${kind}: every magic1 in the image is accounted for, and no decoy is high`, async () => {
         const tr = truth(S);
         const ck = checks(S);
-        const r = scan(IMAGES[kind](S), true);
+        const r = await scan(IMAGES[kind](S), true);
         try {
           const res = r.scans[0]!.result;
           // With --all every magic1 dword is examined: exactly the ones the fixture checker counted.
@@ -181,8 +186,8 @@ for (const S of SCENARIOS) {
 describe("scan S6 decoys, one by one", fixtures, () => {
   const tr = truth("S6");
   for (const kind of Object.keys(IMAGES) as ImageKind[]) {
-    test(`${kind}: each decoy category gets its own reason`, () => {
-      const r = scan(IMAGES[kind]("S6"), true);
+    test(`${kind}: each decoy category gets its own reason`, async () => {
+      const r = await scan(IMAGES[kind]("S6"), true);
       try {
         const res = r.scans[0]!.result;
         const frame = (a: bigint) => r.frames.find((f) => f.magic1 === a);
@@ -237,8 +242,8 @@ describe("scan S6 decoys, one by one", fixtures, () => {
 
 describe("scan progress", fixtures, () => {
   for (const kind of Object.keys(IMAGES) as ImageKind[]) {
-    test(`${kind}: every present byte is scanned once, and progress knows the total`, () => {
-      const t = openScanTarget(IMAGES[kind]("S6"));
+    test(`${kind}: every present byte is scanned once, and progress knows the total`, async () => {
+      const t = await openScanTarget(IMAGES[kind]("S6"));
       try {
         const seen: [number, number][] = [];
         const [p] = scanTarget(t, { onProgress: (d, n) => seen.push([d, n]) });

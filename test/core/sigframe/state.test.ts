@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { InvalidDataError } from "../../../src/core/errors.ts";
-import { parseStateText } from "../../../src/core/sigframe/state.ts";
+import { parseStateText } from "../../../src/core/sigframe/state-json.ts";
 
 test("STATE.json text: a syntax error is one line that names the input and line, never echoes it", () => {
   const text = '{\n "rip": "0x401000",\n "mxcsr": "\u0090\u0091 0x1f80",,\n "st0": "0x1"\n}';
