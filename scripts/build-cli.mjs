@@ -1,8 +1,9 @@
 // Bundles the CLI with esbuild: one ESM file per entry (dist/bundle/sigframe.js, loaded by
 // bin/sigframe.js) plus chunks that are loaded only by the commands that need them. Every dynamic
 // import() in src/ is a split point: each command module (src/cli/commands.ts loads them by name),
-// and the heavy parts behind them (protobuf schemas, zod, the web server, the native helper's
-// driver) land in chunks of their own without any per-command configuration here.
+// and the heavy parts behind them (the CRIU reader with its protobuf schemas, zod validators, the
+// ELF core reader, archive codecs, the web server, the native helper's driver) land in chunks of
+// their own without any per-command configuration here.
 //
 // Files are written atomically (temporary file, then rename), so a CLI process started while a
 // rebuild runs sees either the old or the new bundle, never half a file. dist/bundle/meta.json is

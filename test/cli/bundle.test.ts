@@ -136,6 +136,58 @@ test("the web server is loaded only by serve", () => {
   }
 });
 
+/** Sources that only some inputs need: loaded when such an input is given, not at start-up. */
+const HEAVY: [string, (s: string) => boolean][] = [
+  ["zod (JSON validators)", (s) => s.startsWith("node_modules/zod/")],
+  ["the protobuf runtime", (s) => s.startsWith("node_modules/@bufbuild/")],
+  ["the CRIU schemas", (s) => s.startsWith("src/core/criu/gen/")],
+  ["the ELF core reader", (s) => s === "src/core/elf/core.ts"],
+  ["archive codecs", (s) => /^node_modules\/(fflate|zstddec|xz-decompress|modern-tar)\//.test(s)],
+  ["the native helper's driver", (s) => s === "src/node/native.ts" || s === "src/node/probe.ts"],
+];
+
+test("commands start without the readers only some inputs need (built-in profiles, raw images, frames)", () => {
+  const meta = bundleMeta();
+  for (const cmd of ["layout", "inspect", "build", "predict", "translate", "check", "scan"]) {
+    const loaded = commandPath(meta, `src/cli/${cmd}.ts`);
+    for (const [what, is] of HEAVY) {
+      const found = loaded.filter(is);
+      assert.deepEqual(found, [], `${cmd} loads ${what} at start-up`);
+    }
+  }
+  // criu show needs the schemas, and nothing else heavy.
+  const criu = commandPath(meta, "src/cli/criu.ts");
+  assert.ok(criu.some(HEAVY[1]![1]) && criu.some(HEAVY[2]![1]));
+  for (const [what, is] of [HEAVY[0]!, HEAVY[3]!, HEAVY[4]!, HEAVY[5]!])
+    assert.deepEqual(criu.filter(is), [], `criu loads ${what}`);
+});
+
+test("a built-in profile, a profile file, a raw image and a CRIU checkpoint all still work", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-bundle-"));
+  try {
+    const profile = join(dir, "zen4.json");
+    const saved = sigframe(["layout", "amd-zen4", "--save-profile", profile]);
+    assert.equal(saved.status, 0, saved.stderr);
+    const fromFile = sigframe(["layout", profile, "--json"]);
+    assert.equal(fromFile.status, 0, fromFile.stderr);
+    const builtin = sigframe(["layout", "amd-zen4", "--json"]);
+    assert.deepEqual(JSON.parse(fromFile.stdout).layout, JSON.parse(builtin.stdout).layout);
+    const frame = join(dir, "frame.bin");
+    assert.equal(sigframe(["build", "--cpu", profile, "-o", frame]).status, 0);
+    const raw = sigframe(["scan", frame, "--base", "0x7ffffffde000", "--all", "--json"]);
+    assert.equal(raw.status, 0, raw.stderr);
+    assert.ok(JSON.parse(raw.stdout).summary.magic1Hits >= 1);
+    const cp = join(REPO_ROOT, "..", "shared", "fixtures", "criu", "S2");
+    if (existsSync(cp)) {
+      const r = sigframe(["scan", cp, "--json"]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(JSON.parse(r.stdout).frames.some((f: { confidence: string }) => f.confidence === "high"));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("the bundled serve finds the package's web/dist; the bundled host finds the native helper", async () => {
   const index = join(REPO_ROOT, "web", "dist", "index.html");
   const env = { ...process.env };
