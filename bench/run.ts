@@ -1,39 +1,103 @@
 /**
- * `npm run bench`: every benchmark with its same-run baseline; `--write` refreshes bench/RESULTS.md.
+ * `npm run bench`: every benchmark with its same-run baseline. `-- --write` refreshes
+ * bench/RESULTS.md; `-- --runs N` sets the interleaved runs per whole-process command (default 15).
+ *
+ * Two tables: in-process throughput ratios (ours / baseline per second: higher is better), and
+ * whole-process ratios (median wall time, ours / baseline: lower is better). When the environment
+ * sets NODE_EXTRA_CA_CERTS, Node parses that CA file before it runs a line of JavaScript, in every
+ * node process (`node -e 0` too); the whole-process table is then also measured without it, for
+ * every command alike.
  */
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { cpus, release, totalmem } from "node:os";
+import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
+import { bundledCli } from "../test/helpers/cli-bundle.ts";
 import { REPO_ROOT } from "../test/helpers/shared.ts";
 import type { BenchResult } from "./harness.ts";
-import { benchLayouts, benchStartup } from "./layout.ts";
+import { benchLayouts } from "./layout.ts";
 import { benchMatrix } from "./matrix.ts";
-import { benchScan } from "./scan.ts";
+import { benchScan, scanProcessRatios, writeSynthetic } from "./scan.ts";
+import { criuRatios, type ProcessRatio, startupRatios } from "./startup.ts";
 
-type Bench = () => BenchResult[] | Promise<BenchResult[]>;
-const benches: Bench[] = [benchLayouts, benchStartup, benchMatrix, benchScan];
+const argv = process.argv.slice(2);
+const runsAt = argv.indexOf("--runs");
+const RUNS = runsAt >= 0 ? Number(argv[runsAt + 1]) : 15;
+if (!(RUNS >= 3)) throw new Error("--runs takes a number of at least 3");
 
-const results: BenchResult[] = [];
-for (const b of benches) results.push(...(await b()));
+bundledCli();
+const load0 = loadavg()[0]!;
+const img = writeSynthetic();
+const lines: string[] = [];
+const say = (s = "") => {
+  lines.push(s);
+  console.log(s);
+};
 
-const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
-const lines = [
-  "| benchmark | unit | ops/s | baseline | baseline ops/s | ratio | note |",
-  "|---|---|---:|---|---:|---:|---|",
-  ...results.map(
-    (r) =>
+try {
+  const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+  const inProcess: BenchResult[] = [...benchLayouts(), ...benchMatrix(), ...(await benchScan(img))];
+  say("## In-process ratios (ours / baseline per second: higher is better)");
+  say();
+  say("| benchmark | unit | ops/s | baseline | baseline ops/s | ratio | note |");
+  say("|---|---|---:|---|---:|---:|---|");
+  for (const r of inProcess)
+    say(
       `| ${r.name} | ${r.unit} | ${fmt(r.opsPerSecond)} | ${r.baseline.name} | ${fmt(r.baseline.opsPerSecond)} | ${r.ratio.toFixed(3)} | ${r.note ?? ""} |`,
-  ),
-];
-console.log(lines.join("\n"));
+    );
 
-if (process.argv.includes("--write")) {
-  const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}`;
+  const envs: { title: string; env: NodeJS.ProcessEnv }[] = [];
+  if (process.env.NODE_EXTRA_CA_CERTS) {
+    envs.push({ title: "environment as given (NODE_EXTRA_CA_CERTS set)", env: process.env });
+    const clean = { ...process.env };
+    delete clean.NODE_EXTRA_CA_CERTS;
+    envs.push({ title: "without NODE_EXTRA_CA_CERTS (every command alike)", env: clean });
+  } else envs.push({ title: "environment as given", env: process.env });
+
+  for (const { title, env } of envs) {
+    const rows: ProcessRatio[] = [
+      ...startupRatios(env, RUNS),
+      ...criuRatios(env, RUNS),
+      ...scanProcessRatios(img, env, Math.max(3, Math.round(RUNS / 2))),
+    ];
+    say();
+    say(`## Whole processes, ${title}`);
+    say();
+    say(
+      "Median wall time of interleaved runs (ratio = ours / baseline: lower is better); mean CPU time (user + system) beside it.",
+    );
+    say();
+    say(
+      "| ours | baseline | runs | ours ms | baseline ms | ratio | target | CPU ms (ours / baseline) | CPU ratio |",
+    );
+    say("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (const r of rows) {
+      const met = r.target === undefined ? "" : `${r.ratio <= r.target ? "✓" : "✗"} ≤ ${r.target}`;
+      say(
+        `| ${r.name} | ${r.baseline.label} | ${r.ours.runs} | ${r.ours.wallMs.toFixed(1)} | ${r.baseline.wallMs.toFixed(1)} | ${r.ratio.toFixed(2)} | ${met} | ${r.ours.cpuMs.toFixed(1)} / ${r.baseline.cpuMs.toFixed(1)} | ${r.cpuRatio.toFixed(2)} |`,
+      );
+    }
+  }
+} finally {
+  img.remove();
+}
+
+if (argv.includes("--write")) {
+  const version = (cmd: string, args: string[]) =>
+    spawnSync(cmd, args, { encoding: "utf8" }).stdout?.split("\n")[0]?.trim() || "not installed";
+  const machine = [
+    `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB`,
+    `Linux ${release()}, Node ${process.version}`,
+    `${version("grep", ["--version"])}, crit ${version("crit", ["--version"])}`,
+    `load average ${load0.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end`,
+  ].join("; ");
   const doc = [
     "# Benchmark results",
     "",
-    "`npm run bench` (add `-- --write` to refresh this file). Each benchmark runs next to a baseline in the",
-    "same process and run; the ratio is what carries across machines.",
+    "`npm run bench` (add `-- --write` to refresh this file, `-- --runs N` for more runs). Each",
+    "benchmark runs next to its baseline in the same run; the ratio is what carries across machines.",
+    "Whole-process rows run the installed command (`bin/sigframe.js`, the CLI bundle) and the",
+    "baseline interleaved, one of each per round, and compare medians.",
     "",
     `Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}.`,
     "",
