@@ -162,6 +162,20 @@ describe("XSAVE sizes from CPUID are bounded by the architecture", () => {
     await refused(["matrix", p, "intel-skylake-server"], p);
   });
 
+  test("a component inside the legacy area and XSAVE header (found by the campaign: 219 MB)", async () => {
+    // ZMM_Hi256 at offset 4 overlapped the sw_bytes a built frame is read back by.
+    const { text, line } = cpuidR(corrupted("intel-skylake-server", 6, "ebx", 4), 6);
+    const e = readError(text, "zmm.txt");
+    assert.equal(e.line, line);
+    assert.match(e.message, /ZMM_Hi256 at offset 4 overlaps the legacy area/);
+    const p = file("zmm-at-4.txt", text);
+    await refused(["check", "--from", p, "--to", "intel-haswell", "--kernel", "6.15"], p);
+    const l = computeLayout(
+      profileFromCpuid(new Cpuid(corrupted("intel-skylake-server", 6, "ebx", 4)), "x", { kind: "builtin" }),
+    );
+    assert.equal(l.components.find((c) => c.bit === 6)!.enabled, false);
+  });
+
   test("sizes up to the bound are read; the largest real area (AMX) is well inside it", () => {
     const amx = computeLayout(builtinProfile("intel-sapphirerapids"), { amx: true });
     assert.ok(amx.userSize > 8192 && amx.userSize < MAX_XSAVE_SIZE, String(amx.userSize));

@@ -8,10 +8,11 @@
  * the sizes in `unsigned int` (arch/x86/kernel/fpu/xstate.c, v6.18: xstate_sizes[], xstate_offsets[],
  * fpu_user_cfg.max_size) and checks a component's size only against its C struct, with a warning
  * (XCHECK_SZ): AMD Zen 2 reports PKRU as 64 bytes, so a size that differs from the architectural
- * one is a warning here too, while a component or area past MAX_XSAVE_SIZE is invalid data.
+ * one is a warning here too, while a component or area past MAX_XSAVE_SIZE, or a user component
+ * inside the legacy area and XSAVE header (below byte 576, SDM vol. 1 §13.4), is invalid data.
  */
 import type { CpuidLeaf } from "../cpuid/cpuid.ts";
-import { componentInfo } from "./components.ts";
+import { componentInfo, MIN_XSTATE_SIZE } from "./components.ts";
 
 /**
  * Upper bound for a standard-format XSAVE area and any component in it: about six times the
@@ -52,6 +53,11 @@ export function xsaveLeafProblem(l: CpuidLeaf): { reg: "eax" | "ebx" | "ecx"; wh
       what: `CPUID(0xD,${sub}).EAX: ${name} is ${size} bytes; no XSAVE component is over ${MAX_XSAVE_SIZE}`,
     };
   // Supervisor components (ECX bit 0) have no standard-format offset.
+  if ((l.ecx & 1) === 0 && size > 0 && offset < MIN_XSTATE_SIZE)
+    return {
+      reg: "ebx",
+      what: `CPUID(0xD,${sub}).EBX: ${name} at offset ${offset} overlaps the legacy area and the XSAVE header (extended components start at ${MIN_XSTATE_SIZE})`,
+    };
   if ((l.ecx & 1) === 0 && offset + size > MAX_XSAVE_SIZE)
     return {
       reg: "ebx",
