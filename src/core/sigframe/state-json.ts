@@ -12,7 +12,6 @@ const STATE_SCHEMA = z.record(
   z.union([z.string(), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)]),
 );
 
-
 /** Parses STATE.json (an object of register name → "0x…" or a number). */
 export function parseStateJson(doc: unknown): RegisterState {
   const r = STATE_SCHEMA.safeParse(doc);
