@@ -4,9 +4,10 @@
  * built-in profiles and frames made here) is valid against its schema.
  */
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { generateSchemas, SCHEMA_DIR } from "../scripts/json-schema.ts";
 import { sigframe } from "./helpers/cli.ts";
 import { validate } from "./helpers/json-schema.ts";
@@ -41,12 +42,49 @@ test("the schema check fails on a document that departs from the type", async ()
     assert.ok(errors.includes(want), `${want} not in:\n${errors}`);
 });
 
+const dir = mkdtempSync(join(tmpdir(), "sigframe-contract-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string) => join(dir, name);
+
+/** Frames made here for the commands that read one. */
+before(async () => {
+  for (const [cpu, name, extra] of [
+    ["amd-zen5", "zen5.frame", []],
+    ["intel-sapphirerapids", "spr.fpstate", ["--fpstate-only"]],
+  ] as const) {
+    const r = await sigframe(["build", "--cpu", cpu, ...extra, "-o", file(name)]);
+    assert.equal(r.code, 0, r.err);
+  }
+});
+
 /** Invocations of each command whose `--json` output is checked; every command has some. */
 const RUNS: Record<string, string[][]> = {
   check: [
     ["check", "--from", "amd-zen5", "--to", "intel-icelake-server", "--json"],
     ["check", "--from", "intel-sapphirerapids", "--to", "amd-zen2", "--policy", "refined", "--json"],
     ["check", "--from", "amd-zen4", "--to", "amd-zen4", "--kernel", "6.18", "--restorer", "none", "--json"],
+  ],
+  translate: [
+    [
+      "translate",
+      file("zen5.frame"),
+      "--from",
+      "amd-zen5",
+      "--to",
+      "intel-icelake-server",
+      "-o",
+      file("a"),
+      "--json",
+    ],
+    [
+      "translate",
+      file("spr.fpstate"),
+      "--from",
+      "intel-sapphirerapids",
+      "--to",
+      "amd-zen2",
+      "--fpstate-only",
+    ].concat(["--style", "criu", "--policy", "refined", "-o", file("b"), "--json"]),
   ],
 };
 

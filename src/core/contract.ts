@@ -5,8 +5,11 @@
  * values are `bigint` here and `"0x…"` strings in the documents (`toJson`).
  */
 import type { CheckJson } from "./compat/check-hosts.ts";
+import type { TranslateJson } from "./sigframe/translate/report.ts";
 
 export interface JsonContract {
   /** Will state restore correctly on the destination? Findings, per-policy verdicts, CRIU's answer. */
   check: CheckJson;
+  /** A frame's XSAVE state moved to another CPU's layout: per component, MXCSR, sigreturn there. */
+  translate: TranslateJson;
 }

@@ -3,6 +3,7 @@
  * payload from uc_flags on, or only the FPU area; the format detected from the bytes unless
  * chosen; decoded, checked, and with the defaults `predict` applies to what lies past the input.
  */
+import { isSigframeError, UsageError } from "../errors.ts";
 import { type MxcsrMaskInput, mxcsrMaskOf } from "../mxcsr.ts";
 import type { Profile } from "../profile.ts";
 import { predict } from "../sigreturn/predict.ts";
@@ -177,6 +178,85 @@ function decodeIa32Input(bytes: Uint8Array, format: FrameFormat, opts: FrameInpu
     }
   }
   return out;
+}
+
+/** How a frame file is given: one format flag, or none (detected from the bytes). */
+export interface FrameFlags {
+  fpstateOnly?: boolean;
+  frame?: boolean;
+  ucontext?: boolean;
+  /** A 32-bit task's frame or FPU area. */
+  ia32?: boolean;
+  /** A 32-bit task's non-rt struct sigframe_ia32. */
+  ia32Sigframe?: boolean;
+  /** `--as KIND`: the format by name (one of FRAME_FORMATS). */
+  as?: string;
+}
+
+/** Every format a frame file can be read as, by the name `--as` takes. */
+export const FRAME_FORMATS: readonly FrameFormat[] = [
+  "frame",
+  "ucontext",
+  "fpstate",
+  "ia32-frame",
+  "ia32-fpstate",
+  "ia32-sigframe",
+];
+
+/** A frame file decoded: what it holds, its name and bytes, and whether the format was guessed. */
+export interface FrameInput extends DecodedFrameInput {
+  name: string;
+  bytes: Uint8Array;
+  /** The format was detected from the bytes (no format flag). */
+  detected: boolean;
+}
+
+/** The one format the flags ask for, or a guess from the bytes. */
+export function chooseFrameFormat(
+  flags: FrameFlags,
+  bytes: Uint8Array,
+): { format: FrameFormat; detected: boolean } {
+  const chosen = (["fpstateOnly", "frame", "ucontext"] as const).filter((k) => flags[k]);
+  if (flags.ia32Sigframe) {
+    if (chosen.length)
+      throw new UsageError(
+        "--ia32-sigframe names the whole format: drop --fpstate-only, --frame, --ucontext",
+        {
+          input: "--ia32-sigframe",
+        },
+      );
+    return { format: "ia32-sigframe", detected: false };
+  }
+  if (flags.ia32) {
+    if (chosen.length > 1 || chosen[0] === "ucontext")
+      throw new UsageError("with --ia32 choose at most one of --fpstate-only, --frame", { input: "--ia32" });
+    if (chosen[0] === "fpstateOnly") return { format: "ia32-fpstate", detected: false };
+    if (chosen[0] === "frame") return { format: "ia32-frame", detected: false };
+    return { format: detectIa32FrameFormat(bytes), detected: true };
+  }
+  if (chosen.length > 1)
+    throw new UsageError("choose one of --fpstate-only, --frame, --ucontext", {
+      input: chosen.map((k) => (k === "fpstateOnly" ? "--fpstate-only" : `--${k}`)).join(" "),
+    });
+  if (chosen[0] === "fpstateOnly") return { format: "fpstate", detected: false };
+  if (chosen[0] === "frame") return { format: "frame", detected: false };
+  if (chosen[0] === "ucontext") return { format: "ucontext", detected: false };
+  return { format: detectFrameFormat(bytes), detected: true };
+}
+
+/** Decodes a frame file in the format the flags choose; errors name the file. */
+export function frameInput(
+  file: { name: string; bytes: Uint8Array },
+  flags: FrameFlags,
+  opts: FrameInputOptions,
+): FrameInput {
+  const { format, detected } = chooseFrameFormat(flags, file.bytes);
+  try {
+    return { ...decodeFrameInput(file.bytes, format, opts), name: file.name, bytes: file.bytes, detected };
+  } catch (e) {
+    if (isSigframeError(e)) e.locate({ input: file.name });
+    throw e;
+  }
 }
 
 export interface FrameCheckOptions {

@@ -1,8 +1,11 @@
 /** The JSON form of a prediction (`predict --json`, `translate --json`, the web explorer). */
-import type { Prediction } from "./types.ts";
+import type { ComponentOutcome, Prediction } from "./types.ts";
 
-export function predictionToJson(p: Prediction): Record<string, unknown> {
-  const out: Record<string, unknown> = {
+/** A prediction as JSON: every field of `Prediction` in a fixed order, PKRU as `"0x…"`. */
+export type PredictionJson = Omit<Prediction, "pkru"> & { pkru?: string };
+
+export function predictionToJson(p: Prediction): PredictionJson {
+  const out: PredictionJson = {
     policy: p.policy,
     path: p.path,
     signal: p.signal,
@@ -12,7 +15,7 @@ export function predictionToJson(p: Prediction): Record<string, unknown> {
     detail: p.detail,
     source: p.source,
     components: p.components.map((c) => {
-      const o: Record<string, unknown> = { bit: c.bit, name: c.name, result: c.result };
+      const o: ComponentOutcome = { bit: c.bit, name: c.name, result: c.result };
       if (c.offset !== undefined) o.offset = c.offset;
       return o;
     }),
