@@ -59,6 +59,13 @@ before(async () => {
 
 /** Invocations of each command whose `--json` output is checked; every command has some. */
 const RUNS: Record<string, string[][]> = {
+  profiles: [["profiles", "--json"]],
+  layout: [
+    ["layout", "amd-zen5", "--json"],
+    ["layout", "intel-sapphirerapids", "--amx", "--kernel", "5.15", "--json"],
+    ["layout", "intel-icelake-server", "--xcr0", "0x7", "--json"],
+  ],
+  diff: [["diff", "amd-zen4", "intel-skylake-server", "--json"]],
   check: [
     ["check", "--from", "amd-zen5", "--to", "intel-icelake-server", "--json"],
     ["check", "--from", "intel-sapphirerapids", "--to", "amd-zen2", "--policy", "refined", "--json"],

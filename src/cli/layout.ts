@@ -1,70 +1,39 @@
 /** `sigframe layout`, `sigframe diff`, `sigframe profiles`. */
 import type { Command } from "commander";
-import { hex, toJson } from "../core/hex.ts";
+import { toJson } from "../core/hex.ts";
 import { describeProfile, type Profile } from "../core/profile.ts";
-import { BUILTIN_PROFILES } from "../core/profiles/builtins.ts";
 import { profileToJson } from "../core/profiles/to-json.ts";
-import { diffLayouts } from "../core/xsave/diff.ts";
-import { computeLayout, type LayoutOptions, type XsaveLayout } from "../core/xsave/layout.ts";
-import { profileLayout } from "../core/xsave/options.ts";
-import { componentRows, diffSummary, layoutHeader } from "../core/xsave/report.ts";
+import type { XsaveLayout } from "../core/xsave/layout.ts";
+import {
+  builtinProfileRows,
+  componentRows,
+  type DiffReport,
+  type DiffRequest,
+  diffJson,
+  diffReport,
+  diffSummary,
+  type LayoutRequest,
+  layoutHeader,
+  layoutJson,
+  layoutReport,
+  type ProfilesJson,
+} from "../core/xsave/report.ts";
 import { layoutSvg } from "../core/xsave/svg.ts";
 import { refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
 import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
-import { kernelOption, oneFormat, sizeOption, xcr0Option } from "./options.ts";
+import { oneFormat } from "./options.ts";
 import { renderTable } from "./render/table.ts";
 
-interface LayoutFlags {
-  kernel?: string;
-  xcr0?: string;
-  amx?: boolean;
+/** The output choices of `layout` and `diff`. */
+interface LayoutOutput {
   json?: boolean;
   svg?: boolean;
   saveProfile?: string;
-  cpuIndex?: string;
 }
 
-/** Parses the layout flags before any input is read, so a bad flag fails first. */
-function parseLayoutFlags(flags: LayoutFlags): LayoutOptions {
-  const o: LayoutOptions = {};
-  const k = kernelOption(flags.kernel);
-  if (k) o.kernel = k;
-  const x = xcr0Option(flags.xcr0);
-  if (x !== undefined) o.xcr0 = x;
-  if (flags.amx) o.amx = true;
-  return o;
-}
-
-export function layoutJson(l: XsaveLayout): Record<string, unknown> {
-  return {
-    profile: l.profile,
-    kernel: l.kernel ?? null,
-    xsave: l.xsave,
-    xcr0: hex(l.xcr0),
-    xcr0Source: l.xcr0Source,
-    ...(l.xcr0Requested !== undefined ? { xcr0Requested: hex(l.xcr0Requested) } : {}),
-    userFeatures: hex(l.userFeatures),
-    userSize: l.userSize,
-    maxUserSize: l.maxUserSize,
-    maxSize: l.maxSize,
-    frame: l.frame,
-    components: l.components.map((c) => ({
-      bit: c.bit,
-      name: c.name,
-      size: c.size,
-      offset: c.offset,
-      compactedOffset: c.compactedOffset,
-      supervisor: c.supervisor,
-      align64: c.align64,
-      xfd: c.xfd,
-      enabled: c.enabled,
-      supported: c.supported,
-      dynamic: c.dynamic,
-      ...(c.reason ? { reason: c.reason } : {}),
-    })),
-    warnings: l.warnings,
-  };
+interface DiffOutput extends LayoutOutput {
+  failOnDifference?: boolean;
 }
 
 export function renderLayout(ctx: CliContext, p: Profile, l: XsaveLayout): string {
@@ -103,6 +72,48 @@ export function renderLayout(ctx: CliContext, p: Profile, l: XsaveLayout): strin
   return lines.join("\n");
 }
 
+function renderDiff(ctx: CliContext, r: DiffReport): string {
+  const { c } = ctx;
+  const lines = [
+    `A ${r.a.profile.name}: XCR0 ${r.diff.a.xcr0}, user_size ${r.diff.a.userSize}`,
+    `B ${r.b.profile.name}: XCR0 ${r.diff.b.xcr0}, user_size ${r.diff.b.userSize}`,
+    "",
+  ];
+  const colour = (s: string) =>
+    s === "same" ? c.green(s) : s.startsWith("different") ? c.red(s) : c.yellow(s);
+  lines.push(
+    renderTable(
+      [
+        { header: "bit", align: "right" },
+        { header: "component" },
+        { header: "A offset+size" },
+        { header: "B offset+size" },
+        { header: "status" },
+      ],
+      r.diff.components.map((x) => [
+        String(x.bit),
+        x.name,
+        x.a ? `${x.a.offset}+${x.a.size}` : "-",
+        x.b ? `${x.b.offset}+${x.b.size}` : "-",
+        colour(x.status),
+      ]),
+    ),
+  );
+  lines.push("");
+  lines.push(diffSummary(r.diff));
+  return lines.join("\n");
+}
+
+function diffSvg(r: DiffReport): string {
+  return layoutSvg(
+    [
+      { label: r.a.profile.name, layout: r.a.layout },
+      { label: r.b.profile.name, layout: r.b.layout },
+    ],
+    `XSAVE layouts: ${r.a.profile.name} vs ${r.b.profile.name}`,
+  );
+}
+
 export function register(program: Command, ctx: CliContext): void {
   program
     .command("layout")
@@ -121,22 +132,16 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "JSON output")
     .option("--svg", "SVG byte map")
     .option("--save-profile <FILE>", "write the profile as sigframe-profile/1 JSON")
-    .action(async (arg: string, flags: LayoutFlags) => {
+    .action(async (arg: string, flags: Omit<LayoutRequest, "profile"> & LayoutOutput) => {
       oneFormat(flags as Record<string, unknown>, ["json", "svg"]);
-      const parsed = parseLayoutFlags(flags);
-      refuseOutputOverInput(flags.saveProfile, [arg]);
-      const readOpts: { cpuIndex?: number } = {};
-      const ci = sizeOption(flags.cpuIndex, "--cpu-index");
-      if (ci !== undefined) readOpts.cpuIndex = ci;
-      const p = await loadProfile(arg, readOpts);
-      const l = profileLayout(p, parsed);
-      if (flags.saveProfile) {
+      const env = { loadProfile, checkOutput: refuseOutputOverInput };
+      const { profile: p, layout: l } = await layoutReport({ ...flags, profile: arg }, env);
+      if (flags.saveProfile)
         writeOutputAtomic(flags.saveProfile, `${toJson(profileToJson(p))}\n`, (s) => ctx.io.stdout(s));
-      }
       if (flags.json) ctx.out(toJson(layoutJson(l)));
       else if (flags.svg)
         ctx.io.stdout(layoutSvg([{ label: p.name, layout: l }], `XSAVE layout: ${describeProfile(p)}`));
-      else if (!flags.saveProfile || flags.saveProfile !== "-") ctx.out(renderLayout(ctx, p, l));
+      else if (flags.saveProfile !== "-") ctx.out(renderLayout(ctx, p, l));
     });
 
   program
@@ -152,60 +157,13 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "JSON output")
     .option("--svg", "SVG byte maps, one above the other")
     .option("--fail-on-difference", "exit 1 when the layouts differ (as diff(1) and git diff --exit-code)")
-    .action(async (a: string, b: string, flags: LayoutFlags & { failOnDifference?: boolean }) => {
+    .action(async (a: string, b: string, flags: Omit<DiffRequest, "a" | "b"> & DiffOutput) => {
       oneFormat(flags as Record<string, unknown>, ["json", "svg"]);
-      const parsed = parseLayoutFlags(flags);
-      const pa = await loadProfile(a);
-      const pb = await loadProfile(b);
-      const la = profileLayout(pa, parsed);
-      const lb = profileLayout(pb, parsed);
-      const d = diffLayouts(la, lb);
-      if (flags.failOnDifference && !d.identical) ctx.setExit(1);
-      if (flags.json) {
-        ctx.out(toJson(d));
-        return;
-      }
-      if (flags.svg) {
-        ctx.io.stdout(
-          layoutSvg(
-            [
-              { label: pa.name, layout: la },
-              { label: pb.name, layout: lb },
-            ],
-            `XSAVE layouts: ${pa.name} vs ${pb.name}`,
-          ),
-        );
-        return;
-      }
-      const { c } = ctx;
-      const lines = [
-        `A ${pa.name}: XCR0 ${d.a.xcr0}, user_size ${d.a.userSize}`,
-        `B ${pb.name}: XCR0 ${d.b.xcr0}, user_size ${d.b.userSize}`,
-        "",
-      ];
-      const colour = (s: string) =>
-        s === "same" ? c.green(s) : s.startsWith("different") ? c.red(s) : c.yellow(s);
-      lines.push(
-        renderTable(
-          [
-            { header: "bit", align: "right" },
-            { header: "component" },
-            { header: "A offset+size" },
-            { header: "B offset+size" },
-            { header: "status" },
-          ],
-          d.components.map((x) => [
-            String(x.bit),
-            x.name,
-            x.a ? `${x.a.offset}+${x.a.size}` : "-",
-            x.b ? `${x.b.offset}+${x.b.size}` : "-",
-            colour(x.status),
-          ]),
-        ),
-      );
-      lines.push("");
-      lines.push(diffSummary(d));
-      ctx.out(lines.join("\n"));
+      const r = await diffReport({ ...flags, a, b }, { loadProfile });
+      if (flags.failOnDifference && !r.diff.identical) ctx.setExit(1);
+      if (flags.json) ctx.out(toJson(diffJson(r)));
+      else if (flags.svg) ctx.io.stdout(diffSvg(r));
+      else ctx.out(renderDiff(ctx, r));
     });
 
   program
@@ -213,20 +171,9 @@ export function register(program: Command, ctx: CliContext): void {
     .summary("list built-in profiles")
     .option("--json", "JSON output")
     .action((flags: { json?: boolean }) => {
-      const rows = BUILTIN_PROFILES.map((b) => {
-        const p = b.build();
-        const l = computeLayout(p);
-        return {
-          name: b.name,
-          title: b.title,
-          vendor: p.vendor,
-          xcr0: hex(l.xcr0),
-          userSize: l.userSize,
-          maxUserSize: l.maxUserSize,
-        };
-      });
+      const rows = builtinProfileRows();
       if (flags.json) {
-        ctx.out(toJson({ profiles: rows }));
+        ctx.out(toJson({ profiles: rows } satisfies ProfilesJson));
         return;
       }
       ctx.out(

@@ -6,8 +6,15 @@
  */
 import type { CheckJson } from "./compat/check-hosts.ts";
 import type { TranslateJson } from "./sigframe/translate/report.ts";
+import type { DiffJson, LayoutJson, ProfilesJson } from "./xsave/report.ts";
 
 export interface JsonContract {
+  /** The built-in profiles: name, CPU, XCR0 and frame sizes. */
+  profiles: ProfilesJson;
+  /** One CPU's XSAVE layout as Linux sets it up, and its signal-frame sizes. */
+  layout: LayoutJson;
+  /** Two CPUs' layouts compared component by component. */
+  diff: DiffJson;
   /** Will state restore correctly on the destination? Findings, per-policy verdicts, CRIU's answer. */
   check: CheckJson;
   /** A frame's XSAVE state moved to another CPU's layout: per component, MXCSR, sigreturn there. */

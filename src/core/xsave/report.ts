@@ -1,12 +1,16 @@
 /**
- * The words `layout` and `diff` print about a layout, shared by the terminal and the explorer:
- * the header lines, one row per component, and the closing line of a diff.
+ * `layout`, `diff` and `profiles` as requests and reports, and the words they print about a
+ * layout, shared by the terminal and the explorer: the header lines, one row per component, the
+ * closing line of a diff, and the `--json` documents (`layoutJson`, `diffJson`, `profilesJson`).
  */
 import { bitsOf, hex } from "../hex.ts";
-import { describeProfile, type Profile } from "../profile.ts";
+import { kernelOption, sizeOption, xcr0Option } from "../options.ts";
+import { describeProfile, type Profile, type profileSummary } from "../profile.ts";
+import { BUILTIN_PROFILES } from "../profiles/builtins.ts";
 import { componentInfo } from "./components.ts";
-import type { LayoutDiff } from "./diff.ts";
-import type { XsaveLayout } from "./layout.ts";
+import { diffLayouts, type LayoutDiff } from "./diff.ts";
+import { computeLayout, type LayoutOptions, type XComponent, type XsaveLayout } from "./layout.ts";
+import { profileLayout } from "./options.ts";
 
 export interface LayoutHeader {
   /** `NAME: brand (vendor family … model … stepping …)`. */
@@ -91,4 +95,188 @@ export function componentNames(mask: bigint, separator = ", "): string {
   return bitsOf(mask)
     .map((b) => componentInfo(b).name)
     .join(separator);
+}
+
+/** The layout options as a user gives them (`--kernel`, `--xcr0`, `--amx`). */
+export interface LayoutFlags {
+  kernel?: string;
+  xcr0?: string;
+  amx?: boolean;
+}
+
+/** Parses the layout flags (before any input is read, so a bad flag fails first). */
+export function layoutOptions(flags: LayoutFlags): LayoutOptions {
+  const o: LayoutOptions = {};
+  const k = kernelOption(flags.kernel);
+  if (k) o.kernel = k;
+  const x = xcr0Option(flags.xcr0);
+  if (x !== undefined) o.xcr0 = x;
+  if (flags.amx) o.amx = true;
+  return o;
+}
+
+export interface ProfileEnv {
+  /** Reads a PROFILE argument (`cpuIndex`: the CPU block of a multi-CPU `cpuid -r` dump). */
+  loadProfile(arg: string, opts?: { cpuIndex?: number }): Profile | Promise<Profile>;
+  /** Refuses an output file that is one of the inputs. */
+  checkOutput?(output: string, inputs: string[]): void;
+}
+
+export interface LayoutRequest extends LayoutFlags {
+  profile: string;
+  /** `--cpu-index N`. */
+  cpuIndex?: string;
+  /** `--save-profile FILE`: checked against the input before anything is read. */
+  saveProfile?: string;
+}
+
+export interface LayoutReport {
+  profile: Profile;
+  layout: XsaveLayout;
+}
+
+export async function layoutReport(request: LayoutRequest, env: ProfileEnv): Promise<LayoutReport> {
+  const options = layoutOptions(request);
+  if (request.saveProfile !== undefined) env.checkOutput?.(request.saveProfile, [request.profile]);
+  const cpuIndex = sizeOption(request.cpuIndex, "--cpu-index");
+  const profile = await env.loadProfile(request.profile, cpuIndex !== undefined ? { cpuIndex } : {});
+  return { profile, layout: profileLayout(profile, options) };
+}
+
+export interface DiffRequest extends Omit<LayoutFlags, "xcr0"> {
+  a: string;
+  b: string;
+}
+
+export interface DiffReport {
+  a: LayoutReport;
+  b: LayoutReport;
+  diff: LayoutDiff;
+}
+
+export async function diffReport(request: DiffRequest, env: ProfileEnv): Promise<DiffReport> {
+  const options = layoutOptions(request);
+  const pa = await env.loadProfile(request.a);
+  const pb = await env.loadProfile(request.b);
+  const a = { profile: pa, layout: profileLayout(pa, options) };
+  const b = { profile: pb, layout: profileLayout(pb, options) };
+  return { a, b, diff: diffLayouts(a.layout, b.layout) };
+}
+
+export interface LayoutComponentJson {
+  bit: number;
+  name: string;
+  size: number;
+  offset: number;
+  compactedOffset: number | null;
+  supervisor: boolean;
+  align64: boolean;
+  xfd: boolean;
+  enabled: boolean;
+  supported: boolean;
+  dynamic: boolean;
+  reason?: string;
+}
+
+/** `layout --json`: the layout of one CPU as Linux sets it up. */
+export interface LayoutJson {
+  profile: ReturnType<typeof profileSummary>;
+  kernel: string | null;
+  xsave: boolean;
+  xcr0: string;
+  xcr0Source: XsaveLayout["xcr0Source"];
+  xcr0Requested?: string;
+  userFeatures: string;
+  userSize: number;
+  maxUserSize: number;
+  maxSize: number;
+  frame: { xstateSize: number; extendedSize: number };
+  components: LayoutComponentJson[];
+  warnings: string[];
+}
+
+function componentJson(c: XComponent): LayoutComponentJson {
+  const o: LayoutComponentJson = {
+    bit: c.bit,
+    name: c.name,
+    size: c.size,
+    offset: c.offset,
+    compactedOffset: c.compactedOffset,
+    supervisor: c.supervisor,
+    align64: c.align64,
+    xfd: c.xfd,
+    enabled: c.enabled,
+    supported: c.supported,
+    dynamic: c.dynamic,
+  };
+  if (c.reason) o.reason = c.reason;
+  return o;
+}
+
+export function layoutJson(l: XsaveLayout): LayoutJson {
+  const doc: LayoutJson = {
+    profile: l.profile,
+    kernel: l.kernel ?? null,
+    xsave: l.xsave,
+    xcr0: hex(l.xcr0),
+    xcr0Source: l.xcr0Source,
+    userFeatures: hex(l.userFeatures),
+    userSize: l.userSize,
+    maxUserSize: l.maxUserSize,
+    maxSize: l.maxSize,
+    frame: l.frame,
+    components: l.components.map(componentJson),
+    warnings: l.warnings,
+  };
+  if (l.xcr0Requested === undefined) return doc;
+  // xcr0Requested sits after xcr0Source in the document.
+  const { userFeatures, userSize, maxUserSize, maxSize, frame, components, warnings, ...head } = doc;
+  return {
+    ...head,
+    xcr0Requested: hex(l.xcr0Requested),
+    userFeatures,
+    userSize,
+    maxUserSize,
+    maxSize,
+    frame,
+    components,
+    warnings,
+  };
+}
+
+/** `diff --json`. */
+export type DiffJson = LayoutDiff;
+
+export function diffJson(r: DiffReport): DiffJson {
+  return r.diff;
+}
+
+export interface BuiltinProfileRow {
+  name: string;
+  title: string;
+  vendor: string;
+  xcr0: string;
+  userSize: number;
+  maxUserSize: number;
+}
+
+/** `profiles --json`: the built-in profiles. */
+export interface ProfilesJson {
+  profiles: BuiltinProfileRow[];
+}
+
+/** One row per built-in profile: its CPU and the frames Linux gives it. */
+export function builtinProfileRows(): BuiltinProfileRow[] {
+  return BUILTIN_PROFILES.map((b) => {
+    const p = b.build();
+    const l = computeLayout(p);
+    return {
+      name: b.name,
+      title: b.title,
+      vendor: p.vendor,
+      xcr0: hex(l.xcr0),
+      userSize: l.userSize,
+      maxUserSize: l.maxUserSize,
+    };
+  });
 }
