@@ -51,6 +51,7 @@ before(async () => {
   for (const [cpu, name, extra] of [
     ["amd-zen5", "zen5.frame", []],
     ["intel-sapphirerapids", "spr.fpstate", ["--fpstate-only"]],
+    ["amd-zen4", "ia32.frame", ["--ia32"]],
   ] as const) {
     const r = await sigframe(["build", "--cpu", cpu, ...extra, "-o", file(name)]);
     assert.equal(r.code, 0, r.err);
@@ -66,6 +67,16 @@ const RUNS: Record<string, string[][]> = {
     ["layout", "intel-icelake-server", "--xcr0", "0x7", "--json"],
   ],
   diff: [["diff", "amd-zen4", "intel-skylake-server", "--json"]],
+  inspect: [
+    ["inspect", file("zen5.frame"), "--cpu", "amd-zen5", "--json"],
+    ["inspect", file("spr.fpstate"), "--fpstate-only", "--json"],
+    ["inspect", file("ia32.frame"), "--ia32", "--cpu", "amd-zen4", "--json"],
+  ],
+  predict: [
+    ["predict", file("zen5.frame"), "--cpu", "intel-icelake-server", "--policy", "classic", "--json"],
+    ["predict", file("spr.fpstate"), "--cpu", "intel-sapphirerapids", "--all-policies", "--json"],
+    ["predict", file("ia32.frame"), "--ia32", "--cpu", "amd-zen4", "--kernel", "6.16", "--json"],
+  ],
   check: [
     ["check", "--from", "amd-zen5", "--to", "intel-icelake-server", "--json"],
     ["check", "--from", "intel-sapphirerapids", "--to", "amd-zen2", "--policy", "refined", "--json"],

@@ -4,67 +4,25 @@ import type { Command } from "commander";
 import { UsageError } from "../core/errors.ts";
 import { hex, toJson } from "../core/hex.ts";
 import { fpstateSpans, frameSpans, ia32FpstateSpans, ia32FrameSpans } from "../core/sigframe/annotate.ts";
-import { type Finding, findingsExitCode } from "../core/sigframe/check.ts";
+import type { Finding } from "../core/sigframe/check.ts";
 import { FIELD_HELP, LEGACY_FIELDS } from "../core/sigframe/fields.ts";
 import type { Fpstate } from "../core/sigframe/fpstate.ts";
 import type { SigframeImage } from "../core/sigframe/frame.ts";
 import { FSAVE_FIELDS, type Ia32Fpstate, type Ia32SigframeImage } from "../core/sigframe/ia32.ts";
+import { FRAME_FORMAT_TEXT } from "../core/sigframe/input.ts";
 import {
-  FRAME_FORMAT_TEXT,
-  type FrameCheckOptions,
-  type FrameInputOptions,
-  frameCheckFor,
-  frameInputFindings,
-} from "../core/sigframe/input.ts";
+  type InspectReport,
+  type InspectRequest,
+  inspectJson,
+  inspectReport,
+} from "../core/sigframe/report.ts";
 import { fpstateSvg } from "../core/sigframe/svg.ts";
-import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
-import { oneFormat, u64Option } from "./options.ts";
-import { AS_HELP, type FrameFlags, IA32_FLAG_HELP, readFrameInput } from "./render/frame-input.ts";
+import { oneFormat } from "./options.ts";
+import { AS_HELP, IA32_FLAG_HELP, readFrameFile } from "./render/frame-input.ts";
 import { annotatedHexdump } from "./render/hexdump.ts";
 import { renderTable } from "./render/table.ts";
-
-interface InspectFlags extends FrameFlags {
-  base?: string;
-  cpu?: string;
-  amx?: boolean;
-  json?: boolean;
-  hexdump?: boolean;
-  svg?: boolean;
-}
-
-function fpstateJson(fp: Fpstate): Record<string, unknown> {
-  return {
-    size: fp.size,
-    legacy: fp.legacy,
-    swBytes: fp.sw,
-    header: fp.header ?? null,
-    components: fp.components.map((c) => ({
-      bit: c.bit,
-      name: c.name,
-      offset: c.offset,
-      size: c.size,
-      registers: c.registers,
-    })),
-    magic2: fp.magic2 ?? null,
-    unclaimed: fp.extra.map((r) => ({ offset: r.offset, size: r.bytes.length })),
-  };
-}
-
-function imageJson(img: SigframeImage): Record<string, unknown> {
-  return {
-    start: img.frame.start,
-    base: img.baseSource === "none" ? null : img.base,
-    baseSource: img.baseSource,
-    pretcode: img.frame.pretcode ?? null,
-    uc: img.frame.uc,
-    mcontext: img.frame.mcontext,
-    ucSigmask: img.frame.ucSigmask ?? null,
-    info: img.frame.info ?? null,
-    fpstateOffset: img.fpstateOffset ?? null,
-  };
-}
 
 function value(v: bigint, size: number): string {
   return size > 16 && v === 0n ? "0" : hex(v);
@@ -130,30 +88,6 @@ function renderImage(img: SigframeImage): string {
     `${f.start === "pretcode" ? "rt_sigframe" : "ucontext (SROP payload from uc_flags)"}, ${img.size} bytes` +
     (img.baseSource === "none" ? "" : `, base ${hex(img.base)} (${img.baseSource})`);
   return `${head}\n${renderTable([{ header: "field" }, { header: "value" }, { header: "meaning" }], pairs, "  ")}`;
-}
-
-function ia32ImageJson(img: Ia32SigframeImage): Record<string, unknown> {
-  const f = img.frame;
-  return {
-    kind: f.kind,
-    base: img.baseSource === "none" ? null : img.base,
-    baseSource: img.baseSource,
-    pretcode: f.pretcode,
-    sig: f.sig,
-    pinfo: f.pinfo ?? null,
-    puc: f.puc ?? null,
-    info: f.info ?? null,
-    uc: f.uc ?? null,
-    mcontext: f.mcontext,
-    ucSigmask: f.ucSigmask ?? null,
-    extramask: f.extramask ?? null,
-    retcode: f.retcode,
-    fpstateOffset: img.fpstateOffset ?? null,
-  };
-}
-
-function ia32FpstateJson(fp: Ia32Fpstate): Record<string, unknown> {
-  return { size: fp.size, fsave: fp.fsave, fxsave: fp.fx ? fpstateJson(fp.fx) : null };
 }
 
 function renderIa32Image(img: Ia32SigframeImage): string {
@@ -232,6 +166,64 @@ function renderFindings(ctx: CliContext, findings: Finding[]): string {
   ].join("\n");
 }
 
+function renderInspect(ctx: CliContext, r: InspectReport): string {
+  const parts = [
+    `${r.input.name}: ${r.input.format === "fpstate" ? "FPU area" : r.input.ia32 ? FRAME_FORMAT_TEXT[r.input.format] : r.input.format}${r.input.detected ? " (detected)" : ""}, ${r.input.bytes.length} bytes${r.layout ? `, read as ${r.layout.profile.name}` : ""}`,
+  ];
+  if (r.input.ia32) {
+    const { image, fpstate, fpstateOffset } = r.input.ia32;
+    if (image) parts.push(renderIa32Image(image));
+    if (fpstate) {
+      parts.push(
+        `FSAVE header${image ? ` at offset ${fpstateOffset}` : ""}, 112 bytes (ia32 sigreturn takes x87 from here)\n${renderFsave(fpstate)}`,
+      );
+      if (fpstate.fx)
+        parts.push(
+          `FXSAVE/XSAVE image at offset ${r.input.fpstateOffset} (buf_fx), ${fpstate.fx.size} bytes\n${renderFpstate(fpstate.fx)}`,
+        );
+    }
+    parts.push(renderFindings(ctx, r.findings));
+    return parts.join("\n\n");
+  }
+  if (r.input.image) parts.push(renderImage(r.input.image));
+  if (r.input.fpstate)
+    parts.push(
+      `FPU area${r.input.image ? ` at offset ${r.input.image.fpstateOffset}` : ""}, ${r.input.fpstate.size} bytes\n${renderFpstate(r.input.fpstate)}`,
+    );
+  parts.push(renderFindings(ctx, r.findings));
+  return parts.join("\n\n");
+}
+
+function inspectSvg(r: InspectReport): string {
+  if (!r.input.fpstate)
+    throw new UsageError("--svg draws the FPU area, and this frame has none (NULL fpstate)", {
+      input: r.input.name,
+    });
+  const title = `${r.input.name}: FPU area${r.layout ? ` read as ${r.layout.profile.name}` : ""}`;
+  return fpstateSvg(
+    r.input.fpstate,
+    title,
+    r.findings.map((f) => `${f.severity}: ${f.message}`),
+  );
+}
+
+function inspectHexdump(r: InspectReport): string {
+  const input = r.input;
+  if (input.ia32) {
+    const img = input.ia32.image;
+    const spans = img ? ia32FrameSpans(img) : ia32FpstateSpans(input.ia32.fpstate!);
+    return annotatedHexdump(input.bytes, spans, img ? img.base : (input.fpstateAddress ?? 0n));
+  }
+  const spans = input.image ? frameSpans(input.image) : fpstateSpans(input.fpstate!);
+  return annotatedHexdump(input.bytes, spans, input.image ? input.image.base : (input.fpstateAddress ?? 0n));
+}
+
+interface InspectOutput {
+  json?: boolean;
+  hexdump?: boolean;
+  svg?: boolean;
+}
+
 export function register(program: Command, ctx: CliContext): void {
   program
     .command("inspect")
@@ -255,101 +247,12 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "JSON output")
     .option("--hexdump", "annotated hexdump")
     .option("--svg", "SVG picture of the FPU area")
-    .action(async (file: string, flags: InspectFlags) => {
+    .action(async (file: string, flags: Omit<InspectRequest, "input"> & InspectOutput) => {
       oneFormat(flags as Record<string, unknown>, ["json", "hexdump", "svg"]);
-      const base = u64Option(flags.base, "--base");
-      let layout: XsaveLayout | undefined;
-      let check: FrameCheckOptions = {};
-      if (flags.cpu) {
-        const p = await loadProfile(flags.cpu);
-        layout = computeLayout(p, flags.amx ? { amx: true } : {});
-        check = frameCheckFor(p, layout);
-      }
-      const o: FrameInputOptions = {};
-      if (base !== undefined) o.base = base;
-      if (layout) o.layout = layout;
-      const input = readFrameInput(file, flags, o);
-      const findings = frameInputFindings(input, check);
-      ctx.setExit(findingsExitCode(findings));
-      if (flags.svg) {
-        if (!input.fpstate)
-          throw new UsageError("--svg draws the FPU area, and this frame has none (NULL fpstate)", {
-            input: input.name,
-          });
-        const title = `${input.name}: FPU area${layout ? ` read as ${layout.profile.name}` : ""}`;
-        ctx.io.stdout(
-          fpstateSvg(
-            input.fpstate,
-            title,
-            findings.map((f) => `${f.severity}: ${f.message}`),
-          ),
-        );
-        return;
-      }
-      if (flags.hexdump) {
-        if (input.ia32) {
-          const img = input.ia32.image;
-          const spans = img ? ia32FrameSpans(img) : ia32FpstateSpans(input.ia32.fpstate!);
-          ctx.out(annotatedHexdump(input.bytes, spans, img ? img.base : (input.fpstateAddress ?? 0n)));
-          return;
-        }
-        const spans = input.image ? frameSpans(input.image) : fpstateSpans(input.fpstate!);
-        ctx.out(
-          annotatedHexdump(input.bytes, spans, input.image ? input.image.base : (input.fpstateAddress ?? 0n)),
-        );
-        return;
-      }
-      if (flags.json && input.ia32) {
-        ctx.out(
-          toJson({
-            input: input.name,
-            format: input.format,
-            cpu: layout ? layout.profile.name : null,
-            frame: input.ia32.image ? ia32ImageJson(input.ia32.image) : null,
-            fpstate: input.ia32.fpstate ? ia32FpstateJson(input.ia32.fpstate) : null,
-            findings,
-          }),
-        );
-        return;
-      }
-      if (flags.json) {
-        ctx.out(
-          toJson({
-            input: input.name,
-            format: input.format,
-            cpu: layout ? layout.profile.name : null,
-            frame: input.image ? imageJson(input.image) : null,
-            fpstate: input.fpstate ? fpstateJson(input.fpstate) : null,
-            findings,
-          }),
-        );
-        return;
-      }
-      const parts = [
-        `${input.name}: ${input.format === "fpstate" ? "FPU area" : input.ia32 ? FRAME_FORMAT_TEXT[input.format] : input.format}${input.detected ? " (detected)" : ""}, ${input.bytes.length} bytes${layout ? `, read as ${layout.profile.name}` : ""}`,
-      ];
-      if (input.ia32) {
-        const { image, fpstate, fpstateOffset } = input.ia32;
-        if (image) parts.push(renderIa32Image(image));
-        if (fpstate) {
-          parts.push(
-            `FSAVE header${image ? ` at offset ${fpstateOffset}` : ""}, 112 bytes (ia32 sigreturn takes x87 from here)\n${renderFsave(fpstate)}`,
-          );
-          if (fpstate.fx)
-            parts.push(
-              `FXSAVE/XSAVE image at offset ${input.fpstateOffset} (buf_fx), ${fpstate.fx.size} bytes\n${renderFpstate(fpstate.fx)}`,
-            );
-        }
-        parts.push(renderFindings(ctx, findings));
-        ctx.out(parts.join("\n\n"));
-        return;
-      }
-      if (input.image) parts.push(renderImage(input.image));
-      if (input.fpstate)
-        parts.push(
-          `FPU area${input.image ? ` at offset ${input.image.fpstateOffset}` : ""}, ${input.fpstate.size} bytes\n${renderFpstate(input.fpstate)}`,
-        );
-      parts.push(renderFindings(ctx, findings));
-      ctx.out(parts.join("\n\n"));
+      const r = await inspectReport({ ...flags, input: file }, { loadProfile, readInput: readFrameFile });
+      ctx.setExit(r.exitCode);
+      if (flags.svg) ctx.io.stdout(inspectSvg(r));
+      else if (flags.hexdump) ctx.out(inspectHexdump(r));
+      else ctx.out(flags.json ? toJson(inspectJson(r)) : renderInspect(ctx, r));
     });
 }

@@ -5,6 +5,7 @@
  * values are `bigint` here and `"0x…"` strings in the documents (`toJson`).
  */
 import type { CheckJson } from "./compat/check-hosts.ts";
+import type { InspectJson, PredictJson } from "./sigframe/report.ts";
 import type { TranslateJson } from "./sigframe/translate/report.ts";
 import type { DiffJson, LayoutJson, ProfilesJson } from "./xsave/report.ts";
 
@@ -15,6 +16,10 @@ export interface JsonContract {
   layout: LayoutJson;
   /** Two CPUs' layouts compared component by component. */
   diff: DiffJson;
+  /** A frame decoded field by field, with what is inconsistent in it. */
+  inspect: InspectJson;
+  /** What rt_sigreturn does with a frame's FPU state, per kernel policy. */
+  predict: PredictJson;
   /** Will state restore correctly on the destination? Findings, per-policy verdicts, CRIU's answer. */
   check: CheckJson;
   /** A frame's XSAVE state moved to another CPU's layout: per component, MXCSR, sigreturn there. */

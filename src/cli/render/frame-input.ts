@@ -1,17 +1,8 @@
-/** Reading a frame file for inspect/predict/translate: the file from disk, decoded by the core. */
+/** Frame files for inspect/predict/translate: their bytes from disk (the core decodes them), and the help text of the format options. */
 import { statSync } from "node:fs";
 import { UsageError } from "../../core/errors.ts";
-import {
-  FRAME_FORMATS,
-  type FrameFlags,
-  type FrameInput,
-  type FrameInputOptions,
-  frameInput,
-  MAX_FRAME_BYTES,
-} from "../../core/sigframe/input.ts";
+import { FRAME_FORMATS, MAX_FRAME_BYTES } from "../../core/sigframe/input.ts";
 import { readInput } from "../../node/files.ts";
-
-export type { FrameFlags, FrameInput };
 
 export const AS_HELP = `read FILE as this format, detection off: ${FRAME_FORMATS.join(", ")} (as --frame, --ucontext, --fpstate-only, --ia32 …)`;
 
@@ -33,10 +24,6 @@ export function readFrameFile(file: string, max = MAX_FRAME_BYTES): { name: stri
       );
     throw e;
   }
-}
-
-export function readFrameInput(file: string, flags: FrameFlags, opts: FrameInputOptions): FrameInput {
-  return frameInput(readFrameFile(file), flags, opts);
 }
 
 function isDirectory(path: string): boolean {

@@ -1,0 +1,326 @@
+/**
+ * `predict` and `inspect` as requests and reports: a frame file read at a CPU's layout, then what
+ * sigreturn does with it (`predictReport`) or every field decoded and checked (`inspectReport`).
+ * `predictJson` and `inspectJson` are their `--json` documents.
+ */
+import { TruncatedInputError, UsageError } from "../errors.ts";
+import { hex } from "../hex.ts";
+import { type MxcsrMask, mxcsrMaskOf } from "../mxcsr.ts";
+import { kernelOption, sizeOption, u64Option } from "../options.ts";
+import type { Profile } from "../profile.ts";
+import { type PredictionJson, predictionToJson } from "../sigreturn/json.ts";
+import { choosePolicies } from "../sigreturn/policy.ts";
+import { losesState } from "../sigreturn/predict.ts";
+import { POLICIES, type Prediction } from "../sigreturn/types.ts";
+import { computeLayout, type XsaveLayout } from "../xsave/layout.ts";
+import { type Finding, findingsExitCode } from "./check.ts";
+import type { Fpstate, LegacyRegisters, SwBytes, XsaveHeader } from "./fpstate.ts";
+import type { FrameStart, Sigcontext, SigframeImage, Siginfo, UcontextHead } from "./frame.ts";
+import type {
+  CompatSiginfo,
+  FsaveHeader,
+  Ia32FrameKind,
+  Ia32SigframeImage,
+  Sigcontext32,
+  UcontextIa32Head,
+} from "./ia32.ts";
+import {
+  type FrameCheckOptions,
+  type FrameFlags,
+  type FrameFormat,
+  type FrameInput,
+  type FrameInputOptions,
+  type FramePredictOptions,
+  frameCheckFor,
+  frameInput,
+  frameInputFindings,
+  MAX_FRAME_BYTES,
+  predictFrameInput,
+} from "./input.ts";
+
+export interface FrameEnv {
+  /** Reads a PROFILE argument (the CLI loads a file's reader only when it is given one). */
+  loadProfile(arg: string): Profile | Promise<Profile>;
+  /** A whole input file (or stdin for `-`), at most `max` bytes. */
+  readInput(path: string, max: number): { name: string; bytes: Uint8Array };
+}
+
+/** `predict`'s options as a user gives them. */
+export interface PredictRequest extends FrameFlags {
+  /** FILE: the frame, or `-` for stdin. */
+  input: string;
+  /** The receiving CPU (PROFILE argument). */
+  cpu: string;
+  kernel?: string;
+  policy?: string;
+  allPolicies?: boolean;
+  base?: string;
+  address?: string;
+  readableBytes?: string;
+  amx?: boolean;
+  /** Exit 3 when state is lost or the task gets SIGSEGV. */
+  failOnLoss?: boolean;
+}
+
+export interface PredictReport {
+  input: FrameInput;
+  /** The receiving task's layout, and its CPU's MXCSR_MASK (measured or estimated). */
+  task: XsaveLayout;
+  mxcsrMask: MxcsrMask;
+  predictions: Prediction[];
+  /** `--readable-bytes`: bytes mapped from the FPU area on, as given. */
+  readableBytes?: number;
+  kernel?: string;
+  /** What the kernel release says about its policy, where that needs saying. */
+  note?: string;
+  /** Some prediction loses state or kills the task. */
+  lossy: boolean;
+  exitCode: 0 | 3;
+}
+
+export async function predictReport(request: PredictRequest, env: FrameEnv): Promise<PredictReport> {
+  const modes = [request.kernel !== undefined, request.policy !== undefined, Boolean(request.allPolicies)];
+  if (modes.filter(Boolean).length !== 1)
+    throw new UsageError("give exactly one of --kernel K, --policy P, --all-policies", { input: "predict" });
+  const kernel = kernelOption(request.kernel);
+  const chosen = choosePolicies(request.policy, kernel);
+  const base = u64Option(request.base, "--base");
+  const address = u64Option(request.address, "--address");
+  const readable = sizeOption(request.readableBytes, "--readable-bytes");
+
+  const profile = await env.loadProfile(request.cpu);
+  const task = computeLayout(profile, request.amx ? { amx: true } : {});
+  const inOpts: FrameInputOptions = { layout: task };
+  if (base !== undefined) inOpts.base = base;
+  // With --readable-bytes the capture ends where memory ends: a cut frame is a prediction
+  // (the kernel's read of the missing bytes faults), not an input error.
+  if (readable !== undefined) inOpts.strict = false;
+  let input: FrameInput;
+  try {
+    input = frameInput(env.readInput(request.input, MAX_FRAME_BYTES), request, inOpts);
+  } catch (e) {
+    if (e instanceof TruncatedInputError && readable === undefined && /magic2|header/.test(e.path ?? ""))
+      e.message +=
+        "; if the capture ends where the task's memory ends, give --readable-bytes N for a prediction";
+    throw e;
+  }
+  if (input.image && input.image.frame.mcontext.fpstate !== 0n && !input.fpstate) {
+    throw new UsageError(
+      `the frame's fpstate ${hex(input.image.frame.mcontext.fpstate)} is not inside the input; give --base (address of the first byte) or predict the FPU area with --fpstate-only`,
+      { input: input.name, path: "frame/uc/uc_mcontext/fpstate" },
+    );
+  }
+  const ia32Img = input.ia32?.image;
+  if (ia32Img && ia32Img.frame.mcontext.fpstate !== 0n && !input.ia32?.fpstate) {
+    throw new UsageError(
+      `the frame's fpstate ${hex(ia32Img.frame.mcontext.fpstate)} is not inside the input; give --base (address of the first byte) or predict the FPU area with --ia32 --fpstate-only`,
+      {
+        input: input.name,
+        path: ia32Img.frame.kind === "rt" ? "frame/uc/uc_mcontext/fpstate" : "frame/sc/fpstate",
+      },
+    );
+  }
+  const popts: FramePredictOptions = {};
+  if (address !== undefined) popts.address = address;
+  if (readable !== undefined) popts.readableBytes = readable;
+  const predictions = predictFrameInput(input, profile, task, chosen.policies ?? [...POLICIES], popts);
+  const lossy = predictions.some(losesState);
+  const report: PredictReport = {
+    input,
+    task,
+    // The receiving CPU's MXCSR_MASK: measured where the profile has it, else from CPUID.
+    mxcsrMask: mxcsrMaskOf(profile),
+    predictions,
+    lossy,
+    exitCode: request.failOnLoss && lossy ? 3 : 0,
+  };
+  if (readable !== undefined) report.readableBytes = readable;
+  if (kernel) report.kernel = kernel.text;
+  if (chosen.note) report.note = chosen.note;
+  return report;
+}
+
+/** `predict --json`: one prediction with the kernel beside it, or every policy's under `predictions`. */
+export type PredictJson =
+  | (PredictionJson & { kernel: string | null; note: string | null })
+  | { kernel: string | null; note: string | null; predictions: PredictionJson[] };
+
+export function predictJson(r: PredictReport): PredictJson {
+  const docs = r.predictions.map(predictionToJson);
+  const kernel = r.kernel ?? null;
+  const note = r.note ?? null;
+  return docs.length === 1 ? { ...docs[0]!, kernel, note } : { kernel, note, predictions: docs };
+}
+
+/** `inspect`'s options as a user gives them. */
+export interface InspectRequest extends FrameFlags {
+  input: string;
+  base?: string;
+  /** The CPU whose layout locates the components (PROFILE argument). */
+  cpu?: string;
+  amx?: boolean;
+}
+
+export interface InspectReport {
+  input: FrameInput;
+  /** The layout the components were read at, with `cpu`. */
+  layout?: XsaveLayout;
+  findings: Finding[];
+  /** 0 no finding above info, 1 warnings, 3 errors. */
+  exitCode: number;
+}
+
+export async function inspectReport(request: InspectRequest, env: FrameEnv): Promise<InspectReport> {
+  const base = u64Option(request.base, "--base");
+  let layout: XsaveLayout | undefined;
+  let check: FrameCheckOptions = {};
+  if (request.cpu) {
+    const p = await env.loadProfile(request.cpu);
+    layout = computeLayout(p, request.amx ? { amx: true } : {});
+    check = frameCheckFor(p, layout);
+  }
+  const o: FrameInputOptions = {};
+  if (base !== undefined) o.base = base;
+  if (layout) o.layout = layout;
+  const input = frameInput(env.readInput(request.input, MAX_FRAME_BYTES), request, o);
+  const findings = frameInputFindings(input, check);
+  const report: InspectReport = { input, findings, exitCode: findingsExitCode(findings) };
+  if (layout) report.layout = layout;
+  return report;
+}
+
+export interface FpstateJson {
+  size: number;
+  legacy: LegacyRegisters;
+  swBytes: SwBytes;
+  header: XsaveHeader | null;
+  components: {
+    bit: number;
+    name: string;
+    offset: number;
+    size: number;
+    registers: Record<string, bigint>;
+  }[];
+  magic2: number | null;
+  /** Non-zero bytes no field covers. */
+  unclaimed: { offset: number; size: number }[];
+}
+
+export interface FrameImageJson {
+  start: FrameStart;
+  base: bigint | null;
+  baseSource: SigframeImage["baseSource"];
+  pretcode: bigint | null;
+  uc: UcontextHead;
+  mcontext: Sigcontext;
+  ucSigmask: bigint | null;
+  info: Siginfo | null;
+  fpstateOffset: number | null;
+}
+
+export interface Ia32FrameImageJson {
+  kind: Ia32FrameKind;
+  base: bigint | null;
+  baseSource: Ia32SigframeImage["baseSource"];
+  pretcode: bigint;
+  sig: bigint;
+  pinfo: bigint | null;
+  puc: bigint | null;
+  info: CompatSiginfo | null;
+  uc: UcontextIa32Head | null;
+  mcontext: Sigcontext32;
+  ucSigmask: bigint | null;
+  extramask: bigint | null;
+  retcode: bigint;
+  fpstateOffset: number | null;
+}
+
+export interface Ia32FpstateJson {
+  size: number;
+  fsave: FsaveHeader;
+  fxsave: FpstateJson | null;
+}
+
+/** `inspect --json`: the frame and FPU area decoded field by field, and the findings. */
+export type InspectJson = {
+  input: string;
+  format: FrameFormat;
+  /** The CPU the components were read at. */
+  cpu: string | null;
+  findings: Finding[];
+} & (
+  | { frame: FrameImageJson | null; fpstate: FpstateJson | null }
+  | { frame: Ia32FrameImageJson | null; fpstate: Ia32FpstateJson | null }
+);
+
+function fpstateJson(fp: Fpstate): FpstateJson {
+  return {
+    size: fp.size,
+    legacy: fp.legacy,
+    swBytes: fp.sw,
+    header: fp.header ?? null,
+    components: fp.components.map((c) => ({
+      bit: c.bit,
+      name: c.name,
+      offset: c.offset,
+      size: c.size,
+      registers: c.registers,
+    })),
+    magic2: fp.magic2 ?? null,
+    unclaimed: fp.extra.map((r) => ({ offset: r.offset, size: r.bytes.length })),
+  };
+}
+
+function imageJson(img: SigframeImage): FrameImageJson {
+  return {
+    start: img.frame.start,
+    base: img.baseSource === "none" ? null : img.base,
+    baseSource: img.baseSource,
+    pretcode: img.frame.pretcode ?? null,
+    uc: img.frame.uc,
+    mcontext: img.frame.mcontext,
+    ucSigmask: img.frame.ucSigmask ?? null,
+    info: img.frame.info ?? null,
+    fpstateOffset: img.fpstateOffset ?? null,
+  };
+}
+
+function ia32ImageJson(img: Ia32SigframeImage): Ia32FrameImageJson {
+  const f = img.frame;
+  return {
+    kind: f.kind,
+    base: img.baseSource === "none" ? null : img.base,
+    baseSource: img.baseSource,
+    pretcode: f.pretcode,
+    sig: f.sig,
+    pinfo: f.pinfo ?? null,
+    puc: f.puc ?? null,
+    info: f.info ?? null,
+    uc: f.uc ?? null,
+    mcontext: f.mcontext,
+    ucSigmask: f.ucSigmask ?? null,
+    extramask: f.extramask ?? null,
+    retcode: f.retcode,
+    fpstateOffset: img.fpstateOffset ?? null,
+  };
+}
+
+export function inspectJson(r: InspectReport): InspectJson {
+  const { input, layout, findings } = r;
+  const head = { input: input.name, format: input.format, cpu: layout ? layout.profile.name : null };
+  if (input.ia32) {
+    const fp = input.ia32.fpstate;
+    return {
+      ...head,
+      frame: input.ia32.image ? ia32ImageJson(input.ia32.image) : null,
+      fpstate: fp ? { size: fp.size, fsave: fp.fsave, fxsave: fp.fx ? fpstateJson(fp.fx) : null } : null,
+      findings,
+    };
+  }
+  return {
+    ...head,
+    frame: input.image ? imageJson(input.image) : null,
+    fpstate: input.fpstate ? fpstateJson(input.fpstate) : null,
+    findings,
+  };
+}
