@@ -216,6 +216,18 @@ export function chooseFrameFormat(
   flags: FrameFlags,
   bytes: Uint8Array,
 ): { format: FrameFormat; detected: boolean } {
+  if (flags.as !== undefined) {
+    const kind = flags.as as FrameFormat;
+    if (!FRAME_FORMATS.includes(kind))
+      throw new UsageError(`expected one of ${FRAME_FORMATS.join(", ")}, got ${JSON.stringify(flags.as)}`, {
+        input: "--as",
+      });
+    if (flags.fpstateOnly || flags.frame || flags.ucontext || flags.ia32 || flags.ia32Sigframe)
+      throw new UsageError("--as names the format: drop --fpstate-only, --frame, --ucontext, --ia32", {
+        input: "--as",
+      });
+    return { format: kind, detected: false };
+  }
   const chosen = (["fpstateOnly", "frame", "ucontext"] as const).filter((k) => flags[k]);
   if (flags.ia32Sigframe) {
     if (chosen.length)
@@ -250,8 +262,8 @@ export function frameInput(
   flags: FrameFlags,
   opts: FrameInputOptions,
 ): FrameInput {
-  const { format, detected } = chooseFrameFormat(flags, file.bytes);
   try {
+    const { format, detected } = chooseFrameFormat(flags, file.bytes);
     return { ...decodeFrameInput(file.bytes, format, opts), name: file.name, bytes: file.bytes, detected };
   } catch (e) {
     if (isSigframeError(e)) e.locate({ input: file.name });
