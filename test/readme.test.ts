@@ -41,7 +41,7 @@ const all = blocks(readme);
 const docs = readdirSync(join(REPO_ROOT, "docs"))
   .filter((f) => f.endsWith(".md"))
   .map((f) => ({ name: `docs/${f}`, blocks: blocks(readFileSync(join(REPO_ROOT, "docs", f), "utf8")) }));
-const machineBound = (s: Step) => /(^| )(host|probe|serve)( |$)/.test(s.command);
+const machineBound = (s: Step) => /(^| )(host|probe|serve|abi-test)( |$)/.test(s.command);
 
 test("the README shows at least one example per command", () => {
   const shown = new Set(
@@ -51,7 +51,7 @@ test("the README shows at least one example per command", () => {
     }),
   );
   const commands = ["profiles", "layout", "diff", "inspect", "build", "predict", "host", "probe", "check"];
-  commands.push("baseline", "matrix", "policy-diff", "scan", "criu", "translate");
+  commands.push("baseline", "matrix", "policy-diff", "scan", "criu", "translate", "abi-test");
   for (const cmd of commands) assert.ok(shown.has(cmd), `no example of ${cmd}`);
 });
 

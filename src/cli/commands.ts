@@ -14,6 +14,7 @@ const build: Loader = () => import("./build.ts");
 const predict: Loader = () => import("./predict.ts");
 const host: Loader = () => import("./host.ts");
 const probe: Loader = () => import("./probe.ts");
+const abiTest: Loader = () => import("./abi-test.ts");
 const check: Loader = () => import("./check.ts");
 const baseline: Loader = () => import("./baseline.ts");
 const matrix: Loader = () => import("./matrix.ts");
@@ -31,6 +32,7 @@ const ALL: Loader[] = [
   predict,
   host,
   probe,
+  abiTest,
   check,
   baseline,
   matrix,
@@ -51,6 +53,7 @@ const BY_NAME: Record<string, Loader[]> = {
   predict: [predict],
   host: [host],
   probe: [probe],
+  "abi-test": [abiTest],
   check: [check],
   baseline: [baseline],
   matrix: [matrix],

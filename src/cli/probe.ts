@@ -30,6 +30,14 @@ export function machineLine(ctx: CliContext, r: ProbeReport, what = `kernel ${r.
   );
 }
 
+/** Skipped cases, one line per reason (`a, b, c: reason`). */
+function skippedLines(r: ProbeReport): string[] {
+  const byReason = new Map<string, string[]>();
+  for (const x of r.results)
+    if (x.skipped) byReason.set(x.skipped, [...(byReason.get(x.skipped) ?? []), x.id]);
+  return [...byReason].map(([why, ids]) => `  ${ids.join(", ")}: ${why}`);
+}
+
 /** The probe table and verdict lines (observed, every policy's prediction, match), as `probe` prints them. */
 export function renderProbe(ctx: CliContext, r: ProbeReport, header = machineLine(ctx, r)): string {
   const { c } = ctx;
@@ -58,10 +66,9 @@ export function renderProbe(ctx: CliContext, r: ProbeReport, header = machineLin
       rows,
     ),
   );
-  const skipped = r.results.filter((x) => x.skipped);
+  const skipped = skippedLines(r);
   if (skipped.length) {
-    lines.push("", "skipped:");
-    for (const s of skipped) lines.push(`  ${s.id}: ${s.skipped}`);
+    lines.push("", "skipped:", ...skipped);
   }
   lines.push("");
   const ran = rows.length;
@@ -144,10 +151,9 @@ function renderUnder(ctx: CliContext, r: ConformanceReport): string {
         `  ${d.field}: Linux ${d.linux}, runtime ${d.runtime}${d.note ? c.dim(` (${d.note})`) : ""}`,
       );
   }
-  const skipped = p.results.filter((x) => x.skipped);
+  const skipped = skippedLines(p);
   if (skipped.length) {
-    lines.push("", "skipped:");
-    for (const s of skipped) lines.push(`  ${s.id}: ${s.skipped}`);
+    lines.push("", "skipped:", ...skipped);
   }
   lines.push("");
   const ran = rows.length;

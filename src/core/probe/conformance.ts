@@ -107,7 +107,8 @@ export function deliveryDeviations(frame: FrameSeen, layout: XsaveLayout): Deliv
   return out;
 }
 
-function deviationOf(c: CaseResult, policy: Policy): Deviation | undefined {
+/** How a case departs from what Linux does under `policy`, or undefined where it does the same. */
+export function departure(c: CaseResult, policy: Policy): Deviation | undefined {
   if (c.skipped || !c.observed) return undefined;
   const p = c.predictions?.[policy];
   if (p && c.observed === p.letters && c.editApplied !== false) return undefined;
@@ -139,7 +140,7 @@ export function conformanceReport(
   const agreeing: string[] = [];
   for (const c of probe.results) {
     if (c.skipped) continue;
-    const d = deviationOf(c, reference.policy);
+    const d = departure(c, reference.policy);
     if (d) deviations.push(d);
     else agreeing.push(c.id);
   }

@@ -1,0 +1,135 @@
+/**
+ * `sigframe abi-test --kernel VMLINUZ`: boot the kernel under qemu-system-x86_64 once per CPU
+ * model with the cached initramfs, read the guest's CPUID and frame through its /init, compute the
+ * cases for that layout (plus any recorded frames), run them in the guest, and compare.
+ */
+import { basename } from "node:path";
+import { EnvironmentError, isSigframeError, UsageError } from "../core/errors.ts";
+import { type AbiBoot, type AbiTestReport, abiBoot, abiTestReport } from "../core/probe/abi-test.ts";
+import type { ProbeCase } from "../core/probe/cases.ts";
+import { foreignCase } from "../core/probe/foreign.ts";
+import {
+  decodeCpuidOutput,
+  decodeFrameOutput,
+  decodeProbeOutput,
+  encodeCases,
+} from "../core/probe/protocol.ts";
+import { casesToRun, helperCapture, planProbe, probeReport } from "../core/probe/report.ts";
+import type { DecodedFrameInput } from "../core/sigframe/input.ts";
+import { failureOf, type HelperOutput, probeArgs } from "./native.ts";
+import { type Accel, cacheDir, GuestSession, initramfsPath, kvmStatus, qemuVersion } from "./qemu.ts";
+import { type BootImage, bootImage } from "./vmlinux.ts";
+
+export interface AbiTestRequest {
+  kernel: string;
+  /** -cpu models, one boot each; default: `host` under KVM, `max` under TCG. */
+  cpuModels?: string[];
+  /** Recorded frames (decoded frame files) handed to the guest's sigreturn. */
+  foreign?: { name: string; input: DecodedFrameInput }[];
+  accel?: "auto" | Accel;
+  cases?: string[];
+  /** Seconds for the kernel to reach /init. */
+  bootTimeout?: number;
+}
+
+function chooseAccel(want: AbiTestRequest["accel"]): { accel: Accel; note?: string } {
+  const kvm = kvmStatus();
+  if (want === "tcg") return { accel: "tcg" };
+  if (want === "kvm") {
+    if (!kvm.ok) throw new EnvironmentError(`KVM cannot run this guest: ${kvm.reason}`, { input: "--accel" });
+    return { accel: "kvm" };
+  }
+  return kvm.ok ? { accel: "kvm" } : { accel: "tcg", note: `TCG: ${kvm.reason}` };
+}
+
+/** A helper subcommand's stdout, or an EnvironmentError saying what went wrong in the guest. */
+function checked(o: HelperOutput, what: string, kernel: string): string {
+  if (o.error || o.signal || o.status !== 0)
+    throw new EnvironmentError(`${what} in the guest failed: ${failureOf(o)}`, { input: kernel });
+  return o.stdout;
+}
+
+async function bootOnce(
+  req: AbiTestRequest,
+  image: BootImage,
+  initrd: string,
+  accel: Accel,
+  model: string,
+  foreign: ProbeCase[],
+): Promise<AbiBoot> {
+  const guest = await GuestSession.start({
+    kernel: image.path,
+    initrd,
+    accel,
+    cpuModel: model,
+    bootTimeout: req.bootTimeout ?? 120,
+  });
+  try {
+    const cpuid = decodeCpuidOutput(checked(await guest.run(["cpuid"], "", 60_000), "cpuid", req.kernel));
+    const frame = decodeFrameOutput(checked(await guest.run(["frame"], "", 60_000), "frame", req.kernel));
+    const capture = helperCapture(
+      cpuid,
+      frame,
+      `qemu -cpu ${model}`,
+      `captured in a ${accel} guest, -cpu ${model}`,
+    );
+    const plan = planProbe(capture, {
+      ...(req.cases ? { cases: req.cases } : {}),
+      extra: foreign,
+    });
+    if (accel === "tcg") {
+      // TCG offers no XSAVEC; should a model claim it, the emulator still refuses the compacted form.
+      for (const c of plan.cases)
+        if (c.id === "compacted" && !c.skip) c.skip = "TCG does not take the compacted form";
+    }
+    const toRun = casesToRun(plan);
+    const t0 = Date.now();
+    let run: ReturnType<typeof decodeProbeOutput> | undefined;
+    if (toRun.length) {
+      const o = await guest.run(
+        probeArgs(),
+        encodeCases(toRun, plan.patterns.A),
+        60_000 + toRun.length * 10_000,
+      );
+      run = decodeProbeOutput(checked(o, "probe", req.kernel), "sigframe-helper probe (guest)");
+      if (!run.complete)
+        throw new EnvironmentError("the probe in the guest stopped before the end of its output", {
+          input: req.kernel,
+        });
+    }
+    const probeSeconds = (Date.now() - t0) / 1000;
+    const report = probeReport(plan, run, accel === "tcg" ? { mxcsrFaults: false } : {});
+    return abiBoot(model, accel, report, { boot: guest.readySeconds, probe: probeSeconds });
+  } finally {
+    await guest.close();
+  }
+}
+
+export async function runAbiTest(req: AbiTestRequest): Promise<AbiTestReport> {
+  let image: BootImage;
+  try {
+    image = await bootImage(req.kernel, cacheDir());
+  } catch (e) {
+    if (isSigframeError(e)) e.locate({ input: req.kernel });
+    else if ((e as NodeJS.ErrnoException).code)
+      throw new UsageError(`cannot read the kernel: ${(e as Error).message}`, { input: req.kernel });
+    throw e;
+  }
+  // Recorded frames are refused before anything boots.
+  const foreign = (req.foreign ?? []).map((f, i) => foreignCase(i, basename(f.name), f.input));
+  const q = qemuVersion();
+  if (!q.ok) throw new EnvironmentError(q.reason, { input: "abi-test" });
+  const { accel, note } = chooseAccel(req.accel);
+  const models = req.cpuModels?.length ? req.cpuModels : [accel === "kvm" ? "host" : "max"];
+  for (const m of models) {
+    if (!/^[A-Za-z0-9_.+,=-]+$/.test(m))
+      throw new UsageError(`not a QEMU CPU model: ${JSON.stringify(m)}`, { input: "--cpu-model" });
+  }
+  const { path: initrd } = initramfsPath();
+  const boots: AbiBoot[] = [];
+  for (const model of models) boots.push(await bootOnce(req, image, initrd, accel, model, foreign));
+  const qemu: AbiTestReport["qemu"] = { version: q.version, accel, boot: image.how };
+  if (note) qemu.accelNote = note;
+  if (image.note) qemu.bootNote = image.note;
+  return abiTestReport(req.kernel, qemu, boots);
+}

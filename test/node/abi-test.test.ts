@@ -1,0 +1,107 @@
+/**
+ * `abi-test`: a distribution kernel booted under qemu-system-x86_64 (TCG) with the probe as /init.
+ * The kernel comes from SIGFRAME_TEST_KERNEL: .ci/run downloads Debian's linux-image-amd64 and
+ * unpacks its vmlinuz; elsewhere the boots are skipped with that reason.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { memoryIo } from "../../src/cli/context.ts";
+import { run } from "../../src/cli/main.ts";
+import { parseKernelVersion } from "../../src/core/kernel.ts";
+import type { AbiTestJson } from "../../src/core/probe/abi-test.ts";
+import { policiesForKernel } from "../../src/core/sigreturn/index.ts";
+import { staticHelperStatus } from "../../src/node/native.ts";
+
+const kernel = process.env.SIGFRAME_TEST_KERNEL;
+const qemu = spawnSync("qemu-system-x86_64", ["--version"], { encoding: "utf8" });
+const helper = staticHelperStatus();
+const canBoot = !kernel
+  ? "SIGFRAME_TEST_KERNEL is not set (.ci/run sets it to Debian's vmlinuz)"
+  : qemu.error || qemu.status !== 0
+    ? "qemu-system-x86_64 is not installed (Debian: qemu-system-x86)"
+    : !helper.ok
+      ? helper.reason
+      : false;
+
+test("abi-test: bad input is exit 2 with one line", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-abi-"));
+  const notKernel = join(dir, "vmlinuz");
+  writeFileSync(notKernel, Buffer.alloc(8192, 0x41));
+  for (const [args, msg] of [
+    [["--kernel", notKernel], /^sigframe: .*vmlinuz: 0x202: not an x86 bzImage \(no .HdrS. boot header\)\n$/],
+    [["--kernel", join(dir, "missing")], /^sigframe: .*missing: cannot read the kernel/],
+    [["--kernel", notKernel, "--accel", "hvf"], /^sigframe: --accel: expected auto, kvm or tcg/],
+    [["--kernel", notKernel, "--boot-timeout", "0"], /^sigframe: --boot-timeout: expected seconds/],
+    [[], /required option '--kernel <VMLINUZ>'/],
+  ] as const) {
+    const io = memoryIo();
+    assert.equal(await run(["abi-test", ...args], io), 2, `${args.join(" ")}: ${io.err}`);
+    assert.equal(io.out, "");
+    assert.match(io.err, msg);
+    assert.equal(io.err.trim().split("\n").length, 1, io.err);
+  }
+});
+
+test("abi-test: an unknown CPU model is a usage error from QEMU", { skip: canBoot }, async () => {
+  const io = memoryIo();
+  assert.equal(
+    await run(["abi-test", "--kernel", kernel!, "--accel", "tcg", "--cpu-model", "no-such-cpu"], io),
+    2,
+  );
+  assert.match(io.err, /^sigframe: --cpu-model: .*no-such-cpu/);
+});
+
+test("abi-test on the distribution kernel, two CPU models under TCG: its policy from the guest's results, every case predicted", {
+  skip: canBoot,
+}, async () => {
+  // A recorded frame from another CPU (Haswell layout, AVX only) handed to the guest's sigreturn.
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-abi-"));
+  writeFileSync(join(dir, "state.json"), JSON.stringify({ ymm3: `0x${"5a".repeat(32)}`, mxcsr: "0x1f80" }));
+  const frame = join(dir, "haswell.frame");
+  const b = memoryIo();
+  assert.equal(
+    await run(["build", "--cpu", "intel-haswell", "--state", join(dir, "state.json"), "-o", frame], b),
+    0,
+    b.err,
+  );
+  const io = memoryIo();
+  const args = ["abi-test", "--kernel", kernel!, "--accel", "tcg", "--boot-timeout", "60", "--json"];
+  const code = await run(
+    [...args, "--cpu-model", "max", "--cpu-model", "SandyBridge", "--foreign", frame],
+    io,
+  );
+  assert.equal(code, 0, io.err);
+  const doc = JSON.parse(io.out) as AbiTestJson;
+  const expected = policiesForKernel(parseKernelVersion(doc.kernel)).policies;
+  if (/^6\.1\./.test(doc.kernel)) assert.equal(doc.policy, "classic", "Debian 12's 6.1 kernel");
+  else assert.ok(expected.includes(doc.policy as "classic"), `${doc.kernel}: ${doc.policy} vs ${expected}`);
+  assert.equal(doc.qemu.accel, "tcg");
+  assert.ok(doc.limits.some((l) => /MXCSR/.test(l)));
+  assert.deepEqual(
+    doc.boots.map((x) => x.qemu.model),
+    ["max", "SandyBridge"],
+  );
+  for (const boot of doc.boots) {
+    assert.equal(boot.kernel, doc.kernel);
+    assert.ok(boot.bootSeconds < 60, `booted in ${boot.bootSeconds} s`);
+    assert.equal(boot.mismatches, 0, JSON.stringify(boot.policyMismatches));
+    assert.equal(boot.policy, doc.policy);
+    assert.ok(boot.cases.length >= 30, `${boot.cases.length} cases ran`);
+    for (const c of boot.cases) {
+      assert.ok(c.predictions, `${boot.qemu.model} ${c.id} is predicted`);
+      assert.ok(c.match, `${boot.qemu.model} ${c.id}: observed ${c.observed}, predicted ${c.predicted}`);
+    }
+    const foreign = boot.cases.find((c) => c.id === "foreign-1");
+    assert.ok(foreign?.match, "the recorded frame is predicted");
+    assert.match(foreign!.description, /haswell\.frame: rt_sigframe, xstate_size 832/);
+    // Its YMM state came back from the frame (M: the frame's bytes, not the probe's pattern).
+    assert.equal(foreign!.observed?.slice(0, 2), "MM");
+    if (doc.policy === "classic") assert.deepEqual(boot.departures, []);
+  }
+  const [max, snb] = doc.boots;
+  assert.notEqual(max!.userSize, snb!.userSize, "two different layouts");
+});
