@@ -190,7 +190,7 @@ export class GuestSession {
       s.cleanup();
       throw new EnvironmentError(`cannot start ${QEMU}: ${ready.message}`, { input: "abi-test" });
     }
-    if (!ready || ready.tag !== "READY") {
+    if (ready?.tag !== "READY") {
       const why = s.failure(ready ? `unexpected ${ready.tag} before READY` : undefined, opts.bootTimeout);
       await s.kill();
       if (/unable to find CPU model|CPU model .* not found|invalid accelerator/i.test(why))
