@@ -174,7 +174,10 @@ export function analyzeCase(c: ProbeCase, run: CaseRun | undefined, ctx: Analyze
   if (run.error) r.notes.push(`helper: ${run.error}`);
   if (run.fault) r.notes.push(`${run.fault.signal} si_code ${run.fault.siCode}`);
   if (run.outcome === "crashed") r.notes.push(run.stderr ?? "the runtime died during this case");
-  else if (run.stderr) r.notes.push(`stderr: ${run.stderr.trim().split("\n").slice(0, 3).join(" | ")}`);
+  else if (run.stderr) {
+    const lines = run.stderr.trim().split("\n").filter((l, i, a) => l.trim() && l !== a[i - 1]);
+    r.notes.push(`stderr: ${lines.slice(0, 3).join(" | ")}`);
+  }
   if (run.inner) {
     r.notes.push(
       `nested frame ${Number(run.delivered ? run.delivered.address - run.inner.address : 0n)} bytes below, xstate_bv 0x${(run.inner.xstateBv ?? 0n).toString(16)}, outer frame ${run.inner.outerIntact ? "intact" : "CHANGED"}`,
