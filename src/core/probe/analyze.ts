@@ -175,7 +175,10 @@ export function analyzeCase(c: ProbeCase, run: CaseRun | undefined, ctx: Analyze
   if (run.fault) r.notes.push(`${run.fault.signal} si_code ${run.fault.siCode}`);
   if (run.outcome === "crashed") r.notes.push(run.stderr ?? "the runtime died during this case");
   else if (run.stderr) {
-    const lines = run.stderr.trim().split("\n").filter((l, i, a) => l.trim() && l !== a[i - 1]);
+    const lines = run.stderr
+      .trim()
+      .split("\n")
+      .filter((l, i, a) => l.trim() && l !== a[i - 1]);
     r.notes.push(`stderr: ${lines.slice(0, 3).join(" | ")}`);
   }
   if (run.inner) {
