@@ -4,10 +4,11 @@ import { UsageError } from "../core/errors.ts";
 import { toJson } from "../core/hex.ts";
 import { type AbiTestReport, abiTestJson } from "../core/probe/abi-test.ts";
 import { parseCaseList } from "../core/probe/report.ts";
+import { frameInput } from "../core/sigframe/input.ts";
 import { runAbiTest } from "../node/abi-test.ts";
 import type { CliContext } from "./context.ts";
 import { machineLine, renderProbe } from "./probe.ts";
-import { readFrameInput } from "./render/frame-input.ts";
+import { readFrameFile } from "./render/frame-input.ts";
 
 interface AbiTestFlags {
   kernel: string;
@@ -100,7 +101,7 @@ export function register(program: Command, ctx: CliContext): void {
         throw new UsageError("expected seconds between 1 and 3600", { input: "--boot-timeout" });
       const ids = parseCaseList(flags.cases);
       const foreign = (flags.foreign ?? []).map((f) => {
-        const input = readFrameInput(f, {}, {});
+        const input = frameInput(readFrameFile(f), {}, {});
         return { name: input.name, input };
       });
       const r = await runAbiTest({
