@@ -116,6 +116,10 @@ export function register(program: Command, ctx: CliContext): void {
       "take A and the frames from a CRIU checkpoint: image directory or archive (tar, plain/gzip/zstd)",
     )
     .option("--core <FILE>", "take A and the frames from an ELF core (plain, or zstd/xz/lz4-compressed)")
+    .option(
+      "--amx",
+      "the restorer requests AMX permission again on the destination (ARCH_REQ_XCOMP_PERM): its tasks have tile data, user_size as an AMX task's",
+    )
     .option("--no-measure", "with --to host: use the kernel release table instead of probing the kernel")
     .option("--json", "JSON output")
     .action(async (flags: CheckRequest & { json?: boolean }) => {

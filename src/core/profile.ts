@@ -40,6 +40,8 @@ export interface Profile {
   cpuid: Cpuid;
   /** XCR0 as read on the machine (XGETBV), where known. */
   xcr0?: bigint;
+  /** Where `xcr0` comes from when it was not read with XGETBV (a core's note, frames' xfeatures). */
+  xcr0Basis?: string;
   /** XGETBV(1): XINUSE at capture time, where known. */
   xinuse?: bigint;
   /** `uname -r` of the machine, where known. */
@@ -49,32 +51,46 @@ export interface Profile {
   /** MXCSR_MASK from FXSAVE, where known (0 means the default 0xffbf). */
   mxcsrMask?: number;
   observed?: ObservedFrame;
+  /**
+   * Set when the CPUID leaves were rebuilt from what an image records (an ELF core, CRIU core
+   * images) rather than read from the CPU: why. Family, model, stepping and CPUID(0xD,0) are then
+   * not measured values, and reports say so instead of printing them.
+   */
+  cpuidReconstructed?: string;
   /** Facts about how the profile was obtained that a user should see (missing sub-leaves, guesses). */
   notes: string[];
 }
 
-export function profileSummary(p: Profile): {
+/** Identification of a profile's CPU; family, model and stepping are null where not recorded. */
+export interface ProfileSummary {
   name: string;
   vendor: string;
-  family: number;
-  model: number;
-  stepping: number;
+  family: number | null;
+  model: number | null;
+  stepping: number | null;
   brand?: string;
-} {
-  const s: { name: string; vendor: string; family: number; model: number; stepping: number; brand?: string } =
-    {
-      name: p.name,
-      vendor: p.vendor,
-      family: p.family,
-      model: p.model,
-      stepping: p.stepping,
-    };
+}
+
+export function profileSummary(p: Profile): ProfileSummary {
+  const known = p.cpuidReconstructed === undefined;
+  const s: ProfileSummary = {
+    name: p.name,
+    vendor: p.vendor,
+    family: known ? p.family : null,
+    model: known ? p.model : null,
+    stepping: known ? p.stepping : null,
+  };
   if (p.brand !== undefined) s.brand = p.brand;
   return s;
 }
 
-/** `brand (vendor family F model M stepping S)`, or the signature alone without a brand string. */
+/**
+ * `brand (vendor family F model M stepping S)`, or the signature alone without a brand string;
+ * for a profile rebuilt from an image, the vendor and that the signature is not recorded.
+ */
 export function describeProfile(p: Profile): string {
+  if (p.cpuidReconstructed !== undefined)
+    return `${p.vendor || "vendor unknown"} (family, model and stepping not recorded: ${p.cpuidReconstructed})`;
   const sig = `${p.vendor} family ${p.family} model ${p.model} stepping ${p.stepping}`;
   return p.brand ? `${p.brand} (${sig})` : sig;
 }

@@ -157,7 +157,24 @@ describe("check --core / --checkpoint", fixtures, () => {
     assert.match(j.note, /2 frame-shaped areas are not a live frame/);
   });
 
-  test("--from overrides the CPU the checkpoint records", async () => {
+  test("--from is the source where it agrees with the frames; where it contradicts them the record wins", async () => {
+    const local = join(CORPUS, "local-this-machine.json"); // the Zen 5 the fixtures were made on
+    const agree = JSON.parse(
+      (
+        await sf(
+          "check",
+          "--checkpoint",
+          join(FIXTURES, "criu", "S2"),
+          "--from",
+          local,
+          "--to",
+          "intel-icelake-server",
+          "--json",
+        )
+      ).out,
+    );
+    assert.equal(agree.from.name, "local-this-machine");
+    assert.ok(!agree.findings.some((f: J) => f.code === "source_contradicted"));
     const r = await sf(
       "check",
       "--checkpoint",
@@ -169,7 +186,8 @@ describe("check --core / --checkpoint", fixtures, () => {
       "--json",
     );
     const j = JSON.parse(r.out);
-    assert.equal(j.from.vendor, "GenuineIntel");
+    assert.equal(j.from.vendor, "AuthenticAMD");
+    assert.ok(j.findings.some((f: J) => f.code === "source_contradicted"));
   });
 
   test("wrong kinds and missing source are usage errors", async () => {
@@ -188,5 +206,44 @@ describe("check --core / --checkpoint", fixtures, () => {
     const c = await sf("check", "--to", "intel-icelake-server");
     assert.equal(c.code, 2);
     assert.match(c.err, /--from/);
+  });
+});
+
+describe("real AMD frames read with an Intel --from", fixtures, () => {
+  test("check --from intel-sapphirerapids --to intel-sapphirerapids --checkpoint S2: the AMD frames win, exit 3", async () => {
+    const r = await sf(
+      "check",
+      "--from",
+      "intel-sapphirerapids",
+      "--to",
+      "intel-sapphirerapids",
+      "--policy",
+      "classic",
+      "--checkpoint",
+      join(FIXTURES, "criu", "S2"),
+      "--json",
+    );
+    assert.equal(r.code, 3, r.out);
+    const j = JSON.parse(r.out);
+    assert.equal(j.from.vendor, "AuthenticAMD");
+    assert.equal(j.verdict, "incompatible");
+    const sc = j.findings.find((f: J) => f.code === "source_contradicted");
+    assert.match(sc.message, /xstate_size 2432, xfeatures 0xe7.*cpuinfo\.img/);
+    // The same with the gcore and the kernel core of that process.
+    for (const core of ["S2.core", "S2.kernel.core"]) {
+      const c = await sf(
+        "check",
+        "--from",
+        "intel-sapphirerapids",
+        "--to",
+        "intel-sapphirerapids",
+        "--policy",
+        "classic",
+        "--core",
+        join(FIXTURES, "core", core),
+      );
+      assert.equal(c.code, 3, `${core}: ${c.out}`);
+      assert.match(c.out, /source_contradicted/);
+    }
   });
 });

@@ -37,6 +37,8 @@ export interface Signal {
   onstack?: boolean;
   /** Register values the interrupted code had (STATE.json names: "zmm3", "k2", "ymm1" …). */
   regs?: Record<string, string>;
+  /** The frame was written by a kernel on another layout (a process migrated while in its handler). */
+  layout?: XsaveLayout;
 }
 
 export interface SimThread {
@@ -47,6 +49,8 @@ export interface SimThread {
   signals: Signal[];
   /** The task enabled AMX tile data: its frames use the layout's AMX size. */
   amx?: boolean;
+  /** XSTATE_BV of the thread's own state in the core's NT_X86_XSTATE (default x87|SSE). */
+  xstateBv?: bigint;
 }
 
 export interface SimFrame {
@@ -65,7 +69,7 @@ export interface SimProcess {
   pid: number;
   layout: XsaveLayout;
   regions: (Region & { bytes: Uint8Array })[];
-  threads: { tid: number; sp: bigint; rip: bigint; amx: boolean }[];
+  threads: { tid: number; sp: bigint; rip: bigint; amx: boolean; xstateBv: bigint }[];
   frames: SimFrame[];
 }
 
@@ -101,11 +105,12 @@ export function simulate(
     let rip = TEXT + 0x100n;
     const as = t.altstack;
     t.signals.forEach((s, i) => {
+      const writer = s.layout ?? task;
       const onAlt = as !== undefined && sp > as.sp && sp <= as.sp + as.size;
       const switching = s.onstack && as !== undefined && !onAlt;
       // get_sigframe(): skip the red zone, or start at the top of the altstack.
       const top = switching ? as!.sp + as!.size : sp - BigInt(RED_ZONE);
-      const ext = task.userSize + 4;
+      const ext = writer.userSize + 4;
       const fpstate = fpstateForSp(top, ext);
       const frame = frameForFpstate(fpstate);
       const state: Record<string, string> = {
@@ -125,7 +130,7 @@ export function simulate(
       }
       const built = buildFrame({
         style: "kernel",
-        layout: task,
+        layout: writer,
         state: parseStateText(JSON.stringify(state), "sim"),
         base: frame,
       });
@@ -140,14 +145,14 @@ export function simulate(
         ucontext: frame + 8n,
         fpstate,
         onAltstack: as !== undefined && frame >= as.sp && fpstate + BigInt(ext) <= as.sp + as.size,
-        xstateSize: task.userSize,
-        xfeatures: task.userFeatures,
+        xstateSize: writer.userSize,
+        xfeatures: writer.userFeatures,
       });
       // The handler runs below its frame.
       sp = frame - HANDLER_USE;
       rip = TEXT + 0x200n + BigInt(i);
     });
-    out.push({ tid: t.tid, sp, rip, amx: Boolean(t.amx) });
+    out.push({ tid: t.tid, sp, rip, amx: Boolean(t.amx), xstateBv: t.xstateBv ?? 3n });
   }
   return { pid, layout, regions: mem, threads: out, frames };
 }
@@ -192,7 +197,7 @@ export function elfCore(p: SimProcess, o: CoreOptions = {}): Uint8Array {
     dv.setUint32(24, 0x1f80, true);
     dv.setUint32(28, 0xffff, true);
     x.set(bigintToLe(xcr0, new Uint8Array(8)), 464);
-    dv.setBigUint64(512, 3n, true);
+    dv.setBigUint64(512, writer === "gdb" ? t.xstateBv & xcr0 : t.xstateBv, true);
     notes.push({ owner: "LINUX", type: NT_X86_XSTATE, desc: x });
   }
   if (writer === "kernel" && (o.layoutNote ?? true)) {

@@ -11,6 +11,7 @@ import { mxcsrMaskOf } from "../mxcsr.ts";
 import { kernelOption, u64Option } from "../options.ts";
 import { displayName, type Profile } from "../profile.ts";
 import type { CheckpointFrames } from "../scan/cases.ts";
+import { type FrameSize, framesOf, frameWords, writes } from "../scan/frame-size.ts";
 import { choosePolicies, type PolicyChoice, withDestinationKernel } from "../sigreturn/policy.ts";
 import { predict } from "../sigreturn/predict.ts";
 import { POLICIES, type Policy } from "../sigreturn/types.ts";
@@ -20,7 +21,7 @@ import { profileLayout } from "../xsave/options.ts";
 import { type CheckInput, type CheckResult, checkCompat, type HostSummary, type Verdict } from "./check.ts";
 import { type CriuCpuinfo, criuCpuinfo } from "./criu.ts";
 import type { ComponentFate, Fate, FrameOutcome } from "./evaluate.ts";
-import type { Finding, FrameStyle } from "./findings.ts";
+import { type Finding, type FrameStyle, finding } from "./findings.ts";
 
 /** A PROFILE argument (`host`, a built-in name, a path) or a profile already loaded. */
 export type ProfileArg = string | Profile;
@@ -46,6 +47,12 @@ export interface CheckRequest {
   core?: string;
   /** With `to: "host"`: measure the running kernel's policy (default) rather than use the table. */
   measure?: boolean;
+  /**
+   * `--amx`: the restorer requests AMX permission again on the destination
+   * (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)), so the destination's tasks have tile
+   * data in their user_features and user_size, as an AMX task had on the source.
+   */
+  amx?: boolean;
 }
 
 /** What a check needs from where it runs. */
@@ -99,7 +106,12 @@ export async function checkHosts(request: CheckRequest, env: CheckEnv): Promise<
   if (request.checkpoint !== undefined && request.core !== undefined)
     throw new UsageError("give --checkpoint or --core, not both", { input: "--core" });
   const to = await load(request.to, env);
-  const lb = profileLayout(to.profile, kernel ? { kernel } : {});
+  const lb = profileLayout(to.profile, {
+    ...(kernel ? { kernel } : {}),
+    ...(request.amx ? { amx: true } : {}),
+  });
+  if (request.amx && !hasBit(lb.userFeatures, XFEATURE.XTILEDATA))
+    throw new UsageError(`${to.name} has no AMX tile data to request permission for`, { input: "--amx" });
   let pol = withDestinationKernel(chosen, to.profile.kernel);
   if (request.to === "host" && !chosen.policies && request.measure !== false && env.measurePolicy) {
     // This machine can say which policy its kernel implements: ask it (sigframe probe, < 1 s).
@@ -108,6 +120,7 @@ export async function checkHosts(request: CheckRequest, env: CheckEnv): Promise<
   }
   let from: { profile: Profile; name: string } | undefined;
   let taken: CheckpointFrames | undefined;
+  const inputFindings: Finding[] = [];
   const kind =
     request.checkpoint !== undefined ? "checkpoint" : request.core !== undefined ? "core" : undefined;
   if (kind) {
@@ -116,15 +129,27 @@ export async function checkHosts(request: CheckRequest, env: CheckEnv): Promise<
       throw new UsageError(`reading frames from a ${kind} is not available here`, { input: `--${kind}` });
     from = request.from === undefined || request.from === "-" ? undefined : await load(request.from, env);
     taken = await env.checkpointFrames(kind, path, from ? profileLayout(from.profile) : undefined, lb);
-    if (!from && taken.profile)
-      from = { profile: taken.profile, name: displayName(taken.profile, taken.profile.name) };
+    const image = taken.profile
+      ? { profile: taken.profile, name: displayName(taken.profile, taken.profile.name) }
+      : undefined;
+    if (from && image && contradicts(from.profile, taken) && !contradicts(image.profile, taken)) {
+      // The frames state their writer; the image's own record agrees with them and --from does
+      // not: the record wins, and the report says so.
+      inputFindings.push(sourceContradicted(from, image, kind, taken));
+      from = image;
+      taken = await env.checkpointFrames(kind, path, undefined, lb);
+    }
+    from ??= image;
+    if (from) inputFindings.push(...mismatchFindings(from, taken));
   } else {
     if (request.from === undefined)
       throw new UsageError("give --from PROFILE (or --checkpoint/--core)", { input: "--from" });
     from = await load(request.from, env);
   }
   if (!from) throw new UsageError("the source host is not known: pass --from", { input: "--from" });
-  const amx = uses !== undefined && hasBit(uses, XFEATURE.XTILEDATA) ? { amx: true } : {};
+  // A process whose state (given, or found in the image) has tile data had AMX permission.
+  const used = uses ?? taken?.uses;
+  const amx = used !== undefined && hasBit(used, XFEATURE.XTILEDATA) ? { amx: true } : {};
   const la = profileLayout(from.profile, amx);
   const input: CheckInput = {
     from: la,
@@ -140,10 +165,67 @@ export async function checkHosts(request: CheckRequest, env: CheckEnv): Promise<
   if (u !== undefined) input.uses = u;
   if (taken) input.frames = taken.frames;
   if (restorers) input.restorers = restorers;
+  if (inputFindings.length) input.inputFindings = inputFindings;
   const report: CheckReport = checkCompat(input);
   const note = [pol.note, ...(taken?.notes ?? [])].filter(Boolean).join("; ");
   if (note) report.note = note;
   return report;
+}
+
+/** Some live frame of the image was not written by `p`'s kernel (its xstate_size/xfeatures differ). */
+function contradicts(p: Profile, taken: CheckpointFrames): boolean {
+  const l = profileLayout(p);
+  return (taken.live ?? []).some((f) => !writes(l, f));
+}
+
+function distinct(frames: readonly FrameSize[]): FrameSize[] {
+  const out: FrameSize[] = [];
+  for (const f of frames)
+    if (!out.some((x) => x.xfeatures === f.xfeatures && x.xstateSize === f.xstateSize)) out.push(f);
+  return out;
+}
+
+function sourceContradicted(
+  given: { profile: Profile; name: string },
+  image: { profile: Profile; name: string },
+  kind: "checkpoint" | "core",
+  taken: CheckpointFrames,
+): Finding {
+  const live = taken.live ?? [];
+  const record =
+    image.profile.source.kind === "criu-cpuinfo"
+      ? "cpuinfo.img"
+      : image.profile.source.kind === "elf-core"
+        ? "its XSAVE notes"
+        : "its own record";
+  return finding("source_contradicted", {
+    message: `--from ${given.name} contradicts the ${live.length} live frame${live.length === 1 ? "" : "s"} on the stacks: they state ${frameWords(distinct(live))}, and ${given.name}'s kernel writes ${frameWords(framesOf(profileLayout(given.profile)))}; the ${kind}'s ${record} (${image.name}: ${image.profile.vendor}) agrees with them, so it is the source here`,
+  });
+}
+
+/** The live frames the source layout did not write, one finding per size: what they were read with. */
+function mismatchFindings(from: { profile: Profile; name: string }, taken: CheckpointFrames): Finding[] {
+  const l = profileLayout(from.profile);
+  const groups = new Map<string, NonNullable<CheckpointFrames["mismatches"]>>();
+  for (const m of taken.mismatches ?? []) {
+    const k = `${m.frame.xfeatures}|${m.frame.xstateSize}|${m.writer?.profile.vendor ?? ""}`;
+    groups.set(k, [...(groups.get(k) ?? []), m]);
+  }
+  return [...groups.values()].map((g) => {
+    const m = g[0]!;
+    const frames = g.map((x) => x.id);
+    const which = `frame${frames.length === 1 ? "" : "s"} ${frames.join(", ")} state${frames.length === 1 ? "s" : ""} ${frameWords(m.frame)}`;
+    return m.writer
+      ? finding("frame_layout_mismatch", {
+          frames,
+          message: `${which}, not what ${from.name}'s kernel writes (${frameWords(framesOf(l))}): ${frames.length === 1 ? "its" : "their"} components are read at ${m.writer.profile.vendor}'s standard offsets, the only published layout that gives that size (a frame written on another host before a migration, or a source that is not the CPU the process ran on)`,
+        })
+      : finding("frame_layout_mismatch", {
+          severity: "error",
+          frames,
+          message: `${which}, which neither ${from.name}'s kernel nor any published vendor layout writes: where ${frames.length === 1 ? "its" : "their"} components are is not known (the fates are computed at ${from.name}'s offsets); pass --from with the CPU that wrote ${frames.length === 1 ? "it" : "them"}`,
+        });
+  });
 }
 
 /** CRIU's answer in words, and how it compares with the verdict, as the reports print them. */

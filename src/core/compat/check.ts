@@ -82,6 +82,8 @@ export interface CheckInput {
   criu?: { from: CriuCpuinfo; to: CriuCpuinfo };
   /** Host names for messages. */
   names?: { from: string; to: string };
+  /** Findings about the input itself (frames that contradict the source layout), in the verdict too. */
+  inputFindings?: Finding[];
 }
 
 /**
@@ -129,7 +131,7 @@ export function checkCompat(input: CheckInput): CheckResult {
     outcomes.set(policy, list);
   }
 
-  const statics = staticFindings(from, to, uses, names, mx);
+  const statics = [...staticFindings(from, to, uses, names, mx), ...(input.inputFindings ?? [])];
 
   const { findings, byPolicySeverities } = groupEffects(effects, selected, from, to, names, mx);
   findings.push(...statics);

@@ -16,11 +16,20 @@ export type Severity = "error" | "warning" | "info";
  * - `kernel`: a frame the kernel on A wrote (a thread inside a signal handler at checkpoint time);
  * - `kernel-altstack`: the same frame at the top of a sigaltstack (nothing readable past it);
  * - `criu`: the frame CRIU's restorer builds on B (components relocated, xstate_size trimmed);
+ * - `amx-restorer`: a restorer that requests AMX permission again on B and carries tile state;
  * - `raw-copy`: a restorer that copies A's XSAVE bytes unchanged (gVisor);
  * - `checkpoint`: a frame found in a checkpoint or core (given by the caller);
  * - `mxcsr`: a kernel frame from A whose MXCSR uses a bit only A accepts.
  */
-export type FrameStyle = "kernel" | "kernel-altstack" | "criu" | "raw-copy" | "checkpoint" | "core" | "mxcsr";
+export type FrameStyle =
+  | "kernel"
+  | "kernel-altstack"
+  | "criu"
+  | "amx-restorer"
+  | "raw-copy"
+  | "checkpoint"
+  | "core"
+  | "mxcsr";
 
 /** One host's side of a finding: the values that differ. */
 export interface HostSide {
@@ -70,7 +79,9 @@ export type Finding =
   | (Base & { code: "amx_unavailable" })
   | (Base & { code: "mxcsr_rejected" })
   | (Base & { code: "mxcsr_mask_estimated" })
-  | (Base & { code: "glibc_xsave_size" });
+  | (Base & { code: "glibc_xsave_size" })
+  | (Base & { code: "source_contradicted" })
+  | (Base & { code: "frame_layout_mismatch" });
 
 export type FindingCode = Finding["code"];
 
@@ -172,6 +183,16 @@ export const FINDING_CODES: Record<FindingCode, CodeInfo> = {
     severity: "info",
     title: "MXCSR_MASK of one host is estimated from CPUID, not measured",
     hint: "x86-64 CPUs report 0xffff (DAZ), AMD CPUs with MisAlignSse 0x2ffff; capture the host with 'sigframe host' to measure it",
+  },
+  source_contradicted: {
+    severity: "warning",
+    title: "the source host given contradicts the frames on the stacks",
+    hint: "drop --from to use the CPU the checkpoint or core records, or name the CPU the process ran on: a kernel-written frame states its writer's xstate_size and xfeatures",
+  },
+  frame_layout_mismatch: {
+    severity: "info",
+    title: "a frame on the stacks was written with another XSAVE layout than the source's",
+    hint: "a frame written on another host (a process migrated while inside its handler) is read with the layout that gives its size; where no published layout does, pass --from with the CPU that wrote it",
   },
   glibc_xsave_size: {
     severity: "info",

@@ -222,6 +222,32 @@ export function criuFrame(from: XsaveLayout, to: XsaveLayout, opts: FrameOptions
   return f;
 }
 
+/**
+ * The frame of a restorer that asked for AMX permission on B (`check --amx`) and carries the tile
+ * state: every component the process uses, relocated to B's offsets, written as B's kernel writes
+ * an AMX task's frame (xstate_size = B's user_size with tile data). CRIU 4.2 is not such a
+ * restorer: its images have no AMX fields (criuFrame).
+ */
+export function amxRestorerFrame(from: XsaveLayout, to: XsaveLayout, opts: FrameOptions): FrameCase {
+  const uses = (opts.uses & from.userFeatures) | MASK_FPSSE;
+  const mxcsr = opts.mxcsr ?? MXCSR_INIT;
+  const bytes = buildFpstateBytes(to, patternState(uses, mxcsr, [from, to]), "kernel", writtenMask(opts));
+  const carried = to.xsave ? xstateBvOf(bytes) : MASK_FPSSE;
+  const placements = placementsOf(to, carried);
+  for (const b of bitsOf(uses & ~carried)) {
+    if (b < 2) continue;
+    const c = standardPlacement(from, b);
+    if (c) placements.push({ bit: b, offset: -1, size: c.size });
+  }
+  return frameCase(
+    "amx-restorer",
+    "the frame a restorer that requests AMX permission again builds on the destination (every component relocated, tile state included)",
+    bytes,
+    bufferSize(from, to),
+    { placements, writtenBytes: swSizes(bytes).extendedSize, mxcsr },
+  );
+}
+
 function xstateBvOf(fp: Uint8Array): bigint {
   return new DataView(fp.buffer, fp.byteOffset, fp.byteLength).getBigUint64(XSAVE_HDR_OFFSET, true);
 }

@@ -29,6 +29,7 @@ const STYLE_WORDS: Record<FrameStyle, string> = {
   kernel: "kernel-written frames",
   "kernel-altstack": "kernel-written frames on a sigaltstack",
   criu: "CRIU-restored thread state",
+  "amx-restorer": "thread state restored with AMX permission (--amx)",
   "raw-copy": "raw-copied thread state (gVisor)",
   checkpoint: "frames found in the checkpoint",
   core: "frames found in the core",

@@ -52,7 +52,9 @@ export function staticFindings(
     } else {
       out.push(
         finding("amx_permission", {
-          message: `AMX permission (ARCH_REQ_XCOMP_PERM) is per process and not carried to ${B}; a thread that used AMX has user_size ${from.maxUserSize} instead of ${from.userSize}`,
+          message: hasBit(to.userFeatures, XFEATURE.XTILEDATA)
+            ? `AMX permission (ARCH_REQ_XCOMP_PERM) is per process: the restorer is taken to request it again on ${B} (--amx), so its tasks have tile data and user_size ${to.userSize}`
+            : `AMX permission (ARCH_REQ_XCOMP_PERM) is per process and not carried to ${B}: a task there has user_size ${to.userSize}, while one that used AMX on ${A} had ${from.maxUserSize} (--amx: the restorer requests it again)`,
           component: "XTILEDATA",
           bit: XFEATURE.XTILEDATA,
         }),

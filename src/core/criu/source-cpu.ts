@@ -129,6 +129,7 @@ export function profileFromCoreImages(
     stepping: 0,
     cpuid: new Cpuid(leaves),
     xcr0: mask,
+    cpuidReconstructed: "CRIU's core images record no CPUID; leaves rebuilt from their XSAVE arrays",
     notes,
   };
 }

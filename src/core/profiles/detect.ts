@@ -5,11 +5,11 @@
  */
 import { profileFromCpuinfoImage } from "../criu/cpuinfo-profile.ts";
 import { looksLikeCriuLog, parseDumpLog, profileFromDumpLog } from "../criu/dump-log.ts";
-import { parseElfCore } from "../elf/core.ts";
-import { profileFromCore } from "../elf/profile.ts";
+import { openCore } from "../elf/index.ts";
 import { InvalidDataError, isSigframeError, UsageError } from "../errors.ts";
 import { parseJsonText } from "../json.ts";
 import type { Profile } from "../profile.ts";
+import { elfCoreTarget, scanTarget, settleSourceCpu } from "../scan/targets.ts";
 import { type ByteSource, bytesSource } from "../source.ts";
 import { decodeText } from "../text.ts";
 import { looksLikeCpuidR, profileFromCpuidR } from "./cpuid-r.ts";
@@ -26,10 +26,22 @@ export interface ProfileReadOptions {
 /** The most of a profile file that is read whole (ELF cores read from a file are not). */
 export const MAX_PROFILE_BYTES = 64 * 1024 * 1024;
 
-/** A profile from an ELF core, read through `src` (a file-backed source keeps a large core on disk). */
+/**
+ * A profile from an ELF core, read through `src` (a file-backed source keeps a large core on disk).
+ * Where the core's XSAVE record is weak (written by gdb, or without the kernel's layout note) the
+ * live signal frames on its stacks are found and cross-checked with it (scan/core-cpu.ts); the
+ * profile's notes say which source wins.
+ */
 export function profileFromElf(src: ByteSource, name: string): Profile {
   try {
-    return profileFromCore(parseElfCore(src), name);
+    const oc = openCore(src, name);
+    if (oc.xsave.source === "layout-note" && !oc.core.writtenByGdb) return oc.profile;
+    const target = elfCoreTarget(oc, name);
+    settleSourceCpu(target, scanTarget(target));
+    const p = target.profile!;
+    if (target.coreCpuSource === "notes")
+      p.notes = [...p.notes, ...target.notes.filter((n) => n.startsWith("source CPU: "))];
+    return p;
   } catch (e) {
     if (isSigframeError(e)) e.locate({ input: name });
     throw e;

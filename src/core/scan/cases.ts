@@ -8,15 +8,20 @@
  * Low-confidence frames are not live and are not evaluated (they are listed in the notes).
  */
 import type { FrameCase, Placement } from "../compat/frames.ts";
-import { criuFrame } from "../compat/frames.ts";
+import { amxRestorerFrame, criuFrame } from "../compat/frames.ts";
 import { InvalidDataError, UsageError } from "../errors.ts";
-import { bitsOf, hex } from "../hex.ts";
+import { bitsOf, hasBit, hex } from "../hex.ts";
 import type { Profile } from "../profile.ts";
 import { standardPlacement } from "../sigframe/fpstate.ts";
+import { XFEATURE } from "../xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../xsave/layout.ts";
+import { type FrameSize, writerLayout, writes } from "./frame-fit.ts";
 import { FRAME_BYTES_TAKEN } from "./geometry.ts";
 import type { FoundFrame } from "./scan.ts";
 import { type ProcessScan, type ScanTarget, scanTarget, settleSourceCpu } from "./targets.ts";
+
+/** XTILECFG and XTILEDATA. */
+const AMX_MASK = (1n << BigInt(XFEATURE.XTILECFG)) | (1n << BigInt(XFEATURE.XTILEDATA));
 
 /** Where the source wrote each component the frame holds (its xstate_bv), in the source's layout. */
 export function framePlacements(f: FoundFrame, from: XsaveLayout): Placement[] {
@@ -28,8 +33,24 @@ export function framePlacements(f: FoundFrame, from: XsaveLayout): Placement[] {
   return out;
 }
 
+/**
+ * A live frame that the source layout did not write (its xstate_size/xfeatures are not the
+ * layout's): written on another CPU or kernel configuration (a process that was migrated while in
+ * its handler), or the source layout is wrong. `writer` is the layout it was read with instead,
+ * where one vendor layout explains it; without one its components were located with the source's.
+ */
+export interface FrameMismatch {
+  id: string;
+  frame: FrameSize;
+  writer?: XsaveLayout;
+}
+
 export interface ScanCases {
   frames: FrameCase[];
+  /** What each live frame says of its writer, in order. */
+  live: FrameSize[];
+  /** The live frames the source layout did not write. */
+  mismatches: FrameMismatch[];
   /** What the process uses: the OR of every thread's and every live frame's xstate_bv. */
   uses: bigint;
   notes: string[];
@@ -82,6 +103,8 @@ export function scanCases(
 ): ScanCases {
   const frames: FrameCase[] = [];
   const notes: string[] = [];
+  const live: FrameSize[] = [];
+  const mismatches: FrameMismatch[] = [];
   let uses = 3n;
   const multi = scans.length > 1;
   for (const s of scans) {
@@ -93,12 +116,23 @@ export function scanCases(
       for (const f of t.frames) {
         if (f.confidence !== "high") continue;
         uses |= f.xstateBv;
+        const id = `${pfx}t${tname}-d${f.depth}`;
+        const size = { xfeatures: f.sw.xfeatures, xstateSize: f.sw.xstateSize };
+        live.push(size);
+        // Each frame is read with the layout that wrote it: the source's, or the one vendor
+        // layout that gives its size where the source's does not (frame-fit.ts).
+        let writer = from;
+        if (!writes(from, size)) {
+          const w = writerLayout(size, `the writer of ${id}`);
+          mismatches.push(w ? { id, frame: size, writer: w } : { id, frame: size });
+          if (w) writer = w;
+        }
         frames.push(
           foundFrameCase(
             f,
             s,
-            from,
-            `${pfx}t${tname}-d${f.depth}`,
+            writer,
+            id,
             `${who(pid, th.tid, th.index)}: depth-${f.depth} ${f.signalName} frame at ${hex(f.ucontext)} (fpstate ${hex(f.fpstate)}), as the ${image} holds it`,
             image,
           ),
@@ -109,9 +143,12 @@ export function scanCases(
       const opts: Parameters<typeof criuFrame>[2] = { uses: bv };
       if (th.fpu?.mxcsr !== undefined) opts.mxcsr = th.fpu.mxcsr;
       if (th.fpu?.mxcsrMask !== undefined) opts.fromMxcsrMask = th.fpu.mxcsrMask;
-      const c = criuFrame(from, to, opts);
+      // A thread with tile state, restored on a destination whose task has AMX permission again
+      // (check --amx): an AMX-aware restorer carries it; CRIU's images have no AMX fields.
+      const amx = hasBit(to.userFeatures, XFEATURE.XTILEDATA) && (bv & AMX_MASK) !== 0n;
+      const c = amx ? amxRestorerFrame(from, to, opts) : criuFrame(from, to, opts);
       c.id = `${pfx}t${tname}-state`;
-      c.description = `${who(pid, th.tid, th.index)}: its own FPU state (xstate_bv ${hex(bv)}), as CRIU's restorer rebuilds it on the destination`;
+      c.description = `${who(pid, th.tid, th.index)}: its own FPU state (xstate_bv ${hex(bv)}), as ${amx ? "a restorer that requests AMX permission again (--amx; CRIU 4.2 has no AMX fields)" : "CRIU's restorer"} rebuilds it on the destination`;
       frames.push(c);
     }
     const low = s.result.frames.filter((f) => f.confidence !== "high").length;
@@ -120,11 +157,11 @@ export function scanCases(
         `${low} frame-shaped area${low === 1 ? " is" : "s are"} not a live frame (see 'sigframe scan') and ${low === 1 ? "is" : "are"} not evaluated`,
       );
   }
-  const live = frames.filter((f) => f.style === image).length;
+  const n = frames.filter((f) => f.style === image).length;
   notes.push(
-    `evaluated ${live} live signal frame${live === 1 ? "" : "s"} found on the stacks and ${frames.length - live} thread state${frames.length - live === 1 ? "" : "s"}`,
+    `evaluated ${n} live signal frame${n === 1 ? "" : "s"} found on the stacks and ${frames.length - n} thread state${frames.length - n === 1 ? "" : "s"}`,
   );
-  return { frames, uses, notes };
+  return { frames, live, mismatches, uses, notes };
 }
 
 /**
@@ -136,6 +173,10 @@ export interface CheckpointFrames {
   uses?: bigint;
   frames: FrameCase[];
   notes?: string[];
+  /** What each live frame says of its writer (kernel frames state xstate_size and xfeatures). */
+  live?: FrameSize[];
+  /** Live frames the source layout did not write, and the layout each was read with. */
+  mismatches?: FrameMismatch[];
 }
 
 /** `checkpoint dump`, `core S2.core`; a name that already says what it is stays as it is (`core`). */
@@ -175,7 +216,7 @@ export function scannedFrames(
       "the checkpoint does not record its CPU (no cpuinfo.img, no dump.log at log level 4, no XSAVE state); pass --from",
       { input: path },
     );
-  const out: CheckpointFrames = { uses: 3n, frames: [], notes: [] };
+  const out: CheckpointFrames = { uses: 3n, frames: [], notes: [], live: [], mismatches: [] };
   const notes: string[] = [];
   let uses = 3n;
   for (const { target, scans } of parts) {
@@ -183,6 +224,8 @@ export function scannedFrames(
     const pfx = parts.length > 1 ? `${target.container?.name ?? target.name}/` : "";
     for (const f of cases.frames) f.id = `${pfx}${f.id}`;
     out.frames.push(...cases.frames);
+    out.live!.push(...cases.live);
+    for (const m of cases.mismatches) out.mismatches!.push({ ...m, id: `${pfx}${m.id}` });
     uses |= cases.uses;
     notes.push(...cases.notes.map((n) => (pfx ? `${pfx} ${n}` : n)));
     if (target.cpuSource && target.cpuSource !== "cpuinfo.img" && !from)

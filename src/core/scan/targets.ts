@@ -10,6 +10,7 @@ import type { OpenCore } from "../elf/index.ts";
 import type { MemoryImage } from "../memory.ts";
 import type { Profile } from "../profile.ts";
 import type { ByteSource } from "../source.ts";
+import { type CoreRecord, type SettledCoreCpu, settleCoreCpu } from "./core-cpu.ts";
 import { RawMemory } from "./raw.ts";
 import { type ScanOptions, type ScanResult, type ScanThread, scanMemory, type ThreadFpu } from "./scan.ts";
 
@@ -43,6 +44,10 @@ export interface ScanTarget {
   container?: ContainerInfo;
   /** How the input was compressed (a checkpoint archive, a systemd-coredump core). */
   compression?: "gzip" | "zstd" | "xz" | "lz4";
+  /** ELF core: what its notes record of the CPU, to cross-check with the frames (core-cpu.ts). */
+  core?: CoreRecord;
+  /** ELF core: whether the source CPU stands on the notes or on the frames, once settled. */
+  coreCpuSource?: SettledCoreCpu["source"];
 }
 
 /**
@@ -50,10 +55,18 @@ export interface ScanTarget {
  * core images and the frames on the stacks show (criu/source-cpu.ts). Notes say which.
  */
 export function settleSourceCpu(target: ScanTarget, scans: readonly ProcessScan[]): void {
-  if (target.kind !== "criu" || !target.checkpoint || target.cpuSource) return;
   const frames = scans.flatMap((s) =>
     s.result.frames.filter((f) => f.confidence === "high").map((f) => f.sw),
   );
+  if (target.kind === "elf-core" && target.core && target.profile && !target.coreCpuSource) {
+    // An ELF core's notes against the frames on its stacks (core-cpu.ts).
+    const settled = settleCoreCpu(target.profile, target.core, frames);
+    target.profile = settled.profile;
+    target.coreCpuSource = settled.source;
+    target.notes.push(...settled.notes.map((n) => `source CPU: ${n}`));
+    return;
+  }
+  if (target.kind !== "criu" || !target.checkpoint || target.cpuSource) return;
   const cpu = sourceCpu(target.checkpoint, target.dumpLog, frames, target.name);
   if (cpu.profile) target.profile = cpu.profile;
   target.notes.push(...cpu.notes);
@@ -178,7 +191,14 @@ export function elfCoreTarget(oc: OpenCore, name: string): ScanTarget {
     presentBytes,
   };
   if (pid !== undefined) proc.pid = pid;
-  return { kind: "elf-core", name, processes: [proc], profile: oc.profile, notes };
+  return {
+    kind: "elf-core",
+    name,
+    processes: [proc],
+    profile: oc.profile,
+    notes,
+    core: { xsave: oc.xsave, writtenByGdb: core.writtenByGdb },
+  };
 }
 
 /** Every process of a CRIU checkpoint: gpregs sp/ip, the saved sigaltstack, fpregs/xsave. */

@@ -9,7 +9,7 @@
 import type { FeatureName } from "../cpuid/cpuid.ts";
 import { bit, bitsOf, hasBit } from "../hex.ts";
 import { atLeast, type KernelVersion } from "../kernel.ts";
-import { type Profile, profileSummary } from "../profile.ts";
+import { type Profile, type ProfileSummary, profileSummary } from "../profile.ts";
 import {
   componentInfo,
   FP_XSTATE_MAGIC2_SIZE,
@@ -61,7 +61,7 @@ export interface LayoutOptions {
 }
 
 export interface XsaveLayout {
-  profile: ReturnType<typeof profileSummary>;
+  profile: ProfileSummary;
   kernel?: string;
   /** False on a CPU without XSAVE (or where Linux would disable it): FXSAVE-only frames. */
   xsave: boolean;

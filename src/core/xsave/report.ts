@@ -30,11 +30,12 @@ export function layoutHeader(p: Profile, l: XsaveLayout): LayoutHeader {
     const asked = l.xcr0Requested ?? l.xcr0;
     const dropped = asked & ~l.xcr0;
     kernel = `--xcr0 ${hex(asked)}${l.kernel ? ` under Linux ${l.kernel}` : ""}${dropped ? `; dropped ${componentNames(dropped)}` : ""}`;
-  } else kernel = l.xcr0Source === "measured" ? "measured XCR0" : rules;
+  } else
+    kernel = l.xcr0Source === "measured" ? (p.xcr0Basis ? `from ${p.xcr0Basis}` : "measured XCR0") : rules;
   return {
     title: `${p.name}: ${describeProfile(p)}`,
     xcr0: `${hex(l.xcr0)} (${kernel})`,
-    sizes: `XCR0 ${hex(l.xcr0)} (${kernel})   user_size ${l.userSize}   max ${l.maxUserSize}   CPUID(0xD,0).ECX ${l.maxSize}`,
+    sizes: `XCR0 ${hex(l.xcr0)} (${kernel})   user_size ${l.userSize}   max ${l.maxUserSize}   ${p.cpuidReconstructed === undefined ? `CPUID(0xD,0).ECX ${l.maxSize}` : "CPUID(0xD,0) not recorded"}`,
     frame: l.xsave
       ? `signal frame: xstate_size ${l.frame.xstateSize}, extended_size ${l.frame.extendedSize}, magic2 at fpstate+${l.frame.xstateSize}`
       : "signal frame: FXSAVE only (512 bytes, no magic2)",
