@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { hex, toJson } from "../core/hex.ts";
 import { FRAME_FORMAT_TEXT } from "../core/sigframe/input.ts";
 import {
+  type FrameEnv,
   type PredictReport,
   type PredictRequest,
   predictJson,
@@ -91,7 +92,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command("predict")
     .summary("what rt_sigreturn does with a frame's FPU state, per kernel policy")
     .description(
-      "Predict, component by component, what the receiving task holds after rt_sigreturn with FILE's FPU state: loaded from the frame, reset to init (silently, on the FX-only fallback), or SIGSEGV. FILE is the FPU area (--fpstate-only), a whole rt_sigframe (--frame) or an SROP payload from uc_flags on (--ucontext); without a flag the format is detected.\n\nPolicies: legacy (< v5.14), classic (v5.14–v6.14, v7.1-rc6+, stable trees with revert 44eeff9bc467), refined (dc8aa31a7ac2, v6.15–v7.1-rc5). See docs/policies.md.",
+      "Predict, component by component, what the receiving task holds after rt_sigreturn with FILE's FPU state: loaded from the frame, reset to init (silently, on the FX-only fallback), or SIGSEGV. FILE is the FPU area (--fpstate-only), a whole rt_sigframe (--frame) or an SROP payload from uc_flags on (--ucontext); without a flag the format is detected.\n\nPolicies: legacy (< v5.14), classic (v5.14–v6.14, v7.1-rc6+, stable trees with revert 44eeff9bc467), refined (dc8aa31a7ac2, v6.15–v7.1-rc5). See docs/policies.md. Choose them with --kernel, --policy or --all-policies; with --cpu host and none of these, the running kernel's policy is measured by the probe, as check --to host does (--no-measure: its release).",
     )
     .argument("<FILE>", "frame file, or - for stdin")
     .requiredOption("--cpu <PROFILE>", "the receiving CPU: host, a built-in name, or a profile file")
@@ -116,8 +117,15 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--amx", "the receiving task has enabled AMX tile data")
     .option("--json", "JSON output")
     .option("--fail-on-loss", "exit 3 when state is lost or the task gets SIGSEGV")
+    .option(
+      "--no-measure",
+      "with --cpu host and no --kernel/--policy: the kernel release table instead of probing the kernel",
+    )
     .action(async (file: string, flags: Omit<PredictRequest, "input"> & { json?: boolean }) => {
-      const r = await predictReport({ ...flags, input: file }, { loadProfile, readInput: readFrameFile });
+      const env: FrameEnv = { loadProfile, readInput: readFrameFile };
+      if (flags.cpu === "host" && flags.measure !== false)
+        env.measurePolicy = (await import("../node/probe.ts")).measuredHostPolicy;
+      const r = await predictReport({ ...flags, input: file }, env);
       ctx.setExit(r.exitCode);
       ctx.out(flags.json ? toJson(predictJson(r)) : renderPredict(ctx, r));
     });

@@ -134,3 +134,35 @@ test("check --to host judges the host by the policy its kernel shows in the prob
   await run(["check", "--from", "intel-haswell", "--to", "host", "--no-measure", "--json"], table);
   assert.doesNotMatch(table.out, /probe cases match/);
 });
+
+test(
+  "predict --cpu host measures the policy as check --to host does; --no-measure reads the release",
+  needHelper,
+  async () => {
+    const probe = memoryIo();
+    await run(["probe", "--json"], probe);
+    const measured = JSON.parse(probe.out).policy as string;
+    const dir = mkdtempSync(join(tmpdir(), "sigframe-predict-host-"));
+    const f = join(dir, "host.bin");
+    assert.equal(await run(["build", "--cpu", "host", "-o", f], memoryIo()), 0);
+    const io = memoryIo();
+    assert.equal(await run(["predict", f, "--cpu", "host", "--json"], io), 0, io.err);
+    const doc = JSON.parse(io.out);
+    assert.match(doc.note, /policy measured on this kernel/);
+    if (measured !== "unknown")
+      assert.equal(doc.policy, measured, "the probe's policy, whatever this host's is");
+    const table = memoryIo();
+    assert.equal(await run(["predict", f, "--cpu", "host", "--no-measure", "--json"], table), 0, table.err);
+    const t = JSON.parse(table.out);
+    assert.doesNotMatch(t.note ?? "", /probe cases match/);
+    const release = (await import("node:os")).release();
+    assert.equal(t.kernel, release);
+    const expected = policiesForKernel(parseKernelVersion(release)).policies;
+    const got = "predictions" in t ? t.predictions.map((p: { policy: string }) => p.policy) : [t.policy];
+    assert.deepEqual(got, expected);
+    // Any other CPU still needs the policy named.
+    const other = memoryIo();
+    assert.equal(await run(["predict", f, "--cpu", "amd-zen4"], other), 2);
+    assert.match(other.err, /give exactly one of --kernel K, --policy P, --all-policies/);
+  },
+);

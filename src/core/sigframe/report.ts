@@ -9,7 +9,7 @@ import { type MxcsrMask, mxcsrMaskOf } from "../mxcsr.ts";
 import { kernelOption, sizeOption, u64Option } from "../options.ts";
 import type { Profile } from "../profile.ts";
 import { type PredictionJson, predictionToJson } from "../sigreturn/json.ts";
-import { choosePolicies } from "../sigreturn/policy.ts";
+import { choosePolicies, type PolicyChoice } from "../sigreturn/policy.ts";
 import { losesState } from "../sigreturn/predict.ts";
 import { POLICIES, type Prediction } from "../sigreturn/types.ts";
 import { computeLayout, type XsaveLayout } from "../xsave/layout.ts";
@@ -43,6 +43,8 @@ export interface FrameEnv {
   loadProfile(arg: string): Profile | Promise<Profile>;
   /** A whole input file (or stdin for `-`), at most `max` bytes. */
   readInput(path: string, max: number): { name: string; bytes: Uint8Array };
+  /** The policy this machine's kernel shows (the probe); undefined when it cannot tell. */
+  measurePolicy?(): PolicyChoice | undefined;
 }
 
 /** `predict`'s options as a user gives them. */
@@ -60,6 +62,11 @@ export interface PredictRequest extends FrameFlags {
   amx?: boolean;
   /** Exit 3 when state is lost or the task gets SIGSEGV. */
   failOnLoss?: boolean;
+  /**
+   * With `cpu: "host"` and no --kernel/--policy/--all-policies: measure the running kernel's
+   * policy (default, as `check --to host` does), or with false read it from the kernel release.
+   */
+  measure?: boolean;
 }
 
 export interface PredictReport {
@@ -80,15 +87,44 @@ export interface PredictReport {
 
 export async function predictReport(request: PredictRequest, env: FrameEnv): Promise<PredictReport> {
   const modes = [request.kernel !== undefined, request.policy !== undefined, Boolean(request.allPolicies)];
-  if (modes.filter(Boolean).length !== 1)
-    throw new UsageError("give exactly one of --kernel K, --policy P, --all-policies", { input: "predict" });
-  const kernel = kernelOption(request.kernel);
-  const chosen = choosePolicies(request.policy, kernel);
+  const n = modes.filter(Boolean).length;
+  // `--cpu host` alone: this machine can say which policy its kernel implements (as check --to host).
+  const onHost = request.cpu === "host" && n === 0;
+  if (n > 1 || (n === 0 && !onHost))
+    throw new UsageError(
+      "give exactly one of --kernel K, --policy P, --all-policies (with --cpu host, none: the running kernel's policy is measured)",
+      { input: "predict" },
+    );
+  let kernel = kernelOption(request.kernel);
+  let chosen: PolicyChoice = choosePolicies(request.policy, kernel);
   const base = u64Option(request.base, "--base");
   const address = u64Option(request.address, "--address");
   const readable = sizeOption(request.readableBytes, "--readable-bytes");
 
   const profile = await env.loadProfile(request.cpu);
+  if (onHost) {
+    const measured = request.measure !== false ? env.measurePolicy?.() : undefined;
+    if (measured) chosen = measured;
+    else {
+      // Not measured (--no-measure, or no probe here): the running kernel's release.
+      if (!profile.kernel)
+        throw new UsageError(
+          "the host's kernel release is not known and its policy could not be measured: give --kernel K or --policy P",
+          { input: "predict" },
+        );
+      kernel = kernelOption(profile.kernel);
+      const byRelease = choosePolicies(undefined, kernel);
+      chosen = {
+        ...byRelease,
+        note: [
+          `policy of this host's kernel ${profile.kernel} from the release table${request.measure === false ? " (--no-measure)" : " (the probe could not run)"}`,
+          byRelease.note,
+        ]
+          .filter(Boolean)
+          .join("; "),
+      };
+    }
+  }
   const task = computeLayout(profile, request.amx ? { amx: true } : {});
   const inOpts: FrameInputOptions = { layout: task };
   if (base !== undefined) inOpts.base = base;
