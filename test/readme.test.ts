@@ -101,3 +101,13 @@ async function runBlock(block: Step[], doc: string): Promise<number> {
   }
   return ran;
 }
+
+test("the README's first check runs the same anywhere; a --to host example says which machine it shows", () => {
+  const checks = all.flat().filter((s) => words(s.command).includes("check"));
+  assert.ok(checks.length > 0);
+  assert.ok(!machineBound(checks[0]!), `the first check example is machine-bound: ${checks[0]!.command}`);
+  for (const m of readme.matchAll(/```console\n\$ ([^\n]*--to host[^\n]*)/g)) {
+    const before = readme.slice(0, m.index).trimEnd().split("\n\n").pop() ?? "";
+    assert.match(before, /made on/, `no word on which machine '${m[1]}' shows`);
+  }
+});
