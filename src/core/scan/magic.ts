@@ -19,7 +19,8 @@ const B2 = (FP_XSTATE_MAGIC1 >>> 16) & 0xff;
 const B3 = FP_XSTATE_MAGIC1 >>> 24;
 const NEEDLE = new Uint8Array([B0, B1, B2, B3]);
 
-type SubstringIndexOf = (this: Uint8Array, needle: Uint8Array, from: number) => number;
+/** A substring search over any Uint8Array (`search` of findMagic1: undefined = element search). */
+export type SubstringIndexOf = (this: Uint8Array, needle: Uint8Array, from: number) => number;
 
 /** Node's substring search, found at run time (core is compiled without Node's types). */
 const substringIndexOf = (globalThis as { Buffer?: { prototype: { indexOf: SubstringIndexOf } } }).Buffer
@@ -41,6 +42,7 @@ export function findMagic1(
   end: number,
   out: number[],
   alignedFrom?: number,
+  search: SubstringIndexOf | undefined = substringIndexOf,
 ): void {
   const last = Math.min(end, bytes.length) - 4;
   if (alignedFrom !== undefined) {
@@ -49,7 +51,6 @@ export function findMagic1(
     }
     return;
   }
-  const search = substringIndexOf;
   if (search) {
     for (let i = search.call(bytes, NEEDLE, from); i >= 0 && i <= last; i = search.call(bytes, NEEDLE, i + 1))
       out.push(i);

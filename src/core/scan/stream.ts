@@ -26,6 +26,7 @@ import {
   MAX_XSTATE_SIZE,
   RT_SIGFRAME_SIZE,
 } from "./geometry.ts";
+import { findMagic1, firstAligned } from "./magic.ts";
 import {
   addExamined,
   type Candidates,
@@ -167,6 +168,8 @@ export class StreamScanner implements FrameReader {
   /** Next stream offset whose magic1 candidate has not been looked at. */
   private scanFrom = 0;
   private readonly pending: { addr: bigint; off: number }[] = [];
+  /** findMagic1's output, reused for every run of every push. */
+  private readonly found: number[] = [];
   private pendingHead = 0;
   private snapshotBytes = 0;
   private readonly notes: string[] = [];
@@ -410,24 +413,14 @@ export class StreamScanner implements FrameReader {
       const a = Math.max(from, r.offset);
       const b = Math.min(limit, rEnd);
       if (b <= a) continue;
-      // Last position whose 4 bytes are inside this run.
-      const last = Math.min(b, rEnd - 3);
       const addrOf = (off: number) => r.start + BigInt(off - r.offset);
-      if (this.opts.all) {
-        let i = w.indexOf(0x53, a - base);
-        while (i >= 0 && i + base < last) {
-          if (w[i + 1] === 0x58 && w[i + 2] === 0x50 && w[i + 3] === 0x46)
-            this.pending.push({ addr: addrOf(i + base), off: i + base });
-          i = w.indexOf(0x53, i + 1);
-        }
-      } else {
-        const mod = Number(addrOf(a) % 64n);
-        for (let off = a + ((MAGIC1_ALIGN_REMAINDER - mod + 64) % 64); off < last; off += 64) {
-          const i = off - base;
-          if (w[i] === 0x53 && w[i + 1] === 0x58 && w[i + 2] === 0x50 && w[i + 3] === 0x46)
-            this.pending.push({ addr: addrOf(off), off });
-        }
-      }
+      // Positions a..b-1 whose 4 bytes are inside this run and have arrived.
+      const at = a - base;
+      const end = Math.min(b + 3, rEnd, this.position) - base;
+      const found = this.found;
+      found.length = 0;
+      findMagic1(w, at, end, found, this.opts.all ? undefined : firstAligned(at, addrOf(a)));
+      for (const i of found) this.pending.push({ addr: addrOf(i + base), off: i + base });
     }
   }
 
