@@ -13,7 +13,6 @@ import { hex, toJson } from "../core/hex.ts";
 import { POLICIES } from "../core/sigreturn/index.ts";
 import { componentNames } from "../core/xsave/report.ts";
 import { loadProfile } from "../node/profile-arg.ts";
-import { loadCheckpointFrames } from "../node/scan-target.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable } from "./render/table.ts";
 
@@ -123,8 +122,13 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--no-measure", "with --to host: use the kernel release table instead of probing the kernel")
     .option("--json", "JSON output")
     .action(async (flags: CheckRequest & { json?: boolean }) => {
-      // --to host: the probe tells which policy this kernel implements (loaded only then).
-      const env: CheckEnv = { loadProfile, checkpointFrames: loadCheckpointFrames };
+      // --checkpoint/--core: the image readers and the scanner are loaded only then; --to host: the
+      // probe tells which policy this kernel implements (loaded only then).
+      const env: CheckEnv = {
+        loadProfile,
+        checkpointFrames: async (...args) =>
+          (await import("../node/checkpoint-frames.ts")).loadCheckpointFrames(...args),
+      };
       if (flags.to === "host" && flags.measure !== false)
         env.measurePolicy = (await import("../node/probe.ts")).measuredHostPolicy;
       const r = await checkHosts(flags, env);

@@ -13,7 +13,6 @@ import { utf8Text } from "../core/archive/streams.ts";
 import { MAX_DUMP_LOG } from "../core/criu/dump-log.ts";
 import { isSigframeError, UsageError } from "../core/errors.ts";
 import { detectFormat, HEAD_BYTES } from "../core/profiles/formats.ts";
-import { type CheckpointFrames, scannedFrames } from "../core/scan/cases.ts";
 import type { ScanOptions } from "../core/scan/scan.ts";
 import {
   checkpointTarget,
@@ -24,7 +23,6 @@ import {
   scanTarget,
   settleSourceCpu,
 } from "../core/scan/targets.ts";
-import type { XsaveLayout } from "../core/xsave/layout.ts";
 import { openFileSource } from "./byte-source.ts";
 import { describeFsError, readInput } from "./files.ts";
 import { openStreamInput } from "./stream-input.ts";
@@ -199,20 +197,5 @@ export async function scanInput(path: string, opts: ScanInputOptions = {}): Prom
   } catch (e) {
     target.close();
     throw e;
-  }
-}
-
-/** `check --checkpoint PATH` / `check --core PATH`: the image's frames for the check (cases.ts). */
-export async function loadCheckpointFrames(
-  which: "checkpoint" | "core",
-  path: string,
-  from: XsaveLayout | undefined,
-  to: XsaveLayout,
-): Promise<CheckpointFrames> {
-  const res = await scanInput(path, { expect: which === "checkpoint" ? "criu" : "elf-core" });
-  try {
-    return scannedFrames(res.parts, path, from, to);
-  } finally {
-    res.close();
   }
 }
