@@ -109,7 +109,7 @@ if (argv.includes("--write")) {
   const machine = [
     `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB`,
     `Linux ${release()}, Node ${process.version}`,
-    `${version("grep", ["--version"])}, crit ${version("crit", ["--version"])}`,
+    `${version("grep", ["--version"])}, crit from Debian criu ${version("dpkg-query", ["-W", "-f", "$" + "{Version}", "criu"])}`,
     `load average ${load0.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end`,
   ].join("; ");
   const doc = [

@@ -9,7 +9,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { CLI_BIN } from "../test/helpers/cli-bundle.ts";
 import { FIXTURES } from "../test/helpers/shared.ts";
 import { type ProcessCommand, type ProcessTiming, timeProcesses } from "./process.ts";
@@ -112,16 +112,20 @@ export function haveCrit(): boolean {
 export function criuRatios(env: NodeJS.ProcessEnv, runs: number): ProcessRatio[] {
   if (!haveCrit()) return [];
   return ratios(
-    imageKinds().map(({ kind, path }) => ({
-      name: `criu show ${kind} (${statSync(path).size} B)`,
-      ours: {
-        label: `sigframe criu show ${path} --json`,
-        argv: sigframe("criu", "show", path, "--json"),
-        env,
-      },
-      baseline: { label: `crit decode -i ${path}`, argv: ["crit", "decode", "-i", path], env },
-      target: 0.8,
-    })),
+    imageKinds().map(({ kind, path }) => {
+      // For the table: the image as the fixtures name it (S5/core-N.img), not where they are here.
+      const shown = relative(join(FIXTURES, "criu"), path);
+      return {
+        name: `criu show ${kind} (${statSync(path).size} B)`,
+        ours: {
+          label: `sigframe criu show ${shown} --json`,
+          argv: sigframe("criu", "show", path, "--json"),
+          env,
+        },
+        baseline: { label: `crit decode -i ${shown}`, argv: ["crit", "decode", "-i", path], env },
+        target: 0.8,
+      };
+    }),
     runs,
   );
 }
