@@ -4,11 +4,9 @@ import { UsageError } from "../core/errors.ts";
 import { toJson } from "../core/hex.ts";
 import { type AbiTestReport, abiTestJson } from "../core/probe/abi-test.ts";
 import { parseCaseList } from "../core/probe/report.ts";
-import { frameInput } from "../core/sigframe/input.ts";
 import { runAbiTest } from "../node/abi-test.ts";
 import type { CliContext } from "./context.ts";
-import { machineLine, renderProbe } from "./probe.ts";
-import { readFrameFile } from "./render/frame-input.ts";
+import { foreignCases, machineLine, renderProbe } from "./probe.ts";
 
 interface AbiTestFlags {
   kernel: string;
@@ -100,10 +98,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600)
         throw new UsageError("expected seconds between 1 and 3600", { input: "--boot-timeout" });
       const ids = parseCaseList(flags.cases);
-      const foreign = (flags.foreign ?? []).map((f) => {
-        const input = frameInput(readFrameFile(f), {}, {});
-        return { name: input.name, input };
-      });
+      const foreign = foreignCases(flags.foreign);
       const r = await runAbiTest({
         kernel: flags.kernel,
         ...(flags.cpuModel ? { cpuModels: flags.cpuModel } : {}),

@@ -1,14 +1,19 @@
 /** `sigframe probe`: run frame cases on the running kernel, compare with the model, name the policy. */
+import { basename } from "node:path";
 import type { Command } from "commander";
 import { hex, toJson } from "../core/hex.ts";
 import { PROBE_POLICIES } from "../core/probe/analyze.ts";
+import type { ProbeCase } from "../core/probe/cases.ts";
 import { type ConformanceReport, conformanceJson } from "../core/probe/conformance.ts";
+import { foreignCase } from "../core/probe/foreign.ts";
 import { caseMatches, hostCases, probeJson } from "../core/probe/report.ts";
+import { frameInput } from "../core/sigframe/input.ts";
 import { computeLayout } from "../core/xsave/layout.ts";
 import { type ProbeReport, parseCaseList, runProbe, selectCases } from "../node/probe.ts";
 import { runProbeUnder } from "../node/probe-under.ts";
 import { hostProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
+import { readFrameFile } from "./render/frame-input.ts";
 import { renderTable } from "./render/table.ts";
 
 interface ProbeFlags {
@@ -16,6 +21,7 @@ interface ProbeFlags {
   cases?: string;
   list?: boolean;
   under?: string;
+  foreign?: string[];
 }
 
 const LEGEND =
@@ -172,6 +178,14 @@ function renderUnder(ctx: CliContext, r: ConformanceReport): string {
   return lines.join("\n");
 }
 
+/** `--foreign FRAME...` as probe cases (read and refused before anything runs). */
+export function foreignCases(files: readonly string[] | undefined): ProbeCase[] {
+  return (files ?? []).map((f, i) => {
+    const input = frameInput(readFrameFile(f), {}, {});
+    return foreignCase(i, basename(input.name), input);
+  });
+}
+
 export function register(program: Command, ctx: CliContext): void {
   program
     .command("probe")
@@ -183,10 +197,19 @@ export function register(program: Command, ctx: CliContext): void {
       "--under <CMD>",
       "run the helper under another Linux-ABI runtime (e.g. 'runsc --network=none do', 'qemu-x86_64 -cpu max'; split like a shell does, no shell) and list where it departs from Linux",
     )
+    .option(
+      "--foreign <FRAME...>",
+      "recorded frames (from build, scan, another host) handed to sigreturn as well",
+    )
     .action((flags: ProbeFlags) => {
       const ids = parseCaseList(flags.cases);
+      const extra = foreignCases(flags.foreign);
       if (flags.under !== undefined && !flags.list) {
-        const r = runProbeUnder(ids ? { under: flags.under, cases: ids } : { under: flags.under });
+        const r = runProbeUnder({
+          under: flags.under,
+          ...(ids ? { cases: ids } : {}),
+          ...(extra.length ? { extra } : {}),
+        });
         ctx.out(flags.json ? toJson(conformanceJson(r)) : renderUnder(ctx, r));
         if (!r.conforms) ctx.setExit(1);
         return;
@@ -218,7 +241,7 @@ export function register(program: Command, ctx: CliContext): void {
         }
         return;
       }
-      const report = runProbe(ids ? { cases: ids } : {});
+      const report = runProbe({ ...(ids ? { cases: ids } : {}), ...(extra.length ? { extra } : {}) });
       ctx.out(flags.json ? toJson(probeJson(report)) : renderProbe(ctx, report));
       if (report.verdict.mismatches > 0) ctx.setExit(1);
     });

@@ -3,11 +3,9 @@
  * model with the cached initramfs, read the guest's CPUID and frame through its /init, compute the
  * cases for that layout (plus any recorded frames), run them in the guest, and compare.
  */
-import { basename } from "node:path";
 import { EnvironmentError, isSigframeError, UsageError } from "../core/errors.ts";
 import { type AbiBoot, type AbiTestReport, abiBoot, abiTestReport } from "../core/probe/abi-test.ts";
 import type { ProbeCase } from "../core/probe/cases.ts";
-import { foreignCase } from "../core/probe/foreign.ts";
 import {
   decodeCpuidOutput,
   decodeFrameOutput,
@@ -15,7 +13,6 @@ import {
   encodeCases,
 } from "../core/probe/protocol.ts";
 import { casesToRun, helperCapture, planProbe, probeReport } from "../core/probe/report.ts";
-import type { DecodedFrameInput } from "../core/sigframe/input.ts";
 import { failureOf, type HelperOutput, probeArgs } from "./native.ts";
 import { type Accel, cacheDir, GuestSession, initramfsPath, kvmStatus, qemuVersion } from "./qemu.ts";
 import { type BootImage, bootImage } from "./vmlinux.ts";
@@ -24,8 +21,8 @@ export interface AbiTestRequest {
   kernel: string;
   /** -cpu models, one boot each; default: `host` under KVM, `max` under TCG. */
   cpuModels?: string[];
-  /** Recorded frames (decoded frame files) handed to the guest's sigreturn. */
-  foreign?: { name: string; input: DecodedFrameInput }[];
+  /** Recorded frames handed to the guest's sigreturn (core/probe/foreign.ts). */
+  foreign?: ProbeCase[];
   accel?: "auto" | Accel;
   cases?: string[];
   /** Seconds for the kernel to reach /init. */
@@ -115,8 +112,7 @@ export async function runAbiTest(req: AbiTestRequest): Promise<AbiTestReport> {
       throw new UsageError(`cannot read the kernel: ${(e as Error).message}`, { input: req.kernel });
     throw e;
   }
-  // Recorded frames are refused before anything boots.
-  const foreign = (req.foreign ?? []).map((f, i) => foreignCase(i, basename(f.name), f.input));
+  const foreign = req.foreign ?? [];
   const q = qemuVersion();
   if (!q.ok) throw new EnvironmentError(q.reason, { input: "abi-test" });
   const { accel, note } = chooseAccel(req.accel);

@@ -40,6 +40,8 @@ export interface UnderRequest {
   /** The runtime's command line; the helper's path and arguments are appended. */
   under: string;
   cases?: string[];
+  /** Recorded frames to hand to the runtime's sigreturn (foreign.ts). */
+  extra?: ProbeCase[];
   timeoutMsPerCase?: number;
 }
 
@@ -159,7 +161,11 @@ export function runProbeUnder(req: UnderRequest): ConformanceReport {
   const capture = helperCapture(cpuid, frame, argv[0]!, `captured by the helper under ${req.under}`);
   const base = computeLayout(capture.profile);
   const layout = taskLayout(base, computeLayout(capture.profile, { amx: true }), frame.sw?.xstateSize);
-  const plan = planProbe(capture, req.cases ? { cases: req.cases, layout } : { layout });
+  const plan = planProbe(capture, {
+    layout,
+    ...(req.cases ? { cases: req.cases } : {}),
+    ...(req.extra ? { extra: req.extra } : {}),
+  });
   if (helper.warning) plan.warnings.push(helper.warning);
   if (layout !== base) {
     plan.warnings.push(

@@ -3,6 +3,7 @@
  * from its layout, run them, and compare every result with the sigreturn model (core/probe/report.ts).
  */
 
+import type { ProbeCase } from "../core/probe/cases.ts";
 import type { Isa } from "../core/probe/regions.ts";
 import { casesToRun, type ProbeReport, planProbe, probeReport } from "../core/probe/report.ts";
 import type { Policy } from "../core/sigreturn/index.ts";
@@ -15,7 +16,7 @@ export type { ProbeReport };
  * `isa` narrows the register set below what the CPU has (e.g. to check the AVX-only and SSE-only
  * paths of the helper and the classifier on an AVX-512 machine).
  */
-export function runProbe(opts: { cases?: string[]; isa?: Isa } = {}): ProbeReport {
+export function runProbe(opts: { cases?: string[]; isa?: Isa; extra?: ProbeCase[] } = {}): ProbeReport {
   const runner = nativeRunner("probe");
   const plan = planProbe(nativeHostCapture(runner), opts);
   const toRun = casesToRun(plan);

@@ -172,3 +172,32 @@ test(
     assert.ok(doc.delivery.some((d) => d.field === "uc_flags"));
   },
 );
+
+test(
+  "probe --foreign: a recorded frame handed to this kernel's sigreturn, predicted like every case",
+  needHelper,
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sigframe-foreign-"));
+    writeFileSync(join(dir, "state.json"), JSON.stringify({ xmm5: `0x${"a5".repeat(16)}`, mxcsr: "0x1f80" }));
+    const frame = join(dir, "host.frame");
+    const b = memoryIo();
+    assert.equal(
+      await run(["build", "--cpu", "host", "--state", join(dir, "state.json"), "-o", frame], b),
+      0,
+      b.err,
+    );
+    const io = memoryIo();
+    const code = await run(["probe", "--cases", "untouched", "--foreign", frame, "--json"], io);
+    const doc = JSON.parse(io.out) as ConformanceJson;
+    assert.equal(code, 0, io.err);
+    const f = doc.cases.find((c) => c.id === "foreign-1")!;
+    assert.match(f.description, /^host\.frame: rt_sigframe, xstate_size \d+/);
+    assert.ok(f.match, `observed ${f.observed}, predicted ${f.predicted}`);
+    assert.equal(f.observed?.[0], "M", "XMM came back from the frame's bytes");
+    const bad = memoryIo();
+    writeFileSync(join(dir, "empty"), "");
+    assert.equal(await run(["probe", "--foreign", join(dir, "empty")], bad), 2);
+    assert.equal(bad.out, "");
+    assert.equal(bad.err.trim().split("\n").length, 1, bad.err);
+  },
+);

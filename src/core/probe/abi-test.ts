@@ -101,6 +101,8 @@ export interface AbiTestJson {
   kernel: string;
   policy: Policy | "unknown";
   candidates: Policy[];
+  /** Cases of every boot that do not match each policy, as `MODEL/CASE`. */
+  policyMismatches: Record<Policy, string[]>;
   qemu: AbiTestReport["qemu"];
   limits: readonly string[];
   boots: AbiBootJson[];
@@ -112,6 +114,12 @@ export function abiTestJson(r: AbiTestReport): AbiTestJson {
     kernel: r.kernel,
     policy: r.policy,
     candidates: r.candidates,
+    policyMismatches: Object.fromEntries(
+      PROBE_POLICIES.map((p) => [
+        p,
+        r.boots.flatMap((b) => b.probe.verdict.byPolicy[p].map((id) => `${b.model}/${id}`)),
+      ]),
+    ) as Record<Policy, string[]>,
     qemu: r.qemu,
     limits: r.limits,
     boots: r.boots.map((b) => ({
