@@ -28,6 +28,9 @@ function renderCheck(ctx: CliContext, r: CheckReport): string {
   lines.push(host("from", r.from));
   lines.push(host("to  ", r.to));
   lines.push(`  uses  ${hex(r.uses)} (${componentNames(r.uses)})`);
+  lines.push(
+    `  signal frames  up to ${r.from.frameBytes} bytes of stack on ${r.from.name} (AT_MINSIGSTKSZ ${r.from.atMinSigStkSz}), up to ${r.to.frameBytes} on ${r.to.name} (AT_MINSIGSTKSZ ${r.to.atMinSigStkSz})`,
+  );
   const all = r.evaluated.length === 3;
   lines.push(
     `  kernel policies  ${r.evaluated.join(", ")}${all ? " (all: pass --kernel or --policy to choose)" : ""}`,

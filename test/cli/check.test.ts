@@ -17,7 +17,8 @@ const check = (a: HostKey, b: HostKey, ...rest: string[]) =>
 describe("sigframe check: exit codes of the issue's pairs", needs(CORPUS, "cpuid corpus"), () => {
   const cases: [HostKey, HostKey, string[], number, string][] = [
     ["thisMachine", "icelakeSp", [], 3, "component_misplaced"],
-    ["haswell", "icelakeSp", ["--policy", "classic"], 0, ""],
+    // Haswell's glibc sized its lazy-binding XSAVE area at 832 bytes: Ice Lake-SP writes 2688.
+    ["haswell", "icelakeSp", ["--policy", "classic"], 1, "glibc_xsave_size"],
     ["haswell", "icelakeSp", ["--policy", "refined"], 3, "xstate_size_smaller"],
     ["haswell", "icelakeSp", [], 1, "xstate_size_smaller"],
     ["icelakeSp", "haswell", [], 3, "xstate_size_larger"],
@@ -46,8 +47,9 @@ describe("sigframe check: exit codes of the issue's pairs", needs(CORPUS, "cpuid
 
   test("--kernel maps to the policy: 6.17.5 is refined, 7.3 classic", async () => {
     assert.equal((await check("haswell", "icelakeSp", "--kernel", "6.17.5")).code, 3);
-    assert.equal((await check("haswell", "icelakeSp", "--kernel", "7.3")).code, 0);
-    assert.equal((await check("haswell", "icelakeSp", "--kernel", "6.1")).code, 0);
+    // classic kernels restore the frames; what is left is glibc's XSAVE area (a warning).
+    assert.equal((await check("haswell", "icelakeSp", "--kernel", "7.3")).code, 1);
+    assert.equal((await check("haswell", "icelakeSp", "--kernel", "6.1")).code, 1);
   });
 });
 
@@ -99,7 +101,15 @@ describe("sigframe check: output", needs(CORPUS, "cpuid corpus"), () => {
       "--json",
     );
     const j = JSON.parse(r.out);
-    assert.equal(r.code, 0, JSON.stringify(j.findings, null, 1));
+    // No frame finding; glibc's XSAVE area (sized for the whole mask, whatever the process uses)
+    // is the only warning.
+    assert.deepEqual(
+      j.findings
+        .filter((f: { severity: string }) => f.severity !== "info")
+        .map((f: { code: string }) => f.code),
+      ["glibc_xsave_size"],
+    );
+    assert.equal(r.code, 1);
     assert.equal(j.uses, "0x7");
   });
 

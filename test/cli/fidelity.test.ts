@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
+import { FIXTURES, needs } from "../helpers/shared.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sigframe-fidelity-"));
 
@@ -227,4 +228,60 @@ describe("a frame that ends where memory ends (--readable-bytes)", () => {
     assert.equal(r.code, 0, r.err);
     assert.equal(JSON.parse(r.out).reason, "magic2-unreadable");
   });
+});
+
+describe("check: glibc's XSAVE area and sigaltstacks after migration", () => {
+  test("amd-zen4 → intel-sapphirerapids: glibc_xsave_size is a warning, with the conditions and the fixes", async () => {
+    const r = await cli([
+      "check",
+      "--from",
+      "amd-zen4",
+      "--to",
+      "intel-sapphirerapids",
+      "--policy",
+      "classic",
+      "--json",
+    ]);
+    const j = JSON.parse(r.out);
+    const g = j.findings.find((f: { code: string }) => f.code === "glibc_xsave_size");
+    assert.ok(g, r.out);
+    assert.equal(g.severity, "warning");
+    assert.match(g.message, /lazily bound/);
+    assert.match(g.hint, /LD_BIND_NOW=1/);
+    assert.match(g.hint, /-z now/);
+    assert.ok(j.to.frameBytes > j.from.frameBytes);
+    assert.ok(j.to.atMinSigStkSz > j.from.atMinSigStkSz);
+    const human = await cli([
+      "check",
+      "--from",
+      "amd-zen4",
+      "--to",
+      "intel-sapphirerapids",
+      "--policy",
+      "classic",
+    ]);
+    assert.match(
+      human.out,
+      /^ {2}signal frames {2}up to \d+ bytes of stack on amd-zen4 \(AT_MINSIGSTKSZ \d+\), up to \d+ on intel-sapphirerapids/m,
+    );
+  });
+
+  test(
+    "check --checkpoint passes each thread's sigaltstack: S4's 64 KiB one holds any frame",
+    needs(join(FIXTURES, "criu", "S4"), "fixture S4"),
+    async () => {
+      const r = await cli([
+        "check",
+        "--checkpoint",
+        join(FIXTURES, "criu", "S4"),
+        "--to",
+        "intel-sapphirerapids",
+        "--policy",
+        "classic",
+        "--json",
+      ]);
+      const j = JSON.parse(r.out);
+      assert.ok(!j.findings.some((f: { code: string }) => f.code === "sigaltstack_too_small"), r.out);
+    },
+  );
 });

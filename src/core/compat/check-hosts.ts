@@ -164,6 +164,7 @@ export async function checkHosts(request: CheckRequest, env: CheckEnv): Promise<
   const u = uses ?? taken?.uses;
   if (u !== undefined) input.uses = u;
   if (taken) input.frames = taken.frames;
+  if (taken?.altstacks) input.altstacks = taken.altstacks;
   if (restorers) input.restorers = restorers;
   if (inputFindings.length) input.inputFindings = inputFindings;
   const report: CheckReport = checkCompat(input);

@@ -18,6 +18,7 @@ import { type Effect, effectsOf, evaluateFrame, type FrameOutcome, type Predicto
 import { type Finding, type FrameStyle, type Severity, severityRank } from "./findings.ts";
 import { type FrameCase, standardFrames } from "./frames.ts";
 import { groupEffects } from "./group.ts";
+import { frameStack, sigaltstackFindings, type ThreadAltstack } from "./sigstack.ts";
 import { staticFindings } from "./static-findings.ts";
 
 export interface Verdict {
@@ -43,6 +44,10 @@ export interface HostSummary {
   mxcsrMask: number;
   /** The mask is not measured: estimated from CPUID, or assumed. */
   mxcsrMaskEstimated?: boolean;
+  /** The most stack one signal frame of the process's task takes (every alignment at its worst). */
+  frameBytes: number;
+  /** The kernel's AT_MINSIGSTKSZ on the host (init_sigframe_size(): every feature, AMX included). */
+  atMinSigStkSz: number;
 }
 
 export interface CheckResult extends Verdict {
@@ -84,6 +89,11 @@ export interface CheckInput {
   names?: { from: string; to: string };
   /** Findings about the input itself (frames that contradict the source layout), in the verdict too. */
   inputFindings?: Finding[];
+  /**
+   * The sigaltstack of each thread of a checkpoint: each is checked against B's frame, in place
+   * of the sizes a program may have chosen on A.
+   */
+  altstacks?: ThreadAltstack[];
 }
 
 /**
@@ -131,7 +141,11 @@ export function checkCompat(input: CheckInput): CheckResult {
     outcomes.set(policy, list);
   }
 
-  const statics = [...staticFindings(from, to, uses, names, mx), ...(input.inputFindings ?? [])];
+  const statics = [
+    ...staticFindings(from, to, uses, names, mx),
+    ...sigaltstackFindings(from, to, uses, names, input.altstacks),
+    ...(input.inputFindings ?? []),
+  ];
 
   const { findings, byPolicySeverities } = groupEffects(effects, selected, from, to, names, mx);
   findings.push(...statics);
@@ -188,6 +202,8 @@ function summary(l: XsaveLayout, name: string, mxcsrMask: MxcsrMask): HostSummar
     userFeatures: l.userFeatures,
     userSize: l.userSize,
     mxcsrMask: mxcsrMask.value,
+    frameBytes: frameStack(l).frameBytes,
+    atMinSigStkSz: frameStack(l).atMinSigStkSz,
   };
   if (mxcsrMask.estimated) s.mxcsrMaskEstimated = true;
   return s;

@@ -76,6 +76,7 @@ export type Finding =
   | (Base & { code: "pkru_init" })
   | (Base & { code: "amx_permission" })
   | (Base & { code: "pkru_key0_locked" })
+  | (Base & { code: "sigaltstack_too_small" })
   | (Base & { code: "amx_unavailable" })
   | (Base & { code: "mxcsr_rejected" })
   | (Base & { code: "mxcsr_mask_estimated" })
@@ -194,10 +195,16 @@ export const FINDING_CODES: Record<FindingCode, CodeInfo> = {
     title: "a frame on the stacks was written with another XSAVE layout than the source's",
     hint: "a frame written on another host (a process migrated while inside its handler) is read with the layout that gives its size; where no published layout does, pass --from with the CPU that wrote it",
   },
+  sigaltstack_too_small: {
+    severity: "warning",
+    title: "a sigaltstack sized on the source cannot hold the destination's signal frame",
+    hint: "size alternate stacks from the destination (sysconf(_SC_SIGSTKSZ) after the restore, or the largest AT_MINSIGSTKSZ of the fleet: sigframe layout --amx shows it), or restore on a host whose frames are no larger",
+  },
   glibc_xsave_size: {
-    severity: "info",
-    title: "glibc's cached XSAVE size differs between the hosts",
-    hint: "glibc sizes the lazy-binding save area from CPUID at startup; a larger destination area can overrun it (link with -z now, or keep sizes equal)",
+    severity: "warning",
+    title:
+      "glibc's lazy-binding XSAVE area, sized on the source, is smaller than what XSAVE writes on the destination",
+    hint: "only calls bound lazily after the restore run the trampoline: start the process with LD_BIND_NOW=1, or link with -z now (-Wl,-z,now), before it is checkpointed; GLIBC_TUNABLES=glibc.cpu.hwcaps=-XSAVEC,-XSAVE (the 512-byte FXSAVE trampoline) helps only where glibc is not built for x86-64-v3 or higher",
   },
 };
 

@@ -3,14 +3,49 @@
  * components the process does not use, AMX permission and availability, PKRU, glibc's cached
  * XSAVE size and an MXCSR_MASK that is estimated rather than measured.
  */
-import { bit, bitsOf, hasBit, hex } from "../hex.ts";
+import { bitsOf, hasBit, hex } from "../hex.ts";
 import type { MxcsrMask } from "../mxcsr.ts";
 import { componentInfo, XFEATURE } from "../xsave/components.ts";
-import { standardSize, type XsaveLayout } from "../xsave/layout.ts";
+import type { XsaveLayout } from "../xsave/layout.ts";
 import { type Finding, finding, hostSide } from "./findings.ts";
+import { type GlibcSaveArea, type GlibcTrampoline, glibcSaveAreas } from "./glibc.ts";
 
-/** glibc's STATE_SAVE_MASK (sysdeps/x86/sysdep.h): what _dl_runtime_resolve saves. */
-const GLIBC_SAVE_MASK = bit(1) | bit(2) | bit(3) | bit(5) | bit(6) | bit(7) | bit(XFEATURE.APX);
+const TRAMPOLINE_WORDS: Record<GlibcTrampoline, string> = {
+  xsavec: "with XSAVEC",
+  xsave: "with XSAVE",
+};
+
+/**
+ * glibc_xsave_size: a trampoline whose area, sized on A, is smaller than what the same XSAVE(C)
+ * writes on B (compat/glibc.ts), or that B cannot execute.
+ */
+function glibcFinding(
+  from: XsaveLayout,
+  to: XsaveLayout,
+  names: { from: string; to: string },
+): Finding | undefined {
+  const areas = glibcSaveAreas(from, to);
+  const bad = areas.filter((a) => a.written > a.reserved || a.undefinedOnB);
+  if (bad.length === 0) return undefined;
+  const A = names.from;
+  const B = names.to;
+  const cond = (a: GlibcSaveArea) =>
+    a.trampoline === "xsavec"
+      ? `${TRAMPOLINE_WORDS.xsavec}${a.isDefault ? ` (${A}'s default)` : ""}`
+      : `${TRAMPOLINE_WORDS.xsave}${a.isDefault ? ` (${A}'s default: no XSAVEC)` : " (no XSAVEC, or GLIBC_TUNABLES=glibc.cpu.hwcaps=-XSAVEC)"}`;
+  const sizes = areas
+    .map(
+      (a) =>
+        `${cond(a)} ${a.reserved} bytes, ${B} ${a.undefinedOnB ? "has no XSAVEC (#UD, SIGILL)" : `writes ${a.written}${a.written > a.reserved ? `: ${a.written - a.reserved} past its end` : ""}`}`,
+    )
+    .join("; ");
+  const worst = bad.reduce((w, a) => (a.written - a.reserved > w.written - w.reserved ? a : w));
+  return finding("glibc_xsave_size", {
+    message: `glibc sized the save area of its lazy-binding trampoline (_dl_runtime_resolve) from CPUID when the process started on ${A}: ${sizes}. The first lazily bound call after the restore overruns the registers saved beside the area and crashes the process (not with LD_BIND_NOW=1 or -z now; glibc 2.40+'s TLS descriptors size theirs the same way)`,
+    from: { size: worst.reserved },
+    to: { size: worst.written },
+  });
+}
 
 /** Layout-only findings: they do not depend on a frame or a kernel policy. */
 export function staticFindings(
@@ -72,19 +107,8 @@ export function staticFindings(
       }),
     );
   }
-  if (from.xsave && to.xsave) {
-    const ga = standardSize(from, from.xcr0 & GLIBC_SAVE_MASK);
-    const gb = standardSize(to, to.xcr0 & GLIBC_SAVE_MASK);
-    if (gb > ga) {
-      out.push(
-        finding("glibc_xsave_size", {
-          message: `glibc sized its lazy-binding XSAVE area on ${A} for ${ga} bytes; on ${B} XSAVE of the same mask writes ${gb}`,
-          from: { size: ga },
-          to: { size: gb },
-        }),
-      );
-    }
-  }
+  const glibc = glibcFinding(from, to, names);
+  if (glibc) out.push(glibc);
   if (mx.from.estimated !== mx.to.estimated) {
     const [est, name, other, otherName] = mx.to.estimated ? [mx.to, B, mx.from, A] : [mx.from, A, mx.to, B];
     out.push(

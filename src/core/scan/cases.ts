@@ -9,6 +9,7 @@
  */
 import type { FrameCase, Placement } from "../compat/frames.ts";
 import { amxRestorerFrame, criuFrame } from "../compat/frames.ts";
+import type { ThreadAltstack } from "../compat/sigstack.ts";
 import { InvalidDataError, UsageError } from "../errors.ts";
 import { bitsOf, hasBit, hex } from "../hex.ts";
 import type { Profile } from "../profile.ts";
@@ -177,6 +178,8 @@ export interface CheckpointFrames {
   live?: FrameSize[];
   /** Live frames the source layout did not write, and the layout each was read with. */
   mismatches?: FrameMismatch[];
+  /** Each thread's sigaltstack, where the image records it (CRIU thread_core.sas). */
+  altstacks?: ThreadAltstack[];
 }
 
 /** `checkpoint dump`, `core S2.core`; a name that already says what it is stays as it is (`core`). */
@@ -233,6 +236,20 @@ export function scannedFrames(
   }
   out.uses = uses;
   out.notes = notes;
+  const altstacks: ThreadAltstack[] = [];
+  for (const { target, scans } of parts) {
+    const pfx = parts.length > 1 ? `${target.container?.name ?? target.name}/` : "";
+    for (const s of scans)
+      for (const t of s.process.threads)
+        if (t.altstack)
+          altstacks.push({
+            thread: `${pfx}pid ${s.pid ?? s.process.pid ?? "?"} thread ${t.tid ?? t.index}`,
+            sp: t.altstack.sp,
+            size: t.altstack.size,
+            flags: t.altstack.flags,
+          });
+  }
+  if (altstacks.length) out.altstacks = altstacks;
   if (first?.profile) {
     const image = first.kind === "criu" ? "checkpoint" : "core";
     const p: Profile = { ...first.profile, name: imageName(image, path) };

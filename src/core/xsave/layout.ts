@@ -65,6 +65,8 @@ export interface XsaveLayout {
   kernel?: string;
   /** False on a CPU without XSAVE (or where Linux would disable it): FXSAVE-only frames. */
   xsave: boolean;
+  /** XSAVEC (CPUID(0xD,1).EAX[1]): the compacted form, which glibc's trampolines use. */
+  xsavec?: boolean;
   /** User part of XCR0 as Linux sets it (incl. dynamic features). */
   xcr0: bigint;
   /**
@@ -338,6 +340,7 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
   const layout: XsaveLayout = {
     profile: profileSummary(profile),
     xsave,
+    xsavec: xsave && cpu.has("XSAVEC"),
     xcr0,
     xcr0Source,
     xss,
