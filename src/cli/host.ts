@@ -4,6 +4,7 @@ import { hex, hexPad, toJson } from "../core/hex.ts";
 import type { Profile } from "../core/profile.ts";
 import { profileToJson } from "../core/profiles/to-json.ts";
 import { computeLayout } from "../core/xsave/layout.ts";
+import { signalStack } from "../core/xsave/report.ts";
 import { writeOutputAtomic } from "../node/files.ts";
 import { nativeHostProfile, requireHelper } from "../node/native.ts";
 import type { CliContext } from "./context.ts";
@@ -56,6 +57,39 @@ function renderHost(ctx: CliContext, p: Profile): string {
     );
   } else {
     lines.push("  no XSAVE frame (the kernel writes FXSAVE-only frames)");
+  }
+  const a = p.observedAmx;
+  if (a) {
+    // The task that requested tile data and loaded tiles (native/amx.c): the model's --amx layout.
+    const la = computeLayout(p, { amx: true });
+    lines.push("", c.bold("signal frame of a task that requested AMX tile data and loaded tiles"));
+    const ap: [string, string][] = [
+      ["xstate_size", String(a.xstateSize)],
+      ["extended_size", String(a.extendedSize)],
+      ["xfeatures", hex(a.xfeatures)],
+    ];
+    if (a.xstateBv !== undefined) ap.push(["xstate_bv", hex(a.xstateBv)]);
+    lines.push(renderPairs(ap, "  "), "");
+    const agree = la.frame.xstateSize === a.xstateSize && la.userFeatures === a.xfeatures;
+    const words = `layout model --amx: user_size ${la.userSize}, features ${hex(la.userFeatures)}`;
+    lines.push(
+      agree
+        ? `${words}: ${c.green("agrees with the kernel")}`
+        : c.yellow(`${words}: differs from the kernel's frame`),
+    );
+  }
+  if (p.atMinSigStkSz !== undefined) {
+    const s = signalStack(l);
+    const words = `AT_MINSIGSTKSZ model: ${s.atMinSigStkSz}`;
+    lines.push(
+      s.atMinSigStkSz === p.atMinSigStkSz
+        ? `${words}: ${c.green("agrees with the kernel")}`
+        : c.yellow(`${words}: the kernel says ${p.atMinSigStkSz}`),
+    );
+    if (s.amx)
+      lines.push(
+        `with the AMX permission: sigaltstack() takes more than ${s.amx.sigaltstackMin - 1} bytes, ARCH_REQ_XCOMP_PERM wants every sigaltstack at least ${s.amx.permissionMin} (sigframe probe measures both)`,
+      );
   }
   for (const n of p.notes) lines.push(c.dim(`note: ${n}`));
   return lines.join("\n");

@@ -39,7 +39,7 @@ interface DiffOutput extends LayoutOutput {
 export function renderLayout(ctx: CliContext, p: Profile, l: XsaveLayout): string {
   const { c } = ctx;
   const head = layoutHeader(p, l);
-  const lines: string[] = [c.bold(head.title), head.sizes, head.frame, ""];
+  const lines: string[] = [c.bold(head.title), head.sizes, head.frame, head.stack, ""];
   const colour = { "in frames": c.green, supervisor: c.dim, "not enabled": c.yellow };
   const rows = componentRows(l).map((x) => {
     const state = colour[x.state](x.state);

@@ -57,6 +57,11 @@ export interface Profile {
    * not measured values, and reports say so instead of printing them.
    */
   cpuidReconstructed?: string;
+  /**
+   * The frame the kernel wrote for a task that requested AMX tile data (ARCH_REQ_XCOMP_PERM)
+   * and loaded tiles (`sigframe host` where XCR0 has tile data).
+   */
+  observedAmx?: ObservedFrame;
   /** Facts about how the profile was obtained that a user should see (missing sub-leaves, guesses). */
   notes: string[];
 }

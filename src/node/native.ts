@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { EnvironmentError } from "../core/errors.ts";
+import { hasBit } from "../core/hex.ts";
 import type { ProbeCase } from "../core/probe/cases.ts";
 import {
   decodeCpuidOutput,
@@ -20,6 +21,7 @@ import {
 import type { Isa, RegImage } from "../core/probe/regions.ts";
 import { helperCapture, type ProbeCapture } from "../core/probe/report.ts";
 import type { Profile } from "../core/profile.ts";
+import { FP_XSTATE_MAGIC1, XFEATURE } from "../core/xsave/components.ts";
 import { packageRoot } from "./package-root.ts";
 
 /** The helper binary: SIGFRAME_HELPER overrides the built one (packagers, tests). */
@@ -155,9 +157,9 @@ export function nativeCpuid(opts: { cpu?: number } = {}, runner = nativeRunner()
   return decodeCpuidOutput(runChecked(runner, args), `${runner.label} cpuid`);
 }
 
-/** The frame a plain signal gets. */
-export function nativeFrame(runner = nativeRunner()): FrameSeen {
-  return decodeFrameOutput(runChecked(runner, ["frame"]), `${runner.label} frame`);
+/** The frame a plain signal gets; `amx`: in a task that requested tile data and loaded tiles. */
+export function nativeFrame(runner = nativeRunner(), amx = false): FrameSeen {
+  return decodeFrameOutput(runChecked(runner, amx ? ["frame", "--amx"] : ["frame"]), `${runner.label} frame`);
 }
 
 /** This machine as a profile: CPUID, XCR0, XINUSE, kernel, AT_MINSIGSTKSZ, MXCSR_MASK, the frame. */
@@ -169,7 +171,25 @@ export function nativeHostProfile(): Profile {
 export function nativeHostCapture(runner = nativeRunner()): ProbeCapture {
   const c = nativeCpuid({}, runner);
   const f = nativeFrame(runner);
-  return helperCapture(c, f);
+  const cap = helperCapture(c, f);
+  // Where XCR0 has AMX tile data, the frame of a task that uses it too (native/amx.c).
+  if (c.xcr0 !== undefined && hasBit(c.xcr0, XFEATURE.XTILEDATA)) {
+    try {
+      const a = nativeFrame(runner, true);
+      if (a.sw && a.sw.magic1 === FP_XSTATE_MAGIC1) {
+        cap.profile.observedAmx = {
+          xstateSize: a.sw.xstateSize,
+          extendedSize: a.sw.extendedSize,
+          xfeatures: a.sw.xfeatures,
+          fpstateOffset: a.fpstateOffset,
+        };
+        if (a.xstateBv !== undefined) cap.profile.observedAmx.xstateBv = a.xstateBv;
+      }
+    } catch (e) {
+      cap.profile.notes.push(`no AMX frame: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return cap;
 }
 
 /** HOST_PROVIDERS entry (profile-source.ts): the helper when it can run here, else nothing (the fallbacks take over). */

@@ -43,6 +43,27 @@ describe("AMX on the running kernel", () => {
     },
   );
 
+  test(
+    "host: the AMX task's frame as measured agrees with layout --amx; AT_MINSIGSTKSZ with the model",
+    needAmx,
+    async () => {
+      const io = memoryIo();
+      assert.equal(await run(["host", "--json"], io), 0, io.err);
+      const j = JSON.parse(io.out);
+      const amx = computeLayout(hostProfile(), { amx: true });
+      assert.equal(j.observedAmx.xstateSize, amx.userSize);
+      assert.equal(j.observedAmx.xfeatures, hex(amx.userFeatures));
+      assert.ok(j.observedAmx.xstateSize > j.observed.xstateSize);
+      const human = memoryIo();
+      await run(["host"], human);
+      assert.match(
+        human.out,
+        /^layout model --amx: user_size \d+, features 0x[0-9a-f]+: agrees with the kernel$/m,
+      );
+      assert.match(human.out, /^AT_MINSIGSTKSZ model: \d+: agrees with the kernel$/m);
+    },
+  );
+
   test("every AMX case matches the model under the policy the kernel implements", needAmx, () => {
     const r = runProbe({ cases: [...AMX_CASE_IDS] });
     const ran = r.results.filter((c) => !c.skipped);

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { Cpuid, type CpuidLeaf } from "../cpuid/cpuid.ts";
 import { InvalidDataError } from "../errors.ts";
-import type { Profile } from "../profile.ts";
+import type { ObservedFrame, Profile } from "../profile.ts";
 import { xsaveLeafProblem } from "../xsave/limits.ts";
 
 import { PROFILE_FORMAT } from "./to-json.ts";
@@ -37,6 +37,15 @@ const size = z
   .min(0)
   .max(1 << 24);
 
+const observedSchema = z.object({
+  xstateSize: size,
+  extendedSize: size,
+  xfeatures: hex64,
+  fpstateOffset: size,
+  xstateBv: hex64.optional(),
+  mxcsrMask: hex32.optional(),
+});
+
 export const sigframeProfileSchema = z.object({
   format: z.literal(PROFILE_FORMAT),
   name: z.string().min(1).max(200),
@@ -51,16 +60,8 @@ export const sigframeProfileSchema = z.object({
   kernel: z.string().max(200).optional(),
   atMinSigStkSz: size.optional(),
   mxcsrMask: hex32.optional(),
-  observed: z
-    .object({
-      xstateSize: size,
-      extendedSize: size,
-      xfeatures: hex64,
-      fpstateOffset: size,
-      xstateBv: hex64.optional(),
-      mxcsrMask: hex32.optional(),
-    })
-    .optional(),
+  observed: observedSchema.optional(),
+  observedAmx: observedSchema.optional(),
   source: z.object({ kind: z.string(), path: z.string().optional() }).optional(),
   notes: z.array(z.string().max(1000)).max(100).optional(),
 });
@@ -136,17 +137,8 @@ export function profileFromJson(doc: unknown, name: string): Profile {
     if (d.kernel !== undefined) p.kernel = d.kernel;
     if (d.atMinSigStkSz !== undefined) p.atMinSigStkSz = d.atMinSigStkSz;
     if (d.mxcsrMask !== undefined) p.mxcsrMask = Number.parseInt(d.mxcsrMask, 16);
-    if (d.observed) {
-      p.observed = {
-        xstateSize: d.observed.xstateSize,
-        extendedSize: d.observed.extendedSize,
-        xfeatures: BigInt(d.observed.xfeatures),
-        fpstateOffset: d.observed.fpstateOffset,
-      };
-      if (d.observed.xstateBv !== undefined) p.observed.xstateBv = BigInt(d.observed.xstateBv);
-      if (d.observed.mxcsrMask !== undefined)
-        p.observed.mxcsrMask = Number.parseInt(d.observed.mxcsrMask, 16);
-    }
+    if (d.observed) p.observed = observedFrom(d.observed);
+    if (d.observedAmx) p.observedAmx = observedFrom(d.observedAmx);
     return p;
   }
   if (kind === "corpus") {
@@ -181,4 +173,16 @@ export function profileFromJson(doc: unknown, name: string): Profile {
     `JSON is neither a sigframe profile ("format": "${PROFILE_FORMAT}") nor a cpuid-corpus dump ("leaves": [...])`,
     { input: name },
   );
+}
+
+function observedFrom(o: z.infer<typeof observedSchema>): ObservedFrame {
+  const out: ObservedFrame = {
+    xstateSize: o.xstateSize,
+    extendedSize: o.extendedSize,
+    xfeatures: BigInt(o.xfeatures),
+    fpstateOffset: o.fpstateOffset,
+  };
+  if (o.xstateBv !== undefined) out.xstateBv = BigInt(o.xstateBv);
+  if (o.mxcsrMask !== undefined) out.mxcsrMask = Number.parseInt(o.mxcsrMask, 16);
+  return out;
 }

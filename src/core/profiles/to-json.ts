@@ -4,7 +4,7 @@
  * only prints a profile does not load the validator.
  */
 import { hex, hexPad } from "../hex.ts";
-import type { Profile } from "../profile.ts";
+import type { ObservedFrame, Profile } from "../profile.ts";
 
 export const PROFILE_FORMAT = "sigframe-profile/1";
 
@@ -24,17 +24,8 @@ export function profileToJson(p: Profile): Record<string, unknown> {
   if (p.kernel !== undefined) doc.kernel = p.kernel;
   if (p.atMinSigStkSz !== undefined) doc.atMinSigStkSz = p.atMinSigStkSz;
   if (p.mxcsrMask !== undefined) doc.mxcsrMask = hexPad(p.mxcsrMask, 8);
-  if (p.observed) {
-    const o: Record<string, unknown> = {
-      xstateSize: p.observed.xstateSize,
-      extendedSize: p.observed.extendedSize,
-      xfeatures: hex(p.observed.xfeatures),
-      fpstateOffset: p.observed.fpstateOffset,
-    };
-    if (p.observed.xstateBv !== undefined) o.xstateBv = hex(p.observed.xstateBv);
-    if (p.observed.mxcsrMask !== undefined) o.mxcsrMask = hexPad(p.observed.mxcsrMask, 8);
-    doc.observed = o;
-  }
+  if (p.observed) doc.observed = observedJson(p.observed);
+  if (p.observedAmx) doc.observedAmx = observedJson(p.observedAmx);
   doc.source = { kind: p.source.kind };
   doc.notes = p.notes;
   doc.cpuid = p.cpuid.leaves.map((l) => ({
@@ -46,4 +37,16 @@ export function profileToJson(p: Profile): Record<string, unknown> {
     edx: hexPad(l.edx, 8),
   }));
   return doc;
+}
+
+function observedJson(f: ObservedFrame): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    xstateSize: f.xstateSize,
+    extendedSize: f.extendedSize,
+    xfeatures: hex(f.xfeatures),
+    fpstateOffset: f.fpstateOffset,
+  };
+  if (f.xstateBv !== undefined) o.xstateBv = hex(f.xstateBv);
+  if (f.mxcsrMask !== undefined) o.mxcsrMask = hexPad(f.mxcsrMask, 8);
+  return o;
 }

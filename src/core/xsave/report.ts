@@ -3,11 +3,17 @@
  * layout, shared by the terminal and the explorer: the header lines, one row per component, the
  * closing line of a diff, and the `--json` documents (`layoutJson`, `diffJson`, `profilesJson`).
  */
-import { bitsOf, hex } from "../hex.ts";
+import { bitsOf, hasBit, hex } from "../hex.ts";
 import { kernelOption, sizeOption, xcr0Option } from "../options.ts";
 import { describeProfile, type Profile, type profileSummary } from "../profile.ts";
 import { BUILTIN_PROFILES } from "../profiles/builtins.ts";
-import { componentInfo } from "./components.ts";
+import {
+  maxFrameStackBytes,
+  minSigStkSz,
+  permissionAltstackMinimum,
+  sigaltstackMinimum,
+} from "../sigframe/stack.ts";
+import { componentInfo, XFEATURE } from "./components.ts";
 import { diffLayouts, type LayoutDiff } from "./diff.ts";
 import { computeLayout, type LayoutOptions, type XComponent, type XsaveLayout } from "./layout.ts";
 import { profileLayout } from "./options.ts";
@@ -21,6 +27,8 @@ export interface LayoutHeader {
   sizes: string;
   /** What a signal frame carries. */
   frame: string;
+  /** How much stack a frame takes, AT_MINSIGSTKSZ, and the AMX sigaltstack bounds. */
+  stack: string;
 }
 
 export function layoutHeader(p: Profile, l: XsaveLayout): LayoutHeader {
@@ -39,7 +47,36 @@ export function layoutHeader(p: Profile, l: XsaveLayout): LayoutHeader {
     frame: l.xsave
       ? `signal frame: xstate_size ${l.frame.xstateSize}, extended_size ${l.frame.extendedSize}, magic2 at fpstate+${l.frame.xstateSize}`
       : "signal frame: FXSAVE only (512 bytes, no magic2)",
+    stack: stackWords(l),
   };
+}
+
+/** The stack a frame of this task takes, and what the kernel derives from the host's sizes. */
+function stackWords(l: XsaveLayout): string {
+  const s = signalStack(l);
+  const amx = s.amx
+    ? `; with the AMX permission sigaltstack() takes more than ${s.amx.sigaltstackMin - 1} bytes and ARCH_REQ_XCOMP_PERM wants every sigaltstack at least ${s.amx.permissionMin}`
+    : "";
+  return `signal stack: a frame takes up to ${s.frameBytes} bytes; AT_MINSIGSTKSZ ${s.atMinSigStkSz}${amx}`;
+}
+
+/** `layout --json`'s signalStack: the numbers behind the stack line. */
+export function signalStack(l: XsaveLayout): {
+  frameBytes: number;
+  atMinSigStkSz: number;
+  amx?: { userSize: number; sigaltstackMin: number; permissionMin: number };
+} {
+  const out: ReturnType<typeof signalStack> = {
+    frameBytes: maxFrameStackBytes(l.frame.extendedSize),
+    atMinSigStkSz: minSigStkSz(l),
+  };
+  if (l.xsave && hasBit(l.xcr0, XFEATURE.XTILEDATA))
+    out.amx = {
+      userSize: l.maxUserSize,
+      sigaltstackMin: sigaltstackMinimum(l, l.maxUserSize),
+      permissionMin: permissionAltstackMinimum(l, l.maxUserSize),
+    };
+  return out;
 }
 
 export type ComponentState = "in frames" | "supervisor" | "not enabled";
@@ -192,6 +229,8 @@ export interface LayoutJson {
   maxUserSize: number;
   maxSize: number;
   frame: { xstateSize: number; extendedSize: number };
+  /** The stack a frame takes, AT_MINSIGSTKSZ, and with AMX the sigaltstack bounds. */
+  signalStack: ReturnType<typeof signalStack>;
   components: LayoutComponentJson[];
   warnings: string[];
 }
@@ -226,12 +265,23 @@ export function layoutJson(l: XsaveLayout): LayoutJson {
     maxUserSize: l.maxUserSize,
     maxSize: l.maxSize,
     frame: l.frame,
+    signalStack: signalStack(l),
     components: l.components.map(componentJson),
     warnings: l.warnings,
   };
   if (l.xcr0Requested === undefined) return doc;
   // xcr0Requested sits after xcr0Source in the document.
-  const { userFeatures, userSize, maxUserSize, maxSize, frame, components, warnings, ...head } = doc;
+  const {
+    userFeatures,
+    userSize,
+    maxUserSize,
+    maxSize,
+    frame,
+    signalStack: st,
+    components,
+    warnings,
+    ...head
+  } = doc;
   return {
     ...head,
     xcr0Requested: hex(l.xcr0Requested),
@@ -240,6 +290,7 @@ export function layoutJson(l: XsaveLayout): LayoutJson {
     maxUserSize,
     maxSize,
     frame,
+    signalStack: st,
     components,
     warnings,
   };

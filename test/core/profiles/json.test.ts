@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { InvalidDataError } from "../../../src/core/errors.ts";
 import { parseJsonText } from "../../../src/core/json.ts";
+import { BUILTIN_PROFILES } from "../../../src/core/profiles/builtins.ts";
 import { profileFromBytes } from "../../../src/core/profiles/detect.ts";
 import { PROFILE_FORMAT, profileFromJson, profileToJson } from "../../../src/core/profiles/json.ts";
 import { computeLayout } from "../../../src/core/xsave/layout.ts";
@@ -84,4 +85,19 @@ test("JSON nested a million deep is refused before it is parsed: line, column, n
   const ok = `${"[".repeat(511)}{"name": "${"[".repeat(2000)}\\"["}${"]".repeat(511)}`;
   assert.ok(Array.isArray(parseJsonText(ok, "ok.json")));
   assert.throws(() => parseJsonText(`${"[".repeat(513)}${"]".repeat(513)}`, "deep"), InvalidDataError);
+});
+
+test("sigframe-profile/1 keeps the AMX task's observed frame (host where XCR0 has tile data)", () => {
+  const p = BUILTIN_PROFILES.find((b) => b.name === "intel-sapphirerapids")!.build();
+  p.observed = { xstateSize: 2816, extendedSize: 2820, xfeatures: 0x202e7n, fpstateOffset: 448 };
+  p.observedAmx = {
+    xstateSize: 11008,
+    extendedSize: 11012,
+    xfeatures: 0x602e7n,
+    fpstateOffset: 448,
+    xstateBv: 0x602a3n,
+  };
+  const back = profileFromJson(JSON.parse(JSON.stringify(profileToJson(p))), "saved.json");
+  assert.deepEqual(back.observedAmx, p.observedAmx);
+  assert.deepEqual(back.observed, p.observed);
 });
