@@ -143,7 +143,7 @@ export function checkCompat(input: CheckInput): CheckResult {
 
   const statics = [
     ...staticFindings(from, to, uses, names, mx),
-    ...sigaltstackFindings(from, to, uses, names, input.altstacks),
+    ...sigaltstackFindings(from, to, names, input.altstacks),
     ...(input.inputFindings ?? []),
   ];
 

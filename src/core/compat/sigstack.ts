@@ -58,12 +58,12 @@ export function frameStack(task: XsaveLayout, host: XsaveLayout = task): FrameSt
 }
 
 /**
- * The task a process that used `uses` on A becomes on B: AMX tile data makes it an AMX task once
- * it requests the permission again and touches the tiles (the permission is not restored).
+ * The task the process becomes on B: with tile data in B's task features (check --amx: the
+ * restorer requests the permission again) an AMX task, else one with the default user_size (the
+ * permission is not restored).
  */
-function destinationTask(to: XsaveLayout, uses: bigint): { userSize: number; amx: boolean } {
-  const amx = hasBit(uses, XFEATURE.XTILEDATA) && hasBit(to.xcr0, XFEATURE.XTILEDATA);
-  return { userSize: amx ? to.maxUserSize : to.userSize, amx };
+function destinationTask(to: XsaveLayout): { userSize: number; amx: boolean } {
+  return { userSize: to.userSize, amx: hasBit(to.userFeatures, XFEATURE.XTILEDATA) };
 }
 
 /**
@@ -82,25 +82,34 @@ function fixedSizes(from: XsaveLayout): { size: number; what: string }[] {
 export function sigaltstackFindings(
   from: XsaveLayout,
   to: XsaveLayout,
-  uses: bigint,
   names: { from: string; to: string },
   altstacks?: readonly ThreadAltstack[],
 ): Finding[] {
   if (!to.xsave && !from.xsave) return [];
   const A = names.from;
   const B = names.to;
-  const dest = destinationTask(to, uses);
+  const dest = destinationTask(to);
   const extA = extendedSize(from, from.userSize);
   const extB = extendedSize(to, dest.userSize);
   const frameA = maxFrameStackBytes(extA);
   const frameB = maxFrameStackBytes(extB);
-  const amxWords = dest.amx ? " once it uses AMX again" : "";
+  const amxWords = dest.amx ? ", an AMX task" : "";
+  const needPerm = dest.amx ? permissionAltstackMinimum(to, to.userSize) : 0;
   const out: Finding[] = [];
   if (altstacks) {
     for (const t of altstacks) {
       if (t.flags & SS_DISABLE || t.size === 0n) continue;
       const onA = altstackDelivery(t.sp, t.size, extA);
       const onB = altstackDelivery(t.sp, t.size, extB);
+      if (dest.amx && t.size < BigInt(needPerm))
+        out.push(
+          finding("sigaltstack_too_small", {
+            severity: "error",
+            message: `${t.thread}: its sigaltstack ${hex(t.sp)}+${t.size} is smaller than the ${needPerm} bytes validate_sigaltstack() wants on ${B}: requesting AMX permission again there fails (ARCH_REQ_XCOMP_PERM: -ENOSPC)`,
+            from: { size: Number(t.size) },
+            to: { size: needPerm },
+          }),
+        );
       if (onB.fits || !onA.fits) continue;
       out.push(
         finding("sigaltstack_too_small", {
@@ -127,7 +136,6 @@ export function sigaltstackFindings(
     parts.push(
       `a sigaltstack of ${broken.map((c) => c.what).join(" or ")} bytes cannot hold ${B}'s frame: a signal delivered on it kills the process (SIGSEGV, "overflowed sigaltstack")`,
     );
-  const needPerm = dest.amx ? permissionAltstackMinimum(to, to.maxUserSize) : 0;
   const noPerm = dest.amx ? fixedSizes(from).filter((c) => c.size >= frameB && c.size < needPerm) : [];
   if (noPerm.length)
     parts.push(

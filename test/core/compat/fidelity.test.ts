@@ -114,4 +114,20 @@ describe("sigaltstacks after migration", () => {
     assert.match(f[0]!.message, /overflowed sigaltstack/);
     assert.equal(r.verdict, "incompatible");
   });
+
+  test("restored as an AMX task (check --amx): a sigaltstack below validate_sigaltstack()'s bound makes the permission request fail", () => {
+    const zen5 = layout("amd-zen5");
+    const spr = layout("intel-sapphirerapids", true);
+    const sp = 0x7f0000000000n;
+    const altstacks = [
+      { thread: "pid 7 thread 7", sp, size: 8192n, flags: 0 },
+      { thread: "pid 7 thread 8", sp, size: 0x10000n, flags: 0 },
+    ];
+    const r = checkCompat({ from: zen5, to: spr, predict, policies: ["classic"], altstacks });
+    const f = find(r.findings, "sigaltstack_too_small").map((x) => x.message);
+    assert.equal(f.length, 2, f.join("\n"));
+    assert.ok(f.some((m) => /^pid 7 thread 7: .*ARCH_REQ_XCOMP_PERM: -ENOSPC/.test(m)));
+    assert.ok(f.some((m) => /^pid 7 thread 7: .*overflowed sigaltstack/.test(m)));
+    assert.ok(!f.some((m) => m.startsWith("pid 7 thread 8")));
+  });
 });
