@@ -13,5 +13,10 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
     process.stdout.write(line);
   }
 } else {
-  import("../dist/bundle/sigframe.js");
+  import("../dist/bundle/sigframe.js").catch((e) => {
+    // An install without its build step (--ignore-scripts): say so in the contract's one line.
+    if (e?.code !== "ERR_MODULE_NOT_FOUND" || !String(e.message).includes("dist/bundle/sigframe.js")) throw e;
+    process.stderr.write("sigframe: dist/bundle/sigframe.js: the CLI is not built: run 'npm run build'\n");
+    process.exitCode = 4;
+  });
 }

@@ -99,7 +99,12 @@ test("--version is answered by bin/sigframe.js without loading the bundle", () =
     const other = spawnSync(process.execPath, [join(dir, "bin", "sigframe.js"), "layout", "amd-zen4"], {
       encoding: "utf8",
     });
-    assert.notEqual(other.status, 0, "anything else needs the bundle");
+    assert.equal(other.status, 4, "anything else needs the bundle");
+    assert.equal(other.stdout, "");
+    assert.equal(
+      other.stderr,
+      "sigframe: dist/bundle/sigframe.js: the CLI is not built: run 'npm run build'\n",
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
