@@ -305,7 +305,7 @@ function pkruAfterRestore(input: PredictInput, p: Prediction): void {
   p.detail = `${restored}; but ${pkruKey0Words(pkru)}, si_pkey 0. The task is killed unless it handles SIGSEGV, and a handler's own sigreturn loads the same PKRU again.`;
   if (input.policy === "classic" && lock === "access")
     p.notes.push(
-      "kernels before v6.12 (d10b554919d4) fail the sigreturn itself instead: restore_altstack() reads uc_stack after the PKRU load (SIGSEGV, si_code SI_KERNEL)",
+      "kernels before v6.12 (d10b554919d4) fail the sigreturn itself instead: restore_altstack() reads uc_stack after the PKRU load (SIGSEGV, si_code SI_KERNEL); Linux 7.3 (measured under QEMU) dies of a kernel read of user memory on the way back to user mode (SI_KERNEL) before the task's own first access",
     );
 }
 
