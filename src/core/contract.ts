@@ -5,6 +5,9 @@
  * values are `bigint` here and `"0x…"` strings in the documents (`toJson`).
  */
 import type { CheckJson } from "./compat/check-hosts.ts";
+import type { AbiTestJson } from "./probe/abi-test.ts";
+import type { ConformanceJson } from "./probe/conformance.ts";
+import type { ProbeJson } from "./probe/report.ts";
 import type { InspectJson, PredictJson } from "./sigframe/report.ts";
 import type { TranslateJson } from "./sigframe/translate/report.ts";
 import type { DiffJson, LayoutJson, ProfilesJson } from "./xsave/report.ts";
@@ -24,4 +27,11 @@ export interface JsonContract {
   check: CheckJson;
   /** A frame's XSAVE state moved to another CPU's layout: per component, MXCSR, sigreturn there. */
   translate: TranslateJson;
+  /**
+   * Frame cases run on this kernel, compared with the model under every policy; with `--under`,
+   * run by another Linux-ABI runtime and compared with Linux (`under`, `reference`, `deviations`).
+   */
+  probe: ProbeJson | ConformanceJson;
+  /** A kernel booted under QEMU with the probe as /init: its policy from the guest's results, per boot. */
+  "abi-test": AbiTestJson;
 }
