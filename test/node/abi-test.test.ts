@@ -9,12 +9,14 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { gzipSync } from "node:zlib";
 import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
 import { parseKernelVersion } from "../../src/core/kernel.ts";
 import type { AbiTestJson } from "../../src/core/probe/abi-test.ts";
 import { policiesForKernel } from "../../src/core/sigreturn/index.ts";
 import { staticHelperStatus } from "../../src/node/native.ts";
+import { CLI_BIN } from "../helpers/cli-bundle.ts";
 
 const kernel = process.env.SIGFRAME_TEST_KERNEL;
 const qemu = spawnSync("qemu-system-x86_64", ["--version"], { encoding: "utf8" });
@@ -43,6 +45,48 @@ test("abi-test: bad input is exit 2 with one line", async () => {
     assert.equal(io.out, "");
     assert.match(io.err, msg);
     assert.equal(io.err.trim().split("\n").length, 1, io.err);
+  }
+});
+
+/** A bzImage-shaped file whose payload is a gzip of something that is not an ELF kernel. */
+function fakeKernel(dir: string): string {
+  const payload = gzipSync(Buffer.alloc(4096, 0x90));
+  const pm = 4 * 512;
+  const b = Buffer.alloc(pm + payload.length + 4);
+  b[0x1f1] = 3;
+  b.writeUInt32LE(0x53726448, 0x202);
+  b.writeUInt16LE(0x20f, 0x206);
+  b.writeUInt32LE(0, 0x248);
+  b.writeUInt32LE(payload.length + 4, 0x24c);
+  payload.copy(b, pm);
+  b.writeUInt32LE(4096, pm + payload.length);
+  const path = join(dir, "bzImage");
+  writeFileSync(path, b);
+  return path;
+}
+
+test("abi-test: exit 4 with the reason without QEMU or without the static helper", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-abi-"));
+  const k = fakeKernel(dir);
+  const cli = (env: Record<string, string>) =>
+    spawnSync(process.execPath, [CLI_BIN, "abi-test", "--kernel", k, "--accel", "tcg"], {
+      encoding: "utf8",
+      env: { ...process.env, XDG_CACHE_HOME: join(dir, "cache"), ...env },
+    });
+  const noQemu = cli({ PATH: join(dir, "empty") });
+  assert.equal(noQemu.status, 4, noQemu.stderr);
+  assert.equal(noQemu.stdout, "");
+  assert.match(
+    noQemu.stderr,
+    /^sigframe: abi-test: qemu-system-x86_64 is not installed .*qemu-system-x86\)\n$/,
+  );
+  if (!qemu.error && qemu.status === 0) {
+    const noHelper = cli({ SIGFRAME_HELPER_STATIC: join(dir, "missing", "sigframe-helper-static") });
+    assert.equal(noHelper.status, 4, noHelper.stderr);
+    assert.match(
+      noHelper.stderr,
+      /^sigframe: abi-test: the static native helper \(sigframe-helper-static\) is not built/,
+    );
   }
 });
 
