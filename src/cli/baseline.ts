@@ -10,7 +10,8 @@ import { displayName, type Profile } from "../core/profile.ts";
 import type { LayoutOptions, XsaveLayout } from "../core/xsave/layout.ts";
 import { profileLayout } from "../core/xsave/options.ts";
 import { componentNames } from "../core/xsave/report.ts";
-import { readProfile } from "../node/profile-source.ts";
+import { isCheckpointDir } from "../node/files.ts";
+import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable } from "./render/table.ts";
 
@@ -35,7 +36,11 @@ function profileFiles(dir: string): string[] {
  * PROFILE arguments, where a folder stands for every profile file in it. Files of a folder that
  * are not profiles are skipped with a warning; a named file that fails is an error.
  */
-export function loadHosts(ctx: CliContext, args: string[], kernel?: LayoutOptions): LoadedHost[] {
+export async function loadHosts(
+  ctx: CliContext,
+  args: string[],
+  kernel?: LayoutOptions,
+): Promise<LoadedHost[]> {
   const out: LoadedHost[] = [];
   const seen = new Map<string, number>();
   const add = (arg: string, p: Profile) => {
@@ -54,19 +59,20 @@ export function loadHosts(ctx: CliContext, args: string[], kernel?: LayoutOption
   for (const arg of args) {
     let isDir = false;
     try {
-      isDir = arg !== "-" && statSync(arg).isDirectory();
+      // A checkpoint directory is one host (the CPU it was taken on), not a folder of profiles.
+      isDir = arg !== "-" && statSync(arg).isDirectory() && !isCheckpointDir(arg);
     } catch {
       isDir = false;
     }
     if (!isDir) {
-      add(arg, readProfile(arg));
+      add(arg, await loadProfile(arg));
       continue;
     }
     const before = out.length;
     const skippedHere: { file: string; why: string }[] = [];
     for (const f of profileFiles(arg)) {
       try {
-        add(f, readProfile(f));
+        add(f, await loadProfile(f));
       } catch (e) {
         if (!isSigframeError(e)) throw e;
         skippedHere.push({ file: f, why: e.message });
@@ -164,8 +170,8 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .argument("<PROFILE...>", "host, built-in names, profile files or folders")
     .option("--json", "JSON output")
-    .action((args: string[], flags: { json?: boolean }) => {
-      const hosts = loadHosts(ctx, args);
+    .action(async (args: string[], flags: { json?: boolean }) => {
+      const hosts = await loadHosts(ctx, args);
       const r = baseline(hosts.map((h) => ({ name: h.name, layout: h.layout })));
       if (flags.json) ctx.out(toJson(baselineJson(r)));
       else ctx.out(renderBaseline(ctx, r));

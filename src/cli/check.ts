@@ -24,7 +24,7 @@ function renderCheck(ctx: CliContext, r: CheckReport): string {
   const lines: string[] = [];
   lines.push(c.bold(`check: ${r.from.name} → ${r.to.name}`));
   const host = (label: string, h: CheckReport["from"]) =>
-    `  ${label}  ${h.name}: ${h.vendor}, XCR0 ${hex(h.xcr0)}, ${h.xsave ? `user_size ${h.userSize}` : "FXSAVE only"}`;
+    `  ${label}  ${h.name}: ${h.cpu ?? h.vendor}, XCR0 ${hex(h.xcr0)}, ${h.xsave ? `user_size ${h.userSize}` : "FXSAVE only"}`;
   lines.push(host("from", r.from));
   lines.push(host("to  ", r.to));
   lines.push(`  uses  ${hex(r.uses)} (${componentNames(r.uses)})`);

@@ -106,11 +106,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--kernel <K>", "judge by the policy of destination kernel X.Y[.Z]")
     .option("--json", "JSON output")
     .option("--csv", "CSV: host × host verdicts")
-    .action((args: string[], flags: MatrixFlags) => {
+    .action(async (args: string[], flags: MatrixFlags) => {
       oneFormat(flags as Record<string, unknown>, ["json", "csv"]);
       const kernel = kernelOption(flags.kernel);
       const pol = choosePolicies(flags.policy, kernel);
-      const hosts = loadHosts(ctx, args);
+      const hosts = await loadHosts(ctx, args);
       const opts: Parameters<typeof matrix>[1] = { predict };
       if (pol.policies) opts.policies = pol.policies;
       const m = matrix(hosts, opts);

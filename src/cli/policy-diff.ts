@@ -126,11 +126,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--profiles <PROFILE...>", "hosts to build frames for (files, folders, built-in names)")
     .option("--json", "JSON output")
     .option("--save-examples <DIR>", "write the smallest example frame of each group into DIR")
-    .action((p: string, q: string, flags: DiffFlags) => {
+    .action(async (p: string, q: string, flags: DiffFlags) => {
       const pp = parsePolicy(p, "P");
       const qq = parsePolicy(q, "Q");
       const args = flags.profiles?.length ? flags.profiles : BUILTIN_PROFILES.map((b) => b.name);
-      const hosts = loadHosts(ctx, args);
+      const hosts = await loadHosts(ctx, args);
       const r = policyDiff(
         pp,
         qq,

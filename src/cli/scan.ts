@@ -3,7 +3,6 @@ import type { Command } from "commander";
 import { describeContainer } from "../core/archive/container.ts";
 import { UsageError } from "../core/errors.ts";
 import { hex } from "../core/hex.ts";
-import type { Profile } from "../core/profile.ts";
 import { describeProfile } from "../core/profile.ts";
 import { scanJson } from "../core/scan/report.ts";
 import type { FoundFrame } from "../core/scan/scan.ts";
@@ -124,18 +123,10 @@ function targetHeader(ctx: CliContext, t: ScanTarget): string[] {
   const p = t.profile;
   out.push(
     p && t.cpuSource
-      ? `source CPU (from ${t.cpuSource}): ${t.cpuSource === "cpuinfo.img" ? describeProfile(p) : describeLoggedCpu(p)}`
+      ? `source CPU (from ${t.cpuSource}): ${describeProfile(p)}, XCR0 ${hex(p.xcr0 ?? 3n)}`
       : "source CPU: unknown (no cpuinfo.img, no dump.log at log level 4, no XSAVE state in core-*.img)",
   );
   return out;
-}
-
-/** A CPU known from dump.log or core images: vendor, family and brand as far as they are known. */
-function describeLoggedCpu(p: Profile): string {
-  const sig = [p.vendor !== "unknown" ? p.vendor : undefined, p.family ? `family ${p.family}` : undefined]
-    .filter(Boolean)
-    .join(" ");
-  return `${p.brand ? `${p.brand} (${sig})` : sig || "vendor unknown"}, XCR0 ${hex(p.xcr0 ?? 3n)}`;
 }
 
 const KIND: Record<ScanTarget["kind"], string> = {

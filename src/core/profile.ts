@@ -53,8 +53,9 @@ export interface Profile {
   observed?: ObservedFrame;
   /**
    * Set when the CPUID leaves were rebuilt from what an image records (an ELF core, CRIU core
-   * images) rather than read from the CPU: why. Family, model, stepping and CPUID(0xD,0) are then
-   * not measured values, and reports say so instead of printing them.
+   * images, the layout CRIU logged in dump.log) rather than read from the CPU: why. Model,
+   * stepping and CPUID(0xD,0) are then not measured values, and reports say so instead of printing
+   * them; the family only where the record has it (dump.log), else it is not recorded either.
    */
   cpuidReconstructed?: string;
   /**
@@ -81,7 +82,8 @@ export function profileSummary(p: Profile): ProfileSummary {
   const s: ProfileSummary = {
     name: p.name,
     vendor: p.vendor,
-    family: known ? p.family : null,
+    // No x86 CPU has family 0: a rebuilt profile's family is recorded where it is not 0 (dump.log).
+    family: known || p.family > 0 ? p.family : null,
     model: known ? p.model : null,
     stepping: known ? p.stepping : null,
   };
@@ -91,13 +93,21 @@ export function profileSummary(p: Profile): ProfileSummary {
 
 /**
  * `brand (vendor family F model M stepping S)`, or the signature alone without a brand string;
- * for a profile rebuilt from an image, the vendor and that the signature is not recorded.
+ * what is not recorded is said so, never printed as 0, with why (`cpuidReconstructed`) where known.
  */
+export function describeCpu(s: Omit<ProfileSummary, "name">, why?: string): string {
+  const vendor = s.vendor && s.vendor !== "unknown" ? s.vendor : "vendor unknown";
+  const fields = (["family", "model", "stepping"] as const).filter((f) => s[f] !== null);
+  const missing = (["family", "model", "stepping"] as const).filter((f) => s[f] === null);
+  const sig = [vendor, ...fields.map((f) => `${f} ${s[f]}`)].join(" ");
+  if (!missing.length) return s.brand ? `${s.brand} (${sig})` : sig;
+  const gone = `${missing.length === 3 ? "family, model and stepping" : missing.join(" and ")} not recorded${why ? `: ${why}` : ""}`;
+  return s.brand ? `${s.brand} (${sig}; ${gone})` : `${sig} (${gone})`;
+}
+
+/** describeCpu of a whole profile. */
 export function describeProfile(p: Profile): string {
-  if (p.cpuidReconstructed !== undefined)
-    return `${p.vendor || "vendor unknown"} (family, model and stepping not recorded: ${p.cpuidReconstructed})`;
-  const sig = `${p.vendor} family ${p.family} model ${p.model} stepping ${p.stepping}`;
-  return p.brand ? `${p.brand} (${sig})` : sig;
+  return describeCpu(profileSummary(p), p.cpuidReconstructed);
 }
 
 /**

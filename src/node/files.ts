@@ -1,6 +1,7 @@
 /** File and stdin input with a size cap, and all-or-nothing output files. */
 import {
   closeSync,
+  existsSync,
   fstatSync,
   openSync,
   readSync,
@@ -20,6 +21,11 @@ interface InputFile {
   /** Name to show in errors: the path, or `-`. */
   name: string;
   bytes: Uint8Array;
+}
+
+/** A CRIU image directory, or an engine's unpacked checkpoint with the images in checkpoint/. */
+export function isCheckpointDir(dir: string): boolean {
+  return existsSync(join(dir, "pstree.img")) || existsSync(join(dir, "checkpoint", "pstree.img"));
 }
 
 /** Reads a whole file (or stdin for `-`), refusing more than `max` bytes without allocating them. */

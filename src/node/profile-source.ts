@@ -4,7 +4,7 @@
  * argument is not a built-in name.
  */
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { release } from "node:os";
 import { Cpuid, type CpuidLeaf } from "../core/cpuid/cpuid.ts";
 import { EnvironmentError, UsageError } from "../core/errors.ts";
@@ -18,10 +18,11 @@ import {
   profileFromBytes,
   profileFromElf,
 } from "../core/profiles/detect.ts";
-import { detectFormat, type FormatId, HEAD_BYTES } from "../core/profiles/formats.ts";
+import { detectFormat, HEAD_BYTES, type InputFormat } from "../core/profiles/formats.ts";
 import { withFileSource } from "./byte-source.ts";
 import { readInput } from "./files.ts";
 import { nativeHostProvider } from "./native.ts";
+import { fileStream } from "./stream-input.ts";
 
 /** One way of reading this machine's CPU; undefined when it cannot here. */
 export interface HostProvider {
@@ -38,7 +39,7 @@ export function readProfile(arg: string, opts: ProfileReadOptions = {}): Profile
     throw new UsageError("no such file or directory (and not a built-in profile name)", { input: arg });
   }
   const format = arg === "-" ? undefined : fileFormat(arg);
-  if (format === "elf-core" || format === "elf") {
+  if (format?.id === "elf-core" || format?.id === "elf") {
     // Cores can be many GiB: read them through random access, never whole.
     return withFileSource(arg, (src) => profileFromElf(src, arg));
   }
@@ -46,14 +47,40 @@ export function readProfile(arg: string, opts: ProfileReadOptions = {}): Profile
   return profileFromBytes(f.bytes, f.name, opts);
 }
 
+/**
+ * A PROFILE argument that is read as a stream or a directory: a CRIU checkpoint (directory or
+ * archive: the CPU it was taken on), a compressed core or compressed text, or anything on stdin;
+ * undefined for what `readProfile` reads (a profile file, an ELF core, `host`, a built-in name).
+ */
+export async function readStreamedProfile(
+  arg: string,
+  opts: ProfileReadOptions = {},
+): Promise<Profile | undefined> {
+  if (arg === "-") {
+    const { profileFromStream } = await import("../core/archive/profile.ts");
+    return profileFromStream(() => fileStream("-"), "-", opts);
+  }
+  let dir: boolean;
+  try {
+    dir = statSync(arg).isDirectory();
+  } catch {
+    return undefined;
+  }
+  if (dir) return (await import("./scan-target.ts")).checkpointDirProfile(arg);
+  const format = fileFormat(arg);
+  if (format?.kind !== "archive" && format?.kind !== "compressed") return undefined;
+  const { profileFromStream } = await import("../core/archive/profile.ts");
+  return profileFromStream(() => fileStream(arg), arg, { ...opts, reopenable: true });
+}
+
 /** The format of a file from its first bytes (formats.ts); undefined for text, or when unreadable. */
-function fileFormat(path: string): FormatId | undefined {
+function fileFormat(path: string): InputFormat | undefined {
   let fd: number | undefined;
   try {
     fd = openSync(path, "r");
     const head = new Uint8Array(HEAD_BYTES);
     const n = readSync(fd, head, 0, HEAD_BYTES, 0);
-    return detectFormat(head.subarray(0, n))?.id;
+    return detectFormat(head.subarray(0, n));
   } catch {
     return undefined;
   } finally {

@@ -11,7 +11,8 @@ import type { Compression } from "../core/archive/compression.ts";
 import { containerInfo } from "../core/archive/container.ts";
 import { utf8Text } from "../core/archive/streams.ts";
 import { MAX_DUMP_LOG } from "../core/criu/dump-log.ts";
-import { isSigframeError, UsageError } from "../core/errors.ts";
+import { InvalidDataError, isSigframeError, UsageError } from "../core/errors.ts";
+import type { Profile } from "../core/profile.ts";
 import { detectFormat, HEAD_BYTES } from "../core/profiles/formats.ts";
 import type { ScanOptions } from "../core/scan/scan.ts";
 import {
@@ -24,7 +25,7 @@ import {
   settleSourceCpu,
 } from "../core/scan/targets.ts";
 import { openFileSource } from "./byte-source.ts";
-import { describeFsError, readInput } from "./files.ts";
+import { describeFsError, isCheckpointDir, readInput } from "./files.ts";
 import { openStreamInput } from "./stream-input.ts";
 
 export interface OpenTargetOptions {
@@ -109,6 +110,30 @@ export async function openScanTarget(path: string, opts: OpenTargetOptions = {})
     src.close();
     if (isSigframeError(e) && e.input === undefined) e.input = path;
     throw e;
+  }
+}
+
+/**
+ * A CRIU checkpoint directory as a PROFILE: the CPU it was taken on (cpuinfo.img, else dump.log,
+ * else core-*.img with the frames on its stacks, which are then scanned for).
+ */
+export async function checkpointDirProfile(path: string): Promise<Profile> {
+  if (!isCheckpointDir(path))
+    throw new UsageError(
+      "is a directory, not a CRIU checkpoint (no pstree.img); a PROFILE is a file, a checkpoint or a built-in name",
+      { input: path },
+    );
+  const target = await openScanTarget(path, { expect: "criu" });
+  try {
+    settleSourceCpu(target, target.profile || target.dumpLog ? [] : scanTarget(target));
+    if (!target.profile)
+      throw new InvalidDataError(
+        "the checkpoint does not record its CPU (no cpuinfo.img, no dump.log at log level 4, no XSAVE state in core-*.img)",
+        { input: path },
+      );
+    return { ...target.profile, name: path, source: { ...target.profile.source, path } };
+  } finally {
+    target.close();
   }
 }
 

@@ -69,7 +69,14 @@ export interface SimProcess {
   pid: number;
   layout: XsaveLayout;
   regions: (Region & { bytes: Uint8Array })[];
-  threads: { tid: number; sp: bigint; rip: bigint; amx: boolean; xstateBv: bigint }[];
+  threads: {
+    tid: number;
+    sp: bigint;
+    rip: bigint;
+    amx: boolean;
+    xstateBv: bigint;
+    altstack?: { sp: bigint; size: bigint };
+  }[];
   frames: SimFrame[];
 }
 
@@ -152,7 +159,14 @@ export function simulate(
       sp = frame - HANDLER_USE;
       rip = TEXT + 0x200n + BigInt(i);
     });
-    out.push({ tid: t.tid, sp, rip, amx: Boolean(t.amx), xstateBv: t.xstateBv ?? 3n });
+    out.push({
+      tid: t.tid,
+      sp,
+      rip,
+      amx: Boolean(t.amx),
+      xstateBv: t.xstateBv ?? 3n,
+      ...(t.altstack ? { altstack: t.altstack } : {}),
+    });
   }
   return { pid, layout, regions: mem, threads: out, frames };
 }

@@ -2,7 +2,7 @@
  * The profiles the page knows: the built-ins, and every profile file loaded in this tab (read in
  * the browser with the core's format detection). Pickers list both and stay in step.
  */
-import type { Profile } from "../../src/core/profile.ts";
+import { describeProfile, type Profile } from "../../src/core/profile.ts";
 import { builtinProfile } from "../../src/core/profiles/detect.ts";
 import { h, nextId } from "./dom.ts";
 import { errorLine } from "./errors.ts";
@@ -106,7 +106,7 @@ export function profilePicker(store: ProfileStore, o: PickerOptions): Picker {
   const load = async (f: File) => {
     try {
       const p = profileFromFile(await fileBytes(f), f.name);
-      const id = store.add(p, `${f.name} — ${p.vendor} family ${p.family} model ${p.model}`);
+      const id = store.add(p, `${f.name} — ${describeProfile(p)}`);
       select.value = id;
       o.onError(undefined);
       o.onChange();

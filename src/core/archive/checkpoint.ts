@@ -8,8 +8,9 @@
  */
 import { InvalidDataError } from "../errors.ts";
 import { type Compression, decompress, sniffCompression } from "./compression.ts";
-import { type ByteStream, readStream } from "./streams.ts";
-import { tarMembers } from "./tar.ts";
+import { sniffStream } from "./input.ts";
+import { type ByteStream, concat, readStream } from "./streams.ts";
+import { MAX_TAR_MEMBERS, tarMembers } from "./tar.ts";
 
 /** Metadata files of a container checkpoint (and of a pod or kubelet archive). */
 export const METADATA_FILES: ReadonlySet<string> = new Set([
@@ -100,10 +101,17 @@ export async function* uncompressed(
   seen?: (c: Compression | "none") => void,
 ): AsyncGenerator<Uint8Array> {
   const it = src[Symbol.asyncIterator]();
-  let first = await it.next();
-  while (!first.done && first.value.length === 0) first = await it.next();
-  if (first.done) throw new InvalidDataError("the input is empty");
-  const head = first.value;
+  // The longest magic (xz) is 6 bytes: gather at least that much before looking.
+  const first: Uint8Array[] = [];
+  let got = 0;
+  while (got < 6) {
+    const r = await it.next();
+    if (r.done) break;
+    first.push(r.value);
+    got += r.value.length;
+  }
+  if (got === 0) throw new InvalidDataError("the input is empty");
+  const head = concat(first, got);
   const rest: ByteStream = {
     [Symbol.asyncIterator]: async function* () {
       yield head;
@@ -115,7 +123,24 @@ export async function* uncompressed(
   yield* c ? decompress(c, rest) : rest;
 }
 
-/** Reads a checkpoint archive (compressed or not) in one pass. */
+/**
+ * Tar members that hold no checkpoint although they are tars: the container's file-system changes
+ * and its /dev/shm (Podman, CRI-O).
+ */
+const NOT_CHECKPOINTS: ReadonlySet<string> = new Set(["rootfs-diff.tar", "devshm-checkpoint.tar"]);
+/** Archives inside archives: a kubelet archive holds pods, a pod archive its containers. */
+const MAX_NESTING = 2;
+
+/**
+ * A member that may be a checkpoint archive of its own: a `.tar` at the top of its archive, as a
+ * pod archive holds one per container (`<name>.tar`, pod.options lists the names) and the
+ * kubelet's one per pod (`<sandbox id>.tar`, checkpointed.pods); compressed or not.
+ */
+function nestedCandidate(name: string, depth: number): boolean {
+  return depth < MAX_NESTING && !name.includes("/") && name.endsWith(".tar") && !NOT_CHECKPOINTS.has(name);
+}
+
+/** Reads a checkpoint archive (compressed or not) in one pass, archives inside it too. */
 export async function readCheckpointArchive(
   src: ByteStream,
   opts: ReadArchiveOptions = {},
@@ -126,6 +151,7 @@ export async function readCheckpointArchive(
   const pod = new Map<string, Uint8Array>();
   let kept = 0;
   let members = 0;
+  const maxMembers = opts.maxMembers ?? MAX_TAR_MEMBERS;
   const container = (prefix: string): ArchiveContainer => {
     let c = containers.get(prefix);
     if (!c) {
@@ -134,40 +160,55 @@ export async function readCheckpointArchive(
     }
     return c;
   };
-  const tarOpts = opts.maxMembers === undefined ? {} : { maxMembers: opts.maxMembers };
-  for await (const m of tarMembers(
-    uncompressed(src, (c) => (compression = c)),
-    tarOpts,
-  )) {
-    members++;
-    if (m.type !== "file") continue;
-    const role = memberRole(m.name);
-    if (!role) continue;
-    if (role.kind === "pages") {
+  const read = async (stream: ByteStream, prefix: string, depth: number): Promise<void> => {
+    // One member budget for the archive and every archive inside it (a nested tar bomb too).
+    const budget = { maxMembers: maxMembers - members };
+    for await (const m of tarMembers(
+      uncompressed(stream, (c) => {
+        if (depth === 0) compression = c;
+      }),
+      budget,
+    )) {
+      members++;
+      if (m.type !== "file") continue;
+      const name = `${prefix}${m.name}`;
+      if (nestedCandidate(m.name, depth) && m.size > 0) {
+        const inner = await sniffStream(m.body);
+        if (inner.kind === "checkpoint-archive") await read(inner.stream, `${name}/`, depth + 1);
+        else
+          for await (const _ of inner.stream) {
+          }
+        continue;
+      }
+      const role = memberRole(name);
+      if (!role) continue;
+      if (role.kind === "pages") {
+        const c = container(role.prefix);
+        c.pages.set(role.file, m.size);
+        const sink = opts.onPages?.(c, role.file);
+        if (sink) for await (const b of m.body) sink.push(b);
+        continue;
+      }
+      if (!keep) continue;
+      if (
+        role.kind === "meta" &&
+        (role.file === "pod.dump" || role.file === "pod.options") &&
+        role.prefix === ""
+      ) {
+        pod.set(role.file, await readStream(m.body, MAX_ARCHIVE_FILE, name));
+        continue;
+      }
+      const bytes = await readStream(m.body, MAX_ARCHIVE_FILE, `archive member ${name}`);
+      kept += bytes.length;
+      if (kept > MAX_ARCHIVE_KEPT)
+        throw new InvalidDataError(`the archive's images and metadata exceed ${MAX_ARCHIVE_KEPT} bytes`, {
+          path: name,
+        });
       const c = container(role.prefix);
-      c.pages.set(role.file, m.size);
-      const sink = opts.onPages?.(c, role.file);
-      if (sink) for await (const b of m.body) sink.push(b);
-      continue;
+      (role.kind === "image" ? c.images : c.meta).set(role.file, bytes);
     }
-    if (!keep) continue;
-    if (
-      role.kind === "meta" &&
-      (role.file === "pod.dump" || role.file === "pod.options") &&
-      role.prefix === ""
-    ) {
-      pod.set(role.file, await readStream(m.body, MAX_ARCHIVE_FILE, m.name));
-      continue;
-    }
-    const bytes = await readStream(m.body, MAX_ARCHIVE_FILE, `archive member ${m.name}`);
-    kept += bytes.length;
-    if (kept > MAX_ARCHIVE_KEPT)
-      throw new InvalidDataError(`the archive's images and metadata exceed ${MAX_ARCHIVE_KEPT} bytes`, {
-        path: m.name,
-      });
-    const c = container(role.prefix);
-    (role.kind === "image" ? c.images : c.meta).set(role.file, bytes);
-  }
+  };
+  await read(src, "", 0);
   const list = [...containers.values()]
     .filter((c) => c.images.size > 0 || c.pages.size > 0)
     .sort((a, b) => a.prefix.localeCompare(b.prefix));

@@ -7,8 +7,10 @@
  * (group.ts). Layout-only facts (AMX permission, PKRU, glibc's cached size, MXCSR_MASK) are added
  * beside (static-findings.ts).
  */
+
 import { bit } from "../hex.ts";
 import { type MxcsrMask, type MxcsrMaskInput, resolveMxcsrMask } from "../mxcsr.ts";
+import { describeCpu } from "../profile.ts";
 import { POLICY_KERNELS } from "../sigreturn/policy.ts";
 import { POLICIES, type Policy } from "../sigreturn/types.ts";
 import { MASK_FPSSE, XFEATURE } from "../xsave/components.ts";
@@ -48,6 +50,11 @@ export interface HostSummary {
   frameBytes: number;
   /** The kernel's AT_MINSIGSTKSZ on the host (init_sigframe_size(): every feature, AMX included). */
   atMinSigStkSz: number;
+  /**
+   * The CPU in words where its source does not identify it fully (a checkpoint's dump.log or
+   * core-*.img, an ELF core): `AMD EPYC (AuthenticAMD family 26; model and stepping not recorded)`.
+   */
+  cpu?: string;
 }
 
 export interface CheckResult extends Verdict {
@@ -206,5 +213,6 @@ function summary(l: XsaveLayout, name: string, mxcsrMask: MxcsrMask): HostSummar
     atMinSigStkSz: frameStack(l).atMinSigStkSz,
   };
   if (mxcsrMask.estimated) s.mxcsrMaskEstimated = true;
+  if (l.profile.model === null) s.cpu = describeCpu(l.profile);
   return s;
 }

@@ -329,6 +329,8 @@ export function profileFromDumpLog(cpu: DumpLogCpu, name: string): Profile {
     cpuid: new Cpuid([...leaves.values()].sort((a, b) => a.leaf - b.leaf || a.subleaf - b.subleaf)),
     xcr0: mask,
     notes,
+    cpuidReconstructed: "CRIU's dump.log logs the family and the XSAVE layout, not the model",
+    xcr0Basis: "the xfeatures_mask CRIU logged in dump.log",
   };
   if (cpu.brand) p.brand = cpu.brand;
   if (cpu.kernel) p.kernel = cpu.kernel;

@@ -130,6 +130,7 @@ export function profileFromCoreImages(
     cpuid: new Cpuid(leaves),
     xcr0: mask,
     cpuidReconstructed: "CRIU's core images record no CPUID; leaves rebuilt from their XSAVE arrays",
+    xcr0Basis: "the XSAVE arrays CRIU's core images hold",
     notes,
   };
 }
