@@ -1,11 +1,18 @@
 /** `sigframe criu show FILE`: one CRIU image, as `crit decode --pretty` gives it or as a summary. */
+
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
+import { memberRole } from "../core/archive/checkpoint.ts";
+import { containerInfo, describeContainer } from "../core/archive/container.ts";
+import type { ArchiveListing } from "../core/archive/members.ts";
 import { type DecodedImage, decodeImage, unknownFields } from "../core/criu/decode.ts";
 import type { core_entry } from "../core/criu/gen/core_pb.ts";
 import type { cpuinfo_entry } from "../core/criu/gen/cpuinfo_pb.ts";
 import type { mm_entry } from "../core/criu/gen/mm_pb.ts";
 import type { pagemap_entry, pagemap_head } from "../core/criu/gen/pagemap_pb.ts";
 import type { pstree_entry } from "../core/criu/gen/pstree_pb.ts";
+import { looksLikeCriuImage, readImageHeader } from "../core/criu/image.ts";
 import { PAGE_SIZE } from "../core/criu/memory.ts";
 import { type CritValue, critDict, critImage, critJson, mapFlags } from "../core/criu/render.ts";
 import {
@@ -15,9 +22,11 @@ import {
   threadState,
   zmmRegister,
 } from "../core/criu/thread.ts";
-import { bitsOf, bytesToHex, hex } from "../core/hex.ts";
+import { isSigframeError, UsageError } from "../core/errors.ts";
+import { bitsOf, bytesToHex, hex, toJson } from "../core/hex.ts";
 import { componentNames } from "../core/xsave/report.ts";
 import { readInput } from "../node/files.ts";
+import { openStreamInput } from "../node/stream-input.ts";
 import type { CliContext } from "./context.ts";
 import { renderPairs, renderTable } from "./render/table.ts";
 
@@ -31,24 +40,194 @@ export function register(program: Command, ctx: CliContext): void {
     .description("Work with CRIU checkpoint images.");
   criu
     .command("show")
-    .summary("decode one CRIU image (compare: crit decode)")
+    .summary("decode one CRIU image, or list a checkpoint's (compare: crit decode, checkpointctl inspect)")
     .description(
-      'Decode one CRIU image file (core-*.img, mm-*.img, pagemap-*.img, pstree.img, cpuinfo.img, inventory.img and other small images).\n\nWith --json the output is the same document as `crit decode --pretty` (CRIU 4.2\'s crit): proto field names, fields CRIU marks as hex as "0x…" strings, flags as names, other integers as exact JSON numbers. Without it, a summary: per-thread registers and FPU/XSAVE state, VMAs, page runs.',
+      "Decode one CRIU image file (core-*.img, mm-*.img, pagemap-*.img, pstree.img, cpuinfo.img, inventory.img and other small images).\n\nWith --json the output is the same document as `crit decode --pretty` (CRIU 4.2's crit): proto field names, fields CRIU marks as hex as \"0x…\" strings, flags as names, other integers as exact JSON numbers. Without it, a summary: per-thread registers and FPU/XSAVE state, VMAs, page runs.\n\nGiven a checkpoint (an image directory, or a Podman/CRI-O/kubelet archive: tar, plain, gzip or zstd; a pod's container archives included), lists its images, pages files and metadata with sizes and image types, by container. --member NAME (or ARCHIVE:NAME) decodes one image of it; NAME is the member's path or its last components (core-1.img) when they name one member.",
     )
-    .argument("<FILE>", "a CRIU image file, or - for stdin")
-    .option("--json", "the crit-compatible JSON document")
-    .action((file: string, flags: { json?: boolean }) => {
-      const input = readInput(file, MAX_SHOW_INPUT);
-      const img = decodeImage(input.bytes, input.name);
+    .argument(
+      "<FILE>",
+      "a CRIU image file, a checkpoint directory or archive, ARCHIVE:MEMBER, or - for stdin",
+    )
+    .option(
+      "--member <NAME>",
+      "with a checkpoint: decode this image of it (core-1.img, checkpoint/core-1.img, …)",
+    )
+    .option("--json", "the crit-compatible JSON document (a checkpoint: its members)")
+    .action(async (file: string, flags: { json?: boolean; member?: string }) => {
+      let path = file;
+      let member = flags.member;
+      if (member === undefined && file !== "-" && !existsSync(file)) {
+        // ARCHIVE:MEMBER, where the whole argument is not a file (kubelet archives have ':' in their names).
+        const at = file.lastIndexOf(":");
+        if (at > 0 && existsSync(file.slice(0, at))) {
+          path = file.slice(0, at);
+          member = file.slice(at + 1);
+        }
+      }
+      const shown = await showInput(path, member);
+      if ("listing" in shown) {
+        ctx.out(
+          flags.json ? toJson(listingJson(path, shown.listing)) : renderListing(ctx, path, shown.listing),
+        );
+        return;
+      }
+      const img = decodeImage(shown.bytes, shown.name);
       const unknown = img.entries.flatMap((e, i) => unknownFields(e.schema, e.message, `entries/${i}`));
       if (flags.json) ctx.out(critJson(critImage(img)));
       else ctx.out(renderImage(ctx, img));
       if (unknown.length) {
         ctx.warn(
-          `${input.name}: ${unknown.length} field(s) not described by sigframe's CRIU schemas were skipped: ${unknown.slice(0, 8).join(", ")}${unknown.length > 8 ? ", …" : ""}`,
+          `${shown.name}: ${unknown.length} field(s) not described by sigframe's CRIU schemas were skipped: ${unknown.slice(0, 8).join(", ")}${unknown.length > 8 ? ", …" : ""}`,
         );
       }
     });
+}
+
+type Shown = { name: string; bytes: Uint8Array } | { listing: ArchiveListing };
+
+/** What `criu show` was given: one image's bytes, or a checkpoint to list. */
+async function showInput(path: string, member: string | undefined): Promise<Shown> {
+  if (path !== "-" && isDirectory(path)) {
+    if (member === undefined) return { listing: listDirectory(path) };
+    const inDir = [join(path, member), join(path, "checkpoint", member)].find((f) => existsSync(f));
+    const f = readInput(inDir ?? join(path, member), MAX_SHOW_INPUT);
+    return { name: f.name, bytes: f.bytes };
+  }
+  const input = await openStreamInput(path);
+  if (input?.kind === "checkpoint-archive") {
+    const { listArchive, readArchiveMember } = await import("../core/archive/members.ts");
+    if (member === undefined) return { listing: await listArchive(input.open()) };
+    try {
+      const m = await readArchiveMember(input.open(), member, MAX_SHOW_INPUT);
+      return { name: `${path}:${m.name}`, bytes: m.bytes };
+    } catch (e) {
+      if (isSigframeError(e) && e.input === member) e.input = `${path}:${member}`;
+      throw e;
+    }
+  }
+  if (member !== undefined)
+    throw new UsageError("--member names an image of a checkpoint directory or archive; this is neither", {
+      input: path,
+    });
+  if (input && (input.compression !== "none" || path === "-")) {
+    // A compressed image (core-1.img.zst), or an image on stdin: read whole, decompressed.
+    const { uncompressed } = await import("../core/archive/checkpoint.ts");
+    const { readStream } = await import("../core/archive/streams.ts");
+    return { name: path, bytes: await readStream(uncompressed(input.open()), MAX_SHOW_INPUT, path) };
+  }
+  const f = readInput(path, MAX_SHOW_INPUT);
+  return { name: f.name, bytes: f.bytes };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** An image directory (or an engine's unpacked checkpoint) listed as an archive would be. */
+function listDirectory(dir: string): ArchiveListing {
+  const members: ArchiveListing["members"] = [];
+  const meta: { config?: Uint8Array; spec?: Uint8Array } = {};
+  const files = readdirSync(dir).sort();
+  const all = [
+    ...files.map((f) => f),
+    ...(files.includes("checkpoint") && isDirectory(join(dir, "checkpoint"))
+      ? readdirSync(join(dir, "checkpoint"))
+          .sort()
+          .map((f) => `checkpoint/${f}`)
+      : []),
+  ];
+  for (const name of all) {
+    const full = join(dir, name);
+    const st = statSync(full);
+    if (st.isDirectory()) {
+      members.push({ name: `${name}/`, kind: "directory", size: 0 });
+      continue;
+    }
+    if (!st.isFile()) continue;
+    const role = memberRole(name);
+    const m: ArchiveListing["members"][number] = { name, kind: "other", size: st.size };
+    if (role) {
+      m.container = role.prefix;
+      m.kind = role.kind === "meta" ? "metadata" : role.kind;
+      if (role.kind === "meta" && (role.file === "config.dump" || role.file === "spec.dump"))
+        meta[role.file === "config.dump" ? "config" : "spec"] = readInput(full, MAX_SHOW_INPUT).bytes;
+    }
+    if (m.kind !== "pages") {
+      const head = headOf(full, 8);
+      if (looksLikeCriuImage(head)) {
+        m.kind = "image";
+        m.magic = readImageHeader(head).magic;
+      }
+    }
+    members.push(m);
+  }
+  const hasImages = members.some((m) => m.kind === "image");
+  return {
+    compression: "none",
+    members,
+    containers: hasImages ? [{ prefix: "", container: containerInfo(meta.config, meta.spec) }] : [],
+  };
+}
+
+function headOf(path: string, n: number): Uint8Array {
+  const fd = openSync(path, "r");
+  try {
+    const b = new Uint8Array(n);
+    return b.subarray(0, readSync(fd, b, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const KIND_WORDS: Record<ArchiveListing["members"][number]["kind"], string> = {
+  image: "CRIU image",
+  pages: "pages (memory)",
+  metadata: "metadata",
+  directory: "directory",
+  other: "-",
+};
+
+function listingJson(path: string, l: ArchiveListing): Record<string, unknown> {
+  return {
+    checkpoint: { path, compression: l.compression },
+    containers: l.containers.map((c) => ({ prefix: c.prefix, ...c.container })),
+    members: l.members,
+  };
+}
+
+function renderListing(ctx: CliContext, path: string, l: ArchiveListing): string {
+  const files = l.members.filter((m) => m.kind !== "directory");
+  const out = [
+    `${ctx.c.bold(path)}: checkpoint${l.compression === "none" ? "" : ` (${l.compression}-compressed)`}, ${l.containers.length} container${l.containers.length === 1 ? "" : "s"}, ${files.length} file${files.length === 1 ? "" : "s"}`,
+  ];
+  const groups = [...new Set(files.map((m) => m.container ?? null))];
+  for (const g of groups) {
+    const c = l.containers.find((x) => x.prefix === g);
+    out.push("");
+    if (g === null) out.push(ctx.c.bold("other files"));
+    else
+      out.push(ctx.c.bold(`${(c && describeContainer(c.container)) ?? "container"}${g ? `  [${g}]` : ""}`));
+    out.push(
+      renderTable(
+        [{ header: "name" }, { header: "kind" }, { header: "bytes", align: "right" }],
+        files
+          .filter((m) => (m.container ?? null) === g)
+          .map((m) => [
+            m.name,
+            m.magic ? `${KIND_WORDS[m.kind]} ${m.magic}` : KIND_WORDS[m.kind],
+            String(m.size),
+          ]),
+        "  ",
+      ),
+    );
+  }
+  out.push("");
+  out.push(ctx.c.dim(`decode one with 'sigframe criu show ${path} --member NAME' (e.g. core-<tid>.img)`));
+  return out.join("\n");
 }
 
 function renderImage(ctx: CliContext, img: DecodedImage): string {

@@ -341,3 +341,82 @@ describe("the source CPU of a checkpoint as a PROFILE", () => {
     );
   });
 });
+
+describe("criu show on a checkpoint: its members, and one image of it", () => {
+  const archive = write(join(tmp, "web-show.tar"), tarOf(web.members));
+  test("criu show ARCHIVE and criu show DIR list images by type, pages and metadata, by container", async () => {
+    for (const arg of [archive, dir]) {
+      const r = await sf("criu", "show", arg, "--json");
+      assert.equal(r.code, 0, r.err);
+      const j = JSON.parse(r.out);
+      const byName = new Map(j.members.map((m: { name: string }) => [m.name, m]));
+      assert.deepEqual(byName.get("checkpoint/core-700.img"), {
+        name: "checkpoint/core-700.img",
+        kind: "image",
+        size: web.images.get("core-700.img")!.length,
+        magic: "CORE",
+        container: "",
+      });
+      assert.equal((byName.get("checkpoint/pages-1.img") as { kind: string }).kind, "pages");
+      assert.equal((byName.get("dump.log") as { kind: string }).kind, "metadata");
+      assert.equal(j.containers[0].name, "web");
+      const text = await sf("criu", "show", arg);
+      assert.match(text.out, /checkpoint\/mm-700\.img +CRIU image MM/);
+      assert.match(text.out, /Podman container "web"/);
+    }
+  });
+
+  test("ARCHIVE:MEMBER and --member decode the image as criu show FILE does (crit JSON)", async () => {
+    const want = await sf("criu", "show", join(dir, "checkpoint", "core-701.img"), "--json");
+    for (const argv of [
+      [`${archive}:checkpoint/core-701.img`],
+      [archive, "--member", "core-701.img"],
+      [dir, "--member", "core-701.img"],
+    ]) {
+      const r = await sf("criu", "show", ...argv, "--json");
+      assert.equal(r.code, 0, `${argv.join(" ")}: ${r.err}`);
+      assert.equal(r.out, want.out);
+    }
+  });
+
+  test("a pod: members inside the container archives; an ambiguous name, a pages file, a missing one", async () => {
+    const a = container("a", 1, 700);
+    const b = container("b", 1, 900);
+    const pod = write(
+      join(tmp, "pod-show.tar"),
+      tarOf([
+        ["a.tar", tarOf(a.members)],
+        ["b.tar", tarOf(b.members)],
+      ]),
+    );
+    const list = JSON.parse((await sf("criu", "show", pod, "--json")).out);
+    assert.deepEqual(
+      list.containers.map((c: { prefix: string; name: string }) => [c.prefix, c.name]),
+      [
+        ["a.tar/", "a"],
+        ["b.tar/", "b"],
+      ],
+    );
+    const one = await sf("criu", "show", pod, "--member", "b.tar/checkpoint/pstree.img", "--json");
+    assert.equal(one.code, 0, one.err);
+    assert.equal(JSON.parse(one.out).entries[0].pid, 900);
+    const cases: [string, RegExp][] = [
+      [
+        "pstree.img",
+        /names 2 members \(a\.tar\/checkpoint\/pstree\.img, b\.tar\/checkpoint\/pstree\.img\): give more of the name$/,
+      ],
+      [
+        "pages-1.img",
+        /is a pages file \(the process's memory, not a CRIU image\): 'sigframe scan' reads it$/,
+      ],
+      ["core-1.img", /no such member in the archive/],
+    ];
+    for (const [m, re] of cases) {
+      const r = await sf("criu", "show", pod, "--member", m);
+      assert.equal(r.code, 2, m);
+      assert.equal(r.out, "");
+      assert.equal(r.err.trimEnd().split("\n").length, 1);
+      assert.match(r.err.trimEnd(), re);
+    }
+  });
+});

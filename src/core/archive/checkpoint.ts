@@ -10,7 +10,7 @@ import { InvalidDataError } from "../errors.ts";
 import { type Compression, decompress, sniffCompression } from "./compression.ts";
 import { sniffStream } from "./input.ts";
 import { type ByteStream, concat, readStream } from "./streams.ts";
-import { MAX_TAR_MEMBERS, tarMembers } from "./tar.ts";
+import { MAX_TAR_MEMBERS, type TarMember, tarMembers } from "./tar.ts";
 
 /** Metadata files of a container checkpoint (and of a pod or kubelet archive). */
 export const METADATA_FILES: ReadonlySet<string> = new Set([
@@ -140,26 +140,28 @@ function nestedCandidate(name: string, depth: number): boolean {
   return depth < MAX_NESTING && !name.includes("/") && name.endsWith(".tar") && !NOT_CHECKPOINTS.has(name);
 }
 
-/** Reads a checkpoint archive (compressed or not) in one pass, archives inside it too. */
-export async function readCheckpointArchive(
+/** A member of an archive as `walkArchive` hands it over. */
+export interface WalkedMember extends TarMember {
+  /** The full name: the names of the archives it is inside, then its own (`a.tar/checkpoint/x`). */
+  path: string;
+  /** How deep it is: 0 in the archive itself, 1 inside a member archive, … */
+  depth: number;
+}
+
+/**
+ * Every member of an archive (compressed or not) in one pass, and the members of the checkpoint
+ * archives inside it (`nestedCandidate`), with one member budget for all of them. `visit` reads a
+ * member's body or leaves it (it is then skipped). Resolves to the outer compression and the count
+ * of members.
+ */
+export async function walkArchive(
   src: ByteStream,
-  opts: ReadArchiveOptions = {},
-): Promise<CheckpointArchive> {
-  const keep = opts.keepFiles ?? true;
+  visit: (m: WalkedMember) => Promise<void> | void,
+  opts: { maxMembers?: number } = {},
+): Promise<{ compression: Compression | "none"; members: number }> {
   let compression: Compression | "none" = "none";
-  const containers = new Map<string, ArchiveContainer>();
-  const pod = new Map<string, Uint8Array>();
-  let kept = 0;
   let members = 0;
   const maxMembers = opts.maxMembers ?? MAX_TAR_MEMBERS;
-  const container = (prefix: string): ArchiveContainer => {
-    let c = containers.get(prefix);
-    if (!c) {
-      c = { prefix, images: new Map(), pages: new Map(), meta: new Map() };
-      containers.set(prefix, c);
-    }
-    return c;
-  };
   const read = async (stream: ByteStream, prefix: string, depth: number): Promise<void> => {
     // One member budget for the archive and every archive inside it (a nested tar bomb too).
     const budget = { maxMembers: maxMembers - members };
@@ -170,33 +172,63 @@ export async function readCheckpointArchive(
       budget,
     )) {
       members++;
-      if (m.type !== "file") continue;
-      const name = `${prefix}${m.name}`;
-      if (nestedCandidate(m.name, depth) && m.size > 0) {
+      const path = `${prefix}${m.name}`;
+      if (m.type === "file" && nestedCandidate(m.name, depth) && m.size > 0) {
         const inner = await sniffStream(m.body);
-        if (inner.kind === "checkpoint-archive") await read(inner.stream, `${name}/`, depth + 1);
-        else
-          for await (const _ of inner.stream) {
-          }
+        if (inner.kind === "checkpoint-archive") {
+          await read(inner.stream, `${path}/`, depth + 1);
+          continue;
+        }
+        await visit({ ...m, body: inner.stream, path, depth });
         continue;
       }
+      await visit({ ...m, path, depth });
+    }
+  };
+  await read(src, "", 0);
+  return { compression, members };
+}
+
+/** Reads a checkpoint archive (compressed or not) in one pass, archives inside it too. */
+export async function readCheckpointArchive(
+  src: ByteStream,
+  opts: ReadArchiveOptions = {},
+): Promise<CheckpointArchive> {
+  const keep = opts.keepFiles ?? true;
+  const containers = new Map<string, ArchiveContainer>();
+  const pod = new Map<string, Uint8Array>();
+  let kept = 0;
+  const container = (prefix: string): ArchiveContainer => {
+    let c = containers.get(prefix);
+    if (!c) {
+      c = { prefix, images: new Map(), pages: new Map(), meta: new Map() };
+      containers.set(prefix, c);
+    }
+    return c;
+  };
+  const walkOpts = opts.maxMembers === undefined ? {} : { maxMembers: opts.maxMembers };
+  const { compression, members } = await walkArchive(
+    src,
+    async (m) => {
+      if (m.type !== "file") return;
+      const name = m.path;
       const role = memberRole(name);
-      if (!role) continue;
+      if (!role) return;
       if (role.kind === "pages") {
         const c = container(role.prefix);
         c.pages.set(role.file, m.size);
         const sink = opts.onPages?.(c, role.file);
         if (sink) for await (const b of m.body) sink.push(b);
-        continue;
+        return;
       }
-      if (!keep) continue;
+      if (!keep) return;
       if (
         role.kind === "meta" &&
         (role.file === "pod.dump" || role.file === "pod.options") &&
         role.prefix === ""
       ) {
         pod.set(role.file, await readStream(m.body, MAX_ARCHIVE_FILE, name));
-        continue;
+        return;
       }
       const bytes = await readStream(m.body, MAX_ARCHIVE_FILE, `archive member ${name}`);
       kept += bytes.length;
@@ -206,9 +238,9 @@ export async function readCheckpointArchive(
         });
       const c = container(role.prefix);
       (role.kind === "image" ? c.images : c.meta).set(role.file, bytes);
-    }
-  };
-  await read(src, "", 0);
+    },
+    walkOpts,
+  );
   const list = [...containers.values()]
     .filter((c) => c.images.size > 0 || c.pages.size > 0)
     .sort((a, b) => a.prefix.localeCompare(b.prefix));

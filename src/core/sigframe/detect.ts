@@ -7,10 +7,10 @@
  * text) is named, with the command that reads it. Anything else is not a frame: the caller names
  * the format (`--frame`, `--ucontext`, `--fpstate-only`) to decode it regardless.
  */
-import { COMPRESSION_MAGICS } from "../archive/compression.ts";
 import { looksLikeCriuImage } from "../criu/image.ts";
 import { InvalidDataError } from "../errors.ts";
 import { hex } from "../hex.ts";
+import { detectFormat, HEAD_BYTES } from "../profiles/formats.ts";
 import { FP_XSTATE_MAGIC1, FXSAVE_SIZE, SW_BYTES_OFFSET } from "../xsave/components.ts";
 import {
   KERNEL_FPSTATE_OFFSET,
@@ -83,15 +83,16 @@ function magic1At(bytes: Uint8Array, fpstateOffset: number): boolean {
 /** What recognisably else the bytes are, with what reads them; undefined when nothing is recognised. */
 export function notAFrame(bytes: Uint8Array): string | undefined {
   const b = bytes;
-  if (b.length >= 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46)
+  // The binary formats of the one format table (profiles/formats.ts), then CRIU's other images.
+  const format = detectFormat(b.subarray(0, HEAD_BYTES));
+  if (format?.id === "elf-core" || format?.id === "elf")
     return "an ELF file (a core?), not a signal frame: 'sigframe scan FILE' finds the frames on a core's stacks (and 'sigframe scan --save-frames DIR' writes each as a file)";
-  if (looksLikeCriuImage(b))
+  if (format?.id === "criu-cpuinfo" || looksLikeCriuImage(b))
     return "a CRIU image, not a signal frame: 'sigframe scan DIR' finds the frames in the checkpoint directory, 'sigframe criu show FILE' decodes the image";
-  for (const c of COMPRESSION_MAGICS)
-    if (c.magic.every((x, i) => b[i] === x))
-      return `${c.format}-compressed data, not a signal frame: for a compressed core or a checkpoint archive use 'sigframe scan FILE'`;
-  if (b.length >= 262 && String.fromCharCode(...b.subarray(257, 262)) === "ustar")
-    return "a tar archive, not a signal frame: for a checkpoint archive use 'sigframe scan FILE'";
+  if (format?.kind === "compressed")
+    return `${format.id}-compressed data, not a signal frame: for a compressed core or a checkpoint archive use 'sigframe scan FILE'`;
+  if (format?.id === "tar")
+    return "a tar archive, not a signal frame: for a checkpoint archive use 'sigframe scan FILE' ('sigframe criu show FILE' lists it)";
   const head = b.subarray(0, 4096);
   if (
     head.length > 0 &&
