@@ -44,13 +44,18 @@ export function contentType(path: string): string {
   return CONTENT_TYPES[extname(path).toLowerCase()] ?? "application/octet-stream";
 }
 
-/** The page loads only its own files; nothing it shows can run script or reach the network. */
+/**
+ * The page loads only its own files; nothing it shows can run script or reach the network. Its
+ * zstd and xz decoders are WebAssembly modules inside its own scripts, which fetch them from a
+ * data: URL and compile them: that needs `connect-src data:` (no network) and 'wasm-unsafe-eval'
+ * (WebAssembly only; JavaScript eval stays refused).
+ */
 const CSP = [
   "default-src 'none'",
-  "script-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self'",
   "img-src 'self' data:",
-  "connect-src 'self'",
+  "connect-src 'self' data:",
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",

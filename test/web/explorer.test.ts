@@ -14,7 +14,10 @@ import { type RunningServer, startServer } from "../../src/cli/serve.ts";
 import { builtinProfile } from "../../src/core/profiles/detect.ts";
 import { buildFrame, emptyState, setRegister } from "../../src/core/sigframe/index.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
+import { compelDumpLog, criuImages } from "../helpers/criu-checkpoint.ts";
+import { elfCore, simulate } from "../helpers/process-core.ts";
 import { FIXTURES, needs, REPO_ROOT } from "../helpers/shared.ts";
+import { tarOf } from "../helpers/tar.ts";
 import { buildApp, CHROMIUM, CHROMIUM_ARGS, needsChromium, sfIn } from "./helpers.ts";
 
 const skip = needsChromium();
@@ -301,6 +304,107 @@ test("check view: verdict and findings as 'sigframe check'", skip, async () => {
   assert.ok(shown.length > 0);
   await page.screenshot({ path: join(SHOTS, "web-check.png"), fullPage: true });
 });
+
+/** A process on AMD Zen 4 in a SIGUSR1 handler: its checkpoint archive (Podman layout) and core. */
+function zen4Process() {
+  const l = computeLayout(builtinProfile("amd-zen4"));
+  const STACK = 0x7ffffffde000n;
+  const p = simulate(
+    l,
+    [{ tid: 321, sp: STACK + 0x20800n, signals: [{ signo: 10, regs: { k2: "0xabcd" } }] }],
+    [{ start: STACK, size: 0x21000 }],
+  );
+  const enc = (t: string) => new TextEncoder().encode(t);
+  const members: [string, Uint8Array][] = [
+    ...[...criuImages(p, { mainStack: STACK + 0x20f00n })].map(([n, b]): [string, Uint8Array] => [
+      `checkpoint/${n}`,
+      b,
+    ]),
+    ["dump.log", enc(compelDumpLog(l, { vendor: "AuthenticAMD", family: 25, brand: "AMD EPYC 9654" }))],
+    ["config.dump", enc(JSON.stringify({ id: "c0ffee", name: "web", createdTime: "2026-12-01T10:00:00Z" }))],
+    ["spec.dump", enc(JSON.stringify({ annotations: { "io.container.manager": "libpod" } }))],
+  ];
+  return { archive: tarOf(members), core: elfCore(p, { mainStack: STACK + 0x20f00n }) };
+}
+
+function zstd(bytes: Uint8Array): Uint8Array | undefined {
+  const r = spawnSync("zstd", ["-q", "-c"], { input: bytes, maxBuffer: 1 << 26 });
+  return r.status === 0 && !r.error ? new Uint8Array(r.stdout) : undefined;
+}
+
+test(
+  "checkpoint archives and compressed cores open in the page, read by the same core code as the CLI",
+  skip,
+  async () => {
+    const { archive, core } = zen4Process();
+    const z = zstd(archive);
+    const archiveName = z ? "web.tar.zst" : "web.tar";
+    writeFileSync(join(files, archiveName), z ?? archive);
+    const coreName = zstd(core) ? "core.web.1000.zst" : "core.web.1000";
+    writeFileSync(join(files, coreName), zstd(core) ?? core);
+
+    // A profile picker takes the archive: the CPU the checkpoint was taken on (dump.log's layout).
+    await tab("Layout");
+    const layout = panel("Layout");
+    await layout.getByLabel("Load file…").setInputFiles(join(files, archiveName));
+    await layout.locator("select option:checked", { hasText: archiveName }).waitFor({ state: "attached" });
+    const cliLayout = JSON.parse((await sfIn(files, ["layout", archiveName, "--json"])).out);
+    assert.equal(Number(await layout.locator('[data-field="userSize"]').textContent()), cliLayout.userSize);
+    assert.equal(
+      Number(await cell(layout, "OPMASK", "offset")),
+      cliLayout.components.find((c: { name: string }) => c.name === "OPMASK").offset,
+    );
+    assert.match(
+      (await layout.locator("select option:checked").textContent()) ?? "",
+      /model and stepping not recorded/,
+    );
+
+    // The check view scans a checkpoint or a core: `check --checkpoint/--core FILE`.
+    await tab("Check migration");
+    const view = panel("Check migration");
+    await view.getByLabel("To (destination host)").selectOption("intel-icelake-server");
+    await view.getByLabel("Sigreturn policy").selectOption("classic");
+    for (const [name, option] of [
+      [archiveName, "--checkpoint"],
+      [coreName, "--core"],
+    ] as const) {
+      await view.getByLabel("Open checkpoint or core…").setInputFiles(join(files, name));
+      await view
+        .getByTestId("check-image")
+        .filter({ hasText: `${name}: ` })
+        .waitFor();
+      assert.match((await view.getByTestId("check-image").textContent()) ?? "", /1 live signal frame/);
+      const cli = await sfIn(files, [
+        "check",
+        option,
+        name,
+        "--to",
+        "intel-icelake-server",
+        "--policy",
+        "classic",
+        "--json",
+      ]);
+      const doc = JSON.parse(cli.out);
+      await view
+        .getByTestId("check-verdict")
+        .filter({ hasText: `verdict: ${doc.verdict} (exit ${cli.code})` })
+        .waitFor();
+      const shown = await view
+        .locator("tr[data-code]")
+        .evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-code")));
+      const bySeverity = ["error", "warning", "info"].flatMap((sev) =>
+        doc.findings
+          .filter((f: { severity: string }) => f.severity === sev)
+          .map((f: { code: string }) => f.code),
+      );
+      assert.deepEqual(shown, bySeverity, name);
+      assert.ok(shown.includes("component_misplaced"), name);
+    }
+    await page.screenshot({ path: join(SHOTS, "web-check-checkpoint.png"), fullPage: true });
+    await view.getByRole("button", { name: "Clear" }).click();
+    await view.getByTestId("check-image").filter({ hasText: "none" }).waitFor();
+  },
+);
 
 test(
   "accessible structure: labelled controls, tabs by keyboard; no foreign requests, no page errors",

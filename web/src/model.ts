@@ -3,6 +3,11 @@
  * with the core's rules for the CLI's `layout`, `diff` and `check`, so both say the same.
  */
 
+import { scanStreamedCore } from "../../src/core/archive/core-scan.ts";
+import { sniffStream } from "../../src/core/archive/input.ts";
+import { profileFromStream } from "../../src/core/archive/profile.ts";
+import { scanCheckpointArchive } from "../../src/core/archive/scan.ts";
+import { type ByteStream, fromWebReadable, type WebReadable } from "../../src/core/archive/streams.ts";
 import { type CheckReport, type CheckRequest, checkHosts } from "../../src/core/compat/check-hosts.ts";
 import { UsageError } from "../../src/core/errors.ts";
 import { checkInputSize } from "../../src/core/input.ts";
@@ -11,6 +16,8 @@ import { fieldValue, kernelOption } from "../../src/core/options.ts";
 import type { Profile } from "../../src/core/profile.ts";
 import { BUILTIN_PROFILES } from "../../src/core/profiles/builtins.ts";
 import { MAX_PROFILE_BYTES, profileFromBytes } from "../../src/core/profiles/detect.ts";
+import { scannedFrames } from "../../src/core/scan/cases.ts";
+import type { ProcessScan, ScanTarget } from "../../src/core/scan/targets.ts";
 import { choosePolicies, type PolicyChoice } from "../../src/core/sigreturn/index.ts";
 import { diffLayouts, type LayoutDiff } from "../../src/core/xsave/diff.ts";
 import type { LayoutOptions, XsaveLayout } from "../../src/core/xsave/layout.ts";
@@ -23,6 +30,66 @@ export { type ComponentRow, componentRows, layoutHeader } from "../../src/core/x
 export function profileFromFile(bytes: Uint8Array, name: string): Profile {
   checkInputSize(bytes.length, MAX_PROFILE_BYTES, name);
   return profileFromBytes(bytes, name);
+}
+
+/** What the page reads a file through: the browser's File (or any Blob with a name). */
+export interface Upload {
+  name: string;
+  stream(): unknown;
+}
+
+/** A file's bytes as the core's readers stream them (never read whole; can be read again). */
+export function uploadStream(f: Upload): ByteStream {
+  return fromWebReadable(f.stream() as WebReadable<Uint8Array>);
+}
+
+/**
+ * A profile from any file the CLI takes as a PROFILE: profile files, ELF cores, and streamed in
+ * the page, checkpoint archives (the CPU the checkpoint was taken on), dump.log, compressed cores.
+ */
+export function profileFromUpload(f: Upload): Promise<Profile> {
+  return profileFromStream(() => uploadStream(f), f.name, { reopenable: true });
+}
+
+/** A checkpoint archive or a core (plain or compressed) scanned in the page, for `check`. */
+export interface ScannedImage {
+  name: string;
+  kind: "checkpoint" | "core";
+  parts: { target: ScanTarget; scans: ProcessScan[] }[];
+  /** Live frames found, and where the source CPU came from. */
+  liveFrames: number;
+  cpuSource?: string;
+}
+
+/** Scans a checkpoint archive or a core the user opened, as `sigframe scan FILE` does. */
+export async function scanUpload(f: Upload): Promise<ScannedImage> {
+  const sniffed = await sniffStream(uploadStream(f));
+  const open = () => uploadStream(f);
+  let image: ScannedImage;
+  if (sniffed.kind === "checkpoint-archive") {
+    const res = await scanCheckpointArchive(open, f.name, { reopenable: true });
+    image = {
+      name: f.name,
+      kind: "checkpoint",
+      parts: res.containers.map((c) => ({ target: c.target, scans: c.scans })),
+      liveFrames: 0,
+    };
+  } else if (sniffed.kind === "core") {
+    const res = await scanStreamedCore(open, f.name, { reopenable: true });
+    image = { name: f.name, kind: "core", parts: [{ target: res.target, scans: res.scans }], liveFrames: 0 };
+  } else
+    throw new UsageError(
+      "neither a checkpoint archive (tar: plain, gzip or zstd) nor an ELF core (plain or zstd/xz/lz4-compressed)",
+      { input: f.name },
+    );
+  image.liveFrames = image.parts.reduce(
+    (n, p) =>
+      n + p.scans.reduce((m, s) => m + s.result.frames.filter((x) => x.confidence === "high").length, 0),
+    0,
+  );
+  const src = image.parts.find((p) => p.target.cpuSource)?.target.cpuSource;
+  if (src) image.cpuSource = src;
+  return image;
 }
 
 export function builtinList(): { name: string; title: string }[] {
@@ -70,14 +137,25 @@ export function policiesFor(choice: CheckChoice): PolicyChoice {
   return choosePolicies(choice.policy || undefined, choice.kernel);
 }
 
-/** `sigframe check --from A --to B [--kernel K | --policy P]`, as the CLI runs it. */
-export function checkFor(pa: Profile, pb: Profile, choice: CheckChoice = {}): Promise<CheckReport> {
-  const request: CheckRequest = { from: pa, to: pb };
+/**
+ * `sigframe check --from A --to B [--kernel K | --policy P]`, as the CLI runs it; with `image`,
+ * `check --checkpoint/--core IMAGE` (A is then the CPU the image records).
+ */
+export function checkFor(
+  pa: Profile | undefined,
+  pb: Profile,
+  choice: CheckChoice = {},
+  image?: ScannedImage,
+): Promise<CheckReport> {
+  const request: CheckRequest = { to: pb };
+  if (pa) request.from = pa;
   if (choice.kernel) request.kernel = choice.kernel.text;
   if (choice.policy) request.policy = choice.policy;
+  if (image) request[image.kind] = image.name;
   return checkHosts(request, {
     loadProfile: (arg) => {
       throw new UsageError("the explorer checks profiles it has loaded", { input: arg });
     },
+    checkpointFrames: (_kind, path, from, to) => scannedFrames(image!.parts, path, from, to),
   });
 }

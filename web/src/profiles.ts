@@ -6,7 +6,7 @@ import { describeProfile, type Profile } from "../../src/core/profile.ts";
 import { builtinProfile } from "../../src/core/profiles/detect.ts";
 import { h, nextId } from "./dom.ts";
 import { errorLine } from "./errors.ts";
-import { builtinList, profileFromFile } from "./model.ts";
+import { builtinList, profileFromUpload } from "./model.ts";
 
 interface Loaded {
   id: string;
@@ -105,7 +105,7 @@ export function profilePicker(store: ProfileStore, o: PickerOptions): Picker {
 
   const load = async (f: File) => {
     try {
-      const p = profileFromFile(await fileBytes(f), f.name);
+      const p = await profileFromUpload(f);
       const id = store.add(p, `${f.name} — ${describeProfile(p)}`);
       select.value = id;
       o.onError(undefined);
@@ -129,7 +129,8 @@ export function profilePicker(store: ProfileStore, o: PickerOptions): Picker {
         {
           for: fileId,
           class: "button",
-          title: "cpuid -r output, profile JSON, CRIU cpuinfo.img or ELF core",
+          title:
+            "cpuid -r output, profile JSON, CRIU cpuinfo.img, dump.log or checkpoint archive, ELF core (plain or compressed)",
         },
         "Load file…",
       ),

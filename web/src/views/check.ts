@@ -6,8 +6,9 @@ import { hex } from "../../../src/core/hex.ts";
 import { POLICIES, POLICY_KERNELS } from "../../../src/core/sigreturn/index.ts";
 import { componentNames } from "../../../src/core/xsave/report.ts";
 import { h, nextId, replace } from "../dom.ts";
-import { checkFor, kernelFromText } from "../model.ts";
-import type { ProfileStore } from "../profiles.ts";
+import { errorLine } from "../errors.ts";
+import { checkFor, kernelFromText, type ScannedImage, scanUpload } from "../model.ts";
+import { dropTarget, fileInput, type ProfileStore } from "../profiles.ts";
 import { kernelField } from "./layout.ts";
 import { redraw, viewParts, viewPicker, viewSection } from "./view.ts";
 
@@ -27,18 +28,58 @@ export function checkView(store: ProfileStore): HTMLElement {
   );
   policy.addEventListener("change", () => render());
 
+  // `check --checkpoint/--core`: a checkpoint archive or a core (plain or compressed), scanned here.
+  let image: ScannedImage | undefined;
+  const imageId = nextId("image-file");
+  const imageStatus = h("span", { class: "image-status", "data-testid": "check-image" }, "none");
+  const clear = h("button", { type: "button", hidden: true }, "Clear");
+  const loadImage = async (f: File) => {
+    parts.err.show(undefined);
+    imageStatus.textContent = `scanning ${f.name}…`;
+    try {
+      image = await scanUpload(f);
+      imageStatus.textContent = `${image.name}: ${image.kind}, ${image.liveFrames} live signal frame${image.liveFrames === 1 ? "" : "s"}${image.cpuSource ? `, source CPU from ${image.cpuSource}` : ""}`;
+      clear.hidden = false;
+      render();
+    } catch (e) {
+      console.error(e);
+      image = undefined;
+      imageStatus.textContent = "none";
+      parts.err.show(errorLine(e, f.name));
+    }
+  };
+  clear.addEventListener("click", () => {
+    image = undefined;
+    imageStatus.textContent = "none";
+    clear.hidden = true;
+    render();
+  });
+  const imageField = h(
+    "div",
+    { class: "field" },
+    h("label", { for: imageId, class: "button" }, "Open checkpoint or core…"),
+    fileInput(imageId, (f) => void loadImage(f)),
+    h("span", {}, " frames and source CPU from: "),
+    imageStatus,
+    clear,
+  );
+  dropTarget(imageField, (f) => void loadImage(f));
+
   const render = (): void =>
     redraw(parts, async () => {
-      const pa = from.value();
+      // With a checkpoint or core, A is the CPU it records (as `check --checkpoint` without --from).
+      const fromSelect = from.el.querySelector("select");
+      if (fromSelect) fromSelect.disabled = Boolean(image);
+      const pa = image ? undefined : from.value();
       const pb = to.value();
-      if (!pa || !pb) {
+      if ((!pa && !image) || !pb) {
         replace(parts.out);
         return;
       }
       const choice: Parameters<typeof checkFor>[2] = { policy: policy.value };
       const k = kernelFromText(kernel.input.value);
       if (k) choice.kernel = k;
-      replace(parts.out, report(await checkFor(pa, pb, choice)));
+      replace(parts.out, report(await checkFor(pa, pb, choice, image)));
     });
 
   const view = viewSection(
@@ -48,6 +89,7 @@ export function checkView(store: ProfileStore): HTMLElement {
     [
       from.el,
       to.el,
+      imageField,
       kernel.el,
       h("div", { class: "field" }, h("label", { for: polId }, "Sigreturn policy"), policy),
     ],
@@ -61,7 +103,7 @@ function report(r: CheckReport): HTMLElement {
     h(
       "li",
       { class: "mono" },
-      `${label} ${x.name}: ${x.vendor}, XCR0 ${hex(x.xcr0)}, ${x.xsave ? `user_size ${x.userSize}` : "FXSAVE only"}`,
+      `${label} ${x.name}: ${x.cpu ?? x.vendor}, XCR0 ${hex(x.xcr0)}, ${x.xsave ? `user_size ${x.userSize}` : "FXSAVE only"}`,
     );
   const all = r.evaluated.length === 3;
   const sections: HTMLElement[] = [];
