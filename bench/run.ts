@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { bundledCli } from "../test/helpers/cli-bundle.ts";
 import { REPO_ROOT } from "../test/helpers/shared.ts";
 import { abiTestTiming } from "./abi-test.ts";
+import { archiveProcessRatios, writeBenchArchive } from "./archive.ts";
 import type { BenchResult } from "./harness.ts";
 import { benchLayouts } from "./layout.ts";
 import { benchMatrix } from "./matrix.ts";
@@ -29,6 +30,8 @@ if (!(RUNS >= 3)) throw new Error("--runs takes a number of at least 3");
 bundledCli();
 const load0 = loadavg()[0]!;
 const img = writeSynthetic();
+console.error("building the 1 GiB zstd checkpoint archive (tar, zstd -3)…");
+const archive = writeBenchArchive();
 const lines: string[] = [];
 const say = (s = "") => {
   lines.push(s);
@@ -60,6 +63,7 @@ try {
       ...startupRatios(env, RUNS),
       ...criuRatios(env, RUNS),
       ...scanProcessRatios(img, env, Math.max(3, Math.round(RUNS / 2))),
+      ...(archive ? archiveProcessRatios(archive, env, Math.max(3, Math.round(RUNS / 3))) : []),
     ];
     say();
     say(`## Whole processes, ${title}`);
@@ -110,6 +114,7 @@ try {
   }
 } finally {
   img.remove();
+  archive?.remove();
 }
 
 if (argv.includes("--write")) {

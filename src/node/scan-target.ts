@@ -190,9 +190,12 @@ export async function scanInput(path: string, opts: ScanInputOptions = {}): Prom
         ...scanOpts,
         reopenable: input.reopenable,
       });
+      // A file decompressed natively reaches the core as a plain stream: say how it was stored.
+      const compression = input.compression !== "none" ? input.compression : res.compression;
+      for (const c of res.containers) if (compression !== "none") c.target.compression = compression;
       return {
         parts: res.containers.map((c) => ({ target: c.target, scans: c.scans })),
-        archive: { compression: res.compression },
+        archive: { compression },
         close: () => {},
       };
     }
@@ -203,6 +206,7 @@ export async function scanInput(path: string, opts: ScanInputOptions = {}): Prom
       );
     const { scanStreamedCore } = await import("../core/archive/core-scan.ts");
     const res = await scanStreamedCore(input.open, path, { ...scanOpts, reopenable: input.reopenable });
+    if (input.compression !== "none") res.target.compression = input.compression;
     return { parts: [{ target: res.target, scans: res.scans }], close: () => {} };
   }
   if (input && input.compression !== "none")

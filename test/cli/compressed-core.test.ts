@@ -195,3 +195,48 @@ describe("cores and archives on stdin", () => {
     assert.match(r.err, /is a xz-compressed ELF core; --checkpoint takes .*\(give it as --core\)$/m);
   });
 });
+
+describe("native decompressors and the in-process ones give the same answers", () => {
+  const l = computeLayout(builtinProfile("amd-zen4"));
+  const STACK = 0x7ffffffde000n;
+  const p = simulate(
+    l,
+    [{ tid: 77, sp: STACK + 0x20000n, signals: [{ signo: 10, regs: { k2: "0x3" } }] }],
+    [{ start: STACK, size: 0x21000 }],
+  );
+  const core = join(tmp, "native.core");
+  before(() => writeFileSync(core, elfCore(p, { mainStack: STACK + 0x20f00n })));
+  const withEnv = async (value: string | undefined, argv: string[]) => {
+    const old = process.env.SIGFRAME_DECOMPRESS;
+    if (value === undefined) delete process.env.SIGFRAME_DECOMPRESS;
+    else process.env.SIGFRAME_DECOMPRESS = value;
+    try {
+      return await sf(...argv);
+    } finally {
+      if (old === undefined) delete process.env.SIGFRAME_DECOMPRESS;
+      else process.env.SIGFRAME_DECOMPRESS = old;
+    }
+  };
+  for (const [ext, tool, args] of [...TOOLS, ["gz", "gzip", ["-c"]] as [string, string, string[]]]) {
+    test(`${tool}: scan with Debian's ${tool} (or zlib) and in-process give one document; a cut file is one line`, async (t) => {
+      if (!has(tool)) return t.skip(`${tool} is not installed`);
+      const z = compressFile(core, ext, tool, args);
+      const native = await withEnv(undefined, ["scan", z, "--json"]);
+      const inProcess = await withEnv("in-process", ["scan", z, "--json"]);
+      assert.equal(native.code, 0, native.err);
+      assert.equal(native.out, inProcess.out);
+      assert.equal(JSON.parse(native.out).target.compression, tool);
+      assert.equal(JSON.parse(native.out).summary.liveFrames, 1);
+      const bytes = readFileSync(z);
+      const cut = join(tmp, `cut-native.core.${ext}`);
+      writeFileSync(cut, bytes.subarray(0, bytes.length >> 1));
+      for (const mode of [undefined, "in-process"]) {
+        const r = await withEnv(mode, ["scan", cut]);
+        assert.equal(r.code, 2, `${mode}: ${r.err}`);
+        assert.equal(r.out, "");
+        assert.equal(r.err.trimEnd().split("\n").length, 1, r.err);
+        assert.match(r.err, /^sigframe: /);
+      }
+    });
+  }
+});

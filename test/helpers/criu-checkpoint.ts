@@ -15,7 +15,11 @@ import { PE_PRESENT } from "../../src/core/criu/memory.ts";
 import type { XsaveLayout } from "../../src/core/xsave/layout.ts";
 import type { SimProcess } from "./process-core.ts";
 
-function image<D extends DescMessage>(magic: string, schema: D, entries: MessageInitShape<D>[]): Uint8Array {
+export function image<D extends DescMessage>(
+  magic: string,
+  schema: D,
+  entries: MessageInitShape<D>[],
+): Uint8Array {
   const bodies = entries.map((e) => toBinary(schema, create(schema, e)));
   const out = new Uint8Array(8 + bodies.reduce((n, b) => n + 4 + b.length, 0));
   const dv = new DataView(out.buffer);
@@ -31,7 +35,7 @@ function image<D extends DescMessage>(magic: string, schema: D, entries: Message
 }
 
 /** Two images of one process tree in one file (pagemap: head, then entries). */
-function concatImages(a: Uint8Array, b: Uint8Array): Uint8Array {
+export function concatImages(a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length - 8);
   out.set(a);
   out.set(b.subarray(8), a.length);

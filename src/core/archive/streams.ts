@@ -111,8 +111,9 @@ export function codecError(e: unknown, format: string, truncated = false): Error
   if (isSigframeError(e)) return e;
   const msg = e instanceof Error ? e.message : String(e);
   // xz-embedded's XZ_BUF_ERROR (8): no progress is possible, the input ended early.
-  if (format === "xz" && /error code 8\b/.test(msg)) truncated = true;
-  const text = `${format}: ${msg || "corrupt data"}`;
+  const xzEnd = format === "xz" && /error code 8\b/.test(msg);
+  if (xzEnd) truncated = true;
+  const text = xzEnd ? "xz: the compressed data ends early" : `${format}: ${msg || "corrupt data"}`;
   return truncated || /unexpected (end|eof)|truncat|incomplete|more data|premature/i.test(msg)
     ? new TruncatedInputError(text)
     : new InvalidDataError(text);
