@@ -5,7 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -191,6 +199,9 @@ describe("hostile archives: one line, exit 2", () => {
     assert.equal(r.code, 2, r.err);
     assert.match(r.err, /more than 100000 members/);
     assert.equal(r.err.trimEnd().split("\n").length, 1);
+    // The zstd process decompressing it is stopped with the scan, not left writing into a pipe
+    // nobody reads (it kept this process, and the test run, alive).
+    assert.deepEqual(await childrenNamed("zstd"), []);
   });
 });
 
@@ -198,4 +209,24 @@ function repeated(b: Uint8Array, n: number): Buffer {
   const out = Buffer.alloc(b.length * n);
   for (let i = 0; i < n; i++) out.set(b, i * b.length);
   return out;
+}
+
+/** This process's live children with the given command name (a stopped one is reaped first). */
+async function childrenNamed(comm: string): Promise<number[]> {
+  const live = () =>
+    readdirSync("/proc")
+      .filter((d) => /^\d+$/.test(d))
+      .filter((pid) => {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+          const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+          return stat.includes(`(${comm})`) && Number(fields[1]) === process.pid && fields[0] !== "Z";
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  // A killed child is reaped on a later turn of the event loop: a few turns, not a clock.
+  for (let i = 0; i < 50 && live().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  return live();
 }

@@ -9,7 +9,7 @@
 import { InvalidDataError } from "../errors.ts";
 import { type Compression, decompress, sniffCompression } from "./compression.ts";
 import { sniffStream } from "./input.ts";
-import { type ByteStream, concat, readStream } from "./streams.ts";
+import { type ByteStream, concat, readStream, resume } from "./streams.ts";
 import { MAX_TAR_MEMBERS, type TarMember, tarMembers } from "./tar.ts";
 
 /** Metadata files of a container checkpoint (and of a pod or kubelet archive). */
@@ -112,12 +112,7 @@ export async function* uncompressed(
   }
   if (got === 0) throw new InvalidDataError("the input is empty");
   const head = concat(first, got);
-  const rest: ByteStream = {
-    [Symbol.asyncIterator]: async function* () {
-      yield head;
-      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-    },
-  };
+  const rest: ByteStream = { [Symbol.asyncIterator]: () => resume([head], it) };
   const c = sniffCompression(head);
   seen?.(c ?? "none");
   yield* c ? decompress(c, rest) : rest;

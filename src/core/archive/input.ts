@@ -6,7 +6,7 @@
 import { InvalidDataError } from "../errors.ts";
 import { detectFormat, HEAD_BYTES, type InputFormat } from "../profiles/formats.ts";
 import { type Compression, decompress } from "./compression.ts";
-import { type ByteStream, concat } from "./streams.ts";
+import { type ByteStream, concat, resume } from "./streams.ts";
 
 export type StreamInputKind = "checkpoint-archive" | "core" | "other";
 
@@ -24,13 +24,7 @@ const MAX_SNIFF_READ = 64 << 20;
 
 /** A stream that replays `seen` and then continues with `rest`. */
 function replay(seen: Uint8Array[], rest: AsyncIterator<Uint8Array>): ByteStream {
-  return {
-    async *[Symbol.asyncIterator]() {
-      for (const c of seen) yield c;
-      seen = [];
-      for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
-    },
-  };
+  return { [Symbol.asyncIterator]: () => resume(seen, rest) };
 }
 
 /** Reads up to `n` bytes of `it` (fewer at its end), keeping every chunk read in `seen`. */

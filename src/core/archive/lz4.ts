@@ -23,6 +23,10 @@ class Pull {
   constructor(src: ByteStream) {
     this.it = src[Symbol.asyncIterator]();
   }
+  /** Stops the source early (its producer is told through return()). */
+  async close(): Promise<void> {
+    await this.it.return?.();
+  }
   /** Whether the stream has another byte. */
   async more(): Promise<boolean> {
     while (this.pos >= this.buf.length) {
@@ -128,6 +132,17 @@ export function decodeBlock(
 /** Decompresses an LZ4 frame stream. */
 export async function* lz4Decompress(src: ByteStream): AsyncGenerator<Uint8Array> {
   const p = new Pull(src);
+  let ended = false;
+  try {
+    yield* lz4Frames(p);
+    ended = true;
+  } finally {
+    // Stopped early (a limit downstream, an error): the source's producer stops too.
+    if (!ended) await p.close();
+  }
+}
+
+async function* lz4Frames(p: Pull): AsyncGenerator<Uint8Array> {
   let frames = 0;
   while (await p.more()) {
     const at = p.offset;

@@ -38,6 +38,22 @@ function readableCtor(): ReadableCtor {
   return c;
 }
 
+/**
+ * `head`'s chunks, then the rest of `it`. Stopping early (an error downstream, a limit reached)
+ * returns `it`, so that what feeds it stops too: a decompressor process, an open file.
+ */
+export async function* resume(head: Uint8Array[], it: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let ended = false;
+  try {
+    // Handed on one by one and dropped (a sniffed head can be many chunks).
+    while (head.length > 0) yield head.shift()!;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+    ended = true;
+  } finally {
+    if (!ended) await it.return?.();
+  }
+}
+
 /** A Web ReadableStream over an async iterable (pull-based: nothing is read ahead). */
 export function toWebReadable(src: ByteStream): WebReadable<Uint8Array> {
   const it = src[Symbol.asyncIterator]();
