@@ -20,6 +20,11 @@ const CONTRACT = join(root, "src", "core", "contract.ts");
 export const SCHEMA_DIR = join(root, "docs", "json");
 const HEX = "^0x[0-9a-f]+$";
 
+/** The file a command's schema is in: `criu show` → docs/json/criu-show.schema.json. */
+export function schemaFile(command: string): string {
+  return `${command.replace(/ /g, "-")}.schema.json`;
+}
+
 /** One JSON Schema per command, by command name. */
 export function generateSchemas(): Map<string, Schema> {
   const program = ts.createProgram([CONTRACT], {
@@ -44,7 +49,7 @@ export function generateSchemas(): Map<string, Schema> {
     const body = g.schema(checker.getTypeOfSymbol(prop), `${prop.name}`);
     const doc: Schema = {
       $schema: "https://json-schema.org/draft/2020-12/schema",
-      $id: `sigframe/${prop.name}.schema.json`,
+      $id: `sigframe/${schemaFile(prop.name)}`,
       title: `sigframe ${prop.name} --json`,
     };
     const description = ts.displayPartsToString(prop.getDocumentationComment(checker));
@@ -171,7 +176,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   let stale = 0;
   mkdirSync(SCHEMA_DIR, { recursive: true });
   for (const [name, schema] of generateSchemas()) {
-    const path = join(SCHEMA_DIR, `${name}.schema.json`);
+    const path = join(SCHEMA_DIR, schemaFile(name));
     let old = "";
     try {
       old = readFileSync(path, "utf8");

@@ -1,39 +1,14 @@
 /** `sigframe matrix P…|DIR`: the check verdict for every ordered pair of hosts. */
 import type { Command } from "commander";
-import { type MatrixResult, matrix } from "../core/compat/index.ts";
+import { type MatrixRequest, matrixCsv, matrixJson, matrixReport } from "../core/compat/fleet-report.ts";
+import type { MatrixResult } from "../core/compat/index.ts";
 import { hex, toJson } from "../core/hex.ts";
-import { choosePolicies, predict } from "../core/sigreturn/index.ts";
-import { loadHosts } from "./baseline.ts";
+import { fleetEnv } from "./baseline.ts";
 import type { CliContext } from "./context.ts";
-import { kernelOption, oneFormat } from "./options.ts";
+import { oneFormat } from "./options.ts";
 import { renderTable } from "./render/table.ts";
 
 const SHORT = { compatible: "ok", warnings: "warn", incompatible: "FAIL" } as const;
-
-function matrixJson(m: MatrixResult): Record<string, unknown> {
-  return {
-    policies: m.policies,
-    hosts: m.hosts.map((name, i) => ({ name, group: m.groups[m.groupOf[i]!]!.id })),
-    groups: m.groups,
-    cells: m.cells.map((row, i) =>
-      row.map((cell, j) => ({ from: m.groups[i]!.id, to: m.groups[j]!.id, ...cell })),
-    ),
-  };
-}
-
-function csvCell(s: string): string {
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** Host × host, one verdict per cell (rows: from, columns: to). */
-function matrixCsv(m: MatrixResult): string {
-  const lines = [["from\\to", ...m.hosts].map(csvCell).join(",")];
-  m.hosts.forEach((h, i) => {
-    const row = m.hosts.map((_, j) => m.cells[m.groupOf[i]!]![m.groupOf[j]!]!.verdict);
-    lines.push([h, ...row].map(csvCell).join(","));
-  });
-  return `${lines.join("\n")}\n`;
-}
 
 function renderMatrix(ctx: CliContext, m: MatrixResult): string {
   const { c } = ctx;
@@ -87,11 +62,9 @@ function renderMatrix(ctx: CliContext, m: MatrixResult): string {
   return lines.join("\n");
 }
 
-interface MatrixFlags {
+interface MatrixOutput {
   json?: boolean;
   csv?: boolean;
-  policy?: string;
-  kernel?: string;
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -106,15 +79,10 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--kernel <K>", "judge by the policy of destination kernel X.Y[.Z]")
     .option("--json", "JSON output")
     .option("--csv", "CSV: host × host verdicts")
-    .action(async (args: string[], flags: MatrixFlags) => {
+    .action(async (args: string[], flags: Omit<MatrixRequest, "profiles"> & MatrixOutput) => {
       oneFormat(flags as Record<string, unknown>, ["json", "csv"]);
-      const kernel = kernelOption(flags.kernel);
-      const pol = choosePolicies(flags.policy, kernel);
-      const hosts = await loadHosts(ctx, args);
-      const opts: Parameters<typeof matrix>[1] = { predict };
-      if (pol.policies) opts.policies = pol.policies;
-      const m = matrix(hosts, opts);
-      if (pol.note) ctx.warn(pol.note);
+      const { matrix: m, note } = await matrixReport({ ...flags, profiles: args }, fleetEnv(ctx));
+      if (note) ctx.warn(note);
       if (flags.json) ctx.out(toJson(matrixJson(m)));
       else if (flags.csv) ctx.io.stdout(matrixCsv(m));
       else ctx.out(renderMatrix(ctx, m));

@@ -2,44 +2,19 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { type PolicyDiffResult, policyDiff } from "../core/compat/index.ts";
+import {
+  type PolicyDiffRequest,
+  policyDiffExampleMeta,
+  policyDiffJson,
+  policyDiffReport,
+} from "../core/compat/fleet-report.ts";
+import type { PolicyDiffResult } from "../core/compat/index.ts";
 import { UsageError } from "../core/errors.ts";
 import { toJson } from "../core/hex.ts";
-import { BUILTIN_PROFILES } from "../core/profiles/builtins.ts";
-import { parsePolicy, predict } from "../core/sigreturn/index.ts";
 import { describeFsError, writeOutputAtomic } from "../node/files.ts";
-import { loadHosts } from "./baseline.ts";
+import { fleetEnv } from "./baseline.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable } from "./render/table.ts";
-
-function policyDiffJson(r: PolicyDiffResult): Record<string, unknown> {
-  return {
-    p: r.p,
-    q: r.q,
-    layouts: r.layouts,
-    total: r.total,
-    differing: r.differing,
-    groups: r.groups.map((g) => ({
-      cause: g.cause,
-      title: g.title,
-      count: g.count,
-      kinds: g.kinds,
-      frames: g.frames,
-      example: {
-        id: g.example.frame.id,
-        description: g.example.frame.description,
-        task: g.example.frame.task,
-        xstateSize: g.example.frame.xstateSize,
-        bytes: g.example.frame.fpstate?.length ?? 0,
-        ...(g.example.frame.readableBytes !== undefined
-          ? { readableBytes: g.example.frame.readableBytes }
-          : {}),
-        [r.p]: { ...g.example.p, lost: g.example.lostUnderP },
-        [r.q]: { ...g.example.q, lost: g.example.lostUnderQ },
-      },
-    })),
-  };
-}
 
 function renderPolicyDiff(ctx: CliContext, r: PolicyDiffResult): string {
   const { c } = ctx;
@@ -94,22 +69,12 @@ function saveExamples(ctx: CliContext, dir: string, r: PolicyDiffResult): void {
     const base = join(dir, `${String(i + 1).padStart(2, "0")}-${slug(g.cause)}`);
     const f = g.example.frame;
     if (f.fpstate) writeOutputAtomic(`${base}.fpstate`, f.fpstate, (s) => ctx.io.stdout(s));
-    const meta = {
-      cause: g.cause,
-      description: f.description,
-      task: f.task,
-      fpstate: f.fpstate ? `${base.split("/").pop()}.fpstate` : null,
-      xstateSize: f.xstateSize,
-      ...(f.readableBytes !== undefined ? { readableBytes: f.readableBytes } : {}),
-      [r.p]: { ...g.example.p, lost: g.example.lostUnderP },
-      [r.q]: { ...g.example.q, lost: g.example.lostUnderQ },
-    };
+    const meta = policyDiffExampleMeta(r, g, f.fpstate ? `${base.split("/").pop()}.fpstate` : null);
     writeOutputAtomic(`${base}.json`, `${toJson(meta)}\n`, (s) => ctx.io.stdout(s));
   });
 }
 
-interface DiffFlags {
-  profiles?: string[];
+interface DiffFlags extends Omit<PolicyDiffRequest, "p" | "q"> {
   json?: boolean;
   saveExamples?: string;
 }
@@ -127,18 +92,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--json", "JSON output")
     .option("--save-examples <DIR>", "write the smallest example frame of each group into DIR")
     .action(async (p: string, q: string, flags: DiffFlags) => {
-      const pp = parsePolicy(p, "P");
-      const qq = parsePolicy(q, "Q");
-      const args = flags.profiles?.length ? flags.profiles : BUILTIN_PROFILES.map((b) => b.name);
-      const hosts = await loadHosts(ctx, args);
-      const r = policyDiff(
-        pp,
-        qq,
-        hosts.map((h) => ({ name: h.name, layout: h.layout })),
-        predict,
-      );
+      const r = await policyDiffReport({ ...flags, p, q }, fleetEnv(ctx));
       if (flags.saveExamples) saveExamples(ctx, flags.saveExamples, r);
-      if (flags.json) ctx.out(toJson(policyDiffJson(r)));
-      else ctx.out(renderPolicyDiff(ctx, r));
+      ctx.out(flags.json ? toJson(policyDiffJson(r)) : renderPolicyDiff(ctx, r));
     });
 }

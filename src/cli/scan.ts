@@ -1,44 +1,14 @@
 /** `sigframe scan TARGET`: the live signal frames of each thread in a checkpoint, core or raw image. */
 import type { Command } from "commander";
 import { describeContainer } from "../core/archive/container.ts";
-import { UsageError } from "../core/errors.ts";
 import { hex } from "../core/hex.ts";
 import { describeProfile } from "../core/profile.ts";
-import { scanJson } from "../core/scan/report.ts";
+import { rawImageOptions, type ScanFlags, type ScanReport, scanReportJson } from "../core/scan/report.ts";
 import type { FoundFrame } from "../core/scan/scan.ts";
 import type { ProcessScan, ScanTarget } from "../core/scan/targets.ts";
-import { type OpenTargetOptions, type ScanInputOptions, scanInput } from "../node/scan-target.ts";
+import { type ScanInputOptions, scanInput } from "../node/scan-target.ts";
 import type { CliContext } from "./context.ts";
-import { u64Option } from "./options.ts";
 import { renderTable } from "./render/table.ts";
-
-interface ScanFlags {
-  base?: string;
-  sp?: string;
-  altstack?: string;
-  json?: boolean;
-  all?: boolean;
-}
-
-/** Parses the raw-image flags (before any input is read). */
-function targetOptions(flags: ScanFlags): OpenTargetOptions {
-  const o: OpenTargetOptions = {};
-  const base = u64Option(flags.base, "--base");
-  if (base !== undefined) o.base = base;
-  const sp = u64Option(flags.sp, "--sp");
-  if (sp !== undefined) o.sp = sp;
-  if (flags.altstack !== undefined) {
-    const [a, b, ...rest] = flags.altstack.split(":");
-    if (a === undefined || b === undefined || rest.length)
-      throw new UsageError("expected SP:SIZE, e.g. 0x7f0000000000:0x10000", { input: "--altstack" });
-    o.altstack = { sp: u64Option(a, "--altstack")!, size: u64Option(b, "--altstack")! };
-  }
-  if ((o.sp !== undefined || o.altstack) && o.base === undefined)
-    throw new UsageError("--sp and --altstack describe a raw image's thread; give --base too", {
-      input: "--sp",
-    });
-  return o;
-}
 
 /** Progress on stderr (bytes, rate, time left) when it is a terminal; nothing otherwise. */
 export function progressReporter(
@@ -83,35 +53,26 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--altstack <SP:SIZE>", "raw image: that thread's sigaltstack")
     .option("--all", "examine magic1 at every alignment and list rejected candidates")
     .option("--json", "JSON output")
-    .action(async (path: string, flags: ScanFlags) => {
-      const opts: ScanInputOptions = targetOptions(flags);
+    .action(async (path: string, flags: ScanFlags & { json?: boolean }) => {
+      const opts: ScanInputOptions = rawImageOptions(flags);
       const progress = progressReporter(ctx);
       opts.onProgress = progress;
       if (flags.all) opts.all = true;
       const res = await scanInput(path, opts);
       try {
         progress.end();
-        const all = Boolean(flags.all);
-        if (flags.json) {
-          const docs = res.parts.map((p) => scanJson(p.target, p.scans, all));
-          const doc = res.archive
-            ? docs.length === 1
-              ? { archive: res.archive, ...docs[0]! }
-              : { archive: res.archive, containers: docs }
-            : docs[0]!;
-          ctx.out(JSON.stringify(doc, null, 2));
-        } else
-          ctx.out(
-            res.parts
-              .map((p) =>
-                [...targetHeader(ctx, p.target), renderScan(ctx, p.target, p.scans, all)].join("\n"),
-              )
-              .join("\n\n"),
-          );
+        const r: ScanReport = { ...res, all: Boolean(flags.all) };
+        ctx.out(flags.json ? JSON.stringify(scanReportJson(r), null, 2) : renderScanReport(ctx, r));
       } finally {
         res.close();
       }
     });
+}
+
+function renderScanReport(ctx: CliContext, r: ScanReport): string {
+  return r.parts
+    .map((p) => [...targetHeader(ctx, p.target), renderScan(ctx, p.target, p.scans, r.all)].join("\n"))
+    .join("\n\n");
 }
 
 /** The lines above a checkpoint's scan: the container, and where its source CPU came from. */

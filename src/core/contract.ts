@@ -5,9 +5,13 @@
  * values are `bigint` here and `"0x…"` strings in the documents (`toJson`).
  */
 import type { CheckJson } from "./compat/check-hosts.ts";
+import type { BaselineJson, MatrixJson, PolicyDiffJson } from "./compat/fleet-report.ts";
+import type { CritImageJson } from "./criu/render.ts";
 import type { AbiTestJson } from "./probe/abi-test.ts";
 import type { ConformanceJson } from "./probe/conformance.ts";
 import type { ProbeJson } from "./probe/report.ts";
+import type { ProfileJson } from "./profiles/to-json.ts";
+import type { ScanJson } from "./scan/report.ts";
 import type { InspectJson, PredictJson } from "./sigframe/report.ts";
 import type { TranslateJson } from "./sigframe/translate/report.ts";
 import type { DiffJson, LayoutJson, ProfilesJson } from "./xsave/report.ts";
@@ -25,6 +29,18 @@ export interface JsonContract {
   predict: PredictJson;
   /** Will state restore correctly on the destination? Findings, per-policy verdicts, CRIU's answer. */
   check: CheckJson;
+  /** The largest feature set whose XSAVE state is portable across hosts. */
+  baseline: BaselineJson;
+  /** The check verdict for every ordered pair of hosts. */
+  matrix: MatrixJson;
+  /** Frames whose sigreturn outcome differs between two policies, grouped by cause. */
+  "policy-diff": PolicyDiffJson;
+  /** This machine as a sigframe-profile/1 document. */
+  host: ProfileJson;
+  /** The live signal frames of each thread of a checkpoint, core or raw image. */
+  scan: ScanJson;
+  /** One CRIU image as `crit decode --pretty` gives it. */
+  "criu show": CritImageJson;
   /** A frame's XSAVE state moved to another CPU's layout: per component, MXCSR, sigreturn there. */
   translate: TranslateJson;
   /**

@@ -4,6 +4,7 @@ import {
   existsSync,
   fstatSync,
   openSync,
+  readdirSync,
   readSync,
   renameSync,
   statSync,
@@ -140,4 +141,24 @@ export function describeFsError(e: unknown): string {
     default:
       return err.message ?? String(e);
   }
+}
+
+/**
+ * The profile files a folder argument stands for, sorted (the corpus's index and log are not
+ * profiles); undefined when `arg` is not a folder.
+ */
+export function profileFolderFiles(arg: string): string[] | undefined {
+  let isDir = false;
+  try {
+    isDir = arg !== "-" && statSync(arg).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  // A checkpoint directory is one PROFILE (the CPU it was taken on), not a folder of them.
+  if (!isDir || isCheckpointDir(arg)) return undefined;
+  return readdirSync(arg)
+    .filter((f) => /\.(json|txt|img|cpuid)$/i.test(f) && f !== "index.json" && f !== "conversion-log.json")
+    .sort()
+    .map((f) => join(arg, f))
+    .filter((p) => statSync(p).isFile());
 }

@@ -9,11 +9,11 @@ import { basename, dirname, join } from "node:path";
 import { MAX_ARCHIVE_FILE } from "../core/archive/checkpoint.ts";
 import type { Compression } from "../core/archive/compression.ts";
 import { containerInfo } from "../core/archive/container.ts";
-import { utf8Text } from "../core/archive/streams.ts";
 import { MAX_DUMP_LOG } from "../core/criu/dump-log.ts";
 import { InvalidDataError, isSigframeError, UsageError } from "../core/errors.ts";
 import type { Profile } from "../core/profile.ts";
 import { detectFormat, HEAD_BYTES } from "../core/profiles/formats.ts";
+import type { RawImageOptions } from "../core/scan/report.ts";
 import type { ScanOptions } from "../core/scan/scan.ts";
 import {
   checkpointTarget,
@@ -24,16 +24,13 @@ import {
   scanTarget,
   settleSourceCpu,
 } from "../core/scan/targets.ts";
+import { decodeText } from "../core/text.ts";
 import { openFileSource } from "./byte-source.ts";
 import { describeFsError, isCheckpointDir, readInput } from "./files.ts";
 import { openStreamInput } from "./stream-input.ts";
 
-export interface OpenTargetOptions {
-  /** Raw image: the virtual address of its first byte. */
-  base?: bigint;
-  /** Raw image: a thread's stack pointer, and its sigaltstack. */
-  sp?: bigint;
-  altstack?: { sp: bigint; size: bigint };
+/** A raw image's base, stack pointer and sigaltstack (scan/report.ts rawImageOptions), and the kind expected. */
+export interface OpenTargetOptions extends RawImageOptions {
   /** What the target must be (check --checkpoint / --core). */
   expect?: "criu" | "elf-core";
 }
@@ -69,7 +66,7 @@ export async function openScanTarget(path: string, opts: OpenTargetOptions = {})
     const cp = openCheckpoint(images);
     const t: OpenScanTarget = { ...checkpointTarget(cp, path), close: () => cp.close() };
     const log = [join(images, "dump.log"), join(meta, "dump.log")].find((f) => existsSync(f));
-    if (log) t.dumpLog = utf8Text(readInput(log, MAX_DUMP_LOG).bytes);
+    if (log) t.dumpLog = decodeText(readInput(log, MAX_DUMP_LOG).bytes);
     const cfg = join(meta, "config.dump");
     const spec = join(meta, "spec.dump");
     if (existsSync(cfg) || existsSync(spec)) {

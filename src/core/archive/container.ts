@@ -5,7 +5,7 @@
  * containerd); name, image, id, runtime and creation time from `config.dump` and the annotations.
  */
 import { parseJsonText } from "../json.ts";
-import { utf8Text } from "./streams.ts";
+import { decodeText } from "../text.ts";
 
 export interface ContainerInfo {
   engine?: string;
@@ -30,7 +30,7 @@ function str(v: unknown): string | undefined {
 function json(bytes: Uint8Array | undefined, name: string): Record<string, unknown> {
   if (!bytes) return {};
   try {
-    return obj(parseJsonText(utf8Text(bytes), name));
+    return obj(parseJsonText(decodeText(bytes), name));
   } catch {
     return {};
   }

@@ -15,10 +15,10 @@ import { isSigframeError, TruncatedInputError, UsageError } from "../errors.ts";
 import type { ScanOptions } from "../scan/scan.ts";
 import { StreamScanner } from "../scan/stream.ts";
 import { checkpointTarget, type ProcessScan, type ScanTarget, settleSourceCpu } from "../scan/targets.ts";
+import { decodeText } from "../text.ts";
 import { type ArchiveContainer, type CheckpointArchive, readCheckpointArchive } from "./checkpoint.ts";
 import { type ContainerInfo, containerInfo } from "./container.ts";
 import type { ByteStream } from "./streams.ts";
-import { utf8Text } from "./streams.ts";
 
 export interface ContainerScan {
   target: ScanTarget;
@@ -156,7 +156,7 @@ export async function scanCheckpointArchive(
       return { pid: p.pid!, process: p, result };
     });
     const dumpLog = c.meta.get("dump.log");
-    if (dumpLog) target.dumpLog = utf8Text(dumpLog);
+    if (dumpLog) target.dumpLog = decodeText(dumpLog);
     target.container = containerInfo(c.meta.get("config.dump"), c.meta.get("spec.dump"));
     settleSourceCpu(target, scans);
     const out: ContainerScan = { target, scans, container: target.container, checkpoint: cp };

@@ -134,11 +134,3 @@ export function codecError(e: unknown, format: string, truncated = false): Error
     ? new TruncatedInputError(text)
     : new InvalidDataError(text);
 }
-
-type TextDecoderCtor = new (label?: string, opts?: { fatal?: boolean }) => { decode(b: Uint8Array): string };
-
-/** UTF-8 text of small metadata files (TextDecoder exists in Node and browsers; core has no DOM types). */
-export function utf8Text(bytes: Uint8Array): string {
-  const TD = (globalThis as unknown as { TextDecoder: TextDecoderCtor }).TextDecoder;
-  return new TD("utf-8").decode(bytes);
-}

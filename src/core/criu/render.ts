@@ -264,6 +264,15 @@ export function critDict(schema: DescMessage, msg: Message, isHex = false): { [k
 }
 
 /** `{ magic, entries }` as `crit decode --pretty` builds it. */
+/** A crit value as JSON: integers are exact JSON numbers (`critJson`), not strings. */
+export type CritJsonValue = string | boolean | number | CritJsonValue[] | { [k: string]: CritJsonValue };
+
+/** `criu show --json`: the document `crit decode --pretty` gives. */
+export interface CritImageJson {
+  magic: string;
+  entries: CritJsonValue[];
+}
+
 export function critImage(img: DecodedImage): { magic: string; entries: CritValue[] } {
   return { magic: img.magic, entries: img.entries.map((e) => critDict(e.schema, e.message)) };
 }

@@ -6,11 +6,55 @@
 import { hex, hexPad } from "../hex.ts";
 import type { ObservedFrame, Profile } from "../profile.ts";
 
-export const PROFILE_FORMAT = "sigframe-profile/1";
+export const PROFILE_FORMAT = "sigframe-profile/1" as const;
+
+/** A CPUID leaf as the document holds it: every value an 8-digit hex string. */
+export interface ProfileLeafJson {
+  leaf: string;
+  subleaf: string;
+  eax: string;
+  ebx: string;
+  ecx: string;
+  edx: string;
+}
+
+/** A delivered signal frame's sizes and masks, as the profile records them. */
+export interface ObservedFrameJson {
+  xstateSize: number;
+  extendedSize: number;
+  xfeatures: string;
+  fpstateOffset: number;
+  xstateBv?: string;
+  mxcsrMask?: string;
+}
+
+/** `sigframe-profile/1`: a CPU and what the OS enabled on it (`host --json`, `layout --save-profile`). */
+export interface ProfileJson {
+  format: typeof PROFILE_FORMAT;
+  name: string;
+  vendor: string;
+  family: number;
+  model: number;
+  stepping: number;
+  brand?: string;
+  xcr0?: string;
+  xinuse?: string;
+  /** The kernel release (`uname -r`) the profile was taken on. */
+  kernel?: string;
+  atMinSigStkSz?: number;
+  mxcsrMask?: string;
+  /** The signal frame this kernel delivered. */
+  observed?: ObservedFrameJson;
+  /** The frame it delivered to a task that had used AMX. */
+  observedAmx?: ObservedFrameJson;
+  source: { kind: Profile["source"]["kind"] };
+  notes: string[];
+  cpuid: ProfileLeafJson[];
+}
 
 /** The `sigframe-profile/1` document of a profile (hex strings for 32/64-bit values). */
-export function profileToJson(p: Profile): Record<string, unknown> {
-  const doc: Record<string, unknown> = {
+export function profileToJson(p: Profile): ProfileJson {
+  const doc: Omit<ProfileJson, "source" | "notes" | "cpuid"> & Partial<ProfileJson> = {
     format: PROFILE_FORMAT,
     name: p.name,
     vendor: p.vendor,
@@ -36,11 +80,11 @@ export function profileToJson(p: Profile): Record<string, unknown> {
     ecx: hexPad(l.ecx, 8),
     edx: hexPad(l.edx, 8),
   }));
-  return doc;
+  return doc as ProfileJson;
 }
 
-function observedJson(f: ObservedFrame): Record<string, unknown> {
-  const o: Record<string, unknown> = {
+function observedJson(f: ObservedFrame): ObservedFrameJson {
+  const o: ObservedFrameJson = {
     xstateSize: f.xstateSize,
     extendedSize: f.extendedSize,
     xfeatures: hex(f.xfeatures),

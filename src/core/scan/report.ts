@@ -3,21 +3,129 @@
  * extendedSize, xfeatures, xstateBv, depth, confidence), extended with where each frame is, why it
  * is low, each thread's state and, with `--all`, the rejected magic1 hits.
  */
+import type { Compression } from "../archive/compression.ts";
+import type { ContainerInfo } from "../archive/container.ts";
+import type { CpuSource } from "../criu/source-cpu.ts";
+import { UsageError } from "../errors.ts";
 import { hex } from "../hex.ts";
-import type { Rejected } from "./candidate.ts";
-import type { FoundFrame, ThreadReport } from "./scan.ts";
+import { u64Option } from "../options.ts";
+import type { RejectCode, Rejected } from "./candidate.ts";
+import type { Confidence, FoundFrame, ThreadReport } from "./scan.ts";
 import type { ProcessScan, ScanTarget } from "./targets.ts";
 
-export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+/** A 64-bit value or address as the documents write it. */
+type Hex = string;
 
-function clean(o: { [k: string]: Json | undefined }): { [k: string]: Json } {
-  const out: { [k: string]: Json } = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+/** One frame found: where it is, what its sw bytes and siginfo say, and how sure the scan is. */
+export interface ScanFrameJson {
+  /** The process (only when the image holds several). */
+  pid?: number;
+  thread?: { index: number; tid?: number };
+  frame: Hex;
+  ucontext: Hex;
+  siginfo: Hex;
+  fpstate: Hex;
+  end: Hex;
+  signal: number;
+  signalName: string;
+  siCode: number;
+  xstateSize: number;
+  extendedSize: number;
+  xfeatures: Hex;
+  xstateBv: Hex;
+  mxcsr: Hex;
+  /** Nesting depth in its thread's chain, 1 = outermost; null when not on a chain. */
+  depth: number | null;
+  confidence: Confidence;
+  /** Why not high (empty for high frames). */
+  reasons: string[];
+  onAltstack: boolean;
+  placement: "stack" | "altstack" | null;
+  region?: { start: Hex; end: Hex; perm: string; name?: string };
+  interrupted: { rip: Hex; rsp: Hex };
+  pretcode: Hex;
+  ucFlags: Hex;
+  ucStack: { sp: Hex; flags: number; size: Hex };
+  ucSigmask: Hex;
+  sigcontext: Record<string, Hex>;
+}
+
+/** One thread: its stack pointer, sigaltstack, the frames it is inside, its own FPU state. */
+export interface ScanThreadJson {
+  pid?: number;
+  index: number;
+  tid?: number;
+  sp?: Hex;
+  ip?: Hex;
+  altstack?: { sp: Hex; size: Hex; flags: number };
+  stack?: { start: Hex; end: Hex; name?: string };
+  inHandler: boolean;
+  depth: number;
+  /** ucontext addresses of its frames, outermost first. */
+  frames: Hex[];
+  fpu?: {
+    source: string;
+    xstateBv?: Hex;
+    xfeatures?: Hex;
+    size?: number;
+    mxcsr?: Hex;
+    mxcsrMask?: Hex;
+    notes?: string[];
+  };
+}
+
+export interface ScanRejectedJson {
+  pid?: number;
+  magic1: Hex;
+  fpstate: Hex;
+  code: RejectCode;
+  reason: string;
+}
+
+/** One image's scan (a checkpoint, a core, a raw image, or one container of a pod archive). */
+export interface ScanImageJson {
+  target: {
+    path: string;
+    kind: ScanTarget["kind"];
+    processes: (number | null)[];
+    profile?: string;
+    cpuSource?: CpuSource;
+    compression?: Compression;
+    container?: ContainerInfo;
+  };
+  frames: ScanFrameJson[];
+  threads: ScanThreadJson[];
+  summary: {
+    liveFrames: number;
+    lowFrames: number;
+    magic1Hits: number;
+    alignment: string;
+    rejected: number;
+    rejectedByCode: Record<string, number>;
+    bytesScanned: number;
+  };
+  /** Ranges mapped in the process but not in the image (not scanned). */
+  missing: { pid?: number; start: Hex; end: Hex; why: string }[];
+  notes: string[];
+  /** With --all: every magic1 hit that is not a frame. */
+  rejected?: ScanRejectedJson[];
+}
+
+/** `scan --json`: one image's scan; for a checkpoint archive with its compression, each container's. */
+export type ScanJson =
+  | ScanImageJson
+  | (ScanImageJson & { archive: { compression: Compression | "none" } })
+  | { archive: { compression: Compression | "none" }; containers: ScanImageJson[] };
+
+/** The object without its undefined properties (what JSON.stringify would drop anyway, in order). */
+function clean<T extends object>(o: T): T {
+  const out = {} as T;
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }
 
-export function frameJson(f: FoundFrame, pid?: number): { [k: string]: Json } {
-  const sc: { [k: string]: Json } = {};
+export function frameJson(f: FoundFrame, pid?: number): ScanFrameJson {
+  const sc: Record<string, Hex> = {};
   for (const [k, v] of Object.entries(f.sigcontext)) sc[k] = hex(v);
   return clean({
     pid,
@@ -57,7 +165,7 @@ export function frameJson(f: FoundFrame, pid?: number): { [k: string]: Json } {
   });
 }
 
-export function threadJson(r: ThreadReport, pid?: number): { [k: string]: Json } {
+export function threadJson(r: ThreadReport, pid?: number): ScanThreadJson {
   const t = r.thread;
   const fpu = t.fpu;
   return clean({
@@ -89,21 +197,20 @@ export function threadJson(r: ThreadReport, pid?: number): { [k: string]: Json }
   });
 }
 
-export function rejectedJson(r: Rejected, pid?: number): { [k: string]: Json } {
+export function rejectedJson(r: Rejected, pid?: number): ScanRejectedJson {
   return clean({ pid, magic1: hex(r.magic1), fpstate: hex(r.fpstate), code: r.code, reason: r.reason });
 }
 
-/** The whole `scan --json` document. */
-export function scanJson(target: ScanTarget, scans: ProcessScan[], all: boolean): { [k: string]: Json } {
+/** The `scan --json` document of one image. */
+export function scanJson(target: ScanTarget, scans: ProcessScan[], all: boolean): ScanImageJson {
   const multi = scans.length > 1;
   const pidOf = (s: ProcessScan) => (multi ? s.pid : undefined);
   const frames = scans.flatMap((s) => s.result.frames.map((f) => frameJson(f, pidOf(s))));
   const high = frames.filter((f) => f.confidence === "high").length;
-  const byCode: { [k: string]: Json } = {};
+  const byCode: Record<string, number> = {};
   for (const s of scans)
-    for (const [k, v] of Object.entries(s.result.rejectedByCode))
-      byCode[k] = ((byCode[k] as number) ?? 0) + v;
-  const doc: { [k: string]: Json } = {
+    for (const [k, v] of Object.entries(s.result.rejectedByCode)) byCode[k] = (byCode[k] ?? 0) + v;
+  const doc: ScanImageJson = {
     target: clean({
       path: target.name,
       kind: target.kind,
@@ -131,4 +238,57 @@ export function scanJson(target: ScanTarget, scans: ProcessScan[], all: boolean)
   };
   if (all) doc.rejected = scans.flatMap((s) => s.result.rejected.map((r) => rejectedJson(r, pidOf(s))));
   return doc;
+}
+
+/** `scan`'s raw-image options as a user gives them. */
+export interface ScanFlags {
+  /** Raw image: the virtual address of its first byte. */
+  base?: string;
+  /** Raw image: a thread's stack pointer, and its sigaltstack `SP:SIZE`. */
+  sp?: string;
+  altstack?: string;
+  /** Examine magic1 at every alignment and keep the rejected hits. */
+  all?: boolean;
+}
+
+export interface RawImageOptions {
+  base?: bigint;
+  sp?: bigint;
+  altstack?: { sp: bigint; size: bigint };
+}
+
+/** Parses the raw-image flags (before any input is read). */
+export function rawImageOptions(flags: ScanFlags): RawImageOptions {
+  const o: RawImageOptions = {};
+  const base = u64Option(flags.base, "--base");
+  if (base !== undefined) o.base = base;
+  const sp = u64Option(flags.sp, "--sp");
+  if (sp !== undefined) o.sp = sp;
+  if (flags.altstack !== undefined) {
+    const [a, b, ...rest] = flags.altstack.split(":");
+    if (a === undefined || b === undefined || rest.length)
+      throw new UsageError("expected SP:SIZE, e.g. 0x7f0000000000:0x10000", { input: "--altstack" });
+    o.altstack = { sp: u64Option(a, "--altstack")!, size: u64Option(b, "--altstack")! };
+  }
+  if ((o.sp !== undefined || o.altstack) && o.base === undefined)
+    throw new UsageError("--sp and --altstack describe a raw image's thread; give --base too", {
+      input: "--sp",
+    });
+  return o;
+}
+
+/** What a scan found: one image, or each container of a checkpoint archive. */
+export interface ScanReport {
+  parts: { target: ScanTarget; scans: ProcessScan[] }[];
+  /** It was a checkpoint archive (tar), with this compression. */
+  archive?: { compression: Compression | "none" };
+  /** The rejected hits are kept (`--all`). */
+  all: boolean;
+}
+
+/** `scan --json`. */
+export function scanReportJson(r: ScanReport): ScanJson {
+  const docs = r.parts.map((p) => scanJson(p.target, p.scans, r.all));
+  if (!r.archive) return docs[0]!;
+  return docs.length === 1 ? { archive: r.archive, ...docs[0]! } : { archive: r.archive, containers: docs };
 }

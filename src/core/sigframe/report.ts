@@ -1,7 +1,8 @@
 /**
- * `predict` and `inspect` as requests and reports: a frame file read at a CPU's layout, then what
- * sigreturn does with it (`predictReport`) or every field decoded and checked (`inspectReport`).
- * `predictJson` and `inspectJson` are their `--json` documents.
+ * `predict`, `inspect` and `build` as requests and reports: a frame file read at a CPU's layout,
+ * then what sigreturn does with it (`predictReport`) or every field decoded and checked
+ * (`inspectReport`); or a frame built from register values (`buildReport`). `predictJson` and
+ * `inspectJson` are their `--json` documents.
  */
 import { TruncatedInputError, UsageError } from "../errors.ts";
 import { hex } from "../hex.ts";
@@ -12,7 +13,9 @@ import { type PredictionJson, predictionToJson } from "../sigreturn/json.ts";
 import { choosePolicies, type PolicyChoice } from "../sigreturn/policy.ts";
 import { losesState } from "../sigreturn/predict.ts";
 import { POLICIES, type Prediction } from "../sigreturn/types.ts";
+import { decodeText } from "../text.ts";
 import { computeLayout, type XsaveLayout } from "../xsave/layout.ts";
+import { type BuildOptions, type BuildStyle, buildFrame } from "./build.ts";
 import { type Finding, findingsExitCode } from "./check.ts";
 import type { Fpstate, LegacyRegisters, SwBytes, XsaveHeader } from "./fpstate.ts";
 import type { FrameStart, Sigcontext, SigframeImage, Siginfo, UcontextHead } from "./frame.ts";
@@ -24,6 +27,7 @@ import type {
   Sigcontext32,
   UcontextIa32Head,
 } from "./ia32.ts";
+import { type BuildIa32Options, buildIa32Frame } from "./ia32-build.ts";
 import {
   type FrameCheckOptions,
   type FrameFlags,
@@ -37,6 +41,7 @@ import {
   MAX_FRAME_BYTES,
   predictFrameInput,
 } from "./input.ts";
+import { emptyState, MAX_STATE_BYTES } from "./state.ts";
 
 export interface FrameEnv {
   /** Reads a PROFILE argument (the CLI loads a file's reader only when it is given one). */
@@ -359,4 +364,116 @@ export function inspectJson(r: InspectReport): InspectJson {
     fpstate: input.fpstate ? fpstateJson(input.fpstate) : null,
     findings,
   };
+}
+
+const BUILD_STYLES: readonly BuildStyle[] = ["kernel", "criu", "pwntools"];
+
+/** `build`'s options as a user gives them. */
+export interface BuildRequest {
+  /** The CPU the FPU area is laid out for (PROFILE argument); needed whenever one is written. */
+  cpu?: string;
+  /** `kernel` (default), `criu` or `pwntools`. */
+  style?: string;
+  /** STATE.json: register values (a path, or `-`). */
+  state?: string;
+  fpstateOnly?: boolean;
+  /** pwntools SigreturnFrame size: `248` or `304` (default). */
+  pwntoolsVariant?: string;
+  base?: string;
+  amx?: boolean;
+  ia32?: boolean;
+  /** Where the bytes go (checked against the inputs before anything is read). */
+  output: string;
+}
+
+export interface BuildEnv extends FrameEnv {
+  checkOutput?(output: string, inputs: (string | undefined)[]): void;
+}
+
+/** The frame built, and what the summary says about it. */
+export interface BuildReport {
+  bytes: Uint8Array;
+  /** `kernel`, `criu`, `pwntools 304` … */
+  producer: string;
+  /** What the bytes are: `rt_sigframe`, `FPU area`, `SROP payload (from uc_flags)`, `rt_sigframe_ia32` … */
+  kind: string;
+  fpstateOffset?: number;
+  /** The fpstate pointer written in the frame. */
+  fpstateAddress?: bigint;
+  /** The FPU area's FXSAVE/XSAVE image (after the FSAVE header for ia32). */
+  fpstate?: Fpstate;
+  ia32: boolean;
+  /** Facts about the output a user should know (values no kernel would take …). */
+  notes: string[];
+}
+
+export async function buildReport(request: BuildRequest, env: BuildEnv): Promise<BuildReport> {
+  const style = (request.style ?? "kernel") as BuildStyle;
+  if (!BUILD_STYLES.includes(style))
+    throw new UsageError(`--style must be kernel, criu or pwntools (got ${JSON.stringify(request.style)})`, {
+      input: "--style",
+    });
+  const variant = Number(request.pwntoolsVariant ?? "304");
+  if (variant !== 248 && variant !== 304)
+    throw new UsageError("--pwntools-variant must be 248 or 304", { input: "--pwntools-variant" });
+  const base = u64Option(request.base, "--base");
+  if (style !== "pwntools" && !request.cpu)
+    throw new UsageError(`--cpu is needed: the ${style} style writes an FPU area laid out for a CPU`, {
+      input: "build",
+    });
+  if (request.fpstateOnly && !request.cpu)
+    throw new UsageError("--cpu is needed with --fpstate-only", { input: "build" });
+  env.checkOutput?.(request.output, [request.state, request.cpu]);
+  let state = emptyState();
+  if (request.state !== undefined) {
+    const f = env.readInput(request.state, MAX_STATE_BYTES);
+    // The STATE.json validator (zod) is loaded only when a state is given.
+    const { parseStateText } = await import("./state-json.ts");
+    state = parseStateText(decodeText(f.bytes), f.name);
+  }
+  if (request.ia32 && style !== "kernel")
+    throw new UsageError("--ia32 builds only the kernel style", { input: "--style" });
+  const profile = request.cpu ? await env.loadProfile(request.cpu) : undefined;
+  const layout = profile ? computeLayout(profile, request.amx ? { amx: true } : {}) : undefined;
+  // What this CPU's FXSAVE stores: measured, else estimated from its CPUID (AMD: 0x2ffff).
+  const mxcsrMask = profile ? BigInt(mxcsrMaskOf(profile).value) : undefined;
+  if (request.ia32) {
+    const o: BuildIa32Options = { layout: layout!, state };
+    if (mxcsrMask !== undefined) o.mxcsrMask = mxcsrMask;
+    if (request.fpstateOnly) o.fpstateOnly = true;
+    if (base !== undefined) o.base = base;
+    const r = buildIa32Frame(o);
+    const out: BuildReport = {
+      bytes: r.bytes,
+      producer: "kernel",
+      kind: request.fpstateOnly ? "ia32 FPU area" : "rt_sigframe_ia32",
+      fpstateOffset: r.fpstateOffset,
+      ia32: true,
+      notes: r.notes,
+    };
+    if (r.fpstate.fx) out.fpstate = r.fpstate.fx;
+    if (r.image) out.fpstateAddress = r.image.frame.mcontext.fpstate;
+    return out;
+  }
+  const opts: BuildOptions = { style, state, pwntoolsVariant: variant };
+  if (layout) opts.layout = layout;
+  if (mxcsrMask !== undefined) opts.mxcsrMask = mxcsrMask;
+  if (request.fpstateOnly) opts.fpstateOnly = true;
+  if (base !== undefined) opts.base = base;
+  const r = buildFrame(opts);
+  const out: BuildReport = {
+    bytes: r.bytes,
+    producer: style === "pwntools" ? `pwntools ${variant}` : style,
+    kind: request.fpstateOnly
+      ? "FPU area"
+      : style === "pwntools"
+        ? "SROP payload (from uc_flags)"
+        : "rt_sigframe",
+    ia32: false,
+    notes: r.notes,
+  };
+  if (r.fpstate) out.fpstate = r.fpstate;
+  if (r.fpstateOffset !== undefined) out.fpstateOffset = r.fpstateOffset;
+  if (r.image) out.fpstateAddress = r.image.frame.mcontext.fpstate;
+  return out;
 }
