@@ -17,16 +17,9 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
+import { sf } from "../helpers/cli.ts";
 import { FIXTURES, needs } from "../helpers/shared.ts";
 import { tarHeader, tarOf } from "../helpers/tar.ts";
-
-async function sf(...argv: string[]) {
-  const io = memoryIo();
-  const code = await run(argv, io);
-  return { code, out: io.out, err: io.err };
-}
 
 const tmp = mkdtempSync(join(tmpdir(), "sigframe-archive-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,15 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
 import { corpusPath } from "../core/compat/pairs.ts";
+import { sf } from "../helpers/cli.ts";
 import { CORPUS, needs } from "../helpers/shared.ts";
-
-async function sf(...argv: string[]) {
-  const io = memoryIo();
-  const code = await run(argv, io);
-  return { code, out: io.out, err: io.err };
-}
 
 test(
   "baseline --json: Genoa + Ice Lake-SP share only x87/SSE/YMM",

@@ -7,17 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
 import { builtinProfile } from "../../src/core/profiles/detect.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
+import { sf } from "../helpers/cli.ts";
 import { elfCore, simulate } from "../helpers/process-core.ts";
-
-async function sf(...argv: string[]) {
-  const io = memoryIo();
-  const code = await run(argv, io);
-  return { code, out: io.out, err: io.err };
-}
 
 const dir = mkdtempSync(join(tmpdir(), "sigframe-check-core-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -9,18 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
 import { builtinProfile } from "../../src/core/profiles/detect.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
+import { sf } from "../helpers/cli.ts";
 import { elfCore, simulate } from "../helpers/process-core.ts";
 import { FIXTURES, needs, REPO_ROOT } from "../helpers/shared.ts";
-
-async function sf(...argv: string[]) {
-  const io = memoryIo();
-  const code = await run(argv, io);
-  return { code, out: io.out, err: io.err };
-}
 
 const tmp = mkdtempSync(join(tmpdir(), "sigframe-zcore-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -7,13 +7,10 @@ import { after, describe, test } from "node:test";
 import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
 import { CRIT_DIR, CRIU_DIR, truth } from "../core/criu/fixtures.ts";
+import { sigframe } from "../helpers/cli.ts";
 import { needs } from "../helpers/shared.ts";
 
-async function show(...args: string[]) {
-  const io = memoryIo();
-  const code = await run(["criu", "show", ...args], io);
-  return { code, out: io.out, err: io.err };
-}
+const show = (...args: string[]) => sigframe(["criu", "show", ...args]);
 
 const scratch = mkdtempSync(join(tmpdir(), "sigframe-criu-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));

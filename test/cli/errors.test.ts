@@ -4,15 +4,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
 import { InvalidDataError, UsageError } from "../../src/core/errors.ts";
-
-async function sf(...argv: string[]) {
-  const io = memoryIo();
-  const code = await run(argv, io);
-  return { code, out: io.out, err: io.err };
-}
+import { sf } from "../helpers/cli.ts";
 
 /** `a: a: ` anywhere in the line: a name said twice. */
 function doubled(line: string): string | undefined {

@@ -8,17 +8,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
+import { sigframe as cli } from "../helpers/cli.ts";
 import { FIXTURES, needs } from "../helpers/shared.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sigframe-fidelity-"));
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = memoryIo();
-  const code = await run(args, io);
-  return { code, out: io.out, err: io.err };
-}
 
 describe("PKRU that locks protection key 0", () => {
   const state = join(dir, "pkru.json");

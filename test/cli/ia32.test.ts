@@ -3,20 +3,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
+import { sigframe as cli } from "../helpers/cli.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sigframe-ia32-"));
 const state = join(dir, "state.json");
 writeFileSync(state, JSON.stringify({ eip: "0x8049000", ymm3: `0x${"22".repeat(32)}` }));
 const frame = join(dir, "f32.bin");
 const area = join(dir, "a32.bin");
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = memoryIo();
-  const code = await run(args, io);
-  return { code, out: io.out, err: io.err };
-}
 
 describe("sigframe build/inspect/predict --ia32", () => {
   test("build --ia32 writes an rt_sigframe_ia32 with the area 276 bytes up", async () => {

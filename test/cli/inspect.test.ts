@@ -3,20 +3,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
 import { IMAGE_MAGICS, IMG_COMMON_MAGIC } from "../../src/core/criu/image.ts";
 import { BUILTIN_PROFILES } from "../../src/core/profiles/builtins.ts";
 import { buildCore } from "../core/elf/build.ts";
+import { sigframe as cli } from "../helpers/cli.ts";
 import { assertWellFormedSvg } from "../helpers/svg.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sigframe-inspect-"));
-
-async function cli(args: string[]) {
-  const io = memoryIo();
-  const code = await run(args, io);
-  return { code, out: io.out, err: io.err };
-}
 
 describe("sigframe inspect", () => {
   const k = join(dir, "k.bin");

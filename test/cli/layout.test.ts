@@ -3,15 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
+import { sf } from "../helpers/cli.ts";
 import { CORPUS, needs } from "../helpers/shared.ts";
-
-async function sf(...argv: string[]) {
-  const io = memoryIo();
-  const code = await run(argv, io);
-  return { code, out: io.out, err: io.err };
-}
 
 const local = join(CORPUS, "local-this-machine.json");
 const icx = join(CORPUS, "intel-xeon-platinum-8351n-cpu-2-40ghz.json");

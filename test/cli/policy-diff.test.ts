@@ -3,20 +3,13 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
 import { diffFrames, policyDiff } from "../../src/core/compat/index.ts";
 import { predict } from "../../src/core/sigreturn/index.ts";
 import { componentByName, XSAVE_HDR_OFFSET } from "../../src/core/xsave/components.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
 import { readProfile } from "../../src/node/profile-source.ts";
+import { sf } from "../helpers/cli.ts";
 import { CORPUS, needs } from "../helpers/shared.ts";
-
-async function sf(...argv: string[]) {
-  const io = memoryIo();
-  const code = await run(argv, io);
-  return { code, out: io.out, err: io.err };
-}
 
 test(
   "policy-diff classic refined over the corpus: the regression first; examples saved and reproducible",

@@ -4,19 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
+import { sigframe as cli } from "../helpers/cli.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sigframe-predict-"));
 const ymm = join(dir, "ymm.json");
 writeFileSync(ymm, JSON.stringify({ ymm3: `0x${"11".repeat(32)}` }));
 const hswCriu = join(dir, "hsw-criu.bin");
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = memoryIo();
-  const code = await run(args, io);
-  return { code, out: io.out, err: io.err };
-}
 
 describe("sigframe predict: a CRIU frame from Haswell restored on Ice Lake-SP", () => {
   test("build it", async () => {

@@ -4,17 +4,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
 import { profileToJson } from "../../src/core/profiles/json.ts";
 import { readProfile } from "../../src/node/profile-source.ts";
+import { sf } from "../helpers/cli.ts";
 import { CORPUS, FIXTURES, needs } from "../helpers/shared.ts";
 
-async function sf(...argv: string[]) {
-  const io = memoryIo();
-  const code = await run(argv, io);
-  return { code, out: io.out, err: io.err };
-}
 // biome-ignore lint/suspicious/noExplicitAny: JSON documents
 type J = any;
 const truth = (s: string): J => JSON.parse(readFileSync(join(FIXTURES, "truth", `${s}.json`), "utf8"));

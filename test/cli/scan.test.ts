@@ -4,16 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { CliContext, memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
 import { progressReporter } from "../../src/cli/scan.ts";
 import { hexToBytes } from "../../src/core/hex.ts";
+import { sf } from "../helpers/cli.ts";
 import { FIXTURES, needs } from "../helpers/shared.ts";
-
-async function sf(...argv: string[]) {
-  const io = memoryIo();
-  const code = await run(argv, io);
-  return { code, out: io.out, err: io.err };
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: truth files are plain JSON
 type Truth = any;

@@ -8,19 +8,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
 import { hexToBytes, leToBigint } from "../../src/core/hex.ts";
+import { sigframe as cli } from "../helpers/cli.ts";
 import { FIXTURES, needs } from "../helpers/shared.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sigframe-translate-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string; bytes: Uint8Array[] }> {
-  const io = memoryIo();
-  const code = await run(args, io);
-  return { code, out: io.out, err: io.err, bytes: io.bytes };
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: truth files are plain JSON
 type Truth = any;

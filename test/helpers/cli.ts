@@ -11,6 +11,7 @@ export interface CliRun {
   bytes: Uint8Array[];
 }
 
+/** `sigframe ARGV…` with the environment `env` (no TTY, no colour unless asked). */
 export async function sigframe(
   argv: string[],
   env: Record<string, string | undefined> = {},
@@ -18,4 +19,9 @@ export async function sigframe(
   const io = memoryIo(env);
   const code = await run(argv, io);
   return { code, out: io.out, err: io.err, bytes: io.bytes };
+}
+
+/** `sf("layout", "amd-zen5")`: the same, with the arguments spread. */
+export function sf(...argv: string[]): Promise<CliRun> {
+  return sigframe(argv);
 }

@@ -5,8 +5,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import fc from "fast-check";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
+import { sigframe } from "../helpers/cli.ts";
 
 /** The contract's error line: `sigframe: <input>[:<where>]: <what went wrong>`. */
 export const ERROR_LINE = /^sigframe: [^:\s][^:]*(?::[^:]*)*: \S.*$/;
@@ -29,8 +28,8 @@ export interface Expect {
 export const stats = { runs: 0, byCode: new Map<number, number>() };
 
 export async function cli(args: string[], expect: Expect = {}): Promise<RunResult> {
-  const io = memoryIo();
-  const code = await run(args, io);
+  const io = await sigframe(args);
+  const code = io.code;
   const r: RunResult = {
     code,
     out: io.out,

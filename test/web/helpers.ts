@@ -6,8 +6,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { memoryIo } from "../../src/cli/context.ts";
-import { run } from "../../src/cli/main.ts";
+import { sigframe } from "../helpers/cli.ts";
 import { REPO_ROOT } from "../helpers/shared.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
@@ -55,11 +54,7 @@ export function buildApp(): string {
 }
 
 /** Runs the CLI in this process. */
-export async function sf(argv: string[], env: Record<string, string | undefined> = {}) {
-  const io = memoryIo(env);
-  const code = await run(argv, io);
-  return { code, out: io.out, err: io.err };
-}
+export const sf = sigframe;
 
 /** Runs the CLI with `dir` as the working directory, so file names appear as the page sees them. */
 export async function sfIn(dir: string, argv: string[]) {
