@@ -13,7 +13,7 @@ import {
   encodeCases,
 } from "../core/probe/protocol.ts";
 import { casesToRun, helperCapture, planProbe, probeReport } from "../core/probe/report.ts";
-import { failureOf, type HelperOutput, probeArgs } from "./native.ts";
+import { failureOf, fromRuntime, type HelperOutput, probeArgs } from "./native.ts";
 import { type Accel, cacheDir, GuestSession, initramfsPath, kvmStatus, qemuVersion } from "./qemu.ts";
 import { type BootImage, bootImage } from "./vmlinux.ts";
 
@@ -63,8 +63,10 @@ async function bootOnce(
     bootTimeout,
   });
   try {
-    const cpuid = decodeCpuidOutput(checked(await guest.run(["cpuid"], "", 60_000), "cpuid", req.kernel));
-    const frame = decodeFrameOutput(checked(await guest.run(["frame"], "", 60_000), "frame", req.kernel));
+    const cpuidOut = checked(await guest.run(["cpuid"], "", 60_000), "cpuid", req.kernel);
+    const cpuid = fromRuntime(req.kernel, () => decodeCpuidOutput(cpuidOut, "sigframe-helper cpuid (guest)"));
+    const frameOut = checked(await guest.run(["frame"], "", 60_000), "frame", req.kernel);
+    const frame = fromRuntime(req.kernel, () => decodeFrameOutput(frameOut, "sigframe-helper frame (guest)"));
     const capture = helperCapture(
       cpuid,
       frame,
@@ -89,7 +91,8 @@ async function bootOnce(
         encodeCases(toRun, plan.patterns.A),
         60_000 + toRun.length * 10_000,
       );
-      run = decodeProbeOutput(checked(o, "probe", req.kernel), "sigframe-helper probe (guest)");
+      const out = checked(o, "probe", req.kernel);
+      run = fromRuntime(req.kernel, () => decodeProbeOutput(out, "sigframe-helper probe (guest)"));
       if (!run.complete)
         throw new EnvironmentError("the probe in the guest stopped before the end of its output", {
           input: req.kernel,

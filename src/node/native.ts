@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { EnvironmentError } from "../core/errors.ts";
+import { EnvironmentError, isSigframeError } from "../core/errors.ts";
 import { hasBit } from "../core/hex.ts";
 import type { ProbeCase } from "../core/probe/cases.ts";
 import {
@@ -94,8 +94,17 @@ export interface HelperRunner {
   run(args: readonly string[], input: string, timeoutMs: number): HelperOutput;
 }
 
-/** Spawns `argv` (program first) with the helper's arguments after it. */
-export function spawnRunner(argv: readonly string[], label: string, input = label): HelperRunner {
+/**
+ * Spawns `argv` (program first) with the helper's arguments after it. `group`: in a process group
+ * of its own, killed as a whole when the run ends (a runtime's sandbox, emulator or helper that
+ * outlives it, or holds its output open, is not left behind; the timeout bounds the wait).
+ */
+export function spawnRunner(
+  argv: readonly string[],
+  label: string,
+  input = label,
+  opts: { group?: boolean } = {},
+): HelperRunner {
   return {
     label,
     input,
@@ -106,14 +115,21 @@ export function spawnRunner(argv: readonly string[], label: string, input = labe
         timeout: timeoutMs,
         killSignal: "SIGKILL",
         maxBuffer: 256 * 1024 * 1024,
+        ...(opts.group ? { detached: true } : {}),
       });
+      if (opts.group && r.pid > 0) {
+        try {
+          process.kill(-r.pid, "SIGKILL");
+        } catch {} // ESRCH: nothing of it is left
+      }
       const out: HelperOutput = {
         status: r.status,
         signal: r.signal,
         stdout: r.stdout ?? "",
         stderr: r.stderr ?? "",
       };
-      if (r.error) {
+      // EPIPE: it ended without reading all its input; its exit status and output say the rest.
+      if (r.error && (r.error as NodeJS.ErrnoException).code !== "EPIPE") {
         const code = (r.error as NodeJS.ErrnoException).code;
         out.error =
           code === "ETIMEDOUT"
@@ -137,7 +153,28 @@ export function failureOf(o: HelperOutput): string {
   if (o.error) return o.error;
   const last = o.stderr.trim().split("\n").filter(Boolean).pop();
   if (o.signal) return `killed by ${o.signal}${last ? `: ${last}` : ""}`;
-  return last ?? `exit code ${o.status}`;
+  // 127: the shell's and exec's "command not found", from a runtime that could not start the helper.
+  if (o.status === 127) return `exit code 127 (could not run the helper)${last ? `: ${last}` : ""}`;
+  return last ?? (o.status === 0 ? "no output (exit code 0)" : `exit code ${o.status}`);
+}
+
+/**
+ * `f`'s result; output a runtime or guest gave that is not the helper's protocol (an emulator's
+ * message on stdout, garbage, a cut-short document) is the environment failing, not bad input:
+ * an EnvironmentError on `input`, with what was wrong.
+ */
+export function fromRuntime<T>(input: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (isSigframeError(e) && (e.kind === "invalid" || e.kind === "truncated")) {
+      const where = e.where();
+      throw new EnvironmentError(`${e.input ?? "the helper"}${where ? `:${where}` : ""}: ${e.message}`, {
+        input,
+      });
+    }
+    throw e;
+  }
 }
 
 /** Runs a subcommand that must succeed; anything else is an EnvironmentError naming it. */

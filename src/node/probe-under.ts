@@ -26,6 +26,7 @@ import { policiesForKernel } from "../core/sigreturn/index.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import {
   failureOf,
+  fromRuntime,
   type HelperRunner,
   helperStatus,
   nativeCpuid,
@@ -155,9 +156,11 @@ function taskLayout(defaultLayout: XsaveLayout, amxLayout: XsaveLayout, xstateSi
 export function runProbeUnder(req: UnderRequest): ConformanceReport {
   const argv = splitCommandLine(req.under, "--under");
   const helper = helperForRuntime();
-  const runner = spawnRunner([...argv, helper.path], `sigframe-helper under ${req.under}`, "--under");
-  const cpuid = nativeCpuid({}, runner);
-  const frame = nativeFrame(runner);
+  const runner = spawnRunner([...argv, helper.path], `sigframe-helper under ${req.under}`, "--under", {
+    group: true,
+  });
+  const cpuid = fromRuntime("--under", () => nativeCpuid({}, runner));
+  const frame = fromRuntime("--under", () => nativeFrame(runner));
   const capture = helperCapture(cpuid, frame, argv[0]!, `captured by the helper under ${req.under}`);
   const base = computeLayout(capture.profile);
   const layout = taskLayout(base, computeLayout(capture.profile, { amx: true }), frame.sw?.xstateSize);
@@ -174,11 +177,13 @@ export function runProbeUnder(req: UnderRequest): ConformanceReport {
   }
   const toRun = casesToRun(plan);
   const run = toRun.length
-    ? runCasesSurviving(
-        runner,
-        toRun,
-        plan.patterns.A,
-        req.timeoutMsPerCase ? { timeoutMsPerCase: req.timeoutMsPerCase } : {},
+    ? fromRuntime("--under", () =>
+        runCasesSurviving(
+          runner,
+          toRun,
+          plan.patterns.A,
+          req.timeoutMsPerCase ? { timeoutMsPerCase: req.timeoutMsPerCase } : {},
+        ),
       )
     : undefined;
   const report = probeReport(plan, run);

@@ -122,6 +122,9 @@ interface Message {
   payload: Buffer;
 }
 
+/** The largest message /init sends: a probe's output for every case (each well under 64 KiB). */
+const MAX_MESSAGE = 256 * 1024 * 1024;
+
 export class GuestSession {
   private readonly proc: ChildProcess;
   private readonly dir: string;
@@ -211,9 +214,13 @@ export class GuestSession {
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
     for (;;) {
       const nl = this.buf.indexOf(10);
-      if (nl < 0) break;
-      const m = /^SFR ([A-Z]+) (\d+)$/.exec(this.buf.subarray(0, nl).toString("latin1"));
-      if (!m) {
+      if (nl < 0) {
+        // A header line is short: a guest writing on without a newline is not sending one.
+        if (this.buf.length > 4096) this.buf = Buffer.alloc(0);
+        break;
+      }
+      const m = /^SFR ([A-Z]+) (\d{1,9})$/.exec(this.buf.subarray(0, nl).toString("latin1"));
+      if (!m || Number(m[2]) > MAX_MESSAGE) {
         this.buf = this.buf.subarray(nl + 1); // not ours (nothing else writes to this port)
         continue;
       }

@@ -4,14 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
 import type { ConformanceJson } from "../../src/core/probe/conformance.ts";
-import { helperStatus } from "../../src/node/native.ts";
+import { helperStatus, spawnRunner } from "../../src/node/native.ts";
 
 const status = helperStatus();
 const needHelper = status.ok ? {} : { skip: `native helper cannot run here: ${status.reason}` };
@@ -109,6 +109,81 @@ test("probe --under: bad command lines are exit 2, a runtime that cannot run the
     assert.equal(await run(["probe", "--under", cmd], io), code, `${cmd}: ${io.err}`);
     assert.equal(io.out, "");
     assert.match(io.err, msg);
+  }
+});
+
+/** Writes an executable shell script `name` into a new directory; its path. */
+function script(name: string, body: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-runtime-"));
+  const path = join(dir, name);
+  writeFileSync(path, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  return path;
+}
+
+test(
+  "a runtime that crashes, exits 127 or prints what the helper does not: exit 4, one line",
+  needHelper,
+  async () => {
+    for (const [name, body, msg] of [
+      ["segv", "kill -SEGV $$", /cpuid failed: killed by SIGSEGV\n$/],
+      [
+        "notfound",
+        'echo "exec: $1: not found" >&2; exit 127',
+        /cpuid failed: exit code 127 \(could not run the helper\): exec: .*: not found\n$/,
+      ],
+      // An emulator's own message on stdout, then a JSON document cut short.
+      [
+        "garbage",
+        "echo 'qemu: uncaught target signal 11 (Segmentation fault)'; echo '{\"helper\": '",
+        /cpuid: unexpected helper output: not JSON\n$/,
+      ],
+      // The helper's cpuid and frame pass through; the probe prints nothing of the protocol.
+      [
+        "garbage-probe",
+        'case "$2" in probe) echo null; exit 0;; esac; exec "$@"',
+        /probe: unexpected helper output: /,
+      ],
+      [
+        "silent-probe",
+        'case "$2" in probe) exit 0;; esac; exec "$@"',
+        /probe failed: no output \(exit code 0\)\n$/,
+      ],
+    ] as const) {
+      const io = memoryIo();
+      const code = await run(["probe", "--under", script(name, body), "--cases", "untouched,patterns"], io);
+      assert.equal(code, 4, `${name}: ${io.err}`);
+      assert.equal(io.out, "", name);
+      assert.match(io.err, /^sigframe: --under: /, name);
+      assert.match(io.err, msg, name);
+      assert.equal(io.err.split("\n").length, 2, `${name}: one line: ${io.err}`);
+    }
+  },
+);
+
+/** Whether `pid` is a live process (a zombie waiting for its parent is not). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+test("a runtime that hangs, or leaves a process holding its output: the timeout ends it and its whole process group", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-runtime-"));
+  for (const [name, body] of [
+    ["hangs", `sleep 300 & echo $! > "${dir}/hangs.pid"; sleep 300`],
+    ["leaves-a-child", `sleep 300 & echo $! > "${dir}/leaves-a-child.pid"; echo '{}'; exit 0`],
+  ] as const) {
+    const runner = spawnRunner([script(name, body)], `sigframe-helper under ${name}`, "--under", {
+      group: true,
+    });
+    const o = runner.run(["cpuid"], "", 1000);
+    assert.equal(o.error, "did not finish in 1 s", name);
+    const pid = Number(readFileSync(join(dir, `${name}.pid`), "utf8"));
+    // SIGKILL is delivered before kill() returns; the orphan's reaping by init may lag a little.
+    for (let i = 0; i < 200 && alive(pid); i++) spawnSync("sleep", ["0.05"]);
+    assert.equal(alive(pid), false, `${name}: its background process ${pid} is gone`);
   }
 });
 

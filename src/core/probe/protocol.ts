@@ -397,6 +397,8 @@ export function decodeProbeOutput(text: string, input = "sigframe-helper probe")
       header = h.data;
       continue;
     }
+    if (doc === null || typeof doc !== "object" || Array.isArray(doc))
+      invalidOutput(input, `line ${i + 1} is not a JSON object`);
     const o = doc as Record<string, unknown>;
     if (typeof o.start === "string") {
       started = o.start;

@@ -100,3 +100,61 @@ test("decodeProbeOutput: anything else is invalid data", () => {
     /line 2/,
   );
 });
+
+test("decodeProbeOutput: hostile output is invalid data, never a crash or a partial answer", () => {
+  for (const [lines, msg] of [
+    [[header, "null"], /line 2 is not a JSON object/],
+    [[header, "[1, 2]", '{"done": 0}'], /line 2 is not a JSON object/],
+    [[header, "42", '{"done": 0}'], /line 2 is not a JSON object/],
+    [[header.replace('"fpstateLimit":65536', '"fpstateLimit":64')], /fpstateLimit/],
+    [[header.replace('"isa":"avx"', '"isa":"avx10"')], /isa/],
+    [
+      [
+        header,
+        JSON.stringify({
+          id: "a",
+          outcome: "returned",
+          regs: { v: Array(33).fill(""), k: [], mxcsr: "0x1f80" },
+        }),
+      ],
+      /line 2/,
+    ],
+    [
+      [
+        header,
+        JSON.stringify({
+          id: "a",
+          outcome: "returned",
+          placed: { address: "0x10", readable: -1, fpstate: "" },
+        }),
+      ],
+      /line 2/,
+    ],
+    [
+      [
+        header,
+        JSON.stringify({
+          id: "a",
+          outcome: "returned",
+          placed: { address: "0x10", readable: 8, fpstate: "abc" },
+        }),
+      ],
+      /line 2/,
+    ],
+    [[header, JSON.stringify({ id: "a", outcome: "returned", delivered: { ucFlags: "7" } })], /line 2/],
+  ] as const) {
+    assert.throws(
+      () => decodeProbeOutput([...lines, ""].join("\n")),
+      (e: Error) =>
+        e.name === "InvalidDataError" &&
+        (msg.test(e.message) || msg.test(String((e as { path?: string }).path))),
+      String(lines[lines.length - 1]),
+    );
+  }
+  // A case line cut short by the end (the runtime died while writing it) is the case in flight.
+  const cut = decodeProbeOutput([header, '{"start": "a"}', '{"id": "a", "outcome": "retu'].join("\n"));
+  assert.equal(cut.inFlight, "a");
+  assert.deepEqual(cut.cases, []);
+  // Lines after `done` are not read.
+  assert.equal(decodeProbeOutput([header, '{"done": 0}', "garbage"].join("\n")).complete, true);
+});
