@@ -176,6 +176,27 @@ describe("XSAVE sizes from CPUID are bounded by the architecture", () => {
     assert.equal(l.components.find((c) => c.bit === 6)!.enabled, false);
   });
 
+  test("components smaller than their registers (found by the campaign: PKRU of 1 byte, exit 70)", async () => {
+    // Real dumps have such sizes (0 for enumerated components in some VMs); every command that
+    // builds or reads frames for the CPU must take them.
+    const cpu = "intel-sapphirerapids";
+    for (const sub of [2, 5, 6, 7, 9, 17, 18]) {
+      for (const size of [0, 1, 3, 7]) {
+        const { text } = profileJson(cpu, corrupted(cpu, sub, "eax", size), sub);
+        const p = file(`small-${sub}-${size}.json`, text);
+        for (const args of [
+          ["check", "--from", p, "--to", "amd-zen4", "--json"],
+          ["check", "--from", "amd-zen4", "--to", p, "--json"],
+          ["build", "--cpu", p, "--amx", "-o", join(tmp, "small.bin")],
+          ["matrix", p, "intel-skylake-server", "--json"],
+        ]) {
+          const r = await cli(args, { input: p });
+          assert.ok([0, 1, 2, 3].includes(r.code), `${args.join(" ")}: ${r.err}`);
+        }
+      }
+    }
+  });
+
   test("sizes up to the bound are read; the largest real area (AMX) is well inside it", () => {
     const amx = computeLayout(builtinProfile("intel-sapphirerapids"), { amx: true });
     assert.ok(amx.userSize > 8192 && amx.userSize < MAX_XSAVE_SIZE, String(amx.userSize));

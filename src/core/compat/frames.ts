@@ -70,9 +70,10 @@ function patternBytes(b: number, size: number): Uint8Array {
 
 /** PKRU_LINUX_DEFAULT (0x55555554) as the component's bytes. */
 function linuxPkru(size: number): Uint8Array {
-  const out = new Uint8Array(size);
+  // A CPUID that gives PKRU fewer than 4 bytes holds what fits of it.
+  const out = new Uint8Array(Math.max(size, 4));
   new DataView(out.buffer).setUint32(0, PKRU_LINUX_DEFAULT, true);
-  return out;
+  return out.subarray(0, size);
 }
 
 /**

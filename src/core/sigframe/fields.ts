@@ -135,7 +135,11 @@ export const COMPONENT_FIELDS: Readonly<Record<number, FieldTable>> = {
 
 /** Fields of a component: its table, or one `data` field for components without one. */
 export function componentFields(bit: number, size: number): FieldTable {
-  return COMPONENT_FIELDS[bit] ?? [["data", 0, size]];
+  const table = COMPONENT_FIELDS[bit];
+  if (!table) return [["data", 0, size]];
+  // A CPU (or a dump) that gives the component fewer bytes than its registers take: the
+  // registers that fit (CPUID sizes are taken as the CPU states them, like the kernel does).
+  return table.every(([, off, n]) => off + n <= size) ? table : table.filter(([, off, n]) => off + n <= size);
 }
 
 /** What each named field means, for `inspect`. */
