@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { corpusJsonBytes, cpuidRBytes, liveStack, profileJsonBytes, STACK, TEXT } from "../../fuzz/seeds.ts";
 import type { CpuidLeaf } from "../../src/core/cpuid/cpuid.ts";
 import { Cpuid } from "../../src/core/cpuid/cpuid.ts";
 import { pstree_entrySchema } from "../../src/core/criu/gen/pstree_pb.ts";
@@ -19,11 +20,9 @@ import { LIMITS, parseElfCore } from "../../src/core/elf/index.ts";
 import { InvalidDataError } from "../../src/core/errors.ts";
 import { profileFromCpuid } from "../../src/core/profile.ts";
 import { builtinProfile, profileFromBytes } from "../../src/core/profiles/detect.ts";
-import { MAX_JSON_PROFILE_BYTES, profileToJson } from "../../src/core/profiles/json.ts";
+import { MAX_JSON_PROFILE_BYTES } from "../../src/core/profiles/json.ts";
 import { fpstateForInterruptedRsp } from "../../src/core/scan/geometry.ts";
-import { buildFrame } from "../../src/core/sigframe/build.ts";
-import { KERNEL_FPSTATE_OFFSET } from "../../src/core/sigframe/fields.ts";
-import { emptyState, MAX_STATE_BYTES, setRegister } from "../../src/core/sigframe/state.ts";
+import { MAX_STATE_BYTES } from "../../src/core/sigframe/state.ts";
 import { bytesSource } from "../../src/core/source.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
 import { MAX_XSAVE_SIZE } from "../../src/core/xsave/limits.ts";
@@ -60,48 +59,27 @@ function corrupted(name: string, sub: number, reg: "eax" | "ebx", value: number)
   return leaves;
 }
 
-/** `cpuid -r` text of one CPU; returns the text and the 1-based line of CPUID(0xD, sub). */
+const dec = new TextDecoder();
+
+/** `cpuid -r` text of one CPU (as the campaign's seeds write it) and the 1-based line of CPUID(0xD, sub). */
 function cpuidR(leaves: CpuidLeaf[], sub: number): { text: string; line: number } {
-  const lines = ["CPU 0:"];
-  let line = 0;
-  for (const l of leaves) {
-    lines.push(
-      `   ${hex8(l.leaf)} 0x${l.subleaf.toString(16).padStart(2, "0")}: eax=${hex8(l.eax)} ebx=${hex8(l.ebx)} ecx=${hex8(l.ecx)} edx=${hex8(l.edx)}`,
-    );
-    if (l.leaf === 0xd && l.subleaf === sub) line = lines.length;
-  }
-  return { text: `${lines.join("\n")}\n`, line };
+  const text = dec.decode(cpuidRBytes(leaves));
+  const at = `   ${hex8(0xd)} 0x${sub.toString(16).padStart(2, "0")}:`;
+  return { text, line: text.split("\n").findIndex((l) => l.startsWith(at)) + 1 };
 }
 
 /** A sigframe-profile/1 document of `name` with these leaves; the index of CPUID(0xD, sub). */
 function profileJson(name: string, leaves: CpuidLeaf[], sub: number): { text: string; index: number } {
-  const p = builtinProfile(name);
-  const doc = profileToJson({ ...p, cpuid: new Cpuid(leaves) });
-  const index = leaves.findIndex((l) => l.leaf === 0xd && l.subleaf === sub);
-  return { text: JSON.stringify(doc, null, 1), index };
+  const text = dec.decode(profileJsonBytes({ ...builtinProfile(name), cpuid: new Cpuid(leaves) }));
+  return { text, index: leaves.findIndex((l) => l.leaf === 0xd && l.subleaf === sub) };
 }
 
 /** The same leaves in the cpuid-corpus schema (`leaves`, `xgetbv`). */
 function corpusJson(leaves: CpuidLeaf[], sub: number): { text: string; index: number } {
-  const doc = {
-    name: "mutated corpus dump",
-    vendor: "GenuineIntel",
-    family: 6,
-    model: 143,
-    stepping: 8,
-    leaves: leaves.map((l) => ({
-      leaf: hex8(l.leaf),
-      subleaf: hex8(l.subleaf),
-      eax: hex8(l.eax),
-      ebx: hex8(l.ebx),
-      ecx: hex8(l.ecx),
-      edx: hex8(l.edx),
-    })),
-  };
-  return {
-    text: JSON.stringify(doc, null, 2),
-    index: leaves.findIndex((l) => l.leaf === 0xd && l.subleaf === sub),
-  };
+  const text = dec.decode(
+    corpusJsonBytes({ ...builtinProfile("intel-sapphirerapids"), cpuid: new Cpuid(leaves) }),
+  );
+  return { text, index: leaves.findIndex((l) => l.leaf === 0xd && l.subleaf === sub) };
 }
 
 /** The reader's error for these bytes (it must be one). */
@@ -223,29 +201,17 @@ describe("XSAVE sizes from CPUID are bounded by the architecture", () => {
 // ELF cores: a live kernel frame on a thread's stack, and the same core with segments that
 // overlap or leave a hole in the frame.
 
-const STACK = 0x7ffd_0000_0000n;
-const STACK_SIZE = 0x4000;
-const TEXT = 0x40_0000n;
-
-/** A kernel-written frame (amd-zen4) whose fpstate is at STACK + 0x2000, live for a thread at its sp. */
+/** A kernel-written frame (amd-zen4) on a stack at STACK, live for a thread whose sp is at it. */
 function liveFrame() {
-  const layout = computeLayout(builtinProfile("amd-zen4"));
-  const ext = layout.frame.extendedSize;
-  const fpstate = STACK + 0x2000n;
-  const st = emptyState();
-  const rsp = fpstate + BigInt(ext) + 128n;
-  assert.equal(fpstateForInterruptedRsp(rsp, ext), fpstate);
-  setRegister(st, "rsp", rsp);
-  setRegister(st, "rip", TEXT + 0x100n);
-  setRegister(st, "pretcode", TEXT + 0x200n);
-  setRegister(st, "eflags", 0x246n);
-  setRegister(st, "si_signo", 10n);
-  const base = fpstate - BigInt(KERNEL_FPSTATE_OFFSET);
-  const built = buildFrame({ style: "kernel", layout, state: st, base });
-  assert.equal(base + BigInt(built.fpstateOffset!), fpstate);
-  const stack = new Uint8Array(STACK_SIZE);
-  stack.set(built.bytes, Number(base - STACK));
-  return { layout, fpstate, frame: base, stack, ext };
+  const f = liveStack("amd-zen4");
+  assert.equal(
+    fpstateForInterruptedRsp(
+      f.fpstate + BigInt(f.layout.frame.extendedSize) + 128n,
+      f.layout.frame.extendedSize,
+    ),
+    f.fpstate,
+  );
+  return f;
 }
 
 /** The core of one thread (sp at the frame) with a text segment and the stack cut into `loads`. */

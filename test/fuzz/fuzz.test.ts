@@ -1,0 +1,150 @@
+/**
+ * The fuzzer in CI: a short fixed-seed campaign over every family (bounded by executions, not
+ * time: the same inputs on every run), which must find no untyped error, hang or memory blow-up;
+ * and the fuzzer's own machinery: deterministic inputs, outcome classification, minimisation, and
+ * the parent's watchdog stopping a worker that spins, runs away with memory or exhausts its heap,
+ * with the running case recovered from shared memory.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { Runner } from "../../fuzz/engine.ts";
+import { FAMILIES, familyByName } from "../../fuzz/families.ts";
+import { type CampaignOptions, runCampaign, runFamily, summaryTable } from "../../fuzz/run.ts";
+
+/** Executions per family in CI: a few seconds in all, the same inputs every run. */
+const CI_EXECS = Number(process.env.SIGFRAME_FUZZ_CI_EXECS ?? 300);
+const SEED = 20261203;
+
+const tmp = mkdtempSync(join(tmpdir(), "sigframe-fuzz-test-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function options(over: Partial<CampaignOptions> = {}): CampaignOptions {
+  return {
+    families: FAMILIES.map((f) => f.name),
+    execs: CI_EXECS,
+    seed: SEED,
+    out: join(tmp, "findings"),
+    // No time or memory budget in CI (a loaded machine would make them flaky); hangs and runaway
+    // memory are still stopped by the watchdog.
+    budgets: { timeMs: 0, memoryBytes: 0 },
+    jobs: 1,
+    minimise: true,
+    hangCpuMs: 60_000,
+    hangWallMs: 10 * 60_000,
+    rssLimitBytes: process.memoryUsage.rss() + 2048 * 2 ** 20,
+    heapMb: 1024,
+    ...over,
+  };
+}
+
+describe("a fixed-seed campaign over every family", () => {
+  test(`${CI_EXECS} executions per family: no untyped error, hang or memory blow-up`, async () => {
+    const results = await runCampaign(options());
+    const table = summaryTable(results);
+    for (const r of results) {
+      assert.equal(r.execs, CI_EXECS, `${r.family} ran every execution\n${table}`);
+      const bad = r.findings.map((f) => `${f.kind}: ${f.signature}\n  ${f.command}\n  ${f.detail}`);
+      assert.deepEqual(bad, [], `${r.family}: findings\n${table}`);
+      assert.equal(r.counts.untyped + r.counts.time + r.counts.memory, 0, table);
+      // Each family reaches both outcomes: inputs that are read and inputs that are refused.
+      if (r.family !== "raw-image") assert.ok(r.counts.typed > 0 && r.counts.ok > 0, `${r.family}\n${table}`);
+      else assert.ok(r.counts.ok > 0, table);
+    }
+  });
+});
+
+describe("the engine", () => {
+  test("execution n is the same input on every run; outcomes repeat", async () => {
+    const mk = (dir: string) =>
+      new Runner({
+        family: familyByName("frame")!,
+        seed: 7,
+        dir: join(tmp, dir),
+        budgets: { timeMs: 0, memoryBytes: 0 },
+      });
+    const a = mk("a");
+    const b = mk("b");
+    try {
+      const sigs: string[][] = [[], []];
+      for (let n = 0; n < 60; n++) {
+        const x = await a.step(n);
+        const y = await b.step(n);
+        assert.deepEqual([y.c.seed, y.c.file, y.c.command], [x.c.seed, x.c.file, x.c.command]);
+        assert.deepEqual(y.c.bytes, x.c.bytes);
+        sigs[0]!.push(x.o.signature);
+        sigs[1]!.push(y.o.signature);
+      }
+      assert.deepEqual(sigs[1], sigs[0]);
+      assert.ok(new Set(sigs[0]).size > 3, "the mutations reach several outcomes");
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  test("outcomes: a read input is ok, a refused one typed (one line, input named); minimising keeps the outcome", async () => {
+    const r = new Runner({
+      family: familyByName("elf-core")!,
+      seed: 1,
+      dir: join(tmp, "min"),
+      budgets: { timeMs: 0, memoryBytes: 0 },
+    });
+    try {
+      const seed = r.seeds.findIndex((s) => s.label === "generated amd-zen4");
+      const scan = r.seeds[seed]!.commands.findIndex((c) => c[0] === "scan" && c.includes("--json"));
+      const good = r.seeds[seed]!.files.get("frame.core")!;
+      const ok = await r.execute({ seed, file: "frame.core", bytes: good, command: scan });
+      assert.equal(ok.kind, "ok");
+      assert.equal(ok.code, 0);
+      // The same core with a program header table that runs past the end: refused.
+      const bad = Uint8Array.from(good);
+      new DataView(bad.buffer).setUint16(56, 0xfff0, true);
+      const t = await r.execute({ seed, file: "frame.core", bytes: bad, command: scan });
+      assert.equal(t.kind, "typed", t.detail);
+      assert.match(t.detail, /^sigframe: .*frame\.core: .*program header/);
+      // Minimised while the outcome stays the same: the header and little else remain.
+      const c = { seed, file: "frame.core", bytes: bad, command: scan };
+      const m = await r.minimise(c, (o) => o.signature === t.signature, 300);
+      assert.ok(m.bytes.length < bad.length / 4, `${m.bytes.length} of ${bad.length}`);
+      assert.equal((await r.execute(m)).signature, t.signature);
+    } finally {
+      r.close();
+    }
+  });
+});
+
+describe("the watchdog", () => {
+  const fake = new URL("./fake-worker.mjs", import.meta.url);
+  const run = (fault: string, over: Partial<CampaignOptions> = {}) =>
+    runFamily("profile-json", options({ execs: 1, workerPath: fake, workerExtra: { fault }, ...over }));
+
+  test("a worker that spins past the hang limit is stopped; its case is recovered", async () => {
+    const r = await run("spin", { hangCpuMs: 1000 });
+    assert.equal(r.counts.time, 1);
+    assert.equal(r.findings.length, 1);
+    assert.match(r.findings[0]!.signature, /^time: still running after \d+ ms of CPU/);
+    assert.equal(r.findings[0]!.detail, "case 0");
+  });
+
+  test("a worker whose memory runs away is stopped", async () => {
+    const r = await run("rss", { rssLimitBytes: process.memoryUsage.rss() + 512 * 2 ** 20 });
+    assert.equal(r.counts.memory, 1);
+    assert.match(r.findings[0]!.signature, /^memory: process memory reached \d+ MiB/);
+    assert.equal(r.findings[0]!.detail, "case 0");
+  });
+
+  test("a worker that exhausts its heap is a memory finding", async () => {
+    const r = await run("heap", { heapMb: 64 });
+    assert.equal(r.counts.memory, 1);
+    assert.match(r.findings[0]!.signature, /ERR_WORKER_OUT_OF_MEMORY/);
+  });
+
+  test("an exception that escapes an execution is an untyped finding", async () => {
+    const r = await run("throw");
+    assert.equal(r.counts.untyped, 1);
+    assert.match(r.findings[0]!.signature, /thrown by the fake worker/);
+  });
+});
