@@ -11,18 +11,18 @@
 import { release } from "node:os";
 import { splitCommandLine } from "../core/command-line.ts";
 import { EnvironmentError } from "../core/errors.ts";
-import { parseKernelVersion } from "../core/kernel.ts";
 import type { ProbeCase } from "../core/probe/cases.ts";
 import {
   type ConformanceReport,
   conformanceReport,
   deliveryDeviations,
+  linuxReference,
   type Reference,
 } from "../core/probe/conformance.ts";
 import { type CaseRun, decodeProbeOutput, encodeCases, type ProbeRun } from "../core/probe/protocol.ts";
 import type { RegImage } from "../core/probe/regions.ts";
 import { casesToRun, helperCapture, planProbe, probeReport } from "../core/probe/report.ts";
-import { policiesForKernel } from "../core/sigreturn/index.ts";
+import type { Policy } from "../core/sigreturn/types.ts";
 import { computeLayout, type XsaveLayout } from "../core/xsave/layout.ts";
 import {
   failureOf,
@@ -120,26 +120,12 @@ export function runCasesSurviving(
 
 /** The policy Linux implements here: measured by the native probe where it runs, else the release table. */
 export function hostReference(): Reference {
-  const kernel = release();
+  let measured: { policy: Policy | "unknown"; kernel: string } | undefined;
   try {
     const r = runProbe();
-    if (r.verdict.policy !== "unknown")
-      return { policy: r.verdict.policy, kernel: r.kernel, basis: "measured" };
+    measured = { policy: r.verdict.policy, kernel: r.kernel };
   } catch {}
-  try {
-    const k = policiesForKernel(parseKernelVersion(kernel));
-    const ref: Reference = { policy: k.policies[0]!, kernel, basis: "kernel table" };
-    if (k.policies.length > 1 || k.note)
-      ref.note = k.policies.length > 1 ? `the table allows ${k.policies.join(" or ")}` : k.note!;
-    return ref;
-  } catch {
-    return {
-      policy: "classic",
-      kernel,
-      basis: "kernel table",
-      note: "the release does not parse; classic assumed",
-    };
-  }
+  return linuxReference(release(), measured);
 }
 
 /**

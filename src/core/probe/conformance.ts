@@ -7,6 +7,8 @@
  * arch/x86/kernel/fpu/signal.c save_sw_bytes()).
  */
 import { hex } from "../hex.ts";
+import { parseKernelVersion } from "../kernel.ts";
+import { type KernelPolicies, policiesForKernel } from "../sigreturn/policy.ts";
 import type { Policy } from "../sigreturn/types.ts";
 import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2 } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
@@ -31,6 +33,35 @@ export interface Deviation {
   description: string;
   linux: { observed: string; meaning: string; reason: string; detail: string };
   runtime: { observed: string; meaning: string; notes: string[] };
+}
+
+/**
+ * The policy Linux implements on the host, the reference a runtime is compared with: the one the
+ * native probe measured (`measured`, when it named one), else the kernel-version table's for
+ * `release` (kernel.md §8), with a note where the table is not sure; classic where the release
+ * does not parse.
+ */
+export function linuxReference(
+  release: string,
+  measured?: { policy: Policy | "unknown"; kernel: string },
+): Reference {
+  if (measured && measured.policy !== "unknown")
+    return { policy: measured.policy, kernel: measured.kernel, basis: "measured" };
+  let k: KernelPolicies;
+  try {
+    k = policiesForKernel(parseKernelVersion(release));
+  } catch {
+    return {
+      policy: "classic",
+      kernel: release,
+      basis: "kernel table",
+      note: "the release does not parse; classic assumed",
+    };
+  }
+  const ref: Reference = { policy: k.policies[0]!, kernel: release, basis: "kernel table" };
+  if (k.policies.length > 1) ref.note = `the table allows ${k.policies.join(" or ")}`;
+  else if (k.note) ref.note = k.note;
+  return ref;
 }
 
 /** A field of the delivered frame that is not what Linux writes. */
