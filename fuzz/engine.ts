@@ -196,18 +196,27 @@ export class Runner {
     this.budgets = o.budgets;
     this.base = mix(o.seed, hashString(o.family.name));
     this.maxKept = o.maxKept ?? 256;
+    // Compressed inputs go through the core's decoders (the ones the browser runs, the parsers under
+    // test), never through a decompressor process: an execution stopped as a hang leaves nothing behind.
+    process.env.SIGFRAME_DECOMPRESS = "in-process";
     rmSync(this.dir, { recursive: true, force: true });
     mkdirSync(this.dir, { recursive: true });
     // Every seed's files are written once; an execution rewrites only the file it mutates.
     this.seeds.forEach((s, i) => {
       const d = this.seedDir(i);
       mkdirSync(d, { recursive: true });
-      for (const [n, b] of s.files) writeFileSync(join(d, n), b);
+      for (const [n, b] of s.files) writeFileSync(join(d, n), this.stored(i, b));
     });
   }
 
   close(): void {
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** A file's bytes as written: wrapped (compressed) when the seed says so. */
+  private stored(seed: number, b: Uint8Array): Uint8Array {
+    const wrap = this.seeds[seed]!.wrap;
+    return wrap ? wrap(b) : b;
   }
 
   seedDir(i: number): string {
@@ -286,14 +295,14 @@ export class Runner {
     this.dirty.set(c.seed, dirty);
     for (const n of dirty)
       if (n !== c.file && !extra?.has(n)) {
-        writeFileSync(join(dir, n), seed.files.get(n)!);
+        writeFileSync(join(dir, n), this.stored(c.seed, seed.files.get(n)!));
         dirty.delete(n);
       }
-    writeFileSync(join(dir, c.file), c.bytes);
+    writeFileSync(join(dir, c.file), this.stored(c.seed, c.bytes));
     dirty.add(c.file);
     if (extra)
       for (const [n, b] of extra) {
-        writeFileSync(join(dir, n), b);
+        writeFileSync(join(dir, n), this.stored(c.seed, b));
         dirty.add(n);
       }
   }
@@ -422,11 +431,12 @@ export class Runner {
     return { c, o, fresh };
   }
 
-  /** Every file of a case, the mutated ones in place of the seed's. */
+  /** Every file of a case as written (the mutated ones in place of the seed's, wrapped where the seed is). */
   caseFiles(c: Case): Map<string, Uint8Array> {
     const files = new Map(this.seeds[c.seed]!.files);
     if (c.extra) for (const [n, b] of c.extra) files.set(n, b);
     files.set(c.file, c.bytes);
+    for (const [n, b] of files) files.set(n, this.stored(c.seed, b));
     return files;
   }
 

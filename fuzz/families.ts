@@ -14,12 +14,15 @@ import {
   BUILTIN_NAMES,
   checkpointArchive,
   checkpointFiles,
+  compressedForms,
   corpusJsonBytes,
   cpuidRBytes,
+  dumpLog,
   frameCore,
   frameSeeds,
   gzip,
   liveStack,
+  lz4Stored,
   profileJsonBytes,
   STACK,
   stateSeeds,
@@ -40,6 +43,11 @@ export interface Seed {
   commands: string[][];
   /** How often this seed is picked, relative to others (small generated inputs run faster). */
   weight: number;
+  /**
+   * Applied to a file's bytes when it is written: mutations work on the inner structure (a core's
+   * program headers, a tar's members), the command reads it compressed.
+   */
+  wrap?: (b: Uint8Array) => Uint8Array;
 }
 
 export interface Family {
@@ -376,33 +384,179 @@ const ARCHIVE_COMMANDS = [
   ["scan", "$IN", "--json"],
   ["scan", "$IN"],
   ["check", "--checkpoint", "$IN", "--to", "intel-sapphirerapids", "--json"],
+  ["layout", "$IN", "--json"],
+  ["criu", "show", "$IN", "--json"],
+  ["criu", "show", "$IN", "--member", "pstree.img", "--json"],
+  ["criu", "show", "$IN", "--member", "cpuinfo.img"],
 ];
+
+/** Podman's pod archive: pod.options, pod.dump, a container archive each (one compressed). */
+function podArchive(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const enc = new TextEncoder();
+  return tarOf([
+    ["pod.options", enc.encode('{"version":1,"containers":["a","b"],"mountLabel":"","processLabel":""}')],
+    ["pod.dump", enc.encode('{"metadata":{"name":"fuzz","namespace":"default","uid":"u1"}}')],
+    ["a.tar.zst", zstdStored(a)],
+    ["b.tar", b],
+  ]);
+}
 
 const archive: Family = {
   name: "archive",
-  summary: "checkpoint archives (Podman/CRI-O tar: plain, gzip, zstd): scan, check --checkpoint",
+  summary:
+    "checkpoint archives (Podman/CRI-O tar, pods of them; plain, gzip, zstd, xz, lz4): scan, check --checkpoint, layout, criu show [--member]",
   seeds() {
     const out: Seed[] = [];
     const tar = checkpointArchive(checkpointFiles("amd-zen4"));
     out.push(one("generated tar", "checkpoint.tar", tar, "archive", ARCHIVE_COMMANDS));
-    out.push(one("generated tar.gz", "checkpoint.tar.gz", gzip(tar), "archive", ARCHIVE_COMMANDS));
+    // The tar mutated, then compressed: the members' structure under each decompressor.
+    for (const [label, suffix, wrap] of WRAPS)
+      out.push({
+        ...one(
+          `generated tar, mutated inside ${label}`,
+          `checkpoint.tar${suffix}`,
+          tar,
+          "archive",
+          ARCHIVE_COMMANDS,
+        ),
+        wrap,
+      });
+    // The compressed bytes mutated: the decompressors' own framing, blocks and checksums.
+    for (const f of compressedForms(tar))
+      out.push(
+        one(
+          `generated tar as ${f.label}`,
+          `checkpoint.tar${f.suffix}`,
+          f.bytes,
+          "bytes",
+          ARCHIVE_COMMANDS,
+          2,
+        ),
+      );
+    const sr = checkpointFiles("intel-sapphirerapids");
+    out.push(one("generated bare image tar", "images.tar", tarOf([...sr]), "archive", ARCHIVE_COMMANDS));
+    // runc/crun's way: no cpuinfo.img, the CPU from dump.log beside the images.
+    const runc = new Map(sr);
+    runc.delete("cpuinfo.img");
+    const withLog = checkpointArchive(runc, [["dump.log", dumpLog("intel-sapphirerapids")]]);
+    out.push(one("generated tar with dump.log", "checkpoint.tar", withLog, "archive", ARCHIVE_COMMANDS));
     out.push(
-      one(
-        "generated tar.zst (stored blocks)",
-        "checkpoint.tar.zst",
-        zstdStored(tar),
-        "archive",
-        ARCHIVE_COMMANDS,
-      ),
+      one("generated pod archive", "pod.tar", podArchive(tar, withLog), "archive", ARCHIVE_COMMANDS, 2),
     );
-    const bare = tarOf([...checkpointFiles("intel-sapphirerapids")]);
-    out.push(one("generated bare image tar", "images.tar", bare, "archive", ARCHIVE_COMMANDS));
     const fx = fixtureCheckpoints().find((c) => c.label.endsWith("S2"));
     if (fx) {
       const t = checkpointArchive(fx.files);
       out.push(one("fixture S2 tar", "checkpoint.tar", t, "archive", ARCHIVE_COMMANDS, 1));
       out.push(one("fixture S2 tar.gz", "checkpoint.tar.gz", gzip(t), "archive", ARCHIVE_COMMANDS, 1));
     }
+    return out;
+  },
+};
+
+/** Compressions a seed's mutated bytes are wrapped in before they are written (fast, pure). */
+const WRAPS: [label: string, suffix: string, wrap: (b: Uint8Array) => Uint8Array][] = [
+  ["gzip", ".gz", gzip],
+  ["zstd", ".zst", zstdStored],
+  ["lz4", ".lz4", lz4Stored],
+];
+
+const COMPRESSED_CORE_COMMANDS = [
+  ["scan", "$IN", "--json"],
+  ["scan", "$IN", "--all"],
+  ["check", "--core", "$IN", "--to", "intel-sapphirerapids", "--json"],
+  ["check", "--core", "$IN", "--to", "amd-zen2"],
+  ["layout", "$IN", "--json"],
+];
+
+const compressedCore: Family = {
+  name: "compressed-core",
+  summary:
+    "compressed ELF cores (gzip, zstd, xz, lz4): input sniffing, the decompressors and the streamed core reader under scan, check --core, layout",
+  seeds() {
+    const out: Seed[] = [];
+    for (const cpu of ["amd-zen4", "intel-haswell"]) {
+      const core = frameCore(cpu);
+      for (const [label, suffix, wrap] of WRAPS)
+        out.push({
+          ...one(
+            `${cpu} core, mutated inside ${label}`,
+            `frame.core${suffix}`,
+            core,
+            "elf",
+            COMPRESSED_CORE_COMMANDS,
+            3,
+          ),
+          wrap,
+        });
+      for (const f of compressedForms(core))
+        out.push(
+          one(
+            `${cpu} core as ${f.label}`,
+            `frame.core${f.suffix}`,
+            f.bytes,
+            "bytes",
+            COMPRESSED_CORE_COMMANDS,
+            2,
+          ),
+        );
+    }
+    const amx = frameCore("intel-sapphirerapids", true);
+    out.push({
+      ...one(
+        "intel-sapphirerapids AMX core, mutated inside zstd",
+        "frame.core.zst",
+        amx,
+        "elf",
+        COMPRESSED_CORE_COMMANDS,
+        2,
+      ),
+      wrap: zstdStored,
+    });
+    const fx = fixtureCores().find((c) => c.name.includes("kernel"));
+    if (fx)
+      out.push(
+        one(
+          `fixture ${fx.name} as gzip`,
+          `${fx.name}.gz`,
+          gzip(fx.bytes),
+          "bytes",
+          COMPRESSED_CORE_COMMANDS,
+          1,
+        ),
+      );
+    return out;
+  },
+};
+
+const DUMP_LOG_COMMANDS = [
+  ["layout", "$IN", "--json"],
+  ["check", "--from", "$IN", "--to", "amd-zen4", "--json"],
+  ["check", "--from", "intel-sapphirerapids", "--to", "$IN", "--json"],
+  ["matrix", "$IN", "intel-skylake-server", "--json"],
+  ["build", "--cpu", "$IN", "-o", "$OUT"],
+];
+
+const dumpLogFamily: Family = {
+  name: "dump-log",
+  summary: "CRIU dump.log (compel's cpu: lines) as PROFILE: layout, check, matrix, build",
+  seeds() {
+    const out: Seed[] = [];
+    for (const cpu of [
+      "amd-zen4",
+      "amd-zen5",
+      "intel-sapphirerapids",
+      "intel-haswell",
+      "intel-skylake-server",
+    ])
+      if (BUILTIN_NAMES.includes(cpu))
+        out.push(one(`generated ${cpu}`, "dump.log", dumpLog(cpu), "cpuid", DUMP_LOG_COMMANDS));
+    const dir = join(FIXTURES, "criu");
+    if (existsSync(dir))
+      for (const s of readdirSync(dir).sort()) {
+        const p = join(dir, s, "logs", "dump.log");
+        if (existsSync(p))
+          out.push(one(`fixture ${s} dump.log`, "dump.log", readFileSync(p), "cpuid", DUMP_LOG_COMMANDS, 1));
+      }
     return out;
   },
 };
@@ -417,6 +571,8 @@ export const FAMILIES: readonly Family[] = [
   frame,
   stateJson,
   archive,
+  compressedCore,
+  dumpLogFamily,
 ];
 
 export function familyByName(name: string): Family | undefined {

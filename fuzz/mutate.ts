@@ -433,12 +433,19 @@ export function mutateCpuidText(rng: Rng, b: Uint8Array, donors: Donors): Uint8A
     ]);
     const line = lines[i] ?? "";
     if (op === "token") {
-      const toks = [...line.matchAll(/0x[0-9a-fA-F]+/g)];
+      // Hex values (cpuid -r registers, a dump.log's mask) and decimal ones (dump.log's offsets, sizes).
+      const toks = [...line.matchAll(/0x[0-9a-fA-F]+|\b\d+\b/g)];
       if (!toks.length) continue;
       const t = rng.pick(toks);
       const v = rng.chance(0.8) ? rng.pick(INTERESTING_32) : rng.u32();
-      const hex = rng.chance(0.9) ? `0x${v.toString(16).padStart(8, "0")}` : `0x${rng.u64().toString(16)}`;
-      lines[i] = line.slice(0, t.index) + hex + line.slice(t.index! + t[0].length);
+      const value = !t[0].startsWith("0x")
+        ? rng.chance(0.9)
+          ? String(v)
+          : rng.u64().toString()
+        : rng.chance(0.9)
+          ? `0x${v.toString(16).padStart(8, "0")}`
+          : `0x${rng.u64().toString(16)}`;
+      lines[i] = line.slice(0, t.index) + value + line.slice(t.index! + t[0].length);
     } else if (op === "dup") lines.splice(i, 0, line);
     else if (op === "delete") lines.splice(i, 1);
     else if (op === "swap") {

@@ -9,6 +9,8 @@ import { memoryIo } from "../src/cli/context.ts";
 import { run } from "../src/cli/main.ts";
 
 const args = JSON.parse(process.argv[2] ?? "[]") as string[];
+// As the campaign runs it: the core's decoders, no decompressor process.
+process.env.SIGFRAME_DECOMPRESS = "in-process";
 const io = memoryIo();
 // Load the command's modules first: their memory and time are not the input's.
 await run([args[0] ?? "help", "--help"], memoryIo());

@@ -276,7 +276,11 @@ export async function runCampaign(o: CampaignOptions): Promise<FamilyResult[]> {
   const results: FamilyResult[] = [];
   const queue = [...o.families];
   const lanes = Array.from({ length: Math.max(1, o.jobs) }, async () => {
-    for (let f = queue.shift(); f !== undefined; f = queue.shift()) results.push(await runFamily(f, o));
+    for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+      const r = await runFamily(f, o);
+      o.log?.(`${progressLine(r, r.seconds)} (done)`);
+      results.push(r);
+    }
   });
   await Promise.all(lanes);
   return o.families.map((f) => results.find((r) => r.family === f)!);
@@ -450,7 +454,9 @@ async function main(): Promise<void> {
   const { o, list, json } = parsed;
   if (list) {
     for (const f of FAMILIES)
-      process.stdout.write(`${f.name.padEnd(14)} ${f.seeds().length} seeds  ${f.summary}\n`);
+      process.stdout.write(
+        `${f.name.padEnd(16)} ${String(f.seeds().length).padStart(3)} seeds  ${f.summary}\n`,
+      );
     return;
   }
   if (parsed.replay !== undefined) {

@@ -6,6 +6,7 @@
  * lz4 with stored blocks, written here). The shared fixtures and the CPUID corpus are added by
  * families.ts where present.
  */
+import { spawnSync } from "node:child_process";
 import { gzipSync } from "node:zlib";
 import {
   create,
@@ -36,6 +37,7 @@ import { buildIa32Frame } from "../src/core/sigframe/ia32-build.ts";
 import { emptyState, type RegisterState, setRegister } from "../src/core/sigframe/state.ts";
 import { computeLayout, type XsaveLayout } from "../src/core/xsave/layout.ts";
 import { auxv, prstatus as basePrstatus, buildCore, layoutNote } from "../test/core/elf/build.ts";
+import { compelDumpLog } from "../test/helpers/criu-checkpoint.ts";
 import { tarOf } from "../test/helpers/tar.ts";
 
 export { tarOf };
@@ -447,8 +449,12 @@ export function checkpointFiles(cpu: string): Map<string, Uint8Array> {
 // Archives and compressed cores.
 
 /** A Podman-style checkpoint archive: images under checkpoint/, metadata beside them. */
-export function checkpointArchive(files: Map<string, Uint8Array>): Uint8Array {
+export function checkpointArchive(
+  files: Map<string, Uint8Array>,
+  extra: readonly [string, Uint8Array][] = [],
+): Uint8Array {
   const entries: [string, Uint8Array][] = [...files].map(([n, b]) => [`checkpoint/${n}`, b]);
+  entries.push(...extra);
   entries.push(["config.dump", enc.encode('{"id":"fuzz","name":"fuzz","rootfsImageName":"fuzz:latest"}')]);
   entries.push(["spec.dump", enc.encode('{"ociVersion":"1.0.0","annotations":{}}')]);
   return tarOf(entries);
@@ -534,4 +540,44 @@ function xxh32(b: Uint8Array): number {
   h = Math.imul(h, P3) >>> 0;
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+/**
+ * The bytes compressed by Debian's `tool` (zstd, xz, lz4: real compressed blocks, entropy tables
+ * and checksums, which the stored forms above do not have), or undefined where it is not installed.
+ */
+export function compressWith(tool: string, args: readonly string[], b: Uint8Array): Uint8Array | undefined {
+  const r = spawnSync(tool, [...args, "-c"], { input: b, maxBuffer: 256 << 20, timeout: 60_000 });
+  if (r.error || r.status !== 0) return undefined;
+  return new Uint8Array(r.stdout);
+}
+
+/** The compressed forms of `b` the readers take, with a file suffix; the tool-made ones where installed. */
+export function compressedForms(b: Uint8Array): { label: string; suffix: string; bytes: Uint8Array }[] {
+  const out = [
+    { label: "gzip", suffix: ".gz", bytes: gzip(b) },
+    { label: "zstd (stored blocks)", suffix: ".zst", bytes: zstdStored(b) },
+    { label: "lz4 (stored blocks)", suffix: ".lz4", bytes: lz4Stored(b) },
+  ];
+  const tools: [string, string[], string][] = [
+    ["zstd", ["-q", "-3", "--no-check"], ".zst"],
+    ["zstd", ["-q", "-19", "--check"], ".zst"],
+    ["xz", ["-q", "-T1", "-6"], ".xz"],
+    ["xz", ["-q", "-T1", "--check=crc32", "-0"], ".xz"],
+    ["lz4", ["-q", "-9", "--content-size"], ".lz4"],
+    ["lz4", ["-q", "-1", "-BD", "-B4", "--no-frame-crc"], ".lz4"],
+  ];
+  for (const [tool, args, suffix] of tools) {
+    const bytes = compressWith(tool, args, b);
+    if (bytes) out.push({ label: `${tool} ${args.slice(1).join(" ")}`, suffix, bytes });
+  }
+  return out;
+}
+
+/** A CRIU 4 dump.log of `cpu` with compel's `cpu:` lines (the layout runc and crun log at -v4). */
+export function dumpLog(cpu: string): Uint8Array {
+  const p = builtinProfile(cpu);
+  return enc.encode(
+    compelDumpLog(computeLayout(p), { vendor: p.vendor, family: p.family, brand: p.brand ?? cpu }),
+  );
 }

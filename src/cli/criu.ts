@@ -113,7 +113,13 @@ async function showInput(path: string, member: string | undefined): Promise<Show
     // A compressed image (core-1.img.zst), or an image on stdin: read whole, decompressed.
     const { uncompressed } = await import("../core/archive/checkpoint.ts");
     const { readStream } = await import("../core/archive/streams.ts");
-    return { name: path, bytes: await readStream(uncompressed(input.open()), MAX_SHOW_INPUT, path) };
+    try {
+      return { name: path, bytes: await readStream(uncompressed(input.open()), MAX_SHOW_INPUT, path) };
+    } catch (e) {
+      // The decoders' errors (compressed data that holds nothing, …) are about this file.
+      if (isSigframeError(e) && e.input === undefined) e.input = path;
+      throw e;
+    }
   }
   const f = readInput(path, MAX_SHOW_INPUT);
   return { name: f.name, bytes: f.bytes };

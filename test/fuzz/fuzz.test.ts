@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { gunzipSync } from "node:zlib";
 import { Runner } from "../../fuzz/engine.ts";
 import { FAMILIES, familyByName } from "../../fuzz/families.ts";
 import { type CampaignOptions, runCampaign, runFamily, summaryTable } from "../../fuzz/run.ts";
@@ -110,6 +111,34 @@ describe("the engine", () => {
       const m = await r.minimise(c, (o) => o.signature === t.signature, 300);
       assert.ok(m.bytes.length < bad.length / 4, `${m.bytes.length} of ${bad.length}`);
       assert.equal((await r.execute(m)).signature, t.signature);
+    } finally {
+      r.close();
+    }
+  });
+  test("a seed wrapped in a compression: mutated inside, written compressed, read through the decoder", async () => {
+    const r = new Runner({
+      family: familyByName("compressed-core")!,
+      seed: 1,
+      dir: join(tmp, "wrap"),
+      budgets: { timeMs: 0, memoryBytes: 0 },
+    });
+    try {
+      const seed = r.seeds.findIndex((s) => s.wrap !== undefined && s.main!.endsWith(".gz"));
+      assert.ok(seed >= 0);
+      const s = r.seeds[seed]!;
+      const scan = s.commands.findIndex((c) => c[0] === "scan" && c.includes("--json"));
+      const core = s.files.get(s.main!)!;
+      const good = { seed, file: s.main!, bytes: core, command: scan };
+      assert.equal((await r.execute(good)).code, 0);
+      const written = r.caseFiles(good).get(s.main!)!;
+      assert.deepEqual([written[0], written[1]], [0x1f, 0x8b]);
+      assert.deepEqual(new Uint8Array(gunzipSync(written)), core);
+      // The program header count of the core inside: the ELF reader's error, through the decoder.
+      const bad = Uint8Array.from(core);
+      new DataView(bad.buffer).setUint16(56, 0xfff0, true);
+      const t = await r.execute({ ...good, bytes: bad });
+      assert.equal(t.kind, "typed", t.detail);
+      assert.match(t.detail, /program header/);
     } finally {
       r.close();
     }
