@@ -5,11 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
+import { SCHEMA_DIR } from "../../scripts/json-schema.ts";
 import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
 import { parseKernelVersion } from "../../src/core/kernel.ts";
@@ -17,6 +18,7 @@ import type { AbiTestJson } from "../../src/core/probe/abi-test.ts";
 import { policiesForKernel } from "../../src/core/sigreturn/index.ts";
 import { staticHelperStatus } from "../../src/node/native.ts";
 import { CLI_BIN } from "../helpers/cli-bundle.ts";
+import { validate } from "../helpers/json-schema.ts";
 
 const kernel = process.env.SIGFRAME_TEST_KERNEL;
 const qemu = spawnSync("qemu-system-x86_64", ["--version"], { encoding: "utf8" });
@@ -120,6 +122,9 @@ test("abi-test on the distribution kernel, two CPU models under TCG: its policy 
   );
   assert.equal(code, 0, io.err);
   const doc = JSON.parse(io.out) as AbiTestJson;
+  // The contract's schema (test/contract.test.ts checks it is the one generated from the types).
+  const schema = JSON.parse(readFileSync(join(SCHEMA_DIR, "abi-test.schema.json"), "utf8"));
+  assert.deepEqual(validate(schema, doc).slice(0, 10), []);
   const expected = policiesForKernel(parseKernelVersion(doc.kernel)).policies;
   if (/^6\.1\./.test(doc.kernel)) assert.equal(doc.policy, "classic", "Debian 12's 6.1 kernel");
   else assert.ok(expected.includes(doc.policy as "classic"), `${doc.kernel}: ${doc.policy} vs ${expected}`);
@@ -131,7 +136,7 @@ test("abi-test on the distribution kernel, two CPU models under TCG: its policy 
   );
   for (const boot of doc.boots) {
     assert.equal(boot.kernel, doc.kernel);
-    assert.ok(boot.bootSeconds < 60, `booted in ${boot.bootSeconds} s`);
+    assert.ok(boot.bootSeconds > 0 && boot.probeSeconds > 0);
     assert.equal(boot.mismatches, 0, JSON.stringify(boot.policyMismatches));
     assert.equal(boot.policy, doc.policy);
     assert.ok(boot.cases.length >= 30, `${boot.cases.length} cases ran`);
