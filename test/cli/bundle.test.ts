@@ -63,8 +63,8 @@ function commandPath(meta: BundleMeta, module: string): string[] {
 test("bin/sigframe.js is the package's command and runs the bundle", async () => {
   assert.equal(pkg.bin.sigframe, "bin/sigframe.js");
   const bin = readFileSync(join(REPO_ROOT, "bin", "sigframe.js"), "utf8");
-  assert.match(bin, /^#!\/usr\/bin\/env node\n/);
-  assert.match(bin, /import\("\.\.\/dist\/bundle\/sigframe\.js"\)/);
+  assert.match(bin, /^#!\/bin\/sh\n/);
+  assert.match(bin, /"dist", "bundle"/);
   const r = sigframe(["layout", "amd-zen4", "--json"]);
   assert.equal(r.status, 0, r.stderr);
   const inProcess = memoryIo();

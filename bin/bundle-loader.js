@@ -1,0 +1,181 @@
+// Loads the CLI bundle (dist/bundle/: CommonJS files that scripts/build-cli.mjs writes) with V8's
+// code cache. Node 20 has no module compile cache of its own (module.enableCompileCache came in
+// Node 22), so each bundle file is compiled here as a vm.Script with the cached data that the build
+// wrote beside it (dist/bundle/code-cache/), which spares V8 parsing and compiling the code that
+// start-up runs. The cache is only a shortcut, never a source of code:
+// - a cache file records the size and a 64-bit hash of the bundle file it was made from; any other
+//   content (rebuilt, edited) is compiled from its source;
+// - V8 itself rejects cached data made by another V8 version or with other V8 flags (then
+//   script.cachedDataRejected is true and the source is compiled as usual).
+// The bundle's files require only each other (relative paths) and Node's built-in modules. Built-in
+// modules that take milliseconds to load (child_process, zlib, net, …), which modules import at
+// their top for one function that only some inputs call, are handed out as objects that load the
+// module when first used.
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+const vm = require("node:vm");
+
+/** Bytes before V8's data in a cache file: "SFC1", the source's size (u32) and sourceHash (2 × u32). */
+const HEADER = 16;
+const MAGIC = 0x31434653;
+
+/**
+ * Two 32-bit FNV-1a-style lanes over the source's 32-bit words and its last bytes: it tells an
+ * edited or rebuilt file from the one a cache was made from (not an adversary's), in well under a
+ * millisecond for the whole bundle, where node:crypto alone costs more to load.
+ */
+function sourceHash(buf) {
+  const words = buf.byteOffset % 4 === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2) : null;
+  let a = 0x811c9dc5 | 0;
+  let b = 0x1b873593 | 0;
+  const n = words ? words.length : 0;
+  for (let i = 0; i < n; i++) {
+    const w = words[i];
+    a = Math.imul(a ^ w, 0x01000193);
+    b = Math.imul(b ^ w, 0x5bd1e995) ^ (b >>> 15);
+  }
+  for (let i = n * 4; i < buf.length; i++) {
+    a = Math.imul(a ^ buf[i], 0x01000193);
+    b = Math.imul(b ^ buf[i], 0x5bd1e995) ^ (b >>> 15);
+  }
+  return [a >>> 0, b >>> 0];
+}
+// The wrapper starts a line of its own (lineOffset -1 keeps stack traces' line numbers).
+const HEAD = "(function (exports, require, module, __filename, __dirname) {\n";
+const TAIL = "\n})";
+
+/** Built-in modules not in Node's start-up snapshot that cost a millisecond or more to load. */
+const LAZY_BUILTINS = new Set([
+  "child_process",
+  "crypto",
+  "dgram",
+  "http",
+  "https",
+  "net",
+  "readline",
+  "tls",
+  "worker_threads",
+  "zlib",
+]);
+
+/** A built-in module, or for LAZY_BUILTINS an object that loads it on first use. */
+function builtin(id) {
+  const name = id.startsWith("node:") ? id.slice(5) : id;
+  if (!LAZY_BUILTINS.has(name)) return require(id);
+  let mod;
+  const real = () => {
+    mod ??= require(`node:${name}`);
+    return mod;
+  };
+  return new Proxy(
+    {},
+    {
+      get: (_, key) => real()[key],
+      has: (_, key) => key in real(),
+      ownKeys: () => Reflect.ownKeys(real()),
+      getOwnPropertyDescriptor: (_, key) => {
+        const d = Reflect.getOwnPropertyDescriptor(real(), key);
+        // A proxy may not report a property as non-configurable that its target lacks.
+        return d && { ...d, configurable: true };
+      },
+    },
+  );
+}
+
+class BundleLoader {
+  /**
+   * @param {string} dir the bundle's folder (dist/bundle)
+   * @param {{ useCache?: boolean }} [options] useCache false: compile every file from source (the
+   *   build does, to make a fresh cache)
+   */
+  constructor(dir, options = {}) {
+    this.dir = dir;
+    this.cacheDir = path.join(dir, "code-cache");
+    this.useCache = options.useCache !== false;
+    /** @type {Map<string, { exports: unknown }>} */
+    this.modules = new Map();
+    /** @type {{ file: string, script: vm.Script, size: number, hash: number[], cache: string }[]} */
+    this.loaded = [];
+    /** Per loaded file: "accepted", "rejected" (by V8), "stale" (other source) or "none". */
+    this.cacheUse = new Map();
+  }
+
+  /** The cache file of a bundle file. */
+  cacheFile(file) {
+    // Files are loaded by their path below this.dir (path.join of it and a relative id).
+    return file.startsWith(`${this.dir}${path.sep}`)
+      ? `${this.cacheDir}${file.slice(this.dir.length)}.v8`
+      : path.join(this.cacheDir, `${path.relative(this.dir, file)}.v8`);
+  }
+
+  /** Loads (once) and returns the exports of a bundle file; throws fs errors for a missing file. */
+  load(file) {
+    const known = this.modules.get(file);
+    if (known) return known.exports;
+    const run = this.compile(file);
+    const module = { exports: {} };
+    this.modules.set(file, module);
+    const dir = path.dirname(file);
+    const requireHere = (id) =>
+      id.startsWith("./") || id.startsWith("../") ? this.load(path.join(dir, id)) : builtin(id);
+    run(module.exports, requireHere, module, file, dir);
+    return module.exports;
+  }
+
+  /** Compiles a bundle file (with its cache where it has a valid one) without running it. */
+  compile(file) {
+    const bytes = fs.readFileSync(file);
+    const source = bytes.toString("utf8");
+    const [a, b] = sourceHash(bytes);
+    const cache = this.cacheFile(file);
+    let cachedData;
+    let use = "none";
+    if (this.useCache) {
+      let buf;
+      try {
+        buf = fs.readFileSync(cache);
+      } catch {}
+      if (buf === undefined) use = "none";
+      else if (
+        buf.length > HEADER &&
+        buf.readUInt32LE(0) === MAGIC &&
+        buf.readUInt32LE(4) === bytes.length &&
+        buf.readUInt32LE(8) === a &&
+        buf.readUInt32LE(12) === b
+      ) {
+        cachedData = buf.subarray(HEADER);
+      } else use = "stale";
+    }
+    const script = new vm.Script(HEAD + source + TAIL, { filename: file, lineOffset: -1, cachedData });
+    if (cachedData) use = script.cachedDataRejected ? "rejected" : "accepted";
+    this.cacheUse.set(file, use);
+    this.loaded.push({ file, script, size: bytes.length, hash: [a, b], cache });
+    return script.runInThisContext();
+  }
+
+  /**
+   * Writes the code cache of every file loaded so far, with what V8 compiled while they ran (call it
+   * after running representative commands: functions that never ran are compiled when first called).
+   * Each file is written atomically. Returns the files written.
+   */
+  writeCache() {
+    const written = [];
+    for (const { script, size, hash, cache } of this.loaded) {
+      const data = script.createCachedData();
+      const head = Buffer.alloc(HEADER);
+      head.writeUInt32LE(MAGIC, 0);
+      head.writeUInt32LE(size, 4);
+      head.writeUInt32LE(hash[0], 8);
+      head.writeUInt32LE(hash[1], 12);
+      fs.mkdirSync(path.dirname(cache), { recursive: true });
+      const tmp = `${cache}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, Buffer.concat([head, data]));
+      fs.renameSync(tmp, cache);
+      written.push(cache);
+    }
+    return written;
+  }
+}
+
+module.exports = { BundleLoader };

@@ -1,0 +1,173 @@
+/**
+ * bin/sigframe.js as sh starts it (its own `#!/bin/sh`, npm's bin link, npx) and the code cache
+ * that bin/bundle-loader.js loads the bundle with: the command behaves the same with and without
+ * NODE_EXTRA_CA_CERTS, node itself starts without it, and a cache that does not belong to a bundle
+ * file is never used. Speed itself is `npm run bench`.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import {
+  cpSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { BUNDLE_DIR, bundledCli } from "../helpers/cli-bundle.ts";
+import { REPO_ROOT } from "../helpers/shared.ts";
+
+const require = createRequire(import.meta.url);
+const { BundleLoader } = require("../../bin/bundle-loader.js") as {
+  BundleLoader: new (
+    dir: string,
+    options?: { useCache?: boolean },
+  ) => { load(file: string): unknown; cacheUse: Map<string, string> };
+};
+
+/** Runs the launcher as a command (sh reads its `#!`), not as `node bin/sigframe.js`. */
+function command(path: string, args: string[], env: Record<string, string | undefined>) {
+  const e = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete e[k];
+  return spawnSync(path, args, { encoding: "utf8", env: e });
+}
+
+test("sh runs the launcher: the same output with and without NODE_EXTRA_CA_CERTS, through a bin link too", () => {
+  const cli = bundledCli();
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-launcher-"));
+  try {
+    // npm's bin link: a symlink in another folder (node_modules/.bin/sigframe).
+    const link = join(dir, "sigframe");
+    symlinkSync(cli, link);
+    const certs = join(dir, "extra-ca.pem");
+    writeFileSync(certs, "");
+    const plain = command(cli, ["layout", "amd-zen4", "--json"], { NODE_EXTRA_CA_CERTS: undefined });
+    assert.equal(plain.status, 0, plain.stderr);
+    for (const path of [cli, link]) {
+      const r = command(path, ["layout", "amd-zen4", "--json"], { NODE_EXTRA_CA_CERTS: certs });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, plain.stdout);
+      assert.equal(r.stderr, "");
+      const v = command(path, ["--version"], { NODE_EXTRA_CA_CERTS: certs });
+      assert.equal(
+        v.stdout,
+        `${JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")).version}\n`,
+      );
+      const bad = command(path, ["layout", "no-such-cpu"], { NODE_EXTRA_CA_CERTS: certs });
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /^sigframe: no-such-cpu: .*\n$/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("node starts without NODE_EXTRA_CA_CERTS; the value is kept for the programs sigframe starts", async () => {
+  const cli = bundledCli();
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NODE_EXTRA_CA_CERTS: "/nonexistent/extra-ca.pem",
+  };
+  delete env.SIGFRAME_NODE_EXTRA_CA_CERTS;
+  const child = spawn(cli, ["serve", "--port", "0"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise((ok) => child.on("exit", ok));
+  try {
+    // Once serve has printed its address, the process is node running the bundle.
+    await new Promise<void>((ok, fail) => {
+      let out = "";
+      child.stdout.on("data", (c) => {
+        out += c;
+        if (out.includes("\n")) ok();
+      });
+      child.on("exit", () => fail(new Error(`serve exited: ${out}`)));
+    });
+    // The environment node was started with (sh exec'd it in the same process).
+    const environ = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0");
+    assert.ok(
+      !environ.some((e) => e.startsWith("NODE_EXTRA_CA_CERTS=")),
+      "node started with the certificates",
+    );
+    assert.ok(environ.includes("SIGFRAME_NODE_EXTRA_CA_CERTS=/nonexistent/extra-ca.pem"));
+    assert.match(readFileSync(`/proc/${child.pid}/cmdline`, "utf8"), /node\0.*sigframe\.js\0serve\0/);
+  } finally {
+    child.kill("SIGTERM");
+  }
+  await exited;
+});
+
+test("a bundle without dist/ still answers --version and says it is not built, through sh", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-launcher-"));
+  try {
+    cpSync(join(REPO_ROOT, "bin"), join(dir, "bin"), { recursive: true });
+    cpSync(join(REPO_ROOT, "package.json"), join(dir, "package.json"));
+    const bin = join(dir, "bin", "sigframe.js");
+    assert.ok(statSync(bin).mode & 0o100, "bin/sigframe.js is executable");
+    const v = command(bin, ["--version"], {});
+    assert.equal(v.status, 0, v.stderr);
+    const r = command(bin, ["layout", "amd-zen4"], {});
+    assert.equal(r.status, 4);
+    assert.equal(r.stderr, "sigframe: dist/bundle/sigframe.js: the CLI is not built: run 'npm run build'\n");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the code cache is used for the files it was made from, and never for another file", () => {
+  bundledCli();
+  const dir = mkdtempSync(join(tmpdir(), "sigframe-cache-"));
+  try {
+    const bundle = join(dir, "bundle");
+    cpSync(BUNDLE_DIR, bundle, { recursive: true, preserveTimestamps: true });
+    const train = join(bundle, "train.js");
+    const fresh = new BundleLoader(bundle);
+    fresh.load(train);
+    const uses = [...fresh.cacheUse.values()];
+    assert.ok(uses.length >= 2);
+    // Other V8 flags in this process would make V8 reject it all: only then is none accepted.
+    assert.ok(
+      uses.every((u) => u === "accepted" || u === "rejected"),
+      uses.join(),
+    );
+
+    // The entry's chunk edited in place (same size, new mtime), another chunk's cache cut short.
+    const [edited, cut] = [...fresh.cacheUse.keys()].filter((f) => f.includes("/chunks/"));
+    assert.ok(edited && cut);
+    const src = readFileSync(edited!, "utf8");
+    assert.ok(src.endsWith("\n"));
+    writeFileSync(edited!, `${src.slice(0, -1)} `);
+    assert.equal(statSync(edited!).size, Buffer.byteLength(src));
+    const cutCache = join(bundle, "code-cache", `${cut!.slice(bundle.length + 1)}.v8`);
+    truncateSync(cutCache, statSync(cutCache).size >> 1);
+    const child = spawnSync(
+      process.execPath,
+      [
+        "-e",
+        `const { BundleLoader } = require(${JSON.stringify(join(REPO_ROOT, "bin", "bundle-loader.js"))});
+         const l = new BundleLoader(${JSON.stringify(bundle)});
+         const t = l.load(${JSON.stringify(train)});
+         const io = t.memoryIo();
+         t.run(["layout", "amd-zen4", "--json"], io).then((code) => {
+           process.stdout.write(JSON.stringify({ code, out: io.out, use: Object.fromEntries(l.cacheUse) }));
+         });`,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(child.status, 0, child.stderr);
+    const got = JSON.parse(child.stdout) as { code: number; out: string; use: Record<string, string> };
+    assert.equal(got.use[edited!], "stale");
+    assert.equal(got.use[cut!], "rejected");
+    assert.equal(got.code, 0);
+    const expected = spawnSync(process.execPath, [bundledCli(), "layout", "amd-zen4", "--json"], {
+      encoding: "utf8",
+    });
+    assert.equal(got.out, expected.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
