@@ -3,17 +3,16 @@
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { memberRole } from "../core/archive/checkpoint.ts";
-import { containerInfo, describeContainer } from "../core/archive/container.ts";
 import type { ArchiveListing } from "../core/archive/members.ts";
-import { type DecodedImage, decodeImage, unknownFields } from "../core/criu/decode.ts";
 import type { core_entry } from "../core/criu/gen/core_pb.ts";
 import type { cpuinfo_entry } from "../core/criu/gen/cpuinfo_pb.ts";
 import type { mm_entry } from "../core/criu/gen/mm_pb.ts";
 import type { pagemap_entry, pagemap_head } from "../core/criu/gen/pagemap_pb.ts";
 import type { pstree_entry } from "../core/criu/gen/pstree_pb.ts";
+import { decodeImage } from "../core/criu/handlers.ts";
 import { looksLikeCriuImage, readImageHeader } from "../core/criu/image.ts";
 import { PAGE_SIZE } from "../core/criu/memory.ts";
+import { type DecodedImage, unknownFields } from "../core/criu/message.ts";
 import { type CritValue, critDict, critImage, critJson, mapFlags } from "../core/criu/render.ts";
 import {
   GPREG_NAMES,
@@ -24,9 +23,8 @@ import {
 } from "../core/criu/thread.ts";
 import { isSigframeError, UsageError } from "../core/errors.ts";
 import { bitsOf, bytesToHex, hex, toJson } from "../core/hex.ts";
-import { componentNames } from "../core/xsave/report.ts";
+import { componentNames } from "../core/xsave/components.ts";
 import { readInput } from "../node/files.ts";
-import { openStreamInput } from "../node/stream-input.ts";
 import type { CliContext } from "./context.ts";
 import { renderPairs, renderTable } from "./render/table.ts";
 
@@ -66,12 +64,15 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const shown = await showInput(path, member);
       if ("listing" in shown) {
+        const { describeContainer } = await import("../core/archive/container.ts");
         ctx.out(
-          flags.json ? toJson(listingJson(path, shown.listing)) : renderListing(ctx, path, shown.listing),
+          flags.json
+            ? toJson(listingJson(path, shown.listing))
+            : renderListing(ctx, path, shown.listing, describeContainer),
         );
         return;
       }
-      const img = decodeImage(shown.bytes, shown.name);
+      const img = await decodeImage(shown.bytes, shown.name);
       const unknown = img.entries.flatMap((e, i) => unknownFields(e.schema, e.message, `entries/${i}`));
       if (flags.json) ctx.out(critJson(critImage(img)));
       else ctx.out(renderImage(ctx, img));
@@ -88,11 +89,17 @@ type Shown = { name: string; bytes: Uint8Array } | { listing: ArchiveListing };
 /** What `criu show` was given: one image's bytes, or a checkpoint to list. */
 async function showInput(path: string, member: string | undefined): Promise<Shown> {
   if (path !== "-" && isDirectory(path)) {
-    if (member === undefined) return { listing: listDirectory(path) };
+    if (member === undefined) return { listing: await listDirectory(path) };
     const inDir = [join(path, member), join(path, "checkpoint", member)].find((f) => existsSync(f));
     const f = readInput(inDir ?? join(path, member), MAX_SHOW_INPUT);
     return { name: f.name, bytes: f.bytes };
   }
+  if (member === undefined && path !== "-" && isImageFile(path)) {
+    // The common case, a CRIU image file: read as it is, without the archive and compression readers.
+    const f = readInput(path, MAX_SHOW_INPUT);
+    return { name: f.name, bytes: f.bytes };
+  }
+  const { openStreamInput } = await import("../node/stream-input.ts");
   const input = await openStreamInput(path);
   if (input?.kind === "checkpoint-archive") {
     const { listArchive, readArchiveMember } = await import("../core/archive/members.ts");
@@ -125,6 +132,15 @@ async function showInput(path: string, member: string | undefined): Promise<Show
   return { name: f.name, bytes: f.bytes };
 }
 
+/** A regular file that starts with a CRIU image's magic. */
+function isImageFile(path: string): boolean {
+  try {
+    return statSync(path).isFile() && looksLikeCriuImage(headOf(path, 8));
+  } catch {
+    return false;
+  }
+}
+
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
@@ -134,7 +150,9 @@ function isDirectory(path: string): boolean {
 }
 
 /** An image directory (or an engine's unpacked checkpoint) listed as an archive would be. */
-function listDirectory(dir: string): ArchiveListing {
+async function listDirectory(dir: string): Promise<ArchiveListing> {
+  const { memberRole } = await import("../core/archive/checkpoint.ts");
+  const { containerInfo } = await import("../core/archive/container.ts");
   const members: ArchiveListing["members"] = [];
   const meta: { config?: Uint8Array; spec?: Uint8Array } = {};
   const files = readdirSync(dir).sort();
@@ -205,7 +223,12 @@ function listingJson(path: string, l: ArchiveListing): Record<string, unknown> {
   };
 }
 
-function renderListing(ctx: CliContext, path: string, l: ArchiveListing): string {
+function renderListing(
+  ctx: CliContext,
+  path: string,
+  l: ArchiveListing,
+  describeContainer: (c: ArchiveListing["containers"][number]["container"]) => string | undefined,
+): string {
   const files = l.members.filter((m) => m.kind !== "directory");
   const out = [
     `${ctx.c.bold(path)}: checkpoint${l.compression === "none" ? "" : ` (${l.compression}-compressed)`}, ${l.containers.length} container${l.containers.length === 1 ? "" : "s"}, ${files.length} file${files.length === 1 ? "" : "s"}`,

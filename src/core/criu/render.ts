@@ -12,8 +12,8 @@ import {
   type Message,
   ScalarType,
 } from "@bufbuild/protobuf";
-import type { DecodedImage } from "./decode.ts";
 import { criu as criuOpt } from "./gen/opts_pb.ts";
+import type { DecodedImage } from "./message.ts";
 
 /** A crit value: integers are bigint (printed exact, never rounded through a double). */
 export type CritValue = string | boolean | bigint | CritValue[] | { [k: string]: CritValue };

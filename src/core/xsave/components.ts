@@ -2,6 +2,7 @@
  * XSAVE state components, numbered as the kernel's `enum xfeature`
  * (arch/x86/include/asm/fpu/types.h, v6.16 with APX) plus AMD's LWP (bit 62).
  */
+import { bitsOf } from "../hex.ts";
 
 export interface ComponentInfo {
   bit: number;
@@ -58,6 +59,13 @@ export function componentInfo(bit: number): ComponentInfo {
   return (
     BY_BIT.get(bit) ?? { bit, name: `XFEATURE_${bit}`, description: "unknown component", supervisor: false }
   );
+}
+
+/** The components of a mask by name, ascending by bit: `x87, SSE, YMM`. */
+export function componentNames(mask: bigint, separator = ", "): string {
+  return bitsOf(mask)
+    .map((b) => componentInfo(b).name)
+    .join(separator);
 }
 
 export function componentByName(name: string): ComponentInfo | undefined {

@@ -3,7 +3,7 @@
  * layout, shared by the terminal and the explorer: the header lines, one row per component, the
  * closing line of a diff, and the `--json` documents (`layoutJson`, `diffJson`, `profilesJson`).
  */
-import { bitsOf, hasBit, hex } from "../hex.ts";
+import { hasBit, hex } from "../hex.ts";
 import { kernelOption, sizeOption, xcr0Option } from "../options.ts";
 import { describeProfile, type Profile, type profileSummary } from "../profile.ts";
 import { BUILTIN_PROFILES } from "../profiles/builtins.ts";
@@ -13,7 +13,7 @@ import {
   permissionAltstackMinimum,
   sigaltstackMinimum,
 } from "../sigframe/stack.ts";
-import { componentInfo, XFEATURE } from "./components.ts";
+import { componentNames, XFEATURE } from "./components.ts";
 import { diffLayouts, type LayoutDiff } from "./diff.ts";
 import { computeLayout, type LayoutOptions, type XComponent, type XsaveLayout } from "./layout.ts";
 import { profileLayout } from "./options.ts";
@@ -128,12 +128,8 @@ export function diffSummary(d: LayoutDiff): string {
     : `different: user_size ${d.a.userSize} vs ${d.b.userSize}; ${d.components.filter((x) => x.status !== "same").length} component(s) differ`;
 }
 
-/** The components of a mask by name, ascending by bit: `x87, SSE, YMM`. */
-export function componentNames(mask: bigint, separator = ", "): string {
-  return bitsOf(mask)
-    .map((b) => componentInfo(b).name)
-    .join(separator);
-}
+/** Re-exported: the names of a mask's components, where the reports that print them are. */
+export { componentNames };
 
 /** The layout options as a user gives them (`--kernel`, `--xcr0`, `--amx`). */
 export interface LayoutFlags {

@@ -3,8 +3,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { decodeImage, decodePagemap } from "../../../src/core/criu/decode.ts";
+import { decodePagemap } from "../../../src/core/criu/decode.ts";
 import { pstree_entrySchema } from "../../../src/core/criu/gen/pstree_pb.ts";
+import { decodeImage, imageSchemas, SUPPORTED_IMAGE_TYPES } from "../../../src/core/criu/handlers.ts";
 import {
   IMAGE_MAGICS,
   IMG_COMMON_MAGIC,
@@ -13,7 +14,7 @@ import {
   MAX_ENTRY_SIZE,
   parseImage,
 } from "../../../src/core/criu/image.ts";
-import { InvalidDataError, TruncatedInputError } from "../../../src/core/errors.ts";
+import { InvalidDataError, TruncatedInputError, UsageError } from "../../../src/core/errors.ts";
 import { needs } from "../../helpers/shared.ts";
 import { CRIU_DIR } from "./fixtures.ts";
 
@@ -42,7 +43,7 @@ const pstree = (pid: number) =>
   );
 
 describe("CRIU image framing", () => {
-  test("splits length-prefixed entries after the two magics", () => {
+  test("splits length-prefixed entries after the two magics", async () => {
     const img = parseImage(image(IMAGE_MAGICS.PSTREE, [pstree(10), pstree(20)]));
     assert.equal(img.magic, "PSTREE");
     assert.equal(img.headMagic, IMG_COMMON_MAGIC);
@@ -50,7 +51,7 @@ describe("CRIU image framing", () => {
       img.entries.map((e) => e.offset),
       [12, 12 + pstree(10).length + 4],
     );
-    const dec = decodeImage(image(IMAGE_MAGICS.PSTREE, [pstree(10), pstree(20)]));
+    const dec = await decodeImage(image(IMAGE_MAGICS.PSTREE, [pstree(10), pstree(20)]));
     assert.deepEqual(
       dec.entries.map((e) => (e.message as unknown as { pid: number }).pid),
       [10, 20],
@@ -109,24 +110,49 @@ describe("CRIU image framing", () => {
     assert.equal(looksLikeCriuImage(image(IMAGE_MAGICS.CORE, []), IMAGE_MAGICS.CPUINFO), false);
   });
 
-  test("garbage payloads and missing required fields are InvalidDataError at the entry", () => {
+  test("garbage payloads and missing required fields are InvalidDataError at the entry", async () => {
     const garbage = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
-    assert.throws(
-      () => decodeImage(image(IMAGE_MAGICS.PSTREE, [garbage]), "x.img"),
+    await assert.rejects(
+      decodeImage(image(IMAGE_MAGICS.PSTREE, [garbage]), "x.img"),
       (e: unknown) => e instanceof InvalidDataError && e.path === "entries/0" && e.offset === 12,
     );
     // pid only: ppid, pgid, sid are required.
     const partial = new Uint8Array([0x08, 0x05]);
-    assert.throws(
-      () => decodeImage(image(IMAGE_MAGICS.PSTREE, [partial])),
+    await assert.rejects(
+      decodeImage(image(IMAGE_MAGICS.PSTREE, [partial])),
       (e: unknown) => e instanceof InvalidDataError && e.path === "entries/0/ppid",
     );
     // A length-delimited field claiming more bytes than the payload has.
     const overlong = new Uint8Array([0x2a, 0xff, 0xff, 0xff, 0x0f, 1, 2]);
-    assert.throws(() => decodeImage(image(IMAGE_MAGICS.PSTREE, [overlong])), InvalidDataError);
+    await assert.rejects(decodeImage(image(IMAGE_MAGICS.PSTREE, [overlong])), InvalidDataError);
     // Deeply nested unknown groups do not overflow the stack uncaught.
     const deep = new Uint8Array(200000).fill(0x0b);
-    assert.throws(() => decodeImage(image(IMAGE_MAGICS.PSTREE, [deep])), InvalidDataError);
+    await assert.rejects(decodeImage(image(IMAGE_MAGICS.PSTREE, [deep])), InvalidDataError);
+  });
+
+  test("every supported image type loads its schema on demand; others are a UsageError", async () => {
+    assert.ok(SUPPORTED_IMAGE_TYPES.length >= 20);
+    for (const t of SUPPORTED_IMAGE_TYPES) {
+      const magic = IMAGE_MAGICS[t];
+      assert.ok(magic !== undefined, t);
+      const schemas = await imageSchemas(t);
+      assert.ok(schemas, t);
+      // The type's own message (…_entry), and for PAGEMAP its head first.
+      assert.match(schemas.entry.typeName, /_entry$/, t);
+      assert.equal(schemas.head?.typeName, t === "PAGEMAP" ? "pagemap_head" : undefined);
+      const dec = await decodeImage(image(t === "INVENTORY" ? undefined : magic, []));
+      assert.deepEqual(dec, { magic: t, entries: [] });
+    }
+    assert.equal((await imageSchemas("IDS"))?.entry.typeName, "task_kobj_ids_entry");
+    assert.equal((await imageSchemas("STATS"))?.entry.typeName, "stats_entry");
+    const unsupported = Object.keys(IMAGE_MAGICS).find((k) => !SUPPORTED_IMAGE_TYPES.includes(k));
+    assert.ok(unsupported);
+    assert.equal(imageSchemas(unsupported), undefined);
+    assert.equal(imageSchemas("__proto__"), undefined);
+    await assert.rejects(
+      decodeImage(image(IMAGE_MAGICS[unsupported]!, []), "x.img"),
+      (e: unknown) => e instanceof UsageError && e.message.includes(`${unsupported} images are not decoded`),
+    );
   });
 
   test("an empty pagemap (no head) is refused", () => {

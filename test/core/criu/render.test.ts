@@ -8,14 +8,14 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { decodeImage } from "../../../src/core/criu/decode.ts";
+import { decodeImage } from "../../../src/core/criu/handlers.ts";
 import { base64Mime, critImage, critJson, mapFlags } from "../../../src/core/criu/render.ts";
 import { needs } from "../../helpers/shared.ts";
 import { CRIT_DIR, CRIU_DIR, critName, imageFiles, parseExact, SCENARIOS } from "./fixtures.ts";
 
-function ours(s: string, f: string): string {
+async function ours(s: string, f: string): Promise<string> {
   const path = join(CRIU_DIR, s, f);
-  return `${critJson(critImage(decodeImage(readFileSync(path), path)))}\n`;
+  return `${critJson(critImage(await decodeImage(readFileSync(path), path)))}\n`;
 }
 
 /** Fields CRIU 4.x images carry that crit 3.17.1 does not decode (docs/criu.md). */
@@ -55,13 +55,13 @@ const critBin = spawnSync("crit", ["--help"], { encoding: "utf8" });
 const haveCrit = !critBin.error && critBin.status === 0;
 
 describe("criu show --json equals crit decode --pretty", needs(CRIT_DIR, "crit decodings"), () => {
-  test("crit-4.2 decodings: byte-identical for every fixture decoding", () => {
+  test("crit-4.2 decodings: byte-identical for every fixture decoding", async () => {
     let n = 0;
     for (const s of SCENARIOS) {
       for (const f of imageFiles(s)) {
         const ref = join(CRIT_DIR, s, "crit-4.2", critName(f));
         if (!existsSync(ref)) continue;
-        assert.equal(ours(s, f), readFileSync(ref, "utf8"), `${s}/${f}`);
+        assert.equal(await ours(s, f), readFileSync(ref, "utf8"), `${s}/${f}`);
         n++;
       }
     }
@@ -69,14 +69,14 @@ describe("criu show --json equals crit decode --pretty", needs(CRIT_DIR, "crit d
     assert.equal(n, 9 + 4 * 7);
   });
 
-  test("crit 3.17.1 decodings: equal up to the fields 3.17.1 does not know", () => {
+  test("crit 3.17.1 decodings: equal up to the fields 3.17.1 does not know", async () => {
     let n = 0;
     let differ = 0;
     for (const s of SCENARIOS) {
       for (const f of imageFiles(s)) {
         const ref = join(CRIT_DIR, s, critName(f));
         if (!existsSync(ref)) continue;
-        const mine = parseExact(ours(s, f)) as { magic: string };
+        const mine = parseExact(await ours(s, f)) as { magic: string };
         const theirs = parseExact(readFileSync(ref, "utf8"));
         if (JSON.stringify(mine) !== JSON.stringify(theirs)) differ++;
         assert.deepEqual(as317(mine, mine.magic), theirs, `${s}/${f}`);
@@ -88,7 +88,7 @@ describe("criu show --json equals crit decode --pretty", needs(CRIT_DIR, "crit d
     assert.equal(differ, 9 + 7);
   });
 
-  test("crit run live on every fixture image", haveCrit ? {} : { skip: "crit not installed" }, () => {
+  test("crit run live on every fixture image", haveCrit ? {} : { skip: "crit not installed" }, async () => {
     let n = 0;
     for (const s of SCENARIOS) {
       for (const f of imageFiles(s)) {
@@ -98,7 +98,7 @@ describe("criu show --json equals crit decode --pretty", needs(CRIT_DIR, "crit d
           maxBuffer: 64 << 20,
         });
         assert.equal(r.status, 0, r.stderr);
-        const mine = ours(s, f);
+        const mine = await ours(s, f);
         if (mine !== r.stdout) {
           const m = parseExact(mine) as { magic: string };
           assert.deepEqual(as317(m, m.magic), parseExact(r.stdout), `${s}/${f}`);
