@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import {
   cpSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -18,7 +19,7 @@ import {
 } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { BUNDLE_DIR, bundledCli } from "../helpers/cli-bundle.ts";
 import { REPO_ROOT } from "../helpers/shared.ts";
@@ -99,6 +100,108 @@ test("node starts without NODE_EXTRA_CA_CERTS; the value is kept for the program
     child.kill("SIGTERM");
   }
   await exited;
+});
+
+/** A CRIU pstree.img: IMG_COMMON magic, PSTREE magic, one entry (pid, ppid, pgid, sid, threads). */
+function pstreeImage(pid: number): Buffer {
+  const entry = [0x08, pid, 0x10, 0, 0x18, pid, 0x20, pid, 0x28, pid];
+  const b = Buffer.alloc(12 + entry.length);
+  b.writeUInt32LE(0x54564319, 0);
+  b.writeUInt32LE(0x50273030, 4);
+  b.writeUInt32LE(entry.length, 8);
+  Buffer.from(entry).copy(b, 12);
+  return b;
+}
+
+test("installed under paths with spaces, started through a bin link from another folder: arguments, stdin, exit codes", () => {
+  bundledCli();
+  const dir = mkdtempSync(join(tmpdir(), "sigframe launcher "));
+  try {
+    // The package as npm installs it (bin/, dist/bundle/, package.json), in a folder with spaces,
+    // and npm's bin link to it in another such folder.
+    const pkg = join(dir, "node modules", "sigframe");
+    cpSync(join(REPO_ROOT, "bin"), join(pkg, "bin"), { recursive: true });
+    cpSync(BUNDLE_DIR, join(pkg, "dist", "bundle"), { recursive: true, preserveTimestamps: true });
+    cpSync(join(REPO_ROOT, "package.json"), join(pkg, "package.json"));
+    mkdirSync(join(dir, "bin dir"));
+    symlinkSync(join(pkg, "bin", "sigframe.js"), join(dir, "bin dir", "sigframe"));
+    const work = join(dir, "work dir");
+    mkdirSync(work);
+    writeFileSync(join(work, "pstree one.img"), pstreeImage(7));
+    const run = (args: string[], input?: Buffer) =>
+      spawnSync("../bin dir/sigframe", args, { cwd: work, input, encoding: "utf8" });
+
+    const fromFile = run(["criu", "show", "pstree one.img", "--json"]);
+    assert.equal(fromFile.status, 0, fromFile.stderr);
+    assert.equal((JSON.parse(fromFile.stdout) as { magic: string }).magic, "PSTREE");
+    const fromStdin = run(["criu", "show", "-", "--json"], pstreeImage(7));
+    assert.equal(fromStdin.status, 0, fromStdin.stderr);
+    assert.equal(fromStdin.stdout, fromFile.stdout);
+    // An argument with a space and a quote arrives as one argument.
+    const missing = run(["criu", "show", `no such "file".img`]);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /^sigframe: no such "file"\.img: .*\n$/);
+    assert.equal(missing.stdout, "");
+    const usage = run(["no-such-command"]);
+    assert.equal(usage.status, 2, usage.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("sh hands over to node in the same process: a signal reaches node", async () => {
+  const child = spawn(bundledCli(), ["criu", "show", "-"], { stdio: ["pipe", "ignore", "ignore"] });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) =>
+    child.on("exit", (code, signal) => ok({ code, signal })),
+  );
+  try {
+    // criu show - waits for stdin; the process (sh's pid) is node once sh has exec'd it. Bounded poll.
+    let cmdline = "";
+    for (let i = 0; i < 400 && !/node\0.*sigframe\.js\0criu\0/.test(cmdline); i++) {
+      await new Promise((ok) => setTimeout(ok, 25));
+      cmdline = readFileSync(`/proc/${child.pid}/cmdline`, "utf8");
+    }
+    assert.match(cmdline, /node\0.*sigframe\.js\0criu\0show\0-\0$/);
+  } finally {
+    child.kill("SIGTERM");
+  }
+  assert.deepEqual(await exited, { code: null, signal: "SIGTERM" });
+});
+
+test("node puts NODE_EXTRA_CA_CERTS back for the programs it starts, and only what sh kept", () => {
+  const probe = join(mkdtempSync(join(tmpdir(), "sigframe-launcher-")), "env.cjs");
+  try {
+    // Preloaded into the CLI's node: prints, at exit, what a child process would inherit.
+    writeFileSync(
+      probe,
+      `process.on("exit", () => process.stderr.write(JSON.stringify([process.env.NODE_EXTRA_CA_CERTS ?? null, process.env.SIGFRAME_NODE_EXTRA_CA_CERTS ?? null]) + "\\n"));`,
+    );
+    const cli = bundledCli();
+    const envOf = (env: Record<string, string | undefined>) => {
+      const e: Record<string, string | undefined> = { ...process.env, ...env };
+      for (const [k, v] of Object.entries(env)) if (v === undefined) delete e[k];
+      const r = spawnSync(process.execPath, ["--require", probe, cli, "layout", "amd-zen4", "--json"], {
+        encoding: "utf8",
+        env: e,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stderr.trim().split("\n").pop()!) as [string | null, string | null];
+    };
+    // As sh leaves it: the value moved aside; node puts it back and drops the copy.
+    assert.deepEqual(envOf({ NODE_EXTRA_CA_CERTS: undefined, SIGFRAME_NODE_EXTRA_CA_CERTS: "/x/ca.pem" }), [
+      "/x/ca.pem",
+      null,
+    ]);
+    // Set but empty stays set and empty.
+    assert.deepEqual(envOf({ NODE_EXTRA_CA_CERTS: undefined, SIGFRAME_NODE_EXTRA_CA_CERTS: "" }), ["", null]);
+    // Started as `node bin/sigframe.js` (no sh): the environment is left as given.
+    assert.deepEqual(envOf({ NODE_EXTRA_CA_CERTS: "/y/ca.pem", SIGFRAME_NODE_EXTRA_CA_CERTS: undefined }), [
+      "/y/ca.pem",
+      null,
+    ]);
+  } finally {
+    rmSync(dirname(probe), { recursive: true, force: true });
+  }
 });
 
 test("a bundle without dist/ still answers --version and says it is not built, through sh", () => {
