@@ -13,7 +13,8 @@ import { renderTable } from "./render/table.ts";
 /** Progress on stderr (bytes, rate, time left) when it is a terminal; nothing otherwise. */
 export function progressReporter(
   ctx: CliContext,
-  clock: () => number = () => performance.now(),
+  // Date.now: milliseconds are enough for a progress line, and `performance` loads node:perf_hooks.
+  clock: () => number = Date.now,
 ): ((done: number, total: number) => void) & { end(): void } {
   const tty = ctx.io.stderrIsTTY;
   const start = clock();
