@@ -4,8 +4,10 @@
  * inside compressed data (core/archive/input.ts). A file is read in 1 MiB pieces and never held
  * whole; nothing is extracted to disk. A file can be read again (a second pass); stdin cannot.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { closeSync, createReadStream, openSync, readSync, statSync } from "node:fs";
+import { type ChildProcessByStdio, spawn } from "node:child_process";
+import { accessSync, closeSync, constants, createReadStream, openSync, readSync, statSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import type { Compression } from "../core/archive/compression.ts";
 import { kindOf, type StreamInputKind, sniffStream } from "../core/archive/input.ts";
@@ -55,47 +57,139 @@ export async function* fileStream(path: string): AsyncGenerator<Uint8Array> {
 const DECOMPRESSORS: Partial<Record<Compression, string>> = { zstd: "zstd", xz: "xz", lz4: "lz4" };
 const installed = new Map<string, boolean>();
 
+/** Whether an executable of that name is on PATH (looked up, not run: a process start costs more). */
+function onPath(tool: string): boolean {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, tool), constants.X_OK);
+      return true;
+    } catch {}
+  }
+  return false;
+}
+
 function nativeDecompressor(c: Compression): string | undefined {
   if (process.env.SIGFRAME_DECOMPRESS === "in-process") return undefined;
   const tool = DECOMPRESSORS[c];
   if (!tool) return undefined;
-  if (!installed.has(tool)) {
-    const r = spawnSync(tool, ["--version"], { stdio: "ignore", timeout: 5000 });
-    installed.set(tool, !r.error && r.status === 0);
-  }
+  if (!installed.has(tool)) installed.set(tool, onPath(tool));
   return installed.get(tool) ? tool : undefined;
 }
 
+/**
+ * Decompressed bytes a decompressor may run ahead of the reader: it works in parallel with the scan
+ * and is paused (its pipe left full) only when this much is waiting.
+ */
+const READ_AHEAD = 16 << 20;
+
 /** A decompressor's output for a file; its failure is the input's one-line error. */
-async function* decompressedBy(tool: string, c: Compression, path: string): AsyncGenerator<Uint8Array> {
-  const child = spawn(tool, ["-dcq", "--", path], { stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (d: string) => {
-    if (stderr.length < 4096) stderr += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  const failed = new Promise<Error>((resolve) => child.on("error", resolve));
+function decompressedBy(tool: string, c: Compression, path: string): ByteStream {
+  return { [Symbol.asyncIterator]: () => childOutput(tool, c, path) };
+}
+
+/**
+ * The decompressor's stdout as a plain iterator (no stream adapter, no generator): its chunks are
+ * queued as they arrive (flowing, up to READ_AHEAD) and handed on as they are. The process is
+ * started on the first read; stopping early kills it and waits for it to end.
+ */
+function childOutput(tool: string, c: Compression, path: string): AsyncIterableIterator<Uint8Array> {
+  let child: ChildProcessByStdio<null, Readable, Readable> | undefined;
+  let closed: Promise<number | null | Error> = Promise.resolve(null);
+  const queue: (Uint8Array | undefined)[] = [];
+  let head = 0;
+  let queued = 0;
+  let paused = false;
+  let outEnded = false;
   let finished = false;
-  try {
-    yield* child.stdout;
-    const code = await Promise.race([exited, failed]);
-    finished = true;
-    if (code instanceof Error) throw new UsageError(`${tool}: ${code.message}`, { input: path });
-    if (code !== 0) {
-      const line = stderr.split("\n").find((l) => l.trim()) ?? `exit ${code}`;
-      const why = line
-        .replace(/^[^:]*:\s*/, "")
-        .replace(path, "")
-        .replace(/^[:\s]+/, "");
-      const truncated = /unexpected end|premature|truncat|incomplete|end of file/i.test(why);
-      throw truncated
-        ? new TruncatedInputError(`${c}: the compressed data ends early (${why})`, { input: path })
-        : new InvalidDataError(`${c}: corrupt or unsupported data (${why})`, { input: path });
-    }
-  } finally {
-    if (!finished) child.kill();
-  }
+  let wake: (() => void) | undefined;
+  let stderr = "";
+  const poke = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const start = () => {
+    const p = spawn(tool, ["-dcq", "--", path], { stdio: ["ignore", "pipe", "pipe"] });
+    child = p;
+    p.stderr.setEncoding("utf8");
+    p.stderr.on("data", (d: string) => {
+      if (stderr.length < 4096) stderr += d;
+    });
+    p.stdout.on("data", (b: Buffer) => {
+      queue.push(new Uint8Array(b.buffer, b.byteOffset, b.length));
+      queued += b.length;
+      if (queued >= READ_AHEAD && !paused) {
+        paused = true;
+        p.stdout.pause();
+      }
+      poke();
+    });
+    p.stdout.on("end", () => {
+      outEnded = true;
+      poke();
+    });
+    closed = new Promise((resolve) => {
+      p.on("close", (code) => resolve(code));
+      p.on("error", (e) => {
+        outEnded = true;
+        resolve(e);
+        poke();
+      });
+    });
+  };
+  const failure = (code: number | null | Error): Error | undefined => {
+    if (code instanceof Error) return new UsageError(`${tool}: ${code.message}`, { input: path });
+    if (code === 0) return undefined;
+    const line = stderr.split("\n").find((l) => l.trim()) ?? `exit ${code}`;
+    const why = line
+      .replace(/^[^:]*:\s*/, "")
+      .replace(path, "")
+      .replace(/^[:\s]+/, "");
+    const truncated = /unexpected end|premature|truncat|incomplete|end of file/i.test(why);
+    return truncated
+      ? new TruncatedInputError(`${c}: the compressed data ends early (${why})`, { input: path })
+      : new InvalidDataError(`${c}: corrupt or unsupported data (${why})`, { input: path });
+  };
+  const self: AsyncIterableIterator<Uint8Array> = {
+    [Symbol.asyncIterator]: () => self,
+    async next() {
+      if (finished) return { done: true, value: undefined };
+      if (!child) start();
+      while (head >= queue.length && !outEnded) await new Promise<void>((r) => (wake = r));
+      if (head < queue.length) {
+        const b = queue[head]!;
+        queue[head++] = undefined;
+        if (head > 1024 && head * 2 > queue.length) {
+          queue.splice(0, head);
+          head = 0;
+        }
+        queued -= b.length;
+        if (paused && queued < READ_AHEAD / 2) {
+          paused = false;
+          child!.stdout.resume();
+        }
+        return { done: false, value: b };
+      }
+      const code = await closed;
+      finished = true;
+      const err = failure(code);
+      if (err) throw err;
+      return { done: true, value: undefined };
+    },
+    async return() {
+      if (!finished && child) {
+        finished = true;
+        child.kill();
+        // A paused stdout never ends, and the process is not 'close'd until it does.
+        child.stdout.destroy();
+        await closed;
+      }
+      finished = true;
+      return { done: true, value: undefined };
+    },
+  };
+  return self;
 }
 
 /** A gzip file through Node's zlib (native), with zlib's failures as the input's one-line error. */
@@ -158,6 +252,7 @@ function head(path: string, n: number): Uint8Array {
  * its head without streaming; compressed data and stdin are sniffed as streams.
  */
 export async function openStreamInput(path: string): Promise<StreamInput | undefined> {
+  let compression: Compression | undefined;
   if (path !== "-") {
     try {
       if (statSync(path).isDirectory()) return undefined;
@@ -173,25 +268,26 @@ export async function openStreamInput(path: string): Promise<StreamInput | undef
         open: () => fileStream(path),
         reopenable: true,
       };
+    compression = format.id as Compression;
   }
+  // A file's compressed data is decoded natively where a tool is installed, and told by the tool's
+  // first bytes of output (the core's in-process decoders are not even loaded); that process is
+  // ended once the head is read (a caller may refuse the input without reading it), and `open`
+  // starts another. The core's decoders otherwise, and for stdin.
+  const native = compression ? () => nativeStream(compression, path) : undefined;
+  const first = native?.();
   let sniffed: Awaited<ReturnType<typeof sniffStream>>;
   try {
-    sniffed = await sniffStream(fileStream(path));
+    sniffed = await sniffStream(first ?? fileStream(path));
   } catch (e) {
     if (isSigframeError(e) && e.input === undefined) e.input = path;
     throw e;
   }
-  // A file's compressed data: decoded natively where a tool is installed (a stream the core then
-  // passes through as it is), the sniffed stream replayed otherwise.
-  const native =
-    path !== "-" && sniffed.compression !== "none"
-      ? () => nativeStream(sniffed.compression as Compression, path)
-      : undefined;
   let once: ByteStream | undefined = sniffed.stream;
-  const first = native?.();
-  if (first) {
+  if (first && compression) {
     await sniffed.stream[Symbol.asyncIterator]().return?.(undefined);
-    once = first;
+    sniffed.compression = compression;
+    once = undefined;
   }
   return {
     kind: sniffed.kind,

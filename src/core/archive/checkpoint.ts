@@ -9,7 +9,7 @@
 import { InvalidDataError } from "../errors.ts";
 import { type Compression, decompress, sniffCompression } from "./compression.ts";
 import { sniffStream } from "./input.ts";
-import { type ByteStream, concat, readStream, resume } from "./streams.ts";
+import { type ByteStream, concat, lazyStream, readStream, resume } from "./streams.ts";
 import { MAX_TAR_MEMBERS, type TarMember, tarMembers } from "./tar.ts";
 
 /** Metadata files of a container checkpoint (and of a pod or kubelet archive). */
@@ -96,26 +96,25 @@ export function memberRole(name: string): Role {
 }
 
 /** Decompresses by magic bytes (never by name). */
-export async function* uncompressed(
-  src: ByteStream,
-  seen?: (c: Compression | "none") => void,
-): AsyncGenerator<Uint8Array> {
-  const it = src[Symbol.asyncIterator]();
-  // The longest magic (xz) is 6 bytes: gather at least that much before looking.
-  const first: Uint8Array[] = [];
-  let got = 0;
-  while (got < 6) {
-    const r = await it.next();
-    if (r.done) break;
-    first.push(r.value);
-    got += r.value.length;
-  }
-  if (got === 0) throw new InvalidDataError("the input is empty");
-  const head = concat(first, got);
-  const rest: ByteStream = { [Symbol.asyncIterator]: () => resume([head], it) };
-  const c = sniffCompression(head);
-  seen?.(c ?? "none");
-  yield* c ? decompress(c, rest) : rest;
+export function uncompressed(src: ByteStream, seen?: (c: Compression | "none") => void): ByteStream {
+  return lazyStream(async () => {
+    const it = src[Symbol.asyncIterator]();
+    // The longest magic (xz) is 6 bytes: gather at least that much before looking.
+    const first: Uint8Array[] = [];
+    let got = 0;
+    while (got < 6) {
+      const r = await it.next();
+      if (r.done) break;
+      first.push(r.value);
+      got += r.value.length;
+    }
+    if (got === 0) throw new InvalidDataError("the input is empty");
+    const head = concat(first, got);
+    const rest = resume([head], it);
+    const c = sniffCompression(head);
+    seen?.(c ?? "none");
+    return c ? decompress(c, rest)[Symbol.asyncIterator]() : rest;
+  });
 }
 
 /**

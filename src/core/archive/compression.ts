@@ -9,7 +9,14 @@
  * streaming frame decoder exists on npm).
  */
 import { isSigframeError } from "../errors.ts";
-import { type ByteStream, codecError, fromWebReadable, toWebReadable, type WebReadable } from "./streams.ts";
+import {
+  type ByteStream,
+  codecError,
+  fromWebReadable,
+  lazyStream,
+  toWebReadable,
+  type WebReadable,
+} from "./streams.ts";
 
 export type Compression = "gzip" | "zstd" | "xz" | "lz4";
 
@@ -91,6 +98,6 @@ export function decompress(format: Compression, src: ByteStream): ByteStream {
 }
 
 /** A stream whose decoder module is loaded on first read (the CLI loads only what an input needs). */
-async function* lazy(open: () => Promise<ByteStream>): AsyncGenerator<Uint8Array> {
-  yield* await open();
+function lazy(open: () => Promise<ByteStream>): ByteStream {
+  return lazyStream(async () => (await open())[Symbol.asyncIterator]());
 }

@@ -40,18 +40,65 @@ function readableCtor(): ReadableCtor {
 
 /**
  * `head`'s chunks, then the rest of `it`. Stopping early (an error downstream, a limit reached)
- * returns `it`, so that what feeds it stops too: a decompressor process, an open file.
+ * returns `it`, so that what feeds it stops too: a decompressor process, an open file. A plain
+ * iterator, not a generator: a chunk of `it` is handed on without another promise round.
  */
-export async function* resume(head: Uint8Array[], it: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
-  let ended = false;
-  try {
-    // Handed on one by one and dropped (a sniffed head can be many chunks).
-    while (head.length > 0) yield head.shift()!;
-    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
-    ended = true;
-  } finally {
-    if (!ended) await it.return?.();
-  }
+export function resume(head: Uint8Array[], it: AsyncIterator<Uint8Array>): AsyncIterableIterator<Uint8Array> {
+  let done = false;
+  const close = async () => {
+    if (done) return;
+    done = true;
+    await it.return?.();
+  };
+  const self: AsyncIterableIterator<Uint8Array> = {
+    [Symbol.asyncIterator]: () => self,
+    async next() {
+      if (done) return { done: true, value: undefined };
+      // Handed on one by one and dropped (a sniffed head can be many chunks).
+      if (head.length > 0) return { done: false, value: head.shift()! };
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await it.next();
+      } catch (e) {
+        await close().catch(() => {});
+        throw e;
+      }
+      if (r.done) done = true;
+      return r;
+    },
+    async return() {
+      await close();
+      return { done: true, value: undefined };
+    },
+  };
+  return self;
+}
+
+/**
+ * A stream whose iterator is made on the first read (`open` may read the source's first bytes to
+ * decide, or load a decoder module); stopping early returns it.
+ */
+export function lazyStream(open: () => Promise<AsyncIterator<Uint8Array>>): ByteStream {
+  return {
+    [Symbol.asyncIterator]() {
+      let inner: AsyncIterator<Uint8Array> | undefined;
+      let closed = false;
+      const self: AsyncIterableIterator<Uint8Array> = {
+        [Symbol.asyncIterator]: () => self,
+        async next() {
+          if (closed) return { done: true, value: undefined };
+          inner ??= await open();
+          return inner.next();
+        },
+        async return() {
+          closed = true;
+          await inner?.return?.();
+          return { done: true, value: undefined };
+        },
+      };
+      return self;
+    },
+  };
 }
 
 /** A Web ReadableStream over an async iterable (pull-based: nothing is read ahead). */

@@ -216,17 +216,49 @@ export class StreamScanner implements FrameReader {
     return this.winStart + this.winLen;
   }
 
-  /** The next bytes of the stream. */
+  /**
+   * The next bytes of the stream. A chunk is searched where it lies; only when it holds a hit (or
+   * one is still waiting for its bytes) is it appended to the window, otherwise the window keeps
+   * just its last bytes (what a hit in the next chunk needs below it): the common chunk, with no
+   * magic1 in it, is never copied.
+   */
   push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    this.compact(chunk.length);
-    this.win.set(chunk, this.winLen);
+    const n = chunk.length;
+    if (n === 0) return;
     const from = this.position;
-    this.winLen += chunk.length;
-    this.countScanned(from, this.position);
-    this.keepSeams();
-    this.findHits(this.position - 3);
-    this.examineReady(false);
+    if (this.pendingHead < this.pending.length || n <= 2 * BEHIND) {
+      this.append(chunk);
+      this.countScanned(from, this.position);
+      this.keepSeams();
+      this.findHits(this.position - 3);
+      this.examineReady(false);
+      return;
+    }
+    // The dwords that straddle the window's end and the chunk's start: the chunk's first 3 bytes
+    // are appended, and the positions before the chunk searched in the window.
+    this.append(chunk.subarray(0, 3));
+    this.findHits(from);
+    this.findHits(from + n - 3, chunk, from, from + n);
+    this.countScanned(from, from + n);
+    if (this.pendingHead < this.pending.length) {
+      // A hit: the window holds the chunk's bytes from here on, for its examination.
+      this.append(chunk.subarray(3));
+      this.keepSeams();
+      this.examineReady(false);
+      return;
+    }
+    this.keepSeams(chunk, from);
+    // Nothing waits: keep the chunk's last bytes only (no hit below them can need more).
+    this.win.set(chunk.subarray(n - BEHIND));
+    this.winStart = from + n - BEHIND;
+    this.winLen = BEHIND;
+  }
+
+  /** Appends bytes to the window (dropping what no hit can need any more). */
+  private append(bytes: Uint8Array): void {
+    this.compact(bytes.length);
+    this.win.set(bytes, this.winLen);
+    this.winLen += bytes.length;
   }
 
   /** The stream has ended: examines what is left (idempotent). */
@@ -370,14 +402,20 @@ export class StreamScanner implements FrameReader {
     }
   }
 
-  /** Copies the bytes on each side of a seam once the stream has passed them. */
-  private keepSeams(): void {
-    const pos = this.position;
+  /**
+   * Copies the bytes on each side of a seam once the stream has passed them, from the window or
+   * from a chunk that was not appended to it (`chunk` at stream offset `chunkAt`).
+   */
+  private keepSeams(chunk?: Uint8Array, chunkAt = 0): void {
+    const pos = chunk ? chunkAt + chunk.length : this.position;
     while (this.seamNext < this.seamSpans.length && this.seamSpans[this.seamNext]![0] + 3 <= pos) {
       const [off, s, side] = this.seamSpans[this.seamNext++]!;
-      const i = off - this.winStart;
-      if (i < 0) continue;
-      s.bytes.set(this.win.subarray(i, i + 3), side);
+      if (off < this.winStart) continue;
+      for (let k = 0; k < 3; k++) {
+        const o = off + k;
+        const w = o - this.winStart;
+        s.bytes[side + k] = chunk && o >= chunkAt ? chunk[o - chunkAt]! : this.win[w]!;
+      }
       s.have++;
     }
   }
@@ -396,13 +434,19 @@ export class StreamScanner implements FrameReader {
     }
   }
 
-  /** Looks for magic1 at stream offsets [scanFrom, limit) (each position once). */
-  private findHits(limit: number): void {
+  /**
+   * Looks for magic1 at stream offsets [scanFrom, limit) (each position once), in the window or in
+   * `buf` (stream offset `base` at buf[0], bytes up to stream offset `avail` present).
+   */
+  private findHits(
+    limit: number,
+    buf: Uint8Array = this.win,
+    base = this.winStart,
+    avail = this.position,
+  ): void {
     const from = this.scanFrom;
     if (limit <= from) return;
     this.scanFrom = limit;
-    const w = this.win;
-    const base = this.winStart;
     for (
       let k = this.firstRunAfter(from);
       k < this.byOffset.length && this.byOffset[k]!.offset < limit;
@@ -416,10 +460,10 @@ export class StreamScanner implements FrameReader {
       const addrOf = (off: number) => r.start + BigInt(off - r.offset);
       // Positions a..b-1 whose 4 bytes are inside this run and have arrived.
       const at = a - base;
-      const end = Math.min(b + 3, rEnd, this.position) - base;
+      const end = Math.min(b + 3, rEnd, avail) - base;
       const found = this.found;
       found.length = 0;
-      findMagic1(w, at, end, found, this.opts.all ? undefined : firstAligned(at, addrOf(a)));
+      findMagic1(buf, at, end, found, this.opts.all ? undefined : firstAligned(at, addrOf(a)));
       for (const i of found) this.pending.push({ addr: addrOf(i + base), off: i + base });
     }
   }

@@ -60,13 +60,13 @@ function plainScan(bytes: Uint8Array, all = false) {
 
 async function streamedScan(
   bytes: Uint8Array,
-  o: { all?: boolean; reopenable?: boolean; maxHead?: number } = {},
+  o: { all?: boolean; reopenable?: boolean; maxHead?: number; chunk?: number } = {},
 ) {
   const opts: Parameters<typeof scanStreamedCore>[2] = { reopenable: o.reopenable ?? true };
   if (o.all) opts.all = true;
   if (o.maxHead !== undefined) opts.maxHead = o.maxHead;
   // Small chunks: headers, notes and frames straddle chunk boundaries.
-  const res = await scanStreamedCore(() => bytesStream(bytes, 7001), "core", opts);
+  const res = await scanStreamedCore(() => bytesStream(bytes, o.chunk ?? 7001), "core", opts);
   const json = scanJson(res.target, res.scans, Boolean(o.all));
   delete (json.target as Record<string, unknown>).compression;
   return { ...res, json };
@@ -88,6 +88,19 @@ describe("a compressed core scans exactly as the core on disk", () => {
   });
   test("uncompressed, streamed", async () => {
     assert.deepEqual((await streamedScan(CORE)).json, want);
+  });
+  test("uncompressed, in chunks that the scanner appends to its window or searches in place", async () => {
+    // 1500 bytes: every chunk appended; larger ones are searched where they lie and appended only
+    // while a hit waits for its bytes; every alignment too (--all examines more candidates).
+    const wantAll = plainScan(CORE, true).json;
+    for (const chunk of [1500, 2600, 4096, 65536, 1 << 20]) {
+      assert.deepEqual((await streamedScan(CORE, { chunk })).json, want, `chunks of ${chunk}`);
+      assert.deepEqual(
+        (await streamedScan(CORE, { chunk, all: true })).json,
+        wantAll,
+        `--all, chunks of ${chunk}`,
+      );
+    }
   });
   for (const tool of ["zstd", "xz", "lz4"]) {
     test(tool, async (t) => {
