@@ -112,6 +112,7 @@ const RUNS: Record<string, string[][]> = {
   host: [["host", "--json"]],
   scan: [
     ["scan", file("proc.core"), "--json"],
+    ["scan", file("proc.core"), "--save-frames", file("saved-frames"), "--json"],
     ["scan", file("zen5.frame"), "--base", "0x7ffc00000000", "--all", "--json"],
   ],
   "criu show": [["criu", "show", file("cpuinfo.img"), "--json"]],

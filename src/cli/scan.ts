@@ -1,11 +1,22 @@
 /** `sigframe scan TARGET`: the live signal frames of each thread in a checkpoint, core or raw image. */
+import { mkdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { describeContainer } from "../core/archive/container.ts";
-import { hex } from "../core/hex.ts";
+import { UsageError } from "../core/errors.ts";
+import { hex, toJson } from "../core/hex.ts";
 import { describeProfile } from "../core/profile.ts";
-import { rawImageOptions, type ScanFlags, type ScanReport, scanReportJson } from "../core/scan/report.ts";
+import { savedFrames } from "../core/scan/frame-state.ts";
+import {
+  rawImageOptions,
+  type SavedFramesJson,
+  type ScanFlags,
+  type ScanReport,
+  scanReportJson,
+} from "../core/scan/report.ts";
 import type { FoundFrame } from "../core/scan/scan.ts";
 import type { ProcessScan, ScanTarget } from "../core/scan/targets.ts";
+import { describeFsError, writeOutputAtomic } from "../node/files.ts";
 import { type ScanInputOptions, scanInput } from "../node/scan-target.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable } from "./render/table.ts";
@@ -53,9 +64,14 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--sp <ADDR>", "raw image: a thread's stack pointer (liveness can then be checked)")
     .option("--altstack <SP:SIZE>", "raw image: that thread's sigaltstack")
     .option("--all", "examine magic1 at every alignment and list rejected candidates")
+    .option(
+      "--save-frames <DIR>",
+      "write each live frame as a file inspect, predict and translate take (pretcode to the end of its FPU area), with index.json and the source CPU as source-cpu.json",
+    )
     .option("--json", "JSON output")
-    .action(async (path: string, flags: ScanFlags & { json?: boolean }) => {
+    .action(async (path: string, flags: ScanFlags & { json?: boolean; saveFrames?: string }) => {
       const opts: ScanInputOptions = rawImageOptions(flags);
+      if (flags.saveFrames !== undefined) checkOutputDir(flags.saveFrames);
       const progress = progressReporter(ctx);
       opts.onProgress = progress;
       if (flags.all) opts.all = true;
@@ -63,6 +79,7 @@ export function register(program: Command, ctx: CliContext): void {
       try {
         progress.end();
         const r: ScanReport = { ...res, all: Boolean(flags.all) };
+        if (flags.saveFrames !== undefined) r.saved = await saveFrames(flags.saveFrames, r.parts);
         ctx.out(flags.json ? JSON.stringify(scanReportJson(r), null, 2) : renderScanReport(ctx, r));
       } finally {
         res.close();
@@ -71,9 +88,45 @@ export function register(program: Command, ctx: CliContext): void {
 }
 
 function renderScanReport(ctx: CliContext, r: ScanReport): string {
-  return r.parts
-    .map((p) => [...targetHeader(ctx, p.target), renderScan(ctx, p.target, p.scans, r.all)].join("\n"))
-    .join("\n\n");
+  const saved = r.saved;
+  return (
+    r.parts
+      .map((p) => [...targetHeader(ctx, p.target), renderScan(ctx, p.target, p.scans, r.all)].join("\n"))
+      .join("\n\n") +
+    (saved
+      ? `\nsaved ${saved.frames.length} live frame${saved.frames.length === 1 ? "" : "s"} to ${saved.dir}: ${saved.frames.map((f) => f.file).join(", ") || "none"}${saved.sourceCpu ? `; source CPU in ${saved.sourceCpu}` : ""}`
+      : "")
+  );
+}
+
+/** `--save-frames DIR`: a directory, or a path where one can be made; checked before the scan. */
+function checkOutputDir(dir: string): void {
+  try {
+    if (!statSync(dir).isDirectory()) throw new UsageError("exists and is not a directory", { input: dir });
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+  }
+}
+
+/** Writes the live frames, index.json and source-cpu.json; each file whole or not at all. */
+async function saveFrames(dir: string, parts: ScanReport["parts"]): Promise<SavedFramesJson> {
+  const frames = savedFrames(parts);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(describeFsError(e), { input: dir });
+  }
+  const drop = () => {};
+  for (const f of frames) writeOutputAtomic(join(dir, f.file), f.bytes, drop);
+  const out: SavedFramesJson = { dir, frames: frames.map((f) => f.entry) };
+  const profile = parts.find((p) => p.target.profile)?.target.profile;
+  if (profile) {
+    const { profileToJson } = await import("../core/profiles/json.ts");
+    writeOutputAtomic(join(dir, "source-cpu.json"), `${toJson(profileToJson(profile))}\n`, drop);
+    out.sourceCpu = join(dir, "source-cpu.json");
+  }
+  writeOutputAtomic(join(dir, "index.json"), `${toJson(out)}\n`, drop);
+  return out;
 }
 
 /** The lines above a checkpoint's scan: the container, and where its source CPU came from. */

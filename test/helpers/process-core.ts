@@ -105,8 +105,20 @@ export function simulate(
   const frames: SimFrame[] = [];
   const out: SimProcess["threads"] = [];
   for (const t of threads) {
+    // A task that asked for AMX (ARCH_REQ_XCOMP_PERM): every XCR0 component is in its frames.
     const task: XsaveLayout = t.amx
-      ? { ...layout, userFeatures: layout.xcr0, userSize: standardSize(layout, layout.xcr0) }
+      ? {
+          ...layout,
+          userFeatures: layout.xcr0,
+          userSize: standardSize(layout, layout.xcr0),
+          frame: {
+            xstateSize: standardSize(layout, layout.xcr0),
+            extendedSize: standardSize(layout, layout.xcr0) + 4,
+          },
+          components: layout.components.map((c) =>
+            !c.supervisor && (layout.xcr0 >> BigInt(c.bit)) & 1n ? { ...c, enabled: true } : c,
+          ),
+        }
       : layout;
     let sp = t.sp;
     let rip = TEXT + 0x100n;

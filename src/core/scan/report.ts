@@ -10,6 +10,13 @@ import { UsageError } from "../errors.ts";
 import { hex } from "../hex.ts";
 import { u64Option } from "../options.ts";
 import type { RejectCode, Rejected } from "./candidate.ts";
+import {
+  type FrameStateJson,
+  frameFpstate,
+  frameStateJson,
+  readAsFor,
+  type SavedFrame,
+} from "./frame-state.ts";
 import type { Confidence, FoundFrame, ThreadReport } from "./scan.ts";
 import type { ProcessScan, ScanTarget } from "./targets.ts";
 
@@ -48,6 +55,8 @@ export interface ScanFrameJson {
   ucStack: { sp: Hex; flags: number; size: Hex };
   ucSigmask: Hex;
   sigcontext: Record<string, Hex>;
+  /** What rt_sigreturn would load from it, decoded at the offsets of the layout that wrote it. */
+  state?: FrameStateJson;
 }
 
 /** One thread: its stack pointer, sigaltstack, the frames it is inside, its own FPU state. */
@@ -87,7 +96,8 @@ export interface ScanImageJson {
   target: {
     path: string;
     kind: ScanTarget["kind"];
-    processes: (number | null)[];
+    /** The process ids the image records; absent for a raw image, which records none. */
+    processes?: number[];
     profile?: string;
     cpuSource?: CpuSource;
     compression?: Compression;
@@ -111,11 +121,23 @@ export interface ScanImageJson {
   rejected?: ScanRejectedJson[];
 }
 
-/** `scan --json`: one image's scan; for a checkpoint archive with its compression, each container's. */
-export type ScanJson =
+/** `scan --save-frames DIR`: the files written, what index.json holds. */
+export interface SavedFramesJson {
+  dir: string;
+  frames: SavedFrame["entry"][];
+  /** The source CPU as a profile file, where the image records it. */
+  sourceCpu?: string;
+}
+
+/**
+ * `scan --json`: one image's scan; for a checkpoint archive with its compression, each
+ * container's; with `--save-frames`, what was saved.
+ */
+export type ScanJson = (
   | ScanImageJson
   | (ScanImageJson & { archive: { compression: Compression | "none" } })
-  | { archive: { compression: Compression | "none" }; containers: ScanImageJson[] };
+  | { archive: { compression: Compression | "none" }; containers: ScanImageJson[] }
+) & { saved?: SavedFramesJson };
 
 /** The object without its undefined properties (what JSON.stringify would drop anyway, in order). */
 function clean<T extends object>(o: T): T {
@@ -124,7 +146,7 @@ function clean<T extends object>(o: T): T {
   return out;
 }
 
-export function frameJson(f: FoundFrame, pid?: number): ScanFrameJson {
+export function frameJson(f: FoundFrame, pid?: number, state?: FrameStateJson): ScanFrameJson {
   const sc: Record<string, Hex> = {};
   for (const [k, v] of Object.entries(f.sigcontext)) sc[k] = hex(v);
   return clean({
@@ -162,7 +184,15 @@ export function frameJson(f: FoundFrame, pid?: number): ScanFrameJson {
     ucStack: { sp: hex(f.ucStack.sp), flags: f.ucStack.flags, size: hex(f.ucStack.size) },
     ucSigmask: hex(f.ucSigmask),
     sigcontext: sc,
+    state,
   });
+}
+
+/** The registers of each frame of a scan, decoded with the layout that wrote it (frame-state.ts). */
+function stateOf(f: FoundFrame, s: ProcessScan, source: ScanTarget["profile"]): FrameStateJson | undefined {
+  const readAs = readAsFor(f, source);
+  const fp = frameFpstate(f, s.process.memory, readAs);
+  return fp ? frameStateJson(fp, readAs) : undefined;
 }
 
 export function threadJson(r: ThreadReport, pid?: number): ScanThreadJson {
@@ -205,7 +235,9 @@ export function rejectedJson(r: Rejected, pid?: number): ScanRejectedJson {
 export function scanJson(target: ScanTarget, scans: ProcessScan[], all: boolean): ScanImageJson {
   const multi = scans.length > 1;
   const pidOf = (s: ProcessScan) => (multi ? s.pid : undefined);
-  const frames = scans.flatMap((s) => s.result.frames.map((f) => frameJson(f, pidOf(s))));
+  const frames = scans.flatMap((s) =>
+    s.result.frames.map((f) => frameJson(f, pidOf(s), stateOf(f, s, target.profile))),
+  );
   const high = frames.filter((f) => f.confidence === "high").length;
   const byCode: Record<string, number> = {};
   for (const s of scans)
@@ -214,7 +246,10 @@ export function scanJson(target: ScanTarget, scans: ProcessScan[], all: boolean)
     target: clean({
       path: target.name,
       kind: target.kind,
-      processes: scans.map((s) => s.pid ?? null),
+      // The process ids the image records; a raw image records none (no `null` placeholders).
+      processes: scans.some((s) => s.pid !== undefined)
+        ? scans.flatMap((s) => (s.pid === undefined ? [] : [s.pid]))
+        : undefined,
       profile: target.profile?.name,
       cpuSource: target.cpuSource,
       compression: target.compression,
@@ -284,11 +319,17 @@ export interface ScanReport {
   archive?: { compression: Compression | "none" };
   /** The rejected hits are kept (`--all`). */
   all: boolean;
+  /** `--save-frames DIR`: what was written. */
+  saved?: SavedFramesJson;
 }
 
 /** `scan --json`. */
 export function scanReportJson(r: ScanReport): ScanJson {
   const docs = r.parts.map((p) => scanJson(p.target, p.scans, r.all));
-  if (!r.archive) return docs[0]!;
-  return docs.length === 1 ? { archive: r.archive, ...docs[0]! } : { archive: r.archive, containers: docs };
+  const doc: ScanJson = !r.archive
+    ? docs[0]!
+    : docs.length === 1
+      ? { archive: r.archive, ...docs[0]! }
+      : { archive: r.archive, containers: docs };
+  return r.saved ? { ...doc, saved: r.saved } : doc;
 }
