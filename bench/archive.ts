@@ -190,7 +190,7 @@ export function archiveProcessRatios(a: BenchArchive, env: NodeJS.ProcessEnv, ru
   return ratios(
     [
       {
-        name: `sigframe scan (${gib} GiB zstd checkpoint archive, ${(a.bytes / 2 ** 20).toFixed(0)} MiB compressed)`,
+        name: `sigframe scan FILE.tar.zst (${gib} GiB checkpoint archive, ${(a.bytes / 2 ** 20).toFixed(0)} MiB compressed)`,
         ours: {
           label: "sigframe scan FILE",
           argv: sigframe("scan", a.file),
