@@ -53,6 +53,39 @@ export function signatureOf(family: number, model: number, stepping: number): nu
   );
 }
 
+/**
+ * CPUID leaves assembled register by register (a CPU reconstructed from what a log or an image
+ * recorded): `leaf()` creates a leaf at zero on first use; `build()` gives them in order.
+ */
+export class LeafSet {
+  private readonly map = new Map<string, CpuidLeaf>();
+  leaf(l: number, s = 0): CpuidLeaf {
+    const k = `${l}:${s}`;
+    let v = this.map.get(k);
+    if (!v) {
+      v = { leaf: l, subleaf: s, eax: 0, ebx: 0, ecx: 0, edx: 0 };
+      this.map.set(k, v);
+    }
+    return v;
+  }
+  /** Writes a brand string (47 ASCII characters at most) to 0x80000002..4, as `Cpuid.brand()` reads it. */
+  setBrand(brand: string): void {
+    const b = new Uint8Array(48);
+    for (let i = 0; i < Math.min(47, brand.length); i++) b[i] = brand.charCodeAt(i) & 0x7f;
+    const dv = new DataView(b.buffer);
+    for (let i = 0; i < 3; i++) {
+      const l = this.leaf(0x80000002 + i);
+      l.eax = dv.getUint32(16 * i, true);
+      l.ebx = dv.getUint32(16 * i + 4, true);
+      l.ecx = dv.getUint32(16 * i + 8, true);
+      l.edx = dv.getUint32(16 * i + 12, true);
+    }
+  }
+  build(): Cpuid {
+    return new Cpuid([...this.map.values()].sort((a, b) => a.leaf - b.leaf || a.subleaf - b.subleaf));
+  }
+}
+
 export type Reg = "eax" | "ebx" | "ecx" | "edx";
 export type FeatureName = keyof typeof FEATURES;
 

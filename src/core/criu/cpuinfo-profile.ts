@@ -16,7 +16,7 @@
  *   offsets, checked against `xsave_size`, and the profile's notes say so.
  */
 
-import { Cpuid, type CpuidLeaf, signatureOf } from "../cpuid/cpuid.ts";
+import { type CpuidLeaf, LeafSet, signatureOf } from "../cpuid/cpuid.ts";
 import { InvalidDataError } from "../errors.ts";
 import { bitsOf } from "../hex.ts";
 import type { Profile } from "../profile.ts";
@@ -61,16 +61,8 @@ export function profileFromCpuinfoEntry(e: cpuinfo_x86_entry, name: string): Pro
       { input: name, path: "entries/0/x86_entry/0" },
     );
   }
-  const regs = new Map<string, CpuidLeaf>();
-  const leaf = (l: number, s = 0): CpuidLeaf => {
-    const k = `${l}:${s}`;
-    let v = regs.get(k);
-    if (!v) {
-      v = { leaf: l, subleaf: s, eax: 0, ebx: 0, ecx: 0, edx: 0 };
-      regs.set(k, v);
-    }
-    return v;
-  };
+  const regs = new LeafSet();
+  const leaf = (l: number, s = 0): CpuidLeaf => regs.leaf(l, s);
   const l0 = leaf(0);
   l0.eax = 0xd;
   if (vendor) Object.assign(l0, vendorRegs(vendor));
@@ -90,16 +82,7 @@ export function profileFromCpuinfoEntry(e: cpuinfo_x86_entry, name: string): Pro
   }
   leaf(0x80000000).eax = maxExt >>> 0;
   if (e.modelId) {
-    const b = new Uint8Array(48);
-    for (let i = 0; i < Math.min(47, e.modelId.length); i++) b[i] = e.modelId.charCodeAt(i) & 0x7f;
-    const dv = new DataView(b.buffer);
-    for (let i = 0; i < 3; i++) {
-      const l = leaf(0x80000002 + i);
-      l.eax = dv.getUint32(16 * i, true);
-      l.ebx = dv.getUint32(16 * i + 4, true);
-      l.ecx = dv.getUint32(16 * i + 8, true);
-      l.edx = dv.getUint32(16 * i + 12, true);
-    }
+    regs.setBrand(e.modelId);
     leaf(0x80000000).eax = Math.max(maxExt, 0x80000004) >>> 0;
   }
 
@@ -186,7 +169,7 @@ export function profileFromCpuinfoEntry(e: cpuinfo_x86_entry, name: string): Pro
     "CPUID leaves synthesised from CRIU's capability words; leaves CRIU does not store read as zero",
   );
 
-  const cpuid = new Cpuid([...regs.values()].sort((a, b) => a.leaf - b.leaf || a.subleaf - b.subleaf));
+  const cpuid = regs.build();
   const p: Profile = {
     name,
     source: { kind: "criu-cpuinfo", path: name },

@@ -13,7 +13,7 @@
  * `Running on <host> Linux <release>` names the source kernel. Each log line starts with a
  * `(SS.uuuuuu) ` timestamp.
  */
-import { Cpuid, type CpuidLeaf, signatureOf } from "../cpuid/cpuid.ts";
+import { type CpuidLeaf, LeafSet, signatureOf } from "../cpuid/cpuid.ts";
 import { InvalidDataError } from "../errors.ts";
 import { bitsOf } from "../hex.ts";
 import type { Profile } from "../profile.ts";
@@ -207,16 +207,8 @@ export function profileFromDumpLog(cpu: DumpLogCpu, name: string): Profile {
   const notes: string[] = [
     `from dump.log (line ${cpu.line}): CRIU${cpu.criuVersion ? ` ${cpu.criuVersion}` : ""} logged the dumping CPU's XSAVE layout; the offsets and sizes are exactly CRIU's`,
   ];
-  const leaves = new Map<string, CpuidLeaf>();
-  const leaf = (l: number, s = 0): CpuidLeaf => {
-    const k = `${l}:${s}`;
-    let v = leaves.get(k);
-    if (!v) {
-      v = { leaf: l, subleaf: s, eax: 0, ebx: 0, ecx: 0, edx: 0 };
-      leaves.set(k, v);
-    }
-    return v;
-  };
+  const leaves = new LeafSet();
+  const leaf = (l: number, s = 0): CpuidLeaf => leaves.leaf(l, s);
   const vendor = cpu.vendor && /^[\x20-\x7e]{12}$/.test(cpu.vendor) ? cpu.vendor : undefined;
   const l0 = leaf(0);
   l0.eax = 0xd;
@@ -307,16 +299,7 @@ export function profileFromDumpLog(cpu: DumpLogCpu, name: string): Profile {
     "CPUID leaves other than 0xD are reduced to what dump.log implies (vendor, family, brand, the XSAVE feature flags); model and stepping are not logged",
   );
   if (cpu.brand) {
-    const b = new Uint8Array(48);
-    for (let i = 0; i < Math.min(47, cpu.brand.length); i++) b[i] = cpu.brand.charCodeAt(i) & 0x7f;
-    const dv = new DataView(b.buffer);
-    for (let i = 0; i < 3; i++) {
-      const l = leaf(0x80000002 + i);
-      l.eax = dv.getUint32(16 * i, true);
-      l.ebx = dv.getUint32(16 * i + 4, true);
-      l.ecx = dv.getUint32(16 * i + 8, true);
-      l.edx = dv.getUint32(16 * i + 12, true);
-    }
+    leaves.setBrand(cpu.brand);
     leaf(0x80000000).eax = 0x80000004;
   }
   const p: Profile = {
@@ -326,7 +309,7 @@ export function profileFromDumpLog(cpu: DumpLogCpu, name: string): Profile {
     family,
     model: 0,
     stepping: 0,
-    cpuid: new Cpuid([...leaves.values()].sort((a, b) => a.leaf - b.leaf || a.subleaf - b.subleaf)),
+    cpuid: leaves.build(),
     xcr0: mask,
     notes,
     cpuidReconstructed: "CRIU's dump.log logs the family and the XSAVE layout, not the model",
