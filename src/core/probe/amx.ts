@@ -41,6 +41,7 @@ import {
   caseInput,
   type PolicyPrediction,
   PROBE_POLICIES,
+  startResult,
 } from "./analyze.ts";
 import {
   type AmxSetup,
@@ -512,39 +513,30 @@ function samePrediction(
 }
 
 /** Compares one AMX case's run with the model (same shape as analyzeCase()). */
-export function analyzeAmxCase(c: AmxProbeCase, run: CaseRun | undefined, ctx: AnalyzeContext): CaseResult {
+export function analyzeAmxCase(c: AmxProbeCase, got: CaseRun | undefined, ctx: AnalyzeContext): CaseResult {
   if (c.kind === "frame") {
     const fctx: AnalyzeContext = { ...ctx, layout: c.task };
-    const r = analyzeCase(c, run, fctx);
+    const r = analyzeCase(c, got, fctx);
     const loadsTiles = c.amx.mode === "tiles";
-    if (!loadsTiles || !run || !r.predictions) return r;
+    if (!loadsTiles || !got || !r.predictions) return r;
     const letters = /^[A-Z0-9?-]{6}$/;
-    const placed = run.placed?.bytes ?? null;
+    const placed = got.placed?.bytes ?? null;
     const dataOff = componentOf(c.task, XFEATURE.XTILEDATA)?.offset ?? 0;
     if (r.observed && letters.test(r.observed)) {
-      r.observed += run.tiles
-        ? tileLetters(run.tiles.cfg, run.tiles.data, bytesAt(placed, dataOff, NTILES * TILE_BYTES))
+      r.observed += got.tiles
+        ? tileLetters(got.tiles.cfg, got.tiles.data, bytesAt(placed, dataOff, NTILES * TILE_BYTES))
         : "??";
     }
     for (const pol of PROBE_POLICIES) {
       const pp = r.predictions[pol];
       if (!letters.test(pp.letters)) continue;
-      const p = ctx.predict(caseInput(c, run, fctx, pol));
+      const p = ctx.predict(caseInput(c, got, fctx, pol));
       pp.letters += predictedTiles(p, placed, c.task);
     }
     return r;
   }
-  const r: CaseResult = { id: c.id, description: c.description, notes: [] };
-  if (c.skip) {
-    r.skipped = c.skip;
-    return r;
-  }
-  if (!run) {
-    r.observed = "missing";
-    r.notes.push("the helper reported nothing for this case");
-    return r;
-  }
-  r.run = run;
+  const { r, run } = startResult(c, got);
+  if (!run) return r;
   if (run.error) r.notes.push(`helper: ${run.error}`);
   if (c.kind === "delivery") {
     const d = run.delivered;

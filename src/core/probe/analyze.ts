@@ -144,22 +144,32 @@ export function caseInput(c: ProbeCase, run: CaseRun, ctx: AnalyzeContext, polic
   return input;
 }
 
-export function analyzeCase(c: ProbeCase, run: CaseRun | undefined, ctx: AnalyzeContext): CaseResult {
+/**
+ * The start of a case's result: `run` is returned only when there is something to compare (the
+ * case was not skipped by the plan or by the helper, and the helper reported it).
+ */
+export function startResult(c: ProbeCase, got: CaseRun | undefined): { r: CaseResult; run?: CaseRun } {
   const r: CaseResult = { id: c.id, description: c.description, notes: [] };
   if (c.skip) {
     r.skipped = c.skip;
-    return r;
+    return { r };
   }
-  if (!run) {
+  if (!got) {
     r.observed = "missing";
     r.notes.push("the helper reported nothing for this case");
-    return r;
+    return { r };
   }
-  r.run = run;
-  if (run.outcome === "skipped") {
-    r.skipped = `the helper could not apply it: ${run.skip ?? "no reason given"}`;
-    return r;
+  r.run = got;
+  if (got.outcome === "skipped") {
+    r.skipped = `the helper could not apply it: ${got.skip ?? "no reason given"}`;
+    return { r };
   }
+  return { r, run: got };
+}
+
+export function analyzeCase(c: ProbeCase, got: CaseRun | undefined, ctx: AnalyzeContext): CaseResult {
+  const { r, run } = startResult(c, got);
+  if (!run) return r;
   const isNull = c.edit.place.kind === "null";
   const placed = isNull ? undefined : placement(c, run, ctx);
   const finalBytes = placed?.bytes ?? null;
