@@ -4,14 +4,20 @@
  * lazy-binding XSAVE area.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
+import { builtinProfile } from "../../src/core/profiles/detect.ts";
+import { altstackDelivery } from "../../src/core/sigframe/stack.ts";
+import { computeLayout } from "../../src/core/xsave/layout.ts";
 import { sigframe as cli } from "../helpers/cli.ts";
+import { compelDumpLog, criuImages } from "../helpers/criu-checkpoint.ts";
+import { simulate } from "../helpers/process-core.ts";
 import { FIXTURES, needs } from "../helpers/shared.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sigframe-fidelity-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("PKRU that locks protection key 0", () => {
   const state = join(dir, "pkru.json");
@@ -277,4 +283,103 @@ describe("check: glibc's XSAVE area and sigaltstacks after migration", () => {
       assert.ok(!j.findings.some((f: { code: string }) => f.code === "sigaltstack_too_small"), r.out);
     },
   );
+
+  describe("check --checkpoint names each thread whose sigaltstack cannot hold the destination's frame", () => {
+    // A process checkpointed on Zen 4 (CRIU images and dump.log made here, no ../shared): thread
+    // 900 without a sigaltstack, 901 with 64 KiB, 902 with SIGSTKSZ (8192), 903 with just enough
+    // for Zen 4's frame at its alignment but not for Sapphire Rapids'.
+    const zen4 = computeLayout(builtinProfile("amd-zen4"));
+    const spr = computeLayout(builtinProfile("intel-sapphirerapids"));
+    const HEAP = 0x555555560000n;
+    const STACK = 0x7ffffffde000n;
+    const tight = { sp: HEAP + 0x14000n, size: 0n };
+    for (let n = 0x800n; n < 0x2000n && tight.size === 0n; n += 16n) {
+      const a = altstackDelivery(tight.sp, n, zen4.userSize + 4);
+      const b = altstackDelivery(tight.sp, n, spr.userSize + 4);
+      if (a.fits && !b.fits) tight.size = n;
+    }
+    const p = simulate(
+      zen4,
+      [
+        { tid: 900, sp: STACK + 0x20000n, signals: [{ signo: 10 }] },
+        { tid: 901, sp: STACK + 0x10000n, altstack: { sp: HEAP + 0x1000n, size: 0x10000n }, signals: [] },
+        { tid: 902, sp: STACK + 0x8000n, altstack: { sp: HEAP + 0x11000n, size: 8192n }, signals: [] },
+        { tid: 903, sp: STACK + 0x4000n, altstack: tight, signals: [] },
+      ],
+      [
+        { start: HEAP, size: 0x21000 },
+        { start: STACK, size: 0x21000 },
+      ],
+    );
+    const ckpt = join(dir, "zen4-altstacks");
+    mkdirSync(ckpt);
+    for (const [name, bytes] of criuImages(p, { mainStack: STACK + 0x20000n }))
+      writeFileSync(join(ckpt, name), bytes);
+    writeFileSync(
+      join(ckpt, "dump.log"),
+      compelDumpLog(zen4, { vendor: "AuthenticAMD", family: 25, brand: "AMD EPYC 9654 96-Core Processor" }),
+    );
+    const tooSmall = (out: string) =>
+      JSON.parse(out)
+        .findings.filter((f: { code: string }) => f.code === "sigaltstack_too_small")
+        .map((f: { message: string; severity: string }) => f);
+
+    test("restored as a task without AMX: only the thread whose stack is tight", async () => {
+      assert.ok(tight.size > 0n, "a size that holds Zen 4's frame but not Sapphire Rapids'");
+      const r = await cli([
+        "check",
+        "--checkpoint",
+        ckpt,
+        "--to",
+        "intel-sapphirerapids",
+        "--policy",
+        "classic",
+        "--json",
+      ]);
+      assert.equal(r.code, 3, r.err);
+      const j = JSON.parse(r.out);
+      assert.equal(j.from.userSize, zen4.userSize, "A from the checkpoint's dump.log");
+      const f = tooSmall(r.out);
+      assert.equal(f.length, 1, JSON.stringify(f));
+      assert.equal(f[0].severity, "error");
+      assert.match(
+        f[0].message,
+        /^pid 900 thread 903: its sigaltstack 0x[0-9a-f]+\+\d+ holds .*overflowed sigaltstack/,
+      );
+      const human = await cli([
+        "check",
+        "--checkpoint",
+        ckpt,
+        "--to",
+        "intel-sapphirerapids",
+        "--policy",
+        "classic",
+      ]);
+      assert.match(human.out, /sigaltstack_too_small .*pid 900 thread 903: its sigaltstack/);
+      assert.doesNotMatch(human.out, /thread 90[012]: its sigaltstack/);
+    });
+
+    test("restored as an AMX task (--amx): SIGSTKSZ and the tight stack cannot coexist with the permission", async () => {
+      const r = await cli([
+        "check",
+        "--checkpoint",
+        ckpt,
+        "--to",
+        "intel-sapphirerapids",
+        "--amx",
+        "--policy",
+        "classic",
+        "--json",
+      ]);
+      const f: { message: string; severity: string }[] = tooSmall(r.out);
+      const of = (tid: number) => f.filter((x) => x.message.startsWith(`pid 900 thread ${tid}:`));
+      for (const tid of [902, 903]) {
+        assert.equal(of(tid).length, 1, JSON.stringify(f));
+        assert.equal(of(tid)[0]!.severity, "error");
+        assert.match(of(tid)[0]!.message, /-ENOSPC.*-ENOMEM/);
+      }
+      assert.deepEqual(of(901), []);
+      assert.deepEqual(of(900), []);
+    });
+  });
 });

@@ -198,7 +198,7 @@ export const FINDING_CODES: Record<FindingCode, CodeInfo> = {
   sigaltstack_too_small: {
     severity: "warning",
     title: "a sigaltstack sized on the source cannot hold the destination's signal frame",
-    hint: "size alternate stacks from the destination (sysconf(_SC_SIGSTKSZ) after the restore, or the largest AT_MINSIGSTKSZ of the fleet: sigframe layout --amx shows it), or restore on a host whose frames are no larger",
+    hint: "size alternate stacks for the largest AT_MINSIGSTKSZ of the fleet (sigframe layout --amx shows it), not from sysconf() in the restored process (glibc reads AT_MINSIGSTKSZ once, at start-up: after the restore sysconf(_SC_SIGSTKSZ) still answers the source's size), or restore on a host whose frames are no larger",
   },
   glibc_xsave_size: {
     severity: "warning",

@@ -17,6 +17,7 @@ import {
   minSigStkSz,
   permissionAltstackMinimum,
   SIGSTKSZ,
+  sigaltstackMinimum,
 } from "../sigframe/stack.ts";
 import { FP_XSTATE_MAGIC2_SIZE, XFEATURE } from "../xsave/components.ts";
 import type { XsaveLayout } from "../xsave/layout.ts";
@@ -95,21 +96,32 @@ export function sigaltstackFindings(
   const frameB = maxFrameStackBytes(extB);
   const amxWords = dest.amx ? ", an AMX task" : "";
   const needPerm = dest.amx ? permissionAltstackMinimum(to, to.userSize) : 0;
+  const afterPerm = dest.amx ? sigaltstackMinimum(to, to.userSize) : 0;
   const out: Finding[] = [];
   if (altstacks) {
     for (const t of altstacks) {
       if (t.flags & SS_DISABLE || t.size === 0n) continue;
       const onA = altstackDelivery(t.sp, t.size, extA);
       const onB = altstackDelivery(t.sp, t.size, extB);
-      if (dest.amx && t.size < BigInt(needPerm))
+      if (dest.amx && t.size < BigInt(needPerm)) {
+        // The kernel never lets an AMX task keep a sigaltstack its frame overflows: with the stack
+        // in place the request fails (validate_sigaltstack()), with the permission granted
+        // sigaltstack() refuses it (sigaltstack_size_valid()); measured on a host with AMX by the
+        // probe's amx-sigaltstack-* cases. Which one the restore meets depends on its order.
+        const accepted = t.size >= BigInt(afterPerm);
         out.push(
           finding("sigaltstack_too_small", {
-            severity: "error",
-            message: `${t.thread}: its sigaltstack ${hex(t.sp)}+${t.size} is smaller than the ${needPerm} bytes validate_sigaltstack() wants on ${B}: requesting AMX permission again there fails (ARCH_REQ_XCOMP_PERM: -ENOSPC)`,
+            severity: accepted ? "warning" : "error",
+            message: accepted
+              ? `${t.thread}: its sigaltstack ${hex(t.sp)}+${t.size} is smaller than the ${needPerm} bytes validate_sigaltstack() wants on ${B}: requesting AMX permission there while it is installed fails (ARCH_REQ_XCOMP_PERM: -ENOSPC); a restorer that requests the permission first and then restores the sigaltstack succeeds (sigaltstack() takes more than ${afterPerm - 1} bytes then)`
+              : `${t.thread}: its sigaltstack ${hex(t.sp)}+${t.size} cannot coexist with AMX permission on ${B}: installed first, ARCH_REQ_XCOMP_PERM fails (-ENOSPC: validate_sigaltstack() wants ${needPerm} bytes); with the permission granted, sigaltstack() refuses it (-ENOMEM: sigaltstack_size_valid() wants more than ${afterPerm - 1}). The restore fails, or the thread runs without its sigaltstack or without AMX (a tile instruction then raises SIGILL)`,
             from: { size: Number(t.size) },
-            to: { size: needPerm },
+            to: { size: accepted ? needPerm : afterPerm },
           }),
         );
+        // The kernel refuses the combination, so the AMX frame never lands on this stack.
+        if (!accepted) continue;
+      }
       if (onB.fits || !onA.fits) continue;
       out.push(
         finding("sigaltstack_too_small", {
@@ -125,28 +137,44 @@ export function sigaltstackFindings(
   if (frameB <= frameA) return out;
   const parts: string[] = [];
   // AT_MINSIGSTKSZ is what the kernel promises one frame needs; a program adds its handler's own
-  // stack to it. Where B's frame is larger, that handler has less than it was given on A.
+  // stack to it. Where B's frame is larger, that handler has less than it was given on A. glibc
+  // caches AT_MINSIGSTKSZ at start-up (GLRO(dl_minsigstacksize)), so sysconf() keeps answering
+  // A's sizes after the restore, for stacks the process installs later too.
   const atMinA = minSigStkSz(from);
-  if (frameB > atMinA)
+  const fixed = fixedSizes(from);
+  // An AMX task on B accepts no sigaltstack below afterPerm (sigaltstack_size_valid(), -ENOMEM)
+  // and cannot get the permission with one below needPerm installed (validate_sigaltstack(),
+  // -ENOSPC): such sizes are refused before a frame could overflow them.
+  const refusedBelow = dest.amx ? afterPerm : 0;
+  if (frameB > atMinA && atMinA < refusedBelow)
+    parts.push(
+      `a sigaltstack sized on ${A} as sysconf(_SC_MINSIGSTKSZ) (${A}'s AT_MINSIGSTKSZ, ${atMinA}) plus what the handler needs is refused on ${B} unless it comes to more than ${afterPerm - 1} bytes (an AMX task: sigaltstack() -ENOMEM with the permission, ARCH_REQ_XCOMP_PERM -ENOSPC below ${needPerm} without it)`,
+    );
+  else if (frameB > atMinA)
     parts.push(
       `a sigaltstack sized on ${A} as sysconf(_SC_MINSIGSTKSZ) (${A}'s AT_MINSIGSTKSZ, ${atMinA}) plus what the handler needs leaves the handler up to ${frameB - atMinA} bytes short on ${B}, whose frame takes up to ${frameB} bytes${amxWords} (${frameA} on ${A})`,
     );
-  const broken = fixedSizes(from).filter((c) => c.size >= frameA && c.size < frameB);
+  const refused = fixed.filter((c) => c.size < refusedBelow);
+  if (refused.length)
+    parts.push(
+      `a sigaltstack of ${refused.map((c) => c.what).join(" or ")} bytes cannot coexist with AMX permission on ${B}: sigaltstack() refuses it once the permission is granted (-ENOMEM: sigaltstack_size_valid() wants more than ${afterPerm - 1}), and installed first it makes ARCH_REQ_XCOMP_PERM fail (-ENOSPC: validate_sigaltstack() wants ${needPerm})`,
+    );
+  const broken = fixed.filter((c) => c.size >= refusedBelow && c.size >= frameA && c.size < frameB);
   if (broken.length)
     parts.push(
       `a sigaltstack of ${broken.map((c) => c.what).join(" or ")} bytes cannot hold ${B}'s frame: a signal delivered on it kills the process (SIGSEGV, "overflowed sigaltstack")`,
     );
-  const noPerm = dest.amx ? fixedSizes(from).filter((c) => c.size >= frameB && c.size < needPerm) : [];
+  const noPerm = dest.amx ? fixed.filter((c) => c.size >= refusedBelow && c.size < needPerm) : [];
   if (noPerm.length)
     parts.push(
-      `with a sigaltstack of ${noPerm.map((c) => c.what).join(" or ")} bytes ARCH_REQ_XCOMP_PERM fails on ${B} (-ENOSPC: validate_sigaltstack() wants ${needPerm})`,
+      `with a sigaltstack of ${noPerm.map((c) => c.what).join(" or ")} bytes installed, ARCH_REQ_XCOMP_PERM fails on ${B} (-ENOSPC: validate_sigaltstack() wants ${needPerm}); requested before the sigaltstack, the permission is granted`,
     );
   if (parts.length === 0) return out;
   // A fixed size that cannot hold the frame is a death; a handler that gets less room than it
   // was sized for may or may not need it (info).
   out.push(
     finding("sigaltstack_too_small", {
-      severity: broken.length || noPerm.length ? "warning" : "info",
+      severity: broken.length || refused.length || noPerm.length ? "warning" : "info",
       message: parts.join("; "),
       from: { size: frameA },
       to: { size: frameB },

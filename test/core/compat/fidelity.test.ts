@@ -3,7 +3,13 @@ import { describe, test } from "node:test";
 import { glibcSaveAreas } from "../../../src/core/compat/glibc.ts";
 import { checkCompat, type Finding } from "../../../src/core/compat/index.ts";
 import { BUILTIN_PROFILES } from "../../../src/core/profiles/builtins.ts";
-import { altstackDelivery, maxFrameStackBytes, minSigStkSz } from "../../../src/core/sigframe/stack.ts";
+import {
+  altstackDelivery,
+  maxFrameStackBytes,
+  minSigStkSz,
+  permissionAltstackMinimum,
+  sigaltstackMinimum,
+} from "../../../src/core/sigframe/stack.ts";
 import { predict } from "../../../src/core/sigreturn/index.ts";
 import { computeLayout } from "../../../src/core/xsave/layout.ts";
 
@@ -115,19 +121,47 @@ describe("sigaltstacks after migration", () => {
     assert.equal(r.verdict, "incompatible");
   });
 
-  test("restored as an AMX task (check --amx): a sigaltstack below validate_sigaltstack()'s bound makes the permission request fail", () => {
+  test("restored as an AMX task (check --amx): a sigaltstack below the kernel's AMX bounds is refused, not overflowed", () => {
     const zen5 = layout("amd-zen5");
     const spr = layout("intel-sapphirerapids", true);
+    const sprHost = layout("intel-sapphirerapids");
     const sp = 0x7f0000000000n;
+    // validate_sigaltstack()'s bound for the request, sigaltstack_size_valid()'s once granted.
+    const needPerm = permissionAltstackMinimum(sprHost, spr.userSize);
+    const afterPerm = sigaltstackMinimum(sprHost, spr.userSize);
+    assert.ok(afterPerm < needPerm);
+    // Every stack the kernel accepts for an AMX task holds its frame: no overflow is possible.
+    assert.ok(altstackDelivery(sp, BigInt(afterPerm), spr.userSize + 4).fits);
+    const between = BigInt(afterPerm + Math.floor((needPerm - afterPerm) / 2));
     const altstacks = [
       { thread: "pid 7 thread 7", sp, size: 8192n, flags: 0 },
       { thread: "pid 7 thread 8", sp, size: 0x10000n, flags: 0 },
+      { thread: "pid 7 thread 9", sp, size: between, flags: 0 },
     ];
     const r = checkCompat({ from: zen5, to: spr, predict, policies: ["classic"], altstacks });
-    const f = find(r.findings, "sigaltstack_too_small").map((x) => x.message);
-    assert.equal(f.length, 2, f.join("\n"));
-    assert.ok(f.some((m) => /^pid 7 thread 7: .*ARCH_REQ_XCOMP_PERM: -ENOSPC/.test(m)));
-    assert.ok(f.some((m) => /^pid 7 thread 7: .*overflowed sigaltstack/.test(m)));
-    assert.ok(!f.some((m) => m.startsWith("pid 7 thread 8")));
+    const f = find(r.findings, "sigaltstack_too_small");
+    const of = (t: number) => f.filter((x) => x.message.startsWith(`pid 7 thread ${t}:`));
+    assert.equal(of(7).length, 1, JSON.stringify(f));
+    assert.equal(of(7)[0]!.severity, "error");
+    assert.match(
+      of(7)[0]!.message,
+      /ARCH_REQ_XCOMP_PERM fails \(-ENOSPC.*sigaltstack\(\) refuses it \(-ENOMEM/,
+    );
+    assert.doesNotMatch(of(7)[0]!.message, /overflowed/);
+    assert.equal(of(8).length, 0);
+    // Between the two bounds only the order of the restore decides: a warning.
+    assert.equal(of(9).length, 1, JSON.stringify(f));
+    assert.equal(of(9)[0]!.severity, "warning");
+    assert.match(of(9)[0]!.message, /-ENOSPC.*requests the permission first/);
+
+    // Between profiles: SIGSTKSZ cannot coexist with the permission; it is not called an overflow.
+    const p = find(
+      checkCompat({ from: zen5, to: spr, predict, policies: ["classic"] }).findings,
+      "sigaltstack_too_small",
+    );
+    assert.equal(p.length, 1);
+    assert.equal(p[0]!.severity, "warning");
+    assert.match(p[0]!.message, /SIGSTKSZ \(8192\) bytes cannot coexist with AMX permission/);
+    assert.doesNotMatch(p[0]!.message, /overflowed/);
   });
 });
