@@ -13,6 +13,9 @@
  *   amx touch          as cfg, then TILEZERO, which touches tile data (#NM: SIGILL expected)
  *   amx-sas-before N   install an N-byte sigaltstack before requesting permission
  *   amx-sas-after N    try an N-byte sigaltstack after the permission
+ *   amx-sas-deliver N  then deliver a signal (SA_ONSTACK) on an N-byte sigaltstack at a page
+ *                      boundary: where its frame lands above ss_sp, or the task dies (SIGSEGV,
+ *                      "overflowed sigaltstack"); runs on any CPU (with `amx none`)
  *   tilecfg HEX        the 64-byte tile configuration loaded by `amx tiles`
  *   tile N HEX         the 1024 bytes of tile N (16 rows of 64 bytes)
  * `tilecfg` and `tile` outside a case set what every later case loads, like the registers.
@@ -37,12 +40,18 @@
 #define TILE_STRIDE 64
 
 /* The records a case's child sends (probe.c forwards them). */
-enum { REC_AMX_SETUP = 'X', REC_AMX_TILES = 'T' };
+enum { REC_AMX_SETUP = 'X', REC_AMX_TILES = 'T', REC_AMX_DELIVER = 'D' };
 
 struct amx_setup_rec {
 	int32_t perm_rc, perm_errno;
 	int32_t sas_before_rc, sas_before_errno;
 	int32_t sas_after_rc, sas_after_errno;
+};
+
+/* `amx-sas-deliver`: the sigaltstack() call, and the delivered frame's offset above ss_sp. */
+struct amx_deliver_rec {
+	int32_t sas_rc, sas_errno;
+	int64_t frame_offset;
 };
 
 struct amx_tiles_rec {
@@ -148,7 +157,8 @@ int amx_parse(struct amx_case *c, char **a, int n)
 			return -1;
 		return 1;
 	}
-	if (strcmp(a[0], "amx-sas-before") == 0 || strcmp(a[0], "amx-sas-after") == 0) {
+	if (strcmp(a[0], "amx-sas-before") == 0 || strcmp(a[0], "amx-sas-after") == 0 ||
+	    strcmp(a[0], "amx-sas-deliver") == 0) {
 		if (n != 2)
 			return -1;
 		errno = 0;
@@ -157,8 +167,10 @@ int amx_parse(struct amx_case *c, char **a, int n)
 			return -1;
 		if (a[0][8] == 'b')
 			c->sas_before = (uint32_t)v;
-		else
+		else if (a[0][8] == 'a')
 			c->sas_after = (uint32_t)v;
+		else
+			c->sas_deliver = (uint32_t)v;
 		return 1;
 	}
 	if (strcmp(a[0], "tilecfg") == 0) {
@@ -194,12 +206,54 @@ static int try_sas(uint32_t n)
 	return sigaltstack(&ss, NULL) == 0 ? 0 : -errno;
 }
 
+/* The frame a signal on the `amx-sas-deliver` stack got (0: not delivered). */
+static volatile uintptr_t deliver_frame;
+
+static void on_deliver(int sig, siginfo_t *info, void *uc)
+{
+	(void)sig;
+	(void)info;
+	deliver_frame = (uintptr_t)uc - 8; /* the rt_sigframe starts with pretcode, 8 bytes below uc */
+}
+
+/*
+ * Delivers SIGURG with SA_ONSTACK on an n-byte sigaltstack at the start of sas_buf. If the kernel
+ * cannot place the frame (get_sigframe(): "overflowed sigaltstack") it forces SIGSEGV, whose
+ * handler runs on the same stack and fails too: the child dies of SIGSEGV before it records.
+ */
+static void deliver_on_sas(uint32_t n, amx_record_fn rec)
+{
+	stack_t keep;
+	sigaltstack(NULL, &keep);
+	struct amx_deliver_rec d = {0, 0, INT64_MIN};
+	int r = try_sas(n);
+	if (r != 0) {
+		d.sas_rc = -1;
+		d.sas_errno = -r;
+		rec(REC_AMX_DELIVER, &d, sizeof(d), NULL, 0);
+		return;
+	}
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_deliver;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGURG, &sa, &old);
+	deliver_frame = 0;
+	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGURG);
+	sigaction(SIGURG, &old, NULL);
+	sigaltstack(&keep, NULL);
+	if (deliver_frame)
+		d.frame_offset = (int64_t)(deliver_frame - (uintptr_t)sas_buf);
+	rec(REC_AMX_DELIVER, &d, sizeof(d), NULL, 0);
+}
+
 static struct amx_tiles_rec before_tiles __attribute__((aligned(64)));
 static struct amx_tiles_rec after_tiles __attribute__((aligned(64)));
 
 void amx_child_setup(const struct amx_case *c, amx_record_fn rec)
 {
-	if (c->mode == AMX_NONE && !c->sas_before && !c->sas_after)
+	if (c->mode == AMX_NONE && !c->sas_before && !c->sas_after && !c->sas_deliver)
 		return;
 	struct amx_setup_rec s = {-2, 0, -2, 0, -2, 0};
 	stack_t keep;
@@ -243,6 +297,9 @@ void amx_child_setup(const struct amx_case *c, amx_record_fn rec)
 		if (c->mode == AMX_RELEASE)
 			__asm__ volatile("tilerelease" ::: "memory");
 	}
+	/* After the tiles: an AMX task's frame is then as large as it gets. */
+	if (c->sas_deliver)
+		deliver_on_sas(c->sas_deliver, rec);
 }
 
 void amx_child_report(const struct amx_case *c, amx_record_fn rec)
@@ -280,6 +337,17 @@ int amx_json(uint32_t tag, const uint8_t *p, uint32_t len)
 		printf(", ");
 		json_rc("sasAfter", s.sas_after_rc, s.sas_after_errno);
 		printf("}");
+		return 1;
+	}
+	if (tag == REC_AMX_DELIVER && len == sizeof(struct amx_deliver_rec)) {
+		struct amx_deliver_rec d;
+		memcpy(&d, p, sizeof(d));
+		printf(", \"sasDeliver\": {");
+		json_rc("sas", d.sas_rc, d.sas_errno);
+		if (d.frame_offset == INT64_MIN)
+			printf(", \"frameOffset\": null}");
+		else
+			printf(", \"frameOffset\": %lld}", (long long)d.frame_offset);
 		return 1;
 	}
 	if (tag == REC_AMX_TILES && len == sizeof(struct amx_tiles_rec)) {

@@ -112,6 +112,7 @@ enum amx_mode { AMX_NONE = 0, AMX_TILES, AMX_RELEASE, AMX_PERM, AMX_CFG, AMX_TOU
 struct amx_case {
 	enum amx_mode mode;
 	uint32_t sas_before, sas_after; /* sigaltstack sizes tried around the permission request */
+	uint32_t sas_deliver;           /* a signal delivered on a sigaltstack of this size, after the rest */
 	uint8_t cfg[AMX_CFG_BYTES];
 	uint8_t (*tiles)[AMX_TILE_BYTES]; /* AMX_NTILES tiles, allocated by the first `tile` line */
 };

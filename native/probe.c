@@ -722,7 +722,7 @@ static int parse_cases(char *text, struct probe_case *cases, int *ncases)
 		} else {
 			int r = amx_parse(&c->amx, a, n);
 			if (r < 0)
-				return bad(line, "expected: amx none|tiles|release|perm|cfg|touch, amx-sas-before|amx-sas-after N, tilecfg HEX(64 bytes), tile N HEX(1024 bytes)");
+				return bad(line, "expected: amx none|tiles|release|perm|cfg|touch, amx-sas-before|amx-sas-after|amx-sas-deliver N, tilecfg HEX(64 bytes), tile N HEX(1024 bytes)");
 			if (r == 0)
 				return bad(line, "unknown keyword");
 		}

@@ -25,7 +25,7 @@ interface ProbeFlags {
 }
 
 const LEGEND =
-  "letters: XMM YMMH ZMMH HI16 K MXCSR, then TILECFG TILEDATA for amx cases that load tiles; F frame pattern, A value before the signal, 0 init, C compacted-form pattern, M frame bytes that are not the pattern (e.g. magic2), ? other, - no such registers; amx delivery cases: xstate_size/xfeatures/tile bits in xstate_bv; perm = ARCH_REQ_XCOMP_PERM, sas = sigaltstack()";
+  "letters: XMM YMMH ZMMH HI16 K MXCSR, then TILECFG TILEDATA for amx cases that load tiles; F frame pattern, A value before the signal, 0 init, C compacted-form pattern, M frame bytes that are not the pattern (e.g. magic2), ? other, - no such registers; amx delivery cases: xstate_size/xfeatures/tile bits in xstate_bv; perm = ARCH_REQ_XCOMP_PERM, sas = sigaltstack(); sigaltstack cases: where a signal on it put its frame (frame at ss_sp+N) or SIGSEGV";
 
 /** The machine line above a probe table. */
 export function machineLine(ctx: CliContext, r: ProbeReport, what = `kernel ${r.kernel}`): string {

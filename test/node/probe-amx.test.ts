@@ -7,7 +7,7 @@ import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
 import { hex } from "../../src/core/hex.ts";
 import { parseKernelVersion } from "../../src/core/kernel.ts";
-import { AMX_CASE_IDS } from "../../src/core/probe/amx.ts";
+import { AMX_CASE_IDS, SIGALTSTACK_CASE_IDS } from "../../src/core/probe/amx.ts";
 import { minSigStkSz } from "../../src/core/sigframe/stack.ts";
 import { policiesForKernel } from "../../src/core/sigreturn/index.ts";
 import { amxUnavailableReason } from "../../src/core/xsave/amx.ts";
@@ -131,4 +131,15 @@ describe("AMX on the running kernel", () => {
       assert.equal(without.predictions!.classic.path, "fxrstor-fallback");
     },
   );
+});
+
+describe("signal frames on a sigaltstack, on the running kernel", () => {
+  test("the frame lands where get_sigframe() puts it; one byte less kills the task", needHelper, () => {
+    const r = runProbe({ cases: [...SIGALTSTACK_CASE_IDS] });
+    const ran = r.results.filter((c) => !c.skipped);
+    assert.equal(ran.length, SIGALTSTACK_CASE_IDS.length, JSON.stringify(r.results.map((c) => c.skipped)));
+    for (const c of ran) assert.equal(c.observed, c.predictions?.classic.letters, c.id);
+    assert.match(ran.find((c) => c.id === "sigaltstack-frame-fits")!.observed ?? "", /^frame at ss_sp\+\d+$/);
+    assert.equal(ran.find((c) => c.id === "sigaltstack-frame-overflows")!.observed, "SIGSEGV");
+  });
 });

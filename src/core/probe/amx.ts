@@ -18,7 +18,9 @@
 import { bit, bitsOf, hasBit, hex } from "../hex.ts";
 import type { Profile } from "../profile.ts";
 import {
+  altstackDelivery,
   type KernelConfig,
+  MINSIGSTKSZ,
   minSigStkSz,
   permissionAltstackMinimum,
   sigaltstackCall,
@@ -90,7 +92,7 @@ export function tilePattern(name: "A" | "F"): Uint8Array {
 }
 
 /** What a case observes and how the model's answer is put in the same words. */
-type Kind = "frame" | "delivery" | "syscalls" | "fault";
+type Kind = "frame" | "delivery" | "syscalls" | "fault" | "sigaltstack";
 
 export interface AmxProbeCase extends ProbeCase {
   amx: AmxSetup;
@@ -177,6 +179,8 @@ interface Def {
   edit?: (e: Env) => FrameEdit;
   inUse?: bigint;
   expect?: (e: Env) => { words: string; because: string };
+  /** Why the case cannot run on this layout (it has AMX or not: that is `casesOf`'s skip). */
+  skipIf?: (e: Env) => string | undefined;
 }
 
 const inPlace = (writes: FrameWrite[]): FrameEdit => ({ place: { kind: "inplace" }, writes });
@@ -372,6 +376,91 @@ const DEFS: readonly Def[] = [
   },
 ];
 
+/**
+ * A signal delivered with SA_ONSTACK on a page-aligned sigaltstack (native/amx.c
+ * `amx-sas-deliver`): get_sigframe() places the fpstate 64-byte aligned below the stack's top and
+ * the rt_sigframe 16-byte aligned below it (sigframe/stack.ts altstackDelivery()); a frame that
+ * would start at or below ss_sp is not written ("overflowed sigaltstack") and the task dies of
+ * SIGSEGV. An AMX task gets no sigaltstack its frame overflows: sigaltstack() refuses it first.
+ */
+const SAS_PAGE = 0x1000n;
+
+/** The smallest page-aligned stack that holds a frame of `extendedSize` bytes of FPU area. */
+export function smallestFittingAltstack(extendedSize: number): number {
+  for (let n = 1; ; n++) if (altstackDelivery(SAS_PAGE, BigInt(n), extendedSize).fits) return n;
+}
+
+/** The stack of `sigaltstack-frame-fits`: the smallest that holds the frame, at least MINSIGSTKSZ. */
+const fitSize = (e: Env) => Math.max(MINSIGSTKSZ, smallestFittingAltstack(e.U0 + 4));
+
+function deliveryWords(
+  e: Env,
+  task: XsaveLayout,
+  size: number,
+  permitted: boolean,
+): { words: string; because: string } {
+  const call = sigaltstackCall(e.ctx.host, size, permitted ? e.U1 : undefined, e.ctx.config);
+  if (call !== "ok")
+    return {
+      words: `sas ${call}`,
+      because: `sigaltstack_size_valid(): with the AMX permission a sigaltstack must exceed ${altstackAfterPermission(e) - 1} bytes, else -ENOMEM`,
+    };
+  const ext = task.userSize + 4;
+  const d = altstackDelivery(SAS_PAGE, BigInt(size), ext);
+  const where = `get_sigframe(): fpstate = round_down(top - ${ext}, 64), frame = round_down(fpstate - 440, 16) - 8: ${d.frameBytes} bytes below the top of a ${size}-byte stack`;
+  return d.fits
+    ? { words: `frame at ss_sp+${d.room}`, because: where }
+    : { words: "SIGSEGV", because: `${where}, at or below ss_sp: "overflowed sigaltstack", SIGSEGV` };
+}
+
+/** Delivery on a sigaltstack for a task without AMX (any CPU; these ids do not contain `amx`). */
+const SAS_DEFS: readonly Def[] = [
+  {
+    id: "sigaltstack-frame-fits",
+    kind: "sigaltstack",
+    state: "no-permission",
+    description: (e) =>
+      `a signal on a sigaltstack of ${fitSize(e)} bytes, the smallest that holds this task's frame (xstate_size ${e.U0}) and sigaltstack() takes`,
+    setup: (e) => ({ mode: "none", sasDeliver: fitSize(e) }),
+    expect: (e) => deliveryWords(e, e.ctx.host, fitSize(e), false),
+  },
+  {
+    id: "sigaltstack-frame-overflows",
+    kind: "sigaltstack",
+    state: "no-permission",
+    description: (e) =>
+      `a signal on a sigaltstack of ${fitSize(e) - 1} bytes, one too few for this task's frame`,
+    setup: (e) => ({ mode: "none", sasDeliver: fitSize(e) - 1 }),
+    expect: (e) => deliveryWords(e, e.ctx.host, fitSize(e) - 1, false),
+    skipIf: (e) =>
+      smallestFittingAltstack(e.U0 + 4) <= MINSIGSTKSZ
+        ? `this task's frame (xstate_size ${e.U0}) fits in every sigaltstack that sigaltstack() takes (MINSIGSTKSZ ${MINSIGSTKSZ})`
+        : undefined,
+  },
+];
+
+/** Delivery on a sigaltstack in an AMX task with tiles loaded (after DEFS' sigaltstack cases). */
+const AMX_SAS_DEFS: readonly Def[] = [
+  {
+    id: "amx-sigaltstack-frame-fits",
+    kind: "sigaltstack",
+    state: "in-use",
+    description: (e) =>
+      `tiles loaded, a signal on a sigaltstack of ${altstackAfterPermission(e)} bytes (the smallest sigaltstack() takes with the permission): the ${e.U1}-byte frame fits`,
+    setup: (e) => ({ ...tileSetup("tiles"), sasDeliver: altstackAfterPermission(e) }),
+    expect: (e) => deliveryWords(e, e.ctx.amxTask, altstackAfterPermission(e), true),
+  },
+  {
+    id: "amx-sigaltstack-frame-refused",
+    kind: "sigaltstack",
+    state: "in-use",
+    description: (e) =>
+      `tiles loaded, a sigaltstack of ${altstackAfterPermission(e) - 1} bytes: refused before a frame could overflow it`,
+    setup: (e) => ({ ...tileSetup("tiles"), sasDeliver: altstackAfterPermission(e) - 1 }),
+    expect: (e) => deliveryWords(e, e.ctx.amxTask, altstackAfterPermission(e) - 1, true),
+  },
+];
+
 /** validate_sigaltstack(): the smallest sigaltstack that lets ARCH_REQ_XCOMP_PERM succeed. */
 function altstackForPermission(e: Env): number {
   return permissionAltstackMinimum(e.ctx.host, e.U1, e.ctx.config);
@@ -398,11 +487,23 @@ function sigaltstackWords(e: Env, size: number): { words: string; because: strin
   };
 }
 
-export const AMX_CASE_IDS: readonly string[] = DEFS.map((d) => d.id);
+const ALL_AMX_DEFS: readonly Def[] = [...DEFS, ...AMX_SAS_DEFS];
+
+export const AMX_CASE_IDS: readonly string[] = ALL_AMX_DEFS.map((d) => d.id);
+/** The sigaltstack delivery cases that need no AMX. */
+export const SIGALTSTACK_CASE_IDS: readonly string[] = SAS_DEFS.map((d) => d.id);
 
 /** Every AMX case for this host; all skipped (with the reason) where it has no AMX tile data. */
 export function amxProbeCases(ctx: AmxCaseContext): AmxProbeCase[] {
-  const skip = amxUnavailableReason(ctx.host);
+  return casesOf(ALL_AMX_DEFS, ctx, amxUnavailableReason(ctx.host));
+}
+
+/** Delivery on a sigaltstack for a task without AMX: every CPU with XSAVE. */
+export function sigaltstackProbeCases(ctx: AmxCaseContext): AmxProbeCase[] {
+  return casesOf(SAS_DEFS, ctx, ctx.host.xsave ? undefined : "no XSAVE: the frame is the FXSAVE-only one");
+}
+
+function casesOf(defs: readonly Def[], ctx: AmxCaseContext, skip: string | undefined): AmxProbeCase[] {
   const cfg = componentOf(ctx.amxTask, XFEATURE.XTILECFG);
   const data = componentOf(ctx.amxTask, XFEATURE.XTILEDATA);
   const e: Env = {
@@ -414,9 +515,10 @@ export function amxProbeCases(ctx: AmxCaseContext): AmxProbeCase[] {
     U1: ctx.amxTask.userSize,
     X1: ctx.amxTask.userFeatures,
   };
-  return DEFS.map((d) => {
+  return defs.map((d) => {
     const task = d.state === "in-use" ? ctx.amxTask : ctx.host;
-    if (skip) {
+    const why = skip ? (defs === SAS_DEFS ? skip : `no AMX: ${skip}`) : d.skipIf?.(e);
+    if (why) {
       return {
         id: d.id,
         description: d.id,
@@ -424,7 +526,7 @@ export function amxProbeCases(ctx: AmxCaseContext): AmxProbeCase[] {
         task,
         amx: { mode: "none" },
         edit: inPlace([]),
-        skip: `no AMX: ${skip}`,
+        skip: why,
       };
     }
     const c: AmxProbeCase = {
@@ -549,6 +651,17 @@ export function analyzeAmxCase(c: AmxProbeCase, got: CaseRun | undefined, ctx: A
       frameWords(m),
       `save_sw_bytes(): xstate_size = user_size ${m.xstateSize}, xfeatures = user_xfeatures ${hex(m.xfeatures)}; xstate_bv has the components in use (${bitsOf(m.xstateBv).join(",")}), XTILECFG/XTILEDATA only when not in init state (XFEATURE_MASK_SIGFRAME_INITOPT)`,
     );
+    return r;
+  }
+  if (c.kind === "sigaltstack") {
+    const d = run.sasDeliver;
+    r.observed =
+      d && d.sas !== "ok"
+        ? `sas ${d.sas ?? "?"}`
+        : d?.frameOffset !== null && d?.frameOffset !== undefined
+          ? `frame at ss_sp+${d.frameOffset}`
+          : outcomeWords(run);
+    r.predictions = samePrediction(c.expected ?? "?", c.because ?? "");
     return r;
   }
   if (c.kind === "syscalls") {

@@ -59,12 +59,14 @@ export interface FrameEdit {
  * without the permission), request the tile-data
  * permission and load tiles (`tiles`; `release` then releases them), request it only (`perm`),
  * run LDTILECFG (`cfg`) or a tile-data instruction (`touch`) without it; try sigaltstack sizes
- * before or after the request.
+ * before or after the request; deliver a signal on a sigaltstack of `sasDeliver` bytes.
  */
 export interface AmxSetup {
   mode: "none" | "tiles" | "release" | "perm" | "cfg" | "touch";
   sasBefore?: number;
   sasAfter?: number;
+  /** After the rest, a signal delivered with SA_ONSTACK on a page-aligned sigaltstack of this size. */
+  sasDeliver?: number;
   /** 64-byte tile configuration and the 8 KiB of tile data loaded by `tiles`/`release`. */
   tilecfg?: Uint8Array;
   tiles?: Uint8Array;

@@ -97,6 +97,7 @@ function amxLines(a: AmxSetup, shared: AmxSetup | undefined): string[] {
   const out = [`amx ${a.mode}`];
   if (a.sasBefore !== undefined) out.push(`amx-sas-before ${a.sasBefore}`);
   if (a.sasAfter !== undefined) out.push(`amx-sas-after ${a.sasAfter}`);
+  if (a.sasDeliver !== undefined) out.push(`amx-sas-deliver ${a.sasDeliver}`);
   if (a.tiles && !(sameBytes(a.tiles, shared?.tiles) && sameBytes(a.tilecfg, shared?.tilecfg)))
     out.push(...tileLines(a));
   return out;
@@ -147,6 +148,7 @@ const caseSchema = z.object({
   placed: z.object({ address: hexStr, readable: z.number().int().min(0), fpstate: hexBytes }).optional(),
   regs: z.object({ v: z.array(hexBytes).max(NVEC), k: z.array(hexStr).max(8), mxcsr: hexStr }).optional(),
   amx: z.object({ perm: sysResult, sasBefore: sysResult, sasAfter: sysResult }).optional(),
+  sasDeliver: z.object({ sas: sysResult, frameOffset: z.number().int().nullable() }).optional(),
   tiles: z.object({ cfg: hexBytes, data: hexBytes }).optional(),
 });
 
@@ -201,6 +203,12 @@ export interface CaseRun {
   regs?: RegImage;
   /** AMX setup results: the permission request and the sigaltstack calls (null: not made). */
   amx?: { perm: string | null; sasBefore: string | null; sasAfter: string | null };
+  /**
+   * A signal delivered on a sigaltstack (`amx-sas-deliver`): the sigaltstack() result and where
+   * the frame landed above ss_sp (null: not delivered). A frame that does not fit kills the
+   * child (SIGSEGV) before this is reported.
+   */
+  sasDeliver?: { sas: string | null; frameOffset: number | null };
   /** Tile configuration and data read back after sigreturn (zero when not configured). */
   tiles?: { cfg: Uint8Array; data: Uint8Array };
 }
@@ -362,6 +370,7 @@ function decodeCase(c: z.infer<typeof caseSchema>): CaseRun {
   }
   if (c.regs) run.regs = decodeRegs(c.regs);
   if (c.amx) run.amx = c.amx;
+  if (c.sasDeliver) run.sasDeliver = c.sasDeliver;
   if (c.tiles) run.tiles = { cfg: hexToBytes(c.tiles.cfg), data: hexToBytes(c.tiles.data) };
   return run;
 }

@@ -14,7 +14,15 @@ import { type KernelPolicies, type Policy, policiesForKernel, predict } from "..
 import type { Prediction } from "../sigreturn/types.ts";
 import { FP_XSTATE_MAGIC1 } from "../xsave/components.ts";
 import { computeLayout, type XsaveLayout } from "../xsave/layout.ts";
-import { AMX_CASE_IDS, amxCaseContextFor, amxProbeCases, analyzeAmxCase, isAmxCase } from "./amx.ts";
+import {
+  AMX_CASE_IDS,
+  amxCaseContextFor,
+  amxProbeCases,
+  analyzeAmxCase,
+  isAmxCase,
+  SIGALTSTACK_CASE_IDS,
+  sigaltstackProbeCases,
+} from "./amx.ts";
 import { type AnalyzeContext, analyzeCase, type CaseResult, type Verdict, verdict } from "./analyze.ts";
 import { CASE_IDS, caseContextFor, type ProbeCase, probeCases } from "./cases.ts";
 import { type Patterns, patterns } from "./patterns.ts";
@@ -65,7 +73,7 @@ export function parseCaseList(list: string | undefined): string[] | undefined {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-  const known = [...CASE_IDS, ...PKRU_CASE_IDS, ...AMX_CASE_IDS];
+  const known = [...CASE_IDS, ...PKRU_CASE_IDS, ...AMX_CASE_IDS, ...SIGALTSTACK_CASE_IDS];
   const unknown = ids.filter((id) => !known.includes(id));
   if (unknown.length || ids.length === 0) {
     throw new UsageError(
@@ -80,13 +88,18 @@ export function selectCases(all: ProbeCase[], ids: readonly string[] | undefined
   return ids ? all.filter((c) => ids.includes(c.id)) : all;
 }
 
-/** Every built-in case for a layout: the frame cases, the PKRU cases (pkru.ts), the AMX cases (amx.ts). */
+/**
+ * Every built-in case for a layout: the frame cases, the PKRU cases (pkru.ts), the AMX cases and
+ * the sigaltstack delivery cases (amx.ts).
+ */
 export function hostCases(profile: Profile, layout: XsaveLayout, isa?: Isa): ProbeCase[] {
   const ctx = caseContextFor(profile, layout, isa);
+  const amx = amxCaseContextFor(profile, layout, ctx.isa);
   return [
     ...probeCases(ctx),
     ...pkruProbeCases(layout, ctx.isa),
-    ...amxProbeCases(amxCaseContextFor(profile, layout, ctx.isa)),
+    ...amxProbeCases(amx),
+    ...sigaltstackProbeCases(amx),
   ];
 }
 

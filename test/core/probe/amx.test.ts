@@ -7,6 +7,9 @@ import {
   amxProbeCases,
   analyzeAmxCase,
   frameWords,
+  SIGALTSTACK_CASE_IDS,
+  sigaltstackProbeCases,
+  smallestFittingAltstack,
   tileConfig,
   tileLetters,
   tilePattern,
@@ -18,7 +21,7 @@ import { patterns } from "../../../src/core/probe/patterns.ts";
 import type { CaseRun } from "../../../src/core/probe/protocol.ts";
 import { isaOf, standardOffset } from "../../../src/core/probe/regions.ts";
 import { BUILTIN_PROFILES } from "../../../src/core/profiles/builtins.ts";
-import { minSigStkSz } from "../../../src/core/sigframe/stack.ts";
+import { altstackDelivery, minSigStkSz, sigaltstackMinimum } from "../../../src/core/sigframe/stack.ts";
 import { predict } from "../../../src/core/sigreturn/index.ts";
 import { XFEATURE } from "../../../src/core/xsave/components.ts";
 import { componentOf, computeLayout, type XsaveLayout } from "../../../src/core/xsave/layout.ts";
@@ -211,5 +214,88 @@ describe("AMX probe cases", () => {
     const bad = analyzeAmxCase(c, run(ctx.host.userSize, ctx.host.userFeatures, 0xe7n), actx);
     assert.ok(!matches(bad, "classic"));
     assert.match(bad.observed!, /no-tiles$/);
+  });
+});
+
+describe("signal frames on a sigaltstack", () => {
+  const actxOf = (l: XsaveLayout) => ({
+    layout: l,
+    isa: isaOf(l),
+    kBits: 64,
+    patterns: patterns(),
+    xsavec: true,
+    predict,
+  });
+  const run = (id: string, extra: Partial<CaseRun>): CaseRun => ({ id, outcome: "returned", ...extra });
+
+  test("without AMX: on every CPU with XSAVE, the smallest stack that holds the frame and one byte less", () => {
+    assert.ok(SIGALTSTACK_CASE_IDS.every((id) => !id.includes("amx") && !CASE_IDS.includes(id)));
+    for (const name of ["amd-zen5", "intel-icelake-server", "intel-haswell", "intel-sapphirerapids"]) {
+      const { ctx } = casesFor(name);
+      const cases = sigaltstackProbeCases(ctx);
+      assert.deepEqual(
+        cases.map((c) => c.id),
+        [...SIGALTSTACK_CASE_IDS],
+      );
+      const ext = ctx.host.userSize + 4;
+      const n = smallestFittingAltstack(ext);
+      // The page-aligned stack's smallest fit: n fits, n - 1 does not.
+      assert.ok(altstackDelivery(0x7f0000000000n, BigInt(n), ext).fits, name);
+      assert.ok(!altstackDelivery(0x7f0000000000n, BigInt(n - 1), ext).fits, name);
+      const [fits, over] = cases as [AmxProbeCase, AmxProbeCase];
+      assert.equal(fits.skip, undefined);
+      assert.match(fits.expected!, /^frame at ss_sp\+\d+$/);
+      if (n <= 2048) {
+        // Haswell's frame fits in MINSIGSTKSZ: no stack sigaltstack() takes is too small.
+        assert.equal(fits.amx.sasDeliver, 2048);
+        assert.match(over.skip ?? "", /fits in every sigaltstack/, name);
+        continue;
+      }
+      assert.equal(fits.amx.sasDeliver, n);
+      assert.equal(over.amx.sasDeliver, n - 1);
+      assert.equal(over.expected, "SIGSEGV");
+    }
+  });
+
+  test("the frame's offset above ss_sp is compared; a frame elsewhere, or a survived overflow, mismatches", () => {
+    const { ctx } = casesFor("amd-zen5");
+    const [fits, over] = sigaltstackProbeCases(ctx) as [AmxProbeCase, AmxProbeCase];
+    const room = altstackDelivery(0x1000n, BigInt(fits.amx.sasDeliver!), ctx.host.userSize + 4).room;
+    const actx = actxOf(ctx.host);
+    const good = analyzeAmxCase(fits, run(fits.id, { sasDeliver: { sas: "ok", frameOffset: room } }), actx);
+    assert.equal(good.observed, `frame at ss_sp+${room}`);
+    assert.ok(matches(good, "classic"));
+    const off = analyzeAmxCase(
+      fits,
+      run(fits.id, { sasDeliver: { sas: "ok", frameOffset: room + 64 } }),
+      actx,
+    );
+    assert.ok(!matches(off, "classic"));
+    const died = analyzeAmxCase(over, run(over.id, { outcome: "killed", signal: "SIGSEGV" }), actx);
+    assert.equal(died.observed, "SIGSEGV");
+    assert.ok(matches(died, "classic"));
+    const lived = analyzeAmxCase(over, run(over.id, { sasDeliver: { sas: "ok", frameOffset: 8 } }), actx);
+    assert.ok(!matches(lived, "classic"));
+  });
+
+  test("an AMX task: the smallest stack sigaltstack() takes holds the frame, one byte less is refused", () => {
+    const { ctx, cases } = casesFor("intel-sapphirerapids");
+    const fits = cases.find((c) => c.id === "amx-sigaltstack-frame-fits")!;
+    const refused = cases.find((c) => c.id === "amx-sigaltstack-frame-refused")!;
+    const min = sigaltstackMinimum(ctx.host, ctx.amxTask.userSize);
+    assert.equal(fits.amx.sasDeliver, min);
+    assert.equal(fits.amx.mode, "tiles");
+    assert.equal(refused.amx.sasDeliver, min - 1);
+    const room = altstackDelivery(0x1000n, BigInt(min), ctx.amxTask.userSize + 4).room;
+    assert.ok(room > 0);
+    assert.equal(fits.expected, `frame at ss_sp+${room}`);
+    assert.equal(refused.expected, "sas ENOMEM");
+    const r = analyzeAmxCase(
+      refused,
+      run(refused.id, { sasDeliver: { sas: "ENOMEM", frameOffset: null } }),
+      actxOf(ctx.host),
+    );
+    assert.equal(r.observed, "sas ENOMEM");
+    assert.ok(matches(r, "classic"));
   });
 });
