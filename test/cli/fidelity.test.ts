@@ -319,6 +319,8 @@ describe("check: glibc's XSAVE area and sigaltstacks after migration", () => {
       join(ckpt, "dump.log"),
       compelDumpLog(zen4, { vendor: "AuthenticAMD", family: 25, brand: "AMD EPYC 9654 96-Core Processor" }),
     );
+    const check = (...extra: string[]) =>
+      cli(["check", "--checkpoint", ckpt, "--to", "intel-sapphirerapids", "--policy", "classic", ...extra]);
     const tooSmall = (out: string) =>
       JSON.parse(out)
         .findings.filter((f: { code: string }) => f.code === "sigaltstack_too_small")
@@ -326,16 +328,7 @@ describe("check: glibc's XSAVE area and sigaltstacks after migration", () => {
 
     test("restored as a task without AMX: only the thread whose stack is tight", async () => {
       assert.ok(tight.size > 0n, "a size that holds Zen 4's frame but not Sapphire Rapids'");
-      const r = await cli([
-        "check",
-        "--checkpoint",
-        ckpt,
-        "--to",
-        "intel-sapphirerapids",
-        "--policy",
-        "classic",
-        "--json",
-      ]);
+      const r = await check("--json");
       assert.equal(r.code, 3, r.err);
       const j = JSON.parse(r.out);
       assert.equal(j.from.userSize, zen4.userSize, "A from the checkpoint's dump.log");
@@ -346,31 +339,13 @@ describe("check: glibc's XSAVE area and sigaltstacks after migration", () => {
         f[0].message,
         /^pid 900 thread 903: its sigaltstack 0x[0-9a-f]+\+\d+ holds .*overflowed sigaltstack/,
       );
-      const human = await cli([
-        "check",
-        "--checkpoint",
-        ckpt,
-        "--to",
-        "intel-sapphirerapids",
-        "--policy",
-        "classic",
-      ]);
+      const human = await check();
       assert.match(human.out, /sigaltstack_too_small .*pid 900 thread 903: its sigaltstack/);
       assert.doesNotMatch(human.out, /thread 90[012]: its sigaltstack/);
     });
 
     test("restored as an AMX task (--amx): SIGSTKSZ and the tight stack cannot coexist with the permission", async () => {
-      const r = await cli([
-        "check",
-        "--checkpoint",
-        ckpt,
-        "--to",
-        "intel-sapphirerapids",
-        "--amx",
-        "--policy",
-        "classic",
-        "--json",
-      ]);
+      const r = await check("--amx", "--json");
       const f: { message: string; severity: string }[] = tooSmall(r.out);
       const of = (tid: number) => f.filter((x) => x.message.startsWith(`pid 900 thread ${tid}:`));
       for (const tid of [902, 903]) {
