@@ -6,7 +6,7 @@
 // network. A command that fails still leaves what it compiled. scripts/build-cli.mjs runs this after
 // each bundle build, without NODE_OPTIONS (other V8 flags would make V8 reject the cache later).
 "use strict";
-const { mkdtempSync, rmSync, writeFileSync } = require("node:fs");
+const { mkdtempSync, readFileSync, rmSync, writeFileSync } = require("node:fs");
 const { tmpdir } = require("node:os");
 const { join } = require("node:path");
 const { BundleLoader } = require("../bin/bundle-loader.js");
@@ -28,7 +28,9 @@ function criuImage(typeMagic, payloads) {
 
 async function main() {
   const loader = new BundleLoader(bundle, { useCache: false });
-  const { run, memoryIo } = loader.load(join(bundle, "train.js"));
+  const { run, memoryIo, SUPPORTED_IMAGE_TYPES, IMAGE_MAGICS, INVENTORY_MAGIC } = loader.load(
+    join(bundle, "train.js"),
+  );
   // The command entry: compiled, not run (it would run the CLI on this process's arguments).
   loader.compile(join(bundle, "sigframe.js"));
   const dir = mkdtempSync(join(tmpdir(), "sigframe-train-"));
@@ -55,6 +57,23 @@ async function main() {
       ["scan", frame, "--all", "--json"],
       ["check", "--from", "intel-icelake-server", "--to", "amd-zen5", "--kernel", "6.18.44"],
     ];
+    for (const argv of commands.splice(0)) await run(argv, memoryIo());
+    // A raw memory image with the frame built above in it, scanned as people do (text and JSON).
+    const raw = join(dir, "raw.img");
+    writeFileSync(raw, Buffer.concat([Buffer.alloc(1 << 16), readFileSync(frame), Buffer.alloc(1 << 16)]));
+    commands.push(
+      ["scan", raw, "--base", "0x7f0000000000"],
+      ["scan", raw, "--base", "0x7f0000000000", "--json"],
+    );
+    // Every image type criu show decodes, as an image without entries: each loads its schemas.
+    for (const type of SUPPORTED_IMAGE_TYPES) {
+      const img = join(dir, `${type.toLowerCase()}.img`);
+      const head = type === "INVENTORY" ? [INVENTORY_MAGIC] : [0x54564319, IMAGE_MAGICS[type]];
+      const b = Buffer.alloc(4 * head.length);
+      for (let i = 0; i < head.length; i++) b.writeUInt32LE(head[i], 4 * i);
+      writeFileSync(img, b);
+      commands.push(["criu", "show", img, "--json"]);
+    }
     for (const argv of commands) await run(argv, memoryIo());
   } finally {
     rmSync(dir, { recursive: true, force: true });
