@@ -105,7 +105,7 @@ try {
     },
     {
       name: "scan 256 MiB raw ≤ 1.0× grep -c -aF",
-      is: (r: ProcessRatio) => r.name.startsWith("sigframe scan ("),
+      is: (r: ProcessRatio) => r.name.startsWith("sigframe scan (256"),
     },
   ];
   for (const g of groups) {
