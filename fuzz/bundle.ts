@@ -3,7 +3,7 @@
  * inlined): no TypeScript loader and no module resolution per execution, as the shipped CLI
  * bundle runs. Built into node_modules/.cache when a campaign starts (about a second).
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { REPO_ROOT } from "./families.ts";
@@ -11,6 +11,7 @@ import { REPO_ROOT } from "./families.ts";
 export async function buildWorkerBundle(): Promise<string> {
   const dir = join(REPO_ROOT, "node_modules", ".cache", "sigframe-fuzz");
   mkdirSync(dir, { recursive: true });
+  sweepStale(dir, /^worker-(\d+)\.mjs$/);
   const outfile = join(dir, `worker-${process.pid}.mjs`);
   process.once("exit", () => rmSync(outfile, { force: true }));
   await build({
@@ -30,4 +31,34 @@ export async function buildWorkerBundle(): Promise<string> {
     logLevel: "warning",
   });
   return outfile;
+}
+
+/**
+ * Removes the entries of `dir` whose name (`pattern`'s first group) gives the pid of a process that
+ * is gone: a campaign that was killed could not remove its bundle or scratch folder itself.
+ */
+export function sweepStale(dir: string, pattern: RegExp): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    const pid = Number(pattern.exec(n)?.[1]);
+    if (!pid || pid === process.pid || alive(pid)) continue;
+    rmSync(join(dir, n), { recursive: true, force: true });
+    removed.push(n);
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

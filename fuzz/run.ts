@@ -31,7 +31,7 @@ import {
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Worker } from "node:worker_threads";
-import { buildWorkerBundle } from "./bundle.ts";
+import { buildWorkerBundle, sweepStale } from "./bundle.ts";
 import { type Budgets, ERROR_LINE, OUTCOMES, type OutcomeKind } from "./engine.ts";
 import { FAMILIES, familyByName } from "./families.ts";
 import { decodeCase, SAB, SAB_BYTES } from "./shared.ts";
@@ -255,8 +255,11 @@ export async function runFamily(family: string, o: CampaignOptions): Promise<Fam
   return result;
 }
 
+/** A campaign's scratch folder: `sigframe-fuzz-<pid>-<family>`. */
+export const SCRATCH_NAME = /^sigframe-fuzz-(\d+)-/;
+
 /** Where cases are written: tmpfs when there is one (every execution writes its input). */
-function scratchRoot(): string {
+export function scratchRoot(): string {
   try {
     if (statSync("/dev/shm").isDirectory()) {
       accessSync("/dev/shm", constants.W_OK);
@@ -273,6 +276,7 @@ function progressLine(r: FamilyResult, seconds: number): string {
 
 /** Runs the campaign over the chosen families, `jobs` at a time. */
 export async function runCampaign(o: CampaignOptions): Promise<FamilyResult[]> {
+  sweepStale(scratchRoot(), SCRATCH_NAME);
   const results: FamilyResult[] = [];
   const queue = [...o.families];
   const lanes = Array.from({ length: Math.max(1, o.jobs) }, async () => {

@@ -6,14 +6,16 @@
  * with the running case recovered from shared memory.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { gunzipSync } from "node:zlib";
+import { sweepStale } from "../../fuzz/bundle.ts";
 import { Runner } from "../../fuzz/engine.ts";
 import { FAMILIES, familyByName } from "../../fuzz/families.ts";
-import { type CampaignOptions, runCampaign, runFamily, summaryTable } from "../../fuzz/run.ts";
+import { type CampaignOptions, runCampaign, runFamily, SCRATCH_NAME, summaryTable } from "../../fuzz/run.ts";
 
 /** Executions per family in CI: a few seconds in all, the same inputs every run. */
 const CI_EXECS = Number(process.env.SIGFRAME_FUZZ_CI_EXECS ?? 300);
@@ -143,6 +145,22 @@ describe("the engine", () => {
       r.close();
     }
   });
+});
+
+test("a killed campaign's scratch folder is removed by the next one; a live one's is kept", () => {
+  const root = mkdtempSync(join(tmpdir(), "sigframe-fuzz-sweep-"));
+  try {
+    // A process that has exited: its pid names nothing alive.
+    const gone = spawnSync(process.execPath, ["-e", "0"]).pid;
+    assert.ok(gone);
+    for (const pid of [gone, process.pid])
+      mkdirSync(join(root, `sigframe-fuzz-${pid}-frame`, "s0"), { recursive: true });
+    mkdirSync(join(root, "unrelated-1"));
+    assert.deepEqual(sweepStale(root, SCRATCH_NAME), [`sigframe-fuzz-${gone}-frame`]);
+    assert.deepEqual(readdirSync(root).sort(), [`sigframe-fuzz-${process.pid}-frame`, "unrelated-1"].sort());
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 describe("the watchdog", () => {
