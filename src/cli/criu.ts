@@ -21,8 +21,9 @@ import {
   threadState,
   zmmRegister,
 } from "../core/criu/thread.ts";
-import { isSigframeError, UsageError } from "../core/errors.ts";
+import { InvalidDataError, isSigframeError, UsageError } from "../core/errors.ts";
 import { bitsOf, bytesToHex, hex, toJson } from "../core/hex.ts";
+import { decodeText } from "../core/text.ts";
 import { componentNames } from "../core/xsave/components.ts";
 import { readInput } from "../node/files.ts";
 import type { CliContext } from "./context.ts";
@@ -70,6 +71,10 @@ export function register(program: Command, ctx: CliContext): void {
             ? toJson(listingJson(path, shown.listing))
             : renderListing(ctx, path, shown.listing, describeContainer),
         );
+        return;
+      }
+      if (!looksLikeCriuImage(shown.bytes) && (await isMetadata(shown.name))) {
+        ctx.out(metadataText(shown.name, shown.bytes, flags.json === true));
         return;
       }
       const img = await decodeImage(shown.bytes, shown.name);
@@ -130,6 +135,27 @@ async function showInput(path: string, member: string | undefined): Promise<Show
   }
   const f = readInput(path, MAX_SHOW_INPUT);
   return { name: f.name, bytes: f.bytes };
+}
+
+/**
+ * A container engine's metadata file beside the images (config.dump, spec.dump, dump.log, …):
+ * shown as the text it is; JSON metadata pretty-printed with --json.
+ */
+async function isMetadata(name: string): Promise<boolean> {
+  const { METADATA_FILES } = await import("../core/archive/checkpoint.ts");
+  return METADATA_FILES.has(name.split(/[/:]/).pop() ?? "");
+}
+
+function metadataText(name: string, bytes: Uint8Array, json: boolean): string {
+  const text = decodeText(bytes);
+  if (!json) return text.endsWith("\n") ? text : `${text}\n`;
+  try {
+    return toJson(JSON.parse(text));
+  } catch {
+    throw new InvalidDataError("container metadata that is not JSON: drop --json to see its text", {
+      input: name,
+    });
+  }
 }
 
 /** A regular file that starts with a CRIU image's magic. */

@@ -13,6 +13,7 @@ import { after, describe, test } from "node:test";
 import { memoryIo } from "../../src/cli/context.ts";
 import { run } from "../../src/cli/main.ts";
 import { builtinProfile } from "../../src/core/profiles/detect.ts";
+import { decodeText } from "../../src/core/text.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
 import { compelDumpLog, criuImages } from "../helpers/criu-checkpoint.ts";
 import { elfCore, simulate } from "../helpers/process-core.ts";
@@ -377,6 +378,31 @@ describe("criu show on a checkpoint: its members, and one image of it", () => {
       assert.equal(r.code, 0, `${argv.join(" ")}: ${r.err}`);
       assert.equal(r.out, want.out);
     }
+  });
+
+  test("a metadata member (config.dump, dump.log) is shown as its text; --json pretty-prints JSON metadata", async () => {
+    const config = JSON.parse(decodeText(web.members.find(([n]) => n === "config.dump")![1]));
+    for (const argv of [
+      [`${archive}:config.dump`],
+      [archive, "--member", "config.dump"],
+      [dir, "--member", "config.dump"],
+    ]) {
+      const r = await sf("criu", "show", ...argv);
+      assert.equal(r.code, 0, `${argv.join(" ")}: ${r.err}`);
+      assert.deepEqual(JSON.parse(r.out), config);
+      const j = await sf("criu", "show", ...argv, "--json");
+      assert.equal(j.out, `${JSON.stringify(config, null, 2)}\n`);
+    }
+    const log = await sf("criu", "show", `${archive}:dump.log`);
+    assert.equal(log.code, 0, log.err);
+    assert.match(log.out, /xfeatures_mask/);
+    const asJson = await sf("criu", "show", `${archive}:dump.log`, "--json");
+    assert.equal(asJson.code, 2);
+    assert.equal(asJson.out, "");
+    assert.match(
+      asJson.err,
+      /^sigframe: .*dump\.log: container metadata that is not JSON: drop --json to see its text\n$/,
+    );
   });
 
   test("a pod: members inside the container archives; an ambiguous name, a pages file, a missing one", async () => {
