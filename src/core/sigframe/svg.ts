@@ -5,7 +5,7 @@
  */
 import { hex } from "../hex.ts";
 import { FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2 } from "../xsave/components.ts";
-import { COMPONENT_COLORS, esc, labelX } from "../xsave/svg.ts";
+import { COMPONENT_COLORS, esc, type LegendItem, labelX, legend, offsetAxis } from "../xsave/svg.ts";
 import type { Fpstate } from "./fpstate.ts";
 
 const MAX_SPAN = 1 << 16;
@@ -38,7 +38,26 @@ export function fpstateSvg(fp: Fpstate, title: string, findingTexts: readonly st
   const X = (off: number) => left + Math.min(off, span) * scale;
   const W = (size: number) => Math.max(1, Math.min(size, span) * scale);
   const lines = Math.max(1, findings.length);
-  const h = top + barH + 70 + 16 * (3 + lines);
+  const items: LegendItem[] = [
+    { label: "0 x87", fill: COMPONENT_COLORS.x87! },
+    { label: "1 SSE", fill: COMPONENT_COLORS.SSE! },
+    { label: "reserved 416..463", fill: "#e9ecef" },
+    { label: "_fpx_sw_bytes 464..511", fill: "#ffd166" },
+  ];
+  if (fp.header) items.push({ label: "XSAVE header 512..575", fill: "#dee2e6" });
+  for (const c of fp.components)
+    items.push({ label: `${c.bit} ${c.name}`, fill: COMPONENT_COLORS[c.name] ?? "#999999" });
+  if (fp.components.length)
+    items.push({ label: "init (XSTATE_BV clear)", fill: "#6c757d", style: "outline" });
+  if (xsave) {
+    items.push({ label: "magic2 at xstate_size", fill: "#d00000", style: "mark" });
+    if (fp.sw.extendedSize <= span && fp.sw.extendedSize !== fp.sw.xstateSize + 4)
+      items.push({ label: "extended_size", fill: "#7209b7", style: "line" });
+  }
+  const factsY = top + barH + 86;
+  const legendTop = factsY + 20 + 16 * lines + 14;
+  const key = legend(items, left, legendTop, width);
+  const h = legendTop + key.height + 4;
   const p: string[] = [];
   p.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${h}" viewBox="0 0 ${width} ${h}" font-family="monospace" font-size="11">`,
@@ -107,7 +126,8 @@ export function fpstateSvg(fp: Fpstate, title: string, findingTexts: readonly st
       );
     }
   }
-  let y = top + barH + 50;
+  p.push(...offsetAxis(left, scale, span, top + barH + 36, "byte offset in the FPU area (fpstate)"));
+  let y = factsY;
   const facts = xsave
     ? `xstate_size ${fp.sw.xstateSize}   extended_size ${fp.sw.extendedSize}   xfeatures ${hex(fp.sw.xfeatures)}   xstate_bv ${hex(fp.header!.xstateBv)}   xcomp_bv ${hex(fp.header!.xcompBv)}`
     : `magic1 ${hex(fp.sw.magic1)}: a legacy FXSAVE image (x87/SSE only)`;
@@ -119,6 +139,7 @@ export function fpstateSvg(fp: Fpstate, title: string, findingTexts: readonly st
     p.push(`<text x="${left}" y="${y}" fill="#bc4749">${esc(f)}</text>`);
     y += 16;
   }
+  p.push(...key.svg);
   p.push("</svg>");
   return `${p.join("\n")}\n`;
 }
