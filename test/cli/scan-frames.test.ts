@@ -4,6 +4,7 @@
  * On processes made in the test (known register values), on any CPU.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +12,9 @@ import { after, describe, test } from "node:test";
 import { builtinProfile } from "../../src/core/profiles/detect.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
 import { sf } from "../helpers/cli.ts";
+import { criuImages } from "../helpers/criu-checkpoint.ts";
 import { elfCore, simulate } from "../helpers/process-core.ts";
+import { tarOf } from "../helpers/tar.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sigframe-scan-frames-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -163,5 +166,51 @@ describe("scan --save-frames DIR", () => {
     assert.match(r.err, /a-file: exists and is not a directory/);
     assert.equal(readFileSync(f, "utf8"), "x");
     assert.ok(!existsSync(join(dir, "bad.core.frames")));
+  });
+});
+
+describe("streamed inputs keep each frame from pretcode", () => {
+  test("a checkpoint archive and a zstd core: the same frame files, and the same state, as the plain core", async () => {
+    const l = computeLayout(builtinProfile("amd-zen4"));
+    const p = simulate(
+      l,
+      [{ tid: 44, sp: TOP - 0x800n, signals: [{ signo: 10, regs: { zmm3: ZMM3, k2: "0xabcd01" } }] }],
+      [{ start: STACK, size: 0x22000 }],
+    );
+    const plain = join(dir, "streamed.core");
+    const coreBytes = elfCore(p, { mainStack: TOP - 0x100n });
+    writeFileSync(plain, coreBytes);
+    const archive = join(dir, "streamed.tar");
+    writeFileSync(
+      archive,
+      tarOf(
+        [...criuImages(p, { mainStack: TOP - 0x100n })].map(([n, b]): [string, Uint8Array] => [
+          `checkpoint/${n}`,
+          b,
+        ]),
+      ),
+    );
+    const inputs = [plain, archive];
+    const z = spawnSync("zstd", ["-q", "-c"], { input: coreBytes, maxBuffer: 1 << 26 });
+    if (z.status === 0 && !z.error) {
+      writeFileSync(join(dir, "streamed.core.zst"), z.stdout);
+      inputs.push(join(dir, "streamed.core.zst"));
+    }
+    const saved: Buffer[] = [];
+    for (const input of inputs) {
+      const out = join(dir, `saved-${inputs.indexOf(input)}`);
+      const r = await sf("scan", input, "--save-frames", out, "--json");
+      assert.equal(r.code, 0, r.err);
+      const doc = JSON.parse(r.out);
+      assert.deepEqual(
+        doc.saved.frames.map((f: { file: string }) => f.file),
+        ["t44-d1-SIGUSR1.frame"],
+        input,
+      );
+      assert.equal(doc.frames[0].state.vectors.zmm3, ZMM3, input);
+      assert.equal(doc.frames[0].state.opmask.k2, "0xabcd01", input);
+      saved.push(readFileSync(join(out, "t44-d1-SIGUSR1.frame")));
+    }
+    for (const b of saved.slice(1)) assert.deepEqual(b, saved[0]);
   });
 });

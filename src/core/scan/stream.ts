@@ -502,17 +502,22 @@ export class StreamScanner implements FrameReader {
       this.snapshotsDropped++;
       return;
     }
-    this.snapshots.set(e.frame.fpstate, bytes);
+    this.snapshots.set(e.frame.frame, bytes);
     this.snapshotBytes += bytes.length;
   }
 
-  /** The bytes `check` takes of a found frame (scan/cases.ts foundFrameCase reads the same). */
+  /**
+   * The bytes kept of a found frame: from pretcode (the frame address: `scan --save-frames` and
+   * the frame's decoded state read from there) to what `check` takes past fpstate
+   * (scan/cases.ts foundFrameCase reads the same). The rt_sigframe below fpstate is within BEHIND.
+   */
   private frameBytes(f: KernelFrame, reader: FrameReader): Uint8Array | undefined {
     const ext = f.sw.extendedSize;
+    const head = Number(f.fpstate - f.frame);
     const region = this.regions.find((r) => f.frame >= r.start && f.frame < r.end);
     const mapped = region ? Number(region.end - f.fpstate) : ext;
     const want = Math.max(ext, Math.min(mapped, FRAME_BYTES_TAKEN));
-    return reader.read(f.fpstate, want) ?? reader.read(f.fpstate, ext);
+    return reader.read(f.frame, head + want) ?? reader.read(f.frame, head + ext);
   }
 
   /** FrameReader over the window: bytes at [addr, addr+len) if present and still held. */
