@@ -214,3 +214,42 @@ describe("streamed inputs keep each frame from pretcode", () => {
     for (const b of saved.slice(1)) assert.deepEqual(b, saved[0]);
   });
 });
+
+describe("a handler installed without SA_SIGINFO (signal())", () => {
+  test("its frame is live with the signal unknown, and check --core evaluates it", async () => {
+    // x64_setup_rt_frame() copies siginfo only for SA_SIGINFO: the slot keeps what the stack held.
+    const p = simulate(
+      computeLayout(builtinProfile("amd-zen4")),
+      [{ tid: 66, sp: TOP - 0x800n, signals: [{ signo: 10, noSiginfo: true, regs: { k2: "0x9" } }] }],
+      [{ start: STACK, size: 0x22000 }],
+    );
+    const path = join(dir, "nosiginfo.core");
+    writeFileSync(path, elfCore(p, { mainStack: TOP - 0x100n }));
+    const r = await sf("scan", path, "--json");
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out);
+    assert.equal(j.summary.liveFrames, 1);
+    assert.equal(j.frames[0].confidence, "high");
+    assert.equal(j.frames[0].signalName, "unknown");
+    assert.equal(j.frames[0].state.opmask.k2, "0x9");
+    assert.match(j.notes.join(" "), /only for SA_SIGINFO handlers/);
+    const c = await sf(
+      "check",
+      "--core",
+      path,
+      "--to",
+      "intel-icelake-server",
+      "--policy",
+      "classic",
+      "--json",
+    );
+    assert.equal(c.code, 3, c.err);
+    const doc = JSON.parse(c.out);
+    assert.ok(
+      doc.findings.some(
+        (f: { code: string; frames?: string[] }) => f.code === "component_misplaced" && f.frames?.length,
+      ),
+      c.out,
+    );
+  });
+});

@@ -39,6 +39,8 @@ export interface Signal {
   regs?: Record<string, string>;
   /** The frame was written by a kernel on another layout (a process migrated while in its handler). */
   layout?: XsaveLayout;
+  /** The handler was installed without SA_SIGINFO (signal()): the kernel leaves siginfo unwritten. */
+  noSiginfo?: boolean;
 }
 
 export interface SimThread {
@@ -138,9 +140,13 @@ export function simulate(
         rip: `0x${rip.toString(16)}`,
         eflags: "0x246",
         pretcode: `0x${RESTORER.toString(16)}`,
-        si_signo: String(s.signo),
-        si_code: "0xfffffffa", // SI_TKILL
-        sifields: `0x${BigInt(pid).toString(16)}`, // si_pid
+        ...(s.noSiginfo
+          ? {}
+          : {
+              si_signo: String(s.signo),
+              si_code: "0xfffffffa", // SI_TKILL
+              sifields: `0x${BigInt(pid).toString(16)}`, // si_pid
+            }),
       };
       if (as) {
         state.ss_sp = `0x${as.sp.toString(16)}`;

@@ -293,8 +293,9 @@ function checkContents(f: KernelFrame, ctx: ExamineContext): void {
   const fl = sc.eflags;
   if ((fl & 0x202n) !== 0x202n || (fl & 0x3000n) !== 0n || (fl & 0x20000n) !== 0n || fl >> 22n !== 0n)
     p.push(`eflags ${h(fl)} is not a user-mode value (IF and bit 1 set, IOPL 0, no VM)`);
-  const si = f.siginfoFields;
-  if (si.signo < 1 || si.signo > 64) p.push(`siginfo.si_signo ${si.signo} is not a signal number`);
+  // No check of siginfo: the kernel writes it only for an SA_SIGINFO handler (x64_setup_rt_frame()
+  // in arch/x86/kernel/signal_64.c); a handler installed with signal() leaves that slot as the
+  // stack had it. Such a frame's signal is unknown (siginfoSignal()).
   for (const [what, a] of [
     ["rip", sc.rip],
     ["rsp", sc.rsp],

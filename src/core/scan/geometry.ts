@@ -175,7 +175,18 @@ const SIGNAMES: Record<number, string> = {
   31: "SIGSYS",
 };
 
+/**
+ * The signal a frame's siginfo states, or 0 where its si_signo is no signal number: the kernel
+ * fills siginfo only for SA_SIGINFO handlers (arch/x86/kernel/signal_64.c), so the slot of a
+ * signal() handler's frame holds whatever the stack held.
+ */
+export function siginfoSignal(signo: number): number {
+  return signo >= 1 && signo <= 64 ? signo : 0;
+}
+
+/** The name of a signal number; 0: not recorded in the frame. */
 export function signalName(n: number): string {
+  if (n === 0) return "unknown";
   if (SIGNAMES[n]) return SIGNAMES[n];
   if (n >= 34 && n <= 64) return n === 34 ? "SIGRTMIN" : `SIGRTMIN+${n - 34}`;
   return `signal ${n}`;

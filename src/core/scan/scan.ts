@@ -18,7 +18,7 @@
  */
 import type { MemoryImage, MemoryRegion } from "../memory.ts";
 import { type ExamineContext, type Examined, examine, type KernelFrame, type Rejected } from "./candidate.ts";
-import { SS_DISABLE, signalName } from "./geometry.ts";
+import { SS_DISABLE, siginfoSignal, signalName } from "./geometry.ts";
 import { findMagic1, firstAligned } from "./magic.ts";
 
 /** A thread as the image describes it. */
@@ -346,8 +346,8 @@ export function resolveScan(
       confidence: f.problems.length === 0 && t ? "high" : "low",
       reasons: [...f.problems],
       onAltstack: Boolean(onAltstack),
-      signal: f.siginfoFields.signo,
-      signalName: signalName(f.siginfoFields.signo),
+      signal: siginfoSignal(f.siginfoFields.signo),
+      signalName: signalName(siginfoSignal(f.siginfoFields.signo)),
     };
     if (t) ff.thread = t.tid === undefined ? { index: t.index } : { index: t.index, tid: t.tid };
     const r = findRegion(regions, f.frame);
@@ -383,6 +383,11 @@ export function resolveScan(
   }
 
   const live = reports.flatMap((r) => r.frames);
+  const unknown = live.filter((f) => f.signal === 0).length;
+  if (unknown)
+    notes.push(
+      `${unknown} live frame${unknown === 1 ? " has" : "s have"} no siginfo (si_signo not a signal number): the kernel writes siginfo only for SA_SIGINFO handlers, so the signal is unknown`,
+    );
   return {
     frames: [...live, ...unchained],
     framesTotal,

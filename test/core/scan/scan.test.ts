@@ -235,7 +235,6 @@ describe("examine: each structural check rejects", fixtures, () => {
     ],
     ["eflags", (b) => at(b, frameAddr + 48n + 136n)(0x3202, true), /eflags/],
     ["uc_flags", (b) => at(b, frameAddr + 8n)(0x6, true), /uc_flags/],
-    ["si_signo", (b) => at(b, frameAddr + 312n)(0, true), /si_signo/],
   ];
   for (const [what, mutate, re] of problems) {
     test(`${what}: still a frame, with a problem that keeps it low`, () => {
@@ -248,6 +247,19 @@ describe("examine: each structural check rejects", fixtures, () => {
       assert.ok(p!.result.frames.every((x) => x.confidence === "low"));
     });
   }
+
+  test("si_signo 0 (a handler without SA_SIGINFO: the kernel leaves siginfo unwritten): still live, signal unknown", () => {
+    const b = fresh();
+    at(b, frameAddr + 312n)(0, true);
+    const e = examine(mem(b), big(f.magic1_addr));
+    assert.equal(e.kind, "frame");
+    if (e.kind === "frame") assert.doesNotMatch(e.frame.problems.join(" | "), /si_signo/);
+    const [p] = scanTarget(rawTarget(bytesSource(b), base, "x", { sp: base }));
+    const [x] = p!.result.frames;
+    assert.equal(x?.signal, 0);
+    assert.equal(x?.signalName, "unknown");
+    assert.doesNotMatch(x!.reasons.join(" | "), /si_signo/);
+  });
 
   test("any byte flipped in the checked fields never leaves a high frame with wrong fields", () => {
     const checked = [
