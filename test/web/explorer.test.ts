@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -14,6 +14,7 @@ import { type RunningServer, startServer } from "../../src/cli/serve.ts";
 import { builtinProfile } from "../../src/core/profiles/detect.ts";
 import { buildFrame, emptyState, setRegister } from "../../src/core/sigframe/index.ts";
 import { computeLayout } from "../../src/core/xsave/layout.ts";
+import { builtinList } from "../../web/src/model.ts";
 import { compelDumpLog, criuImages } from "../helpers/criu-checkpoint.ts";
 import { elfCore, simulate } from "../helpers/process-core.ts";
 import { FIXTURES, needs, REPO_ROOT } from "../helpers/shared.ts";
@@ -61,6 +62,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await srv?.close();
+  if (files) rmSync(files, { recursive: true, force: true });
 });
 
 async function tab(name: string): Promise<void> {
@@ -106,6 +108,15 @@ test("layout view: OPMASK offset and user_size as the core computes them", skip,
       l.components.map((c) => [c.name, c.supervisor ? "-" : String(c.offset)]),
     );
     assert.equal(await view.locator("svg.bytemap").count(), 1);
+    // The byte map explains its colours and has an offset axis reaching user_size.
+    const legend = await view.locator("svg.bytemap .legend .legend-item").allTextContents();
+    for (const c of l.components.filter((x) => x.enabled && x.size > 0))
+      assert.ok(legend.includes(`${c.bit} ${c.name}`), `${c.name} in ${legend.join(", ")}`);
+    const ticks = (await view
+      .locator("svg.bytemap .axis .tick")
+      .evaluateAll((ts) => ts.map((t) => Number(t.getAttribute("data-offset"))))) as number[];
+    assert.ok(ticks.length >= 4 && ticks[0] === 0, ticks.join());
+    assert.ok(Math.max(...ticks) + (ticks[1]! - ticks[0]!) > l.userSize, ticks.join());
     seen[name] = shown;
   }
   // The two vendors place AVX-512 state differently; the page must show that.
@@ -213,6 +224,14 @@ test("a file that is not a profile: the CLI's error line, and the page stays usa
 test("inspect view: fields, highlighted bytes and the prediction per policy", skip, async () => {
   await tab("Inspect frame");
   const view = panel("Inspect frame");
+  // Before any file: not blank, a sample frame decoded as the CLI decodes it, and saying so.
+  assert.match((await view.getByTestId("inspect-origin").textContent()) ?? "", /No file opened yet/);
+  const sampleRows = await view.locator('[data-testid="field-table"] tbody tr').count();
+  assert.ok(sampleRows > 20, `${sampleRows} rows`);
+  assert.equal(
+    await view.locator('tr[data-path="fpstate/sw_bytes/xstate_size"] td.value').textContent(),
+    `0x${computeLayout(builtinProfile("intel-icelake-server")).userSize.toString(16)}`,
+  );
   const st = emptyState();
   setRegister(st, "xmm3", 0xdeadbeefn);
   const frame = buildFrame({
@@ -324,7 +343,14 @@ function zen4Process() {
     ["config.dump", enc(JSON.stringify({ id: "c0ffee", name: "web", createdTime: "2026-12-01T10:00:00Z" }))],
     ["spec.dump", enc(JSON.stringify({ annotations: { "io.container.manager": "libpod" } }))],
   ];
-  return { archive: tarOf(members), core: elfCore(p, { mainStack: STACK + 0x20f00n }) };
+  return { archive: tarOf(members), core: elfCore(p, { mainStack: STACK + 0x20f00n }), members };
+}
+
+/** The archive's members as an image folder (images and dump.log side by side), as `criu dump -D` leaves it. */
+function writeFolder(dir: string, members: [string, Uint8Array][]): string {
+  mkdirSync(dir, { recursive: true });
+  for (const [n, b] of members) writeFileSync(join(dir, n.replace(/^checkpoint\//, "")), b);
+  return dir;
 }
 
 function zstd(bytes: Uint8Array): Uint8Array | undefined {
@@ -405,6 +431,185 @@ test(
     await view.getByTestId("check-image").filter({ hasText: "none" }).waitFor();
   },
 );
+
+test(
+  "profile pickers show the whole name of the chosen profile (the longest built-in too)",
+  skip,
+  async () => {
+    const longest = builtinList().reduce((a, b) =>
+      `${a.name} — ${a.title}`.length >= `${b.name} — ${b.title}`.length ? a : b,
+    );
+    for (const [name, label] of [
+      ["Layout", "CPU profile"],
+      ["Diff", "B"],
+      ["Check migration", "To (destination host)"],
+      ["Inspect frame", "Receiving CPU (--cpu)"],
+    ] as const) {
+      await tab(name);
+      const select = panel(name).getByLabel(label, { exact: true });
+      await select.selectOption(longest.name);
+      // The chosen option's text, in the select's own font, fits inside the box beside its arrow.
+      const id = await select.getAttribute("id");
+      const fit = (await page.evaluate(`(() => {
+      const sel = document.getElementById(${JSON.stringify(id)});
+      const cs = getComputedStyle(sel);
+      const ctx = document.createElement("canvas").getContext("2d");
+      ctx.font = [cs.fontStyle, cs.fontWeight, cs.fontSize, cs.fontFamily].join(" ");
+      const text = sel.selectedOptions[0].textContent;
+      const room = sel.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 16;
+      return { text, need: ctx.measureText(text).width, room, title: sel.title };
+    })()`)) as { text: string; need: number; room: number; title: string };
+      assert.ok(fit.need <= fit.room, `${name}: "${fit.text}" needs ${fit.need}px, has ${fit.room}px`);
+      assert.equal(fit.title, fit.text);
+    }
+    await tab("Layout");
+    await page.screenshot({ path: join(SHOTS, "web-layout-longest.png"), fullPage: false });
+  },
+);
+
+test(
+  "scan view: a core, a checkpoint archive and an image folder, each frame as 'sigframe scan' lists it; Inspect opens a frame as --save-frames writes it",
+  skip,
+  async () => {
+    const { archive, core, members } = zen4Process();
+    writeFileSync(join(files, "scan.core"), core);
+    writeFileSync(join(files, "scan.tar"), archive);
+    const folder = writeFolder(join(files, "scan-images"), members);
+    await tab("Scan");
+    const view = panel("Scan");
+    for (const [name, open] of [
+      [
+        "scan.core",
+        () => view.getByLabel("Open checkpoint or core…").setInputFiles(join(files, "scan.core")),
+      ],
+      ["scan.tar", () => view.getByLabel("Open checkpoint or core…").setInputFiles(join(files, "scan.tar"))],
+      ["scan-images", () => view.getByLabel("Open image folder…").setInputFiles(folder)],
+    ] as const) {
+      await open();
+      await view
+        .getByTestId("scan-summary")
+        .filter({ hasText: `${name}: ` })
+        .waitFor();
+      const cli = await sfIn(files, ["scan", name, "--json"]);
+      assert.equal(cli.code, 0, cli.err);
+      const doc = JSON.parse(cli.out);
+      const rows = await view
+        .locator('[data-testid="scan-frames"] tbody tr')
+        .evaluateAll((trs) =>
+          trs.map((tr) => [
+            tr.getAttribute("data-ucontext"),
+            tr.querySelector('[data-col="depth"]')?.textContent,
+            tr.querySelector('[data-col="signal"]')?.textContent,
+            Number(tr.querySelector('[data-col="xstate_size"]')?.textContent),
+            tr.querySelector('[data-col="confidence"]')?.textContent?.split(" ")[0],
+          ]),
+        );
+      assert.deepEqual(
+        rows,
+        doc.frames.map(
+          (f: {
+            ucontext: string;
+            depth: number | null;
+            signalName: string;
+            xstateSize: number;
+            confidence: string;
+          }) => [
+            f.ucontext,
+            f.depth === null ? "-" : String(f.depth),
+            f.signalName,
+            f.xstateSize,
+            f.confidence,
+          ],
+        ),
+        name,
+      );
+      assert.match(
+        (await view.getByTestId("scan-summary").textContent()) ?? "",
+        new RegExp(`: ${doc.summary.liveFrames} live signal frame`),
+      );
+    }
+    await page.screenshot({ path: join(SHOTS, "web-scan.png"), fullPage: true });
+
+    // Inspect on the live frame: the file --save-frames writes, at its address, read with the source CPU.
+    const saved = join(files, "scan-saved");
+    const cli = await sfIn(files, ["scan", "scan-images", "--save-frames", saved, "--json"]);
+    const entry = JSON.parse(cli.out).saved.frames[0];
+    await view.getByRole("button", { name: `Inspect ${entry.file}` }).click();
+    const ins = panel("Inspect frame");
+    await ins.getByTestId("inspect-origin").filter({ hasText: entry.file }).waitFor();
+    assert.equal(
+      await page.getByRole("tab", { name: "Inspect frame" }).getAttribute("aria-selected"),
+      "true",
+    );
+    assert.equal(await ins.getByLabel("Address of the first byte (--base)").inputValue(), entry.frame);
+    assert.match(
+      (await ins.getByLabel("Receiving CPU (--cpu)").locator("option:checked").textContent()) ?? "",
+      /source CPU/,
+    );
+    await ins.getByTestId("predictions").waitFor();
+    const file = join(saved, entry.file);
+    const cpu = join(saved, "source-cpu.json");
+    const cliIns = await sfIn(files, ["inspect", file, "--base", entry.frame, "--cpu", cpu, "--json"]);
+    assert.equal(cliIns.code, 0, cliIns.err);
+    assert.deepEqual(
+      await ins
+        .locator('[data-testid="inspect-findings"] li')
+        .evaluateAll((lis) => lis.map((li) => li.getAttribute("data-code"))),
+      JSON.parse(cliIns.out).findings.map((f: { code: string }) => f.code),
+    );
+    // The bytes are the saved file's: k2 as the process had it, at Zen 4's OPMASK offset.
+    const k = JSON.parse(cliIns.out).fpstate.components.find((c: { name: string }) => c.name === "OPMASK");
+    assert.equal(k.registers.k2, "0xabcd");
+    const kRow = ins.locator(`tr[data-path="fpstate/OPMASK/k2"]`);
+    assert.equal(await kRow.locator("td.value").textContent(), "0xabcd");
+    assert.equal(
+      Number(await kRow.locator("td.num").first().textContent()),
+      entry.fpstateOffset + k.offset + 16,
+    );
+    const cliPred = await sfIn(files, ["predict", file, "--cpu", cpu, "--all-policies", "--json"]);
+    for (const p of JSON.parse(cliPred.out).predictions)
+      assert.equal(
+        await ins
+          .locator(`[data-testid="predictions"] tr[data-policy="${p.policy}"] [data-col="path"]`)
+          .textContent(),
+        p.path,
+      );
+    await page.screenshot({ path: join(SHOTS, "web-scan-inspect.png"), fullPage: false });
+  },
+);
+
+test("check view: an image folder of a real checkpoint, as 'check --checkpoint DIR'", {
+  skip: skip.skip ?? needs(FIXTURES, "fixtures").skip,
+}, async () => {
+  await tab("Check migration");
+  const view = panel("Check migration");
+  await view.getByLabel("To (destination host)").selectOption("intel-sapphirerapids");
+  await view.getByLabel("Sigreturn policy").selectOption("classic");
+  const dir = join(FIXTURES, "criu", "S2");
+  await view.getByLabel("Open image folder…").setInputFiles(dir);
+  await view.getByTestId("check-image").filter({ hasText: "S2: checkpoint" }).waitFor();
+  const cli = await sfIn(files, [
+    "check",
+    "--checkpoint",
+    dir,
+    "--to",
+    "intel-sapphirerapids",
+    "--policy",
+    "classic",
+    "--json",
+  ]);
+  const doc = JSON.parse(cli.out);
+  assert.equal(cli.code, 3);
+  await view
+    .getByTestId("check-verdict")
+    .filter({ hasText: `verdict: ${doc.verdict} (exit 3)` })
+    .waitFor();
+  const shown = await view
+    .locator("tr[data-code]")
+    .evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-code")));
+  assert.ok(shown.includes("component_misplaced"), shown.join());
+  await view.getByRole("button", { name: "Clear" }).click();
+});
 
 test(
   "accessible structure: labelled controls, tabs by keyboard; no foreign requests, no page errors",

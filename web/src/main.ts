@@ -1,4 +1,4 @@
-/** The sigframe explorer: four views over the same core the CLI uses, switched by tabs. */
+/** The sigframe explorer: five views over the same core the CLI uses, switched by tabs. */
 import { h } from "./dom.ts";
 import { errorLine } from "./errors.ts";
 import { ProfileStore } from "./profiles.ts";
@@ -6,11 +6,14 @@ import { checkView } from "./views/check.ts";
 import { diffView } from "./views/diff.ts";
 import { inspectView } from "./views/inspect.ts";
 import { layoutView } from "./views/layout.ts";
+import { scanView } from "./views/scan.ts";
+import { Explorer } from "./views/view.ts";
 
 const TABS = [
   { id: "layout", label: "Layout", make: layoutView },
   { id: "diff", label: "Diff", make: diffView },
   { id: "inspect", label: "Inspect frame", make: inspectView },
+  { id: "scan", label: "Scan", make: scanView },
   { id: "check", label: "Check migration", make: checkView },
 ] as const;
 
@@ -23,6 +26,7 @@ function fatal(line: string): void {
 
 function start(root: HTMLElement): void {
   const store = new ProfileStore();
+  const app = new Explorer();
   const tablist = h("div", { role: "tablist", "aria-label": "Views", class: "tabs" });
   const panels: HTMLElement[] = [];
   const buttons: HTMLButtonElement[] = [];
@@ -64,7 +68,7 @@ function start(root: HTMLElement): void {
       panel = h(
         "div",
         { role: "tabpanel", id: `panel-${t.id}`, "aria-labelledby": `tab-${t.id}`, hidden: true },
-        t.make(store),
+        t.make(store, app),
       );
     } catch (e) {
       console.error(e);
@@ -89,6 +93,10 @@ function start(root: HTMLElement): void {
   const fromHash = () => {
     const i = TABS.findIndex((t) => `#${t.id}` === location.hash);
     select(Math.max(i, 0), false);
+  };
+  app.show = (id) => {
+    const i = TABS.findIndex((t) => t.id === id);
+    if (i >= 0) select(i, true);
   };
   window.addEventListener("hashchange", fromHash);
   root.replaceChildren(tablist, ...panels);

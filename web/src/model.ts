@@ -23,6 +23,7 @@ import { diffLayouts, type LayoutDiff } from "../../src/core/xsave/diff.ts";
 import type { LayoutOptions, XsaveLayout } from "../../src/core/xsave/layout.ts";
 import { profileLayout } from "../../src/core/xsave/options.ts";
 import { diffSummary } from "../../src/core/xsave/report.ts";
+import { type FolderFile, folderTar } from "./folder.ts";
 
 export { type ComponentRow, componentRows, layoutHeader } from "../../src/core/xsave/report.ts";
 
@@ -61,6 +62,51 @@ export interface ScannedImage {
   cpuSource?: string;
 }
 
+/** A file of a folder the user picked: its path in the folder (`webkitRelativePath`). */
+export interface FolderUpload extends Upload {
+  size: number;
+  webkitRelativePath: string;
+}
+
+/**
+ * Scans a CRIU image folder the user picked (`sigframe scan DIR`): its files are streamed to the
+ * archive reader as the tar of the folder would be (folder.ts), so the page reads it as it reads
+ * a checkpoint archive. `name` is the folder's.
+ */
+export async function scanFolder(files: readonly FolderUpload[], name: string): Promise<ScannedImage> {
+  // Paths below the picked folder (webkitRelativePath starts with the folder's own name). As
+  // `scan DIR` reads a directory: the files in it, and in its checkpoint/ folder where a container
+  // engine put the images (an unpacked Podman archive); not other subfolders (logs/, …).
+  const members: FolderFile[] = files
+    .map((f) => ({
+      path: f.webkitRelativePath.split("/").slice(1).join("/") || f.name,
+      size: f.size,
+      stream: () => uploadStream(f),
+    }))
+    .filter((m) => /^(checkpoint\/)?[^/]+$/.test(m.path));
+  if (!members.some((m) => /(^|\/)pstree\.img$/.test(m.path)))
+    throw new UsageError("not a CRIU image folder: no pstree.img in it", { input: name });
+  const res = await scanCheckpointArchive(() => folderTar(members), name, { reopenable: true });
+  return counted({
+    name,
+    kind: "checkpoint",
+    parts: res.containers.map((c) => ({ target: c.target, scans: c.scans })),
+    liveFrames: 0,
+  });
+}
+
+/** Live frames found, and where the source CPU came from. */
+function counted(image: ScannedImage): ScannedImage {
+  image.liveFrames = image.parts.reduce(
+    (n, p) =>
+      n + p.scans.reduce((m, s) => m + s.result.frames.filter((x) => x.confidence === "high").length, 0),
+    0,
+  );
+  const src = image.parts.find((p) => p.target.cpuSource)?.target.cpuSource;
+  if (src) image.cpuSource = src;
+  return image;
+}
+
 /** Scans a checkpoint archive or a core the user opened, as `sigframe scan FILE` does. */
 export async function scanUpload(f: Upload): Promise<ScannedImage> {
   const sniffed = await sniffStream(uploadStream(f));
@@ -82,14 +128,7 @@ export async function scanUpload(f: Upload): Promise<ScannedImage> {
       "neither a checkpoint archive (tar: plain, gzip or zstd) nor an ELF core (plain or zstd/xz/lz4-compressed)",
       { input: f.name },
     );
-  image.liveFrames = image.parts.reduce(
-    (n, p) =>
-      n + p.scans.reduce((m, s) => m + s.result.frames.filter((x) => x.confidence === "high").length, 0),
-    0,
-  );
-  const src = image.parts.find((p) => p.target.cpuSource)?.target.cpuSource;
-  if (src) image.cpuSource = src;
-  return image;
+  return counted(image);
 }
 
 export function builtinList(): { name: string; title: string }[] {

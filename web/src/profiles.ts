@@ -72,6 +72,8 @@ interface Picker {
   el: HTMLElement;
   value(): Profile | undefined;
   id(): string;
+  /** Chooses an option (a built-in name or a loaded file's id), as the user would. */
+  choose(id: string): void;
 }
 
 /** Reads a File (or a dropped one) whole. */
@@ -96,9 +98,18 @@ export function profilePicker(store: ProfileStore, o: PickerOptions): Picker {
     select.value = keep;
     if (select.selectedIndex < 0) select.selectedIndex = 0;
   };
+  // The chosen profile's whole label as a tooltip too (a very narrow window still cuts the box).
+  const showTitle = () => {
+    select.title = select.selectedOptions[0]?.textContent ?? "";
+  };
   fill();
-  store.onChange(fill);
+  showTitle();
+  store.onChange(() => {
+    fill();
+    showTitle();
+  });
   select.addEventListener("change", () => {
+    showTitle();
     o.onError(undefined);
     o.onChange();
   });
@@ -108,6 +119,7 @@ export function profilePicker(store: ProfileStore, o: PickerOptions): Picker {
       const p = await profileFromUpload(f);
       const id = store.add(p, `${f.name} — ${describeProfile(p)}`);
       select.value = id;
+      showTitle();
       o.onError(undefined);
       o.onChange();
     } catch (e) {
@@ -142,6 +154,12 @@ export function profilePicker(store: ProfileStore, o: PickerOptions): Picker {
     el,
     id: () => select.value,
     value: () => store.get(select.value),
+    choose(id) {
+      select.value = id;
+      showTitle();
+      o.onError(undefined);
+      o.onChange();
+    },
   };
 }
 
@@ -152,6 +170,23 @@ export function fileInput(id: string, onFile: (f: File) => void): HTMLInputEleme
     const f = input.files?.[0];
     input.value = "";
     if (f) onFile(f);
+  });
+  return input;
+}
+
+/** A hidden folder input (a CRIU image directory): hands over the folder's files. */
+export function folderInput(id: string, onFiles: (files: File[]) => void): HTMLInputElement {
+  const input = h("input", {
+    type: "file",
+    id,
+    class: "visually-hidden",
+    webkitdirectory: true,
+    multiple: true,
+  });
+  input.addEventListener("change", () => {
+    const files = [...(input.files ?? [])];
+    input.value = "";
+    if (files.length) onFiles(files);
   });
   return input;
 }

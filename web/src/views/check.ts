@@ -7,8 +7,8 @@ import { POLICIES, POLICY_KERNELS } from "../../../src/core/sigreturn/index.ts";
 import { componentNames } from "../../../src/core/xsave/report.ts";
 import { h, nextId, replace } from "../dom.ts";
 import { errorLine } from "../errors.ts";
-import { checkFor, kernelFromText, type ScannedImage, scanUpload } from "../model.ts";
-import { dropTarget, fileInput, type ProfileStore } from "../profiles.ts";
+import { checkFor, kernelFromText, type ScannedImage, scanFolder, scanUpload } from "../model.ts";
+import { dropTarget, fileInput, folderInput, type ProfileStore } from "../profiles.ts";
 import { kernelField } from "./layout.ts";
 import { redraw, viewParts, viewPicker, viewSection } from "./view.ts";
 
@@ -31,13 +31,19 @@ export function checkView(store: ProfileStore): HTMLElement {
   // `check --checkpoint/--core`: a checkpoint archive or a core (plain or compressed), scanned here.
   let image: ScannedImage | undefined;
   const imageId = nextId("image-file");
+  const folderId = nextId("image-folder");
   const imageStatus = h("span", { class: "image-status", "data-testid": "check-image" }, "none");
   const clear = h("button", { type: "button", hidden: true }, "Clear");
-  const loadImage = async (f: File) => {
+  const loadImage = async (f: File) => scanImage(f.name, () => scanUpload(f));
+  const loadFolder = async (files: File[]) => {
+    const top = files[0]?.webkitRelativePath.split("/")[0] || "folder";
+    await scanImage(top, () => scanFolder(files, top));
+  };
+  const scanImage = async (name: string, scan: () => Promise<ScannedImage>) => {
     parts.err.show(undefined);
-    imageStatus.textContent = `scanning ${f.name}…`;
+    imageStatus.textContent = `scanning ${name}…`;
     try {
-      image = await scanUpload(f);
+      image = await scan();
       imageStatus.textContent = `${image.name}: ${image.kind}, ${image.liveFrames} live signal frame${image.liveFrames === 1 ? "" : "s"}${image.cpuSource ? `, source CPU from ${image.cpuSource}` : ""}`;
       clear.hidden = false;
       render();
@@ -45,7 +51,7 @@ export function checkView(store: ProfileStore): HTMLElement {
       console.error(e);
       image = undefined;
       imageStatus.textContent = "none";
-      parts.err.show(errorLine(e, f.name));
+      parts.err.show(errorLine(e, name));
     }
   };
   clear.addEventListener("click", () => {
@@ -59,6 +65,8 @@ export function checkView(store: ProfileStore): HTMLElement {
     { class: "field" },
     h("label", { for: imageId, class: "button" }, "Open checkpoint or core…"),
     fileInput(imageId, (f) => void loadImage(f)),
+    h("label", { for: folderId, class: "button" }, "Open image folder…"),
+    folderInput(folderId, (files) => void loadFolder(files)),
     h("span", {}, " frames and source CPU from: "),
     imageStatus,
     clear,

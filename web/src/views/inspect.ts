@@ -3,6 +3,7 @@
  * an annotated field table, a hexdump that highlights the field under the pointer, and what
  * sigreturn does with the frame under each kernel policy (`sigframe predict`).
  */
+import type { Profile } from "../../../src/core/profile.ts";
 import { buildFrame, emptyState, setRegister } from "../../../src/core/sigframe/index.ts";
 import { h, nextId, replace } from "../dom.ts";
 import { errorLine } from "../errors.ts";
@@ -10,21 +11,34 @@ import { type FieldRow, type InputKind, type InspectResult, inspectBytes } from 
 import { kernelFromText, layoutFor } from "../model.ts";
 import { dropTarget, fileBytes, fileInput, type ProfileStore, profilePicker } from "../profiles.ts";
 import { kernelField } from "./layout.ts";
-import { redraw, viewParts, viewSection } from "./view.ts";
+import { type Explorer, redraw, viewParts, viewSection } from "./view.ts";
 
 /** Bytes shown in the hexdump (a frame with AMX state is about 11.5 KiB). */
 const HEX_LIMIT = 64 * 1024;
 
-export function inspectView(store: ProfileStore): HTMLElement {
+/** What Inspect shows before a file is opened: a frame built in the page for this CPU. */
+const SAMPLE_CPU = "intel-icelake-server";
+
+export function inspectView(store: ProfileStore, app?: Explorer): HTMLElement {
   const parts = viewParts();
   const { err, out } = parts;
   let current: { bytes: Uint8Array; name: string } | undefined;
 
   const fileId = nextId("frame-file");
-  const fileName = h("span", { class: "file-name" }, "no file");
+  const fileName = h("span", { class: "file-name", "data-testid": "inspect-file" }, "no file");
+  // Where the frame shown came from (a sample, a file, a frame found by Scan).
+  const origin = h("p", { class: "hint inspect-origin", "data-testid": "inspect-origin" });
+  // A frame from Scan comes with its address and format; a file opened after it starts afresh.
+  let handed = false;
   const load = async (f: File) => {
+    if (handed) {
+      kind.value = "auto";
+      base.value = "";
+      handed = false;
+    }
     current = { bytes: await fileBytes(f), name: f.name };
     fileName.textContent = `${f.name} (${current.bytes.length} bytes)`;
+    origin.textContent = "";
     render();
   };
   const drop = h(
@@ -60,19 +74,14 @@ export function inspectView(store: ProfileStore): HTMLElement {
     label: "Receiving CPU (--cpu)",
     none: "(none: decode without a CPU)",
     initial: "",
-    onChange: () => {
-      sample.disabled = !cpu.id();
-      render();
-    },
+    onChange: () => render(),
     onError: (line) => err.show(line),
   });
   const kernel = kernelField(() => render());
-  const sample = h("button", { type: "button", disabled: true }, "Sample frame for this CPU");
-  sample.addEventListener("click", () => {
+  const sample = h("button", { type: "button" }, "Sample frame for this CPU");
+  const showSample = (p: Profile, first: boolean) => {
     err.show(undefined);
     try {
-      const p = cpu.value();
-      if (!p) return;
       const l = layoutFor(p);
       const st = emptyState();
       setRegister(st, "rip", 0x401136n);
@@ -84,11 +93,26 @@ export function inspectView(store: ProfileStore): HTMLElement {
       const built = buildFrame({ style: "kernel", layout: l, state: st });
       current = { bytes: built.bytes, name: `sample-${p.name}.frame` };
       fileName.textContent = `${current.name} (${built.bytes.length} bytes, built in the page)`;
+      origin.textContent = first
+        ? `No file opened yet: this is a sample frame, as the kernel writes it on ${p.name} (xmm0, and ymm1 and k1 where it has them, set). Open or drop a frame file, or open one found by Scan.`
+        : `A sample frame, as the kernel writes it on ${p.name} (xmm0, and ymm1 and k1 where it has them, set).`;
       render();
     } catch (e) {
       console.error(e);
       err.show(errorLine(e));
     }
+  };
+  sample.addEventListener("click", () => showSample(cpu.value() ?? store.get(SAMPLE_CPU)!, false));
+  // Scan hands over a frame it found: the bytes from pretcode, at their address, with the image's CPU.
+  app?.onInspect((f) => {
+    current = { bytes: f.bytes, name: f.name };
+    handed = true;
+    kind.value = "frame";
+    base.value = f.base;
+    fileName.textContent = `${f.name} (${f.bytes.length} bytes)`;
+    origin.textContent = f.note;
+    if (f.cpu) cpu.choose(f.cpu);
+    else render();
   });
 
   const render = (): void =>
@@ -115,6 +139,7 @@ export function inspectView(store: ProfileStore): HTMLElement {
     "Decode a signal frame or its FPU area field by field, and see what rt_sigreturn does with it under each kernel policy.",
     [
       drop,
+      origin,
       h("div", { class: "field" }, h("label", { for: kindId }, "Input is"), kind),
       h("div", { class: "field" }, h("label", { for: baseId }, "Address of the first byte (--base)"), base),
       cpu.el,
@@ -122,7 +147,7 @@ export function inspectView(store: ProfileStore): HTMLElement {
       h("div", { class: "field" }, sample),
     ],
   );
-  render();
+  showSample(store.get(SAMPLE_CPU)!, true);
   return view;
 }
 

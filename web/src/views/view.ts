@@ -60,3 +60,31 @@ export function viewSection(parts: ViewParts, title: string, lead: string, contr
 export function byteMap(svg: string, label: string, caption: string): HTMLElement {
   return h("figure", {}, svgElement(svg, label), h("figcaption", {}, caption));
 }
+
+/** A frame handed from one view to Inspect: its bytes, address and the CPU to read it with. */
+export interface FrameHandoff {
+  bytes: Uint8Array;
+  name: string;
+  /** `--base`: the address of the first byte. */
+  base: string;
+  /** A profile option id (built-in name or loaded file) for Inspect's --cpu. */
+  cpu?: string | undefined;
+  /** Where the frame came from, shown with it. */
+  note: string;
+}
+
+/** What views do to each other: open a frame in Inspect (and show that tab). */
+export class Explorer {
+  private inspector: ((f: FrameHandoff) => void) | undefined;
+  /** Shows a tab by id; set by the page. */
+  show: (tab: string) => void = () => {};
+
+  onInspect(fn: (f: FrameHandoff) => void): void {
+    this.inspector = fn;
+  }
+
+  inspect(f: FrameHandoff): void {
+    this.inspector?.(f);
+    this.show("inspect");
+  }
+}
