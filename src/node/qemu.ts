@@ -125,6 +125,9 @@ interface Message {
 /** The largest message /init sends: a probe's output for every case (each well under 64 KiB). */
 const MAX_MESSAGE = 256 * 1024 * 1024;
 
+/** Signals whose default action ends this process, and so must end QEMU first. */
+const ENDING_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
 export class GuestSession {
   private readonly proc: ChildProcess;
   private readonly dir: string;
@@ -143,9 +146,27 @@ export class GuestSession {
     proc.stderr!.on("data", (d: Buffer) => {
       if (this.stderr.length < 16384) this.stderr += d.toString();
     });
+    // A process that ends before close() (process.exit on an error path, a test runner's forced
+    // exit) takes QEMU with it: a guest left running would keep its pipes, and whoever waits on
+    // them, alive.
+    // So does a signal that ends it (SIGTERM from a CI timeout reaches this process, not QEMU):
+    // QEMU is killed, then the signal is raised again with its default action.
+    const onExit = () => proc.kill("SIGKILL");
+    const onSignal = (sig: NodeJS.Signals) => {
+      proc.kill("SIGKILL");
+      forget();
+      process.kill(process.pid, sig);
+    };
+    const forget = () => {
+      process.removeListener("exit", onExit);
+      for (const sig of ENDING_SIGNALS) process.removeListener(sig, onSignal);
+    };
+    process.once("exit", onExit);
+    for (const sig of ENDING_SIGNALS) process.once(sig, onSignal);
     // "close": after the exit and after stdout has delivered everything.
     proc.on("close", (code, signal) => {
       this.exited = { code, signal };
+      forget();
       this.wake();
     });
     proc.stdin!.on("error", () => {});

@@ -4,8 +4,8 @@
  * unpacks its vmlinuz; elsewhere the boots are skipped with that reason.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -154,3 +154,75 @@ test("abi-test on the distribution kernel, two CPU models under TCG: its policy 
   const [max, snb] = doc.boots;
   assert.notEqual(max!.userSize, snb!.userSize, "two different layouts");
 });
+
+/** Child processes of `pid` whose command is `comm`. */
+function childrenNamed(pid: number, comm: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const m = /^\d+ \((.*)\) (\S) (\d+)/.exec(stat);
+      if (m && m[1] === comm && m[2] !== "Z" && Number(m[3]) === pid) out.push(Number(d));
+    } catch {} // gone meanwhile
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A "QEMU" that answers --version and then sits silent, as a guest waiting for its next command
+ * does: nothing it writes can fail and end it, so only the CLI can.
+ */
+function silentQemu(dir: string): string {
+  const bin = join(dir, "bin");
+  mkdirSync(bin);
+  writeFileSync(
+    join(bin, "qemu-system-x86_64"),
+    '#!/bin/sh\nif [ "$1" = --version ]; then echo "QEMU emulator version 7.2.22"; exit 0; fi\nexec sleep 300\n',
+    { mode: 0o755 },
+  );
+  return bin;
+}
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  test(`abi-test ended by ${signal} while the guest runs: QEMU goes with it`, {
+    skip: helper.ok ? false : helper.reason,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sigframe-abi-"));
+    const env = {
+      ...process.env,
+      PATH: `${silentQemu(dir)}:${process.env.PATH}`,
+      XDG_CACHE_HOME: join(dir, "cache"),
+    };
+    const args = [CLI_BIN, "abi-test", "--kernel", fakeKernel(dir), "--accel", "tcg"];
+    const child = spawn(process.execPath, args, { stdio: "ignore", env });
+    const closed = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.on("close", (code, signal) => resolve({ code, signal })),
+    );
+    let guest: number[] = [];
+    try {
+      // Bounded: 600 looks, 0.1 s apart, for the CLI to start its QEMU.
+      for (let i = 0; i < 600 && guest.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        guest = childrenNamed(child.pid!, "sleep");
+      }
+      assert.equal(guest.length, 1, "QEMU started");
+      child.kill(signal);
+      assert.deepEqual(await closed, { code: null, signal }, "the CLI still ends by the signal");
+      for (let i = 0; i < 100 && alive(guest[0]!); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(alive(guest[0]!), false, `QEMU ${guest[0]} is gone`);
+    } finally {
+      child.kill("SIGKILL");
+      await closed;
+      for (const pid of guest) if (alive(pid)) process.kill(pid, "SIGKILL");
+    }
+  });
+}
