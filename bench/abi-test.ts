@@ -68,7 +68,7 @@ export function abiTestTiming(env: NodeJS.ProcessEnv, runs: number): AbiTestTimi
       "-initrd",
       initrd,
       "-append",
-      "console=ttyS0 quiet panic=-1 mitigations=off rdinit=/sigframe-bench-no-init init=/sigframe-bench-no-init",
+      "console=ttyS0 quiet panic=-1 mitigations=off no_timer_check rdinit=/sigframe-bench-no-init init=/sigframe-bench-no-init",
       "-serial",
       "null",
     ],
