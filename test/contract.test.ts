@@ -115,7 +115,11 @@ const RUNS: Record<string, string[][]> = {
     ["scan", file("proc.core"), "--save-frames", file("saved-frames"), "--json"],
     ["scan", file("zen5.frame"), "--base", "0x7ffc00000000", "--all", "--json"],
   ],
-  "criu show": [["criu", "show", file("cpuinfo.img"), "--json"]],
+  "criu show": [
+    ["criu", "show", file("cpuinfo.img"), "--json"],
+    // A folder with an image in it, listed as a checkpoint.
+    ["criu", "show", dir, "--json"],
+  ],
   inspect: [
     ["inspect", file("zen5.frame"), "--cpu", "amd-zen5", "--json"],
     ["inspect", file("spr.fpstate"), "--fpstate-only", "--json"],

@@ -5,8 +5,9 @@ import { toJson } from "../core/hex.ts";
 import { type AbiTestReport, abiTestJson } from "../core/probe/abi-test.ts";
 import { parseCaseList } from "../core/probe/report.ts";
 import { runAbiTest } from "../node/abi-test.ts";
+import { foreignCases } from "../node/frame-file.ts";
 import type { CliContext } from "./context.ts";
-import { foreignCases, machineLine, renderProbe } from "./probe.ts";
+import { machineLine, renderProbe } from "./probe.ts";
 
 interface AbiTestFlags {
   kernel: string;

@@ -1,7 +1,5 @@
 /** `sigframe criu show FILE`: one CRIU image, as `crit decode --pretty` gives it or as a summary. */
 
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
-import { join } from "node:path";
 import type { Command } from "commander";
 import type { ArchiveListing } from "../core/archive/members.ts";
 import type { core_entry } from "../core/criu/gen/core_pb.ts";
@@ -10,10 +8,10 @@ import type { mm_entry } from "../core/criu/gen/mm_pb.ts";
 import type { pagemap_entry, pagemap_head } from "../core/criu/gen/pagemap_pb.ts";
 import type { pstree_entry } from "../core/criu/gen/pstree_pb.ts";
 import { decodeImage } from "../core/criu/handlers.ts";
-import { looksLikeCriuImage, readImageHeader } from "../core/criu/image.ts";
+import { looksLikeCriuImage } from "../core/criu/image.ts";
 import { PAGE_SIZE } from "../core/criu/memory.ts";
 import { type DecodedImage, unknownFields } from "../core/criu/message.ts";
-import { type CritValue, critDict, critImage, critJson, mapFlags } from "../core/criu/render.ts";
+import { type CritValue, critDict, critImage, critJson, listingJson, mapFlags } from "../core/criu/render.ts";
 import {
   GPREG_NAMES,
   opmaskRegisters,
@@ -21,16 +19,11 @@ import {
   threadState,
   zmmRegister,
 } from "../core/criu/thread.ts";
-import { InvalidDataError, isSigframeError, UsageError } from "../core/errors.ts";
 import { bitsOf, bytesToHex, hex, toJson } from "../core/hex.ts";
-import { decodeText } from "../core/text.ts";
 import { componentNames } from "../core/xsave/components.ts";
-import { readInput } from "../node/files.ts";
+import { readCriuShowInput } from "../node/criu-show.ts";
 import type { CliContext } from "./context.ts";
 import { renderPairs, renderTable } from "./render/table.ts";
-
-/** Largest image file `criu show` reads (pages files are not images and are refused by magic). */
-const MAX_SHOW_INPUT = 64 * 1024 * 1024;
 
 export function register(program: Command, ctx: CliContext): void {
   const criu = program
@@ -53,29 +46,21 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option("--json", "the crit-compatible JSON document (a checkpoint: its members)")
     .action(async (file: string, flags: { json?: boolean; member?: string }) => {
-      let path = file;
-      let member = flags.member;
-      if (member === undefined && file !== "-" && !existsSync(file)) {
-        // ARCHIVE:MEMBER, where the whole argument is not a file (kubelet archives have ':' in their names).
-        const at = file.lastIndexOf(":");
-        if (at > 0 && existsSync(file.slice(0, at))) {
-          path = file.slice(0, at);
-          member = file.slice(at + 1);
-        }
-      }
-      const shown = await showInput(path, member);
+      const shown = await readCriuShowInput(file, flags.member);
       if ("listing" in shown) {
+        const { path, listing } = shown;
         const { describeContainer } = await import("../core/archive/container.ts");
         ctx.out(
           flags.json
-            ? toJson(listingJson(path, shown.listing))
-            : renderListing(ctx, path, shown.listing, describeContainer),
+            ? toJson(listingJson(path, listing))
+            : renderListing(ctx, path, listing, describeContainer),
         );
         return;
       }
-      if (!looksLikeCriuImage(shown.bytes) && (await isMetadata(shown.name))) {
-        ctx.out(metadataText(shown.name, shown.bytes, flags.json === true));
-        return;
+      if (!looksLikeCriuImage(shown.bytes)) {
+        const { metadataText } = await import("../core/archive/container.ts");
+        const text = metadataText(shown.name, shown.bytes, flags.json === true);
+        if (text !== undefined) return ctx.out(text);
       }
       const img = await decodeImage(shown.bytes, shown.name);
       const unknown = img.entries.flatMap((e, i) => unknownFields(e.schema, e.message, `entries/${i}`));
@@ -89,150 +74,6 @@ export function register(program: Command, ctx: CliContext): void {
     });
 }
 
-type Shown = { name: string; bytes: Uint8Array } | { listing: ArchiveListing };
-
-/** What `criu show` was given: one image's bytes, or a checkpoint to list. */
-async function showInput(path: string, member: string | undefined): Promise<Shown> {
-  if (path !== "-" && isDirectory(path)) {
-    if (member === undefined) return { listing: await listDirectory(path) };
-    const inDir = [join(path, member), join(path, "checkpoint", member)].find((f) => existsSync(f));
-    const f = readInput(inDir ?? join(path, member), MAX_SHOW_INPUT);
-    return { name: f.name, bytes: f.bytes };
-  }
-  if (member === undefined && path !== "-" && isImageFile(path)) {
-    // The common case, a CRIU image file: read as it is, without the archive and compression readers.
-    const f = readInput(path, MAX_SHOW_INPUT);
-    return { name: f.name, bytes: f.bytes };
-  }
-  const { openStreamInput } = await import("../node/stream-input.ts");
-  const input = await openStreamInput(path);
-  if (input?.kind === "checkpoint-archive") {
-    const { listArchive, readArchiveMember } = await import("../core/archive/members.ts");
-    if (member === undefined) return { listing: await listArchive(input.open()) };
-    try {
-      const m = await readArchiveMember(input.open(), member, MAX_SHOW_INPUT);
-      return { name: `${path}:${m.name}`, bytes: m.bytes };
-    } catch (e) {
-      if (isSigframeError(e) && e.input === member) e.input = `${path}:${member}`;
-      throw e;
-    }
-  }
-  if (member !== undefined)
-    throw new UsageError("--member names an image of a checkpoint directory or archive; this is neither", {
-      input: path,
-    });
-  if (input && (input.compression !== "none" || path === "-")) {
-    // A compressed image (core-1.img.zst), or an image on stdin: read whole, decompressed.
-    const { uncompressed } = await import("../core/archive/checkpoint.ts");
-    const { readStream } = await import("../core/archive/streams.ts");
-    try {
-      return { name: path, bytes: await readStream(uncompressed(input.open()), MAX_SHOW_INPUT, path) };
-    } catch (e) {
-      // The decoders' errors (compressed data that holds nothing, …) are about this file.
-      if (isSigframeError(e) && e.input === undefined) e.input = path;
-      throw e;
-    }
-  }
-  const f = readInput(path, MAX_SHOW_INPUT);
-  return { name: f.name, bytes: f.bytes };
-}
-
-/**
- * A container engine's metadata file beside the images (config.dump, spec.dump, dump.log, …):
- * shown as the text it is; JSON metadata pretty-printed with --json.
- */
-async function isMetadata(name: string): Promise<boolean> {
-  const { METADATA_FILES } = await import("../core/archive/checkpoint.ts");
-  return METADATA_FILES.has(name.split(/[/:]/).pop() ?? "");
-}
-
-function metadataText(name: string, bytes: Uint8Array, json: boolean): string {
-  const text = decodeText(bytes);
-  if (!json) return text.endsWith("\n") ? text : `${text}\n`;
-  try {
-    return toJson(JSON.parse(text));
-  } catch {
-    throw new InvalidDataError("container metadata that is not JSON: drop --json to see its text", {
-      input: name,
-    });
-  }
-}
-
-/** A regular file that starts with a CRIU image's magic. */
-function isImageFile(path: string): boolean {
-  try {
-    return statSync(path).isFile() && looksLikeCriuImage(headOf(path, 8));
-  } catch {
-    return false;
-  }
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** An image directory (or an engine's unpacked checkpoint) listed as an archive would be. */
-async function listDirectory(dir: string): Promise<ArchiveListing> {
-  const { memberRole } = await import("../core/archive/checkpoint.ts");
-  const { containerInfo } = await import("../core/archive/container.ts");
-  const members: ArchiveListing["members"] = [];
-  const meta: { config?: Uint8Array; spec?: Uint8Array } = {};
-  const files = readdirSync(dir).sort();
-  const all = [
-    ...files.map((f) => f),
-    ...(files.includes("checkpoint") && isDirectory(join(dir, "checkpoint"))
-      ? readdirSync(join(dir, "checkpoint"))
-          .sort()
-          .map((f) => `checkpoint/${f}`)
-      : []),
-  ];
-  for (const name of all) {
-    const full = join(dir, name);
-    const st = statSync(full);
-    if (st.isDirectory()) {
-      members.push({ name: `${name}/`, kind: "directory", size: 0 });
-      continue;
-    }
-    if (!st.isFile()) continue;
-    const role = memberRole(name);
-    const m: ArchiveListing["members"][number] = { name, kind: "other", size: st.size };
-    if (role) {
-      m.container = role.prefix;
-      m.kind = role.kind === "meta" ? "metadata" : role.kind;
-      if (role.kind === "meta" && (role.file === "config.dump" || role.file === "spec.dump"))
-        meta[role.file === "config.dump" ? "config" : "spec"] = readInput(full, MAX_SHOW_INPUT).bytes;
-    }
-    if (m.kind !== "pages") {
-      const head = headOf(full, 8);
-      if (looksLikeCriuImage(head)) {
-        m.kind = "image";
-        m.magic = readImageHeader(head).magic;
-      }
-    }
-    members.push(m);
-  }
-  const hasImages = members.some((m) => m.kind === "image");
-  return {
-    compression: "none",
-    members,
-    containers: hasImages ? [{ prefix: "", container: containerInfo(meta.config, meta.spec) }] : [],
-  };
-}
-
-function headOf(path: string, n: number): Uint8Array {
-  const fd = openSync(path, "r");
-  try {
-    const b = new Uint8Array(n);
-    return b.subarray(0, readSync(fd, b, 0, n, 0));
-  } finally {
-    closeSync(fd);
-  }
-}
-
 const KIND_WORDS: Record<ArchiveListing["members"][number]["kind"], string> = {
   image: "CRIU image",
   pages: "pages (memory)",
@@ -240,14 +81,6 @@ const KIND_WORDS: Record<ArchiveListing["members"][number]["kind"], string> = {
   directory: "directory",
   other: "-",
 };
-
-function listingJson(path: string, l: ArchiveListing): Record<string, unknown> {
-  return {
-    checkpoint: { path, compression: l.compression },
-    containers: l.containers.map((c) => ({ prefix: c.prefix, ...c.container })),
-    members: l.members,
-  };
-}
 
 function renderListing(
   ctx: CliContext,

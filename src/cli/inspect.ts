@@ -17,10 +17,11 @@ import {
   inspectReport,
 } from "../core/sigframe/report.ts";
 import { fpstateSvg } from "../core/sigframe/svg.ts";
+import { readFrameFile } from "../node/frame-file.ts";
 import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
 import { oneFormat } from "./options.ts";
-import { AS_HELP, IA32_FLAG_HELP, readFrameFile } from "./render/frame-input.ts";
+import { AS_HELP, IA32_FLAG_HELP } from "./render/frame-input.ts";
 import { annotatedHexdump } from "./render/hexdump.ts";
 import { renderTable } from "./render/table.ts";
 

@@ -1,17 +1,14 @@
 /** `sigframe policy-diff P Q`: every representative frame whose sigreturn outcome differs between two policies. */
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import type { Command } from "commander";
 import {
   type PolicyDiffRequest,
-  policyDiffExampleMeta,
+  policyDiffExampleFiles,
   policyDiffJson,
   policyDiffReport,
 } from "../core/compat/fleet-report.ts";
 import type { PolicyDiffResult } from "../core/compat/index.ts";
-import { UsageError } from "../core/errors.ts";
 import { toJson } from "../core/hex.ts";
-import { describeFsError, writeOutputAtomic } from "../node/files.ts";
+import { writeFilesInto } from "../node/files.ts";
 import { fleetEnv } from "./baseline.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable } from "./render/table.ts";
@@ -50,30 +47,6 @@ function renderPolicyDiff(ctx: CliContext, r: PolicyDiffResult): string {
   return lines.join("\n");
 }
 
-function slug(s: string): string {
-  return s
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-|-$/g, "")
-    .slice(0, 60);
-}
-
-/** Writes each group's example: `NN-cause.fpstate` (the bytes) and `NN-cause.json` (what to expect). */
-function saveExamples(ctx: CliContext, dir: string, r: PolicyDiffResult): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new UsageError(describeFsError(e), { input: dir });
-  }
-  r.groups.forEach((g, i) => {
-    const base = join(dir, `${String(i + 1).padStart(2, "0")}-${slug(g.cause)}`);
-    const f = g.example.frame;
-    if (f.fpstate) writeOutputAtomic(`${base}.fpstate`, f.fpstate, (s) => ctx.io.stdout(s));
-    const meta = policyDiffExampleMeta(r, g, f.fpstate ? `${base.split("/").pop()}.fpstate` : null);
-    writeOutputAtomic(`${base}.json`, `${toJson(meta)}\n`, (s) => ctx.io.stdout(s));
-  });
-}
-
 interface DiffFlags extends Omit<PolicyDiffRequest, "p" | "q"> {
   json?: boolean;
   saveExamples?: string;
@@ -93,7 +66,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option("--save-examples <DIR>", "write the smallest example frame of each group into DIR")
     .action(async (p: string, q: string, flags: DiffFlags) => {
       const r = await policyDiffReport({ ...flags, p, q }, fleetEnv(ctx));
-      if (flags.saveExamples) saveExamples(ctx, flags.saveExamples, r);
+      if (flags.saveExamples)
+        writeFilesInto(flags.saveExamples, policyDiffExampleFiles(r), (s) => ctx.io.stdout(s));
       ctx.out(flags.json ? toJson(policyDiffJson(r)) : renderPolicyDiff(ctx, r));
     });
 }

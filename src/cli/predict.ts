@@ -12,9 +12,10 @@ import {
 } from "../core/sigframe/report.ts";
 import type { Prediction } from "../core/sigreturn/types.ts";
 import { FP_XSTATE_MAGIC1 } from "../core/xsave/components.ts";
+import { readFrameFile } from "../node/frame-file.ts";
 import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
-import { AS_HELP, IA32_FLAG_HELP, readFrameFile } from "./render/frame-input.ts";
+import { AS_HELP, IA32_FLAG_HELP } from "./render/frame-input.ts";
 import { pathLabel } from "./render/prediction.ts";
 import { renderTable } from "./render/table.ts";
 

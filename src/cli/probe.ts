@@ -1,19 +1,14 @@
 /** `sigframe probe`: run frame cases on the running kernel, compare with the model, name the policy. */
-import { basename } from "node:path";
 import type { Command } from "commander";
 import { hex, toJson } from "../core/hex.ts";
 import { PROBE_POLICIES } from "../core/probe/analyze.ts";
-import type { ProbeCase } from "../core/probe/cases.ts";
 import { type ConformanceReport, conformanceJson } from "../core/probe/conformance.ts";
-import { foreignCase } from "../core/probe/foreign.ts";
-import { caseMatches, hostCases, probeJson } from "../core/probe/report.ts";
-import { frameInput } from "../core/sigframe/input.ts";
-import { computeLayout } from "../core/xsave/layout.ts";
-import { type ProbeReport, parseCaseList, runProbe, selectCases } from "../node/probe.ts";
+import { caseMatches, probeCaseList, probeJson } from "../core/probe/report.ts";
+import { foreignCases } from "../node/frame-file.ts";
+import { type ProbeReport, parseCaseList, runProbe } from "../node/probe.ts";
 import { runProbeUnder } from "../node/probe-under.ts";
 import { hostProfile } from "../node/profile-source.ts";
 import type { CliContext } from "./context.ts";
-import { readFrameFile } from "./render/frame-input.ts";
 import { renderTable } from "./render/table.ts";
 
 interface ProbeFlags {
@@ -178,14 +173,6 @@ function renderUnder(ctx: CliContext, r: ConformanceReport): string {
   return lines.join("\n");
 }
 
-/** `--foreign FRAME...` as probe cases (read and refused before anything runs). */
-export function foreignCases(files: readonly string[] | undefined): ProbeCase[] {
-  return (files ?? []).map((f, i) => {
-    const input = frameInput(readFrameFile(f), {}, {});
-    return foreignCase(i, basename(input.name), input);
-  });
-}
-
 export function register(program: Command, ctx: CliContext): void {
   program
     .command("probe")
@@ -215,20 +202,9 @@ export function register(program: Command, ctx: CliContext): void {
         return;
       }
       if (flags.list) {
-        const p = hostProfile();
-        const l = computeLayout(p);
-        const cases = selectCases(hostCases(p, l), ids);
-        if (flags.json) {
-          ctx.out(
-            toJson(
-              cases.map((x) => ({
-                id: x.id,
-                description: x.description,
-                ...(x.skip ? { skip: x.skip } : {}),
-              })),
-            ),
-          );
-        } else {
+        const cases = probeCaseList(hostProfile(), ids);
+        if (flags.json) ctx.out(toJson(cases));
+        else
           ctx.out(
             renderTable(
               [{ header: "case" }, { header: "description" }],
@@ -238,7 +214,6 @@ export function register(program: Command, ctx: CliContext): void {
               ]),
             ),
           );
-        }
         return;
       }
       const report = runProbe({ ...(ids ? { cases: ids } : {}), ...(extra.length ? { extra } : {}) });

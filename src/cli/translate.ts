@@ -13,9 +13,10 @@ import {
 } from "../core/sigframe/translate/report.ts";
 import type { AreaSizes, TranslationPrediction, UntranslatedRead } from "../core/sigframe/translate/types.ts";
 import { refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
+import { readFrameFile } from "../node/frame-file.ts";
 import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
-import { AS_HELP, readFrameFile } from "./render/frame-input.ts";
+import { AS_HELP } from "./render/frame-input.ts";
 import { pathLabel } from "./render/prediction.ts";
 import { renderTable } from "./render/table.ts";
 

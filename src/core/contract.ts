@@ -4,12 +4,13 @@
  * that they are current and that every command's output is valid against its schema. 64-bit
  * values are `bigint` here and `"0x…"` strings in the documents (`toJson`).
  */
+
 import type { CheckJson } from "./compat/check-hosts.ts";
 import type { BaselineJson, MatrixJson, PolicyDiffJson } from "./compat/fleet-report.ts";
-import type { CritImageJson } from "./criu/render.ts";
+import type { CheckpointListingJson, CritImageJson } from "./criu/render.ts";
 import type { AbiTestJson } from "./probe/abi-test.ts";
 import type { ConformanceJson } from "./probe/conformance.ts";
-import type { ProbeJson } from "./probe/report.ts";
+import type { ProbeCaseListJson, ProbeJson } from "./probe/report.ts";
 import type { ProfileJson } from "./profiles/to-json.ts";
 import type { ScanJson } from "./scan/report.ts";
 import type { InspectJson, PredictJson } from "./sigframe/report.ts";
@@ -39,15 +40,16 @@ export interface JsonContract {
   host: ProfileJson;
   /** The live signal frames of each thread of a checkpoint, core or raw image. */
   scan: ScanJson;
-  /** One CRIU image as `crit decode --pretty` gives it. */
-  "criu show": CritImageJson;
+  /** One CRIU image as `crit decode --pretty` gives it; given a checkpoint, its members. */
+  "criu show": CritImageJson | CheckpointListingJson;
   /** A frame's XSAVE state moved to another CPU's layout: per component, MXCSR, sigreturn there. */
   translate: TranslateJson;
   /**
    * Frame cases run on this kernel, compared with the model under every policy; with `--under`,
-   * run by another Linux-ABI runtime and compared with Linux (`under`, `reference`, `deviations`).
+   * run by another Linux-ABI runtime and compared with Linux (`under`, `reference`, `deviations`);
+   * with `--list`, the cases without running them.
    */
-  probe: ProbeJson | ConformanceJson;
+  probe: ProbeJson | ConformanceJson | ProbeCaseListJson[];
   /** A kernel booted under QEMU with the probe as /init: its policy from the guest's results, per boot. */
   "abi-test": AbiTestJson;
 }

@@ -3,6 +3,7 @@ import {
   closeSync,
   existsSync,
   fstatSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readSync,
@@ -124,6 +125,20 @@ export function writeOutputAtomic(
     } catch {}
     throw new UsageError(describeFsError(e), { input: path });
   }
+}
+
+/** Writes each file into `dir` (created with its parents), each atomically. */
+export function writeFilesInto(
+  dir: string,
+  files: readonly { name: string; data: Uint8Array | string }[],
+  stdout: (s: string | Uint8Array) => void,
+): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(describeFsError(e), { input: dir });
+  }
+  for (const f of files) writeOutputAtomic(join(dir, f.name), f.data, stdout);
 }
 
 export function describeFsError(e: unknown): string {

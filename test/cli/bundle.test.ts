@@ -137,7 +137,7 @@ test("the web server is loaded only by serve", () => {
   const modules = [...commands.matchAll(/import\("\.\/([\w-]+)\.ts"\)/g)].map((m) => `src/cli/${m[1]}.ts`);
   for (const m of modules) {
     const loaded = commandPath(meta, m);
-    assert.equal(loaded.includes("src/cli/serve.ts"), m === "src/cli/serve.ts", m);
+    assert.equal(loaded.includes("src/node/serve.ts"), m === "src/cli/serve.ts", m);
   }
 });
 

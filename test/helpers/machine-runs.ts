@@ -14,6 +14,7 @@ const has = (cmd: string) => {
 const runs: Record<string, string[][]> = {
   probe: [
     ["probe", "--cases", "untouched,policy-separator,null-fpstate", "--json"],
+    ["probe", "--list", "--json"],
     [
       "probe",
       "--under",

@@ -10,13 +10,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import {
-  contentType,
-  DEFAULT_PORT,
-  portOption,
-  type RunningServer,
-  startServer,
-} from "../../src/cli/serve.ts";
+import { DEFAULT_PORT, portOption } from "../../src/cli/serve.ts";
+import { contentType, type RunningServer, startServer } from "../../src/node/serve.ts";
 import { bundledCli } from "../helpers/cli-bundle.ts";
 import { REPO_ROOT } from "../helpers/shared.ts";
 import { sf } from "./helpers.ts";

@@ -4,8 +4,11 @@
  * `spec.dump`'s `io.container.manager` annotation (`libpod` = Podman, `cri-o` = CRI-O, else
  * containerd); name, image, id, runtime and creation time from `config.dump` and the annotations.
  */
+import { InvalidDataError } from "../errors.ts";
+import { toJson } from "../hex.ts";
 import { parseJsonText } from "../json.ts";
 import { decodeText } from "../text.ts";
+import { METADATA_FILES } from "./checkpoint.ts";
 
 export interface ContainerInfo {
   engine?: string;
@@ -88,4 +91,22 @@ export function describeContainer(c: ContainerInfo): string | undefined {
     c.checkpointed ? `checkpointed ${c.checkpointed}` : undefined,
   ].filter(Boolean);
   return parts.length ? `${head} (${parts.join(", ")})` : head;
+}
+
+/**
+ * A container engine's metadata file beside the images (config.dump, spec.dump, dump.log, …),
+ * named as `criu show` names a member (`ARCHIVE:NAME`, `DIR/NAME`), shown as the text it is and,
+ * with `json`, JSON metadata pretty-printed; undefined when the name is not metadata.
+ */
+export function metadataText(name: string, bytes: Uint8Array, json: boolean): string | undefined {
+  if (!METADATA_FILES.has(name.split(/[/:]/).pop() ?? "")) return undefined;
+  const text = decodeText(bytes);
+  if (!json) return text.endsWith("\n") ? text : `${text}\n`;
+  try {
+    return toJson(JSON.parse(text));
+  } catch {
+    throw new InvalidDataError("container metadata that is not JSON: drop --json to see its text", {
+      input: name,
+    });
+  }
 }

@@ -6,6 +6,7 @@
  * `policyDiffJson` are their `--json` documents.
  */
 import { isSigframeError, UsageError } from "../errors.ts";
+import { toJson } from "../hex.ts";
 import { type MxcsrMask, mxcsrMaskOf } from "../mxcsr.ts";
 import { kernelOption } from "../options.ts";
 import { displayName, type Profile } from "../profile.ts";
@@ -257,6 +258,30 @@ export function policyDiffJson(r: PolicyDiffResult): PolicyDiffJson {
       },
     })),
   };
+}
+
+function slug(s: string): string {
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-|-$/g, "")
+    .slice(0, 60);
+}
+
+/**
+ * `policy-diff --save-examples DIR`: per group, `NN-cause.fpstate` (the example's bytes, where it
+ * has them) and `NN-cause.json` (what to expect of it under each policy).
+ */
+export function policyDiffExampleFiles(r: PolicyDiffResult): { name: string; data: Uint8Array | string }[] {
+  return r.groups.flatMap((g, i) => {
+    const base = `${String(i + 1).padStart(2, "0")}-${slug(g.cause)}`;
+    const f = g.example.frame;
+    const meta = policyDiffExampleMeta(r, g, f.fpstate ? `${base}.fpstate` : null);
+    return [
+      ...(f.fpstate ? [{ name: `${base}.fpstate`, data: f.fpstate }] : []),
+      { name: `${base}.json`, data: `${toJson(meta)}\n` },
+    ];
+  });
 }
 
 /** What `--save-examples` writes beside a group's example frame (`fpstate`: that file's name). */

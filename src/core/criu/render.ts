@@ -12,6 +12,9 @@ import {
   type Message,
   ScalarType,
 } from "@bufbuild/protobuf";
+import type { Compression } from "../archive/compression.ts";
+import type { ContainerInfo } from "../archive/container.ts";
+import type { ArchiveListing, ArchiveMemberInfo } from "../archive/members.ts";
 import { criu as criuOpt } from "./gen/opts_pb.ts";
 import type { DecodedImage } from "./message.ts";
 
@@ -316,4 +319,20 @@ export function base64Mime(b: Uint8Array): string {
   let out = "";
   for (let i = 0; i < s.length; i += 76) out += `${s.slice(i, i + 76)}\n`;
   return out;
+}
+
+/** `criu show CHECKPOINT --json`: the checkpoint, its containers and every member. */
+export interface CheckpointListingJson {
+  checkpoint: { path: string; compression: Compression | "none" };
+  /** Each container's folder ("" at the top) and what its metadata says. */
+  containers: ({ prefix: string } & ContainerInfo)[];
+  members: ArchiveMemberInfo[];
+}
+
+export function listingJson(path: string, l: ArchiveListing): CheckpointListingJson {
+  return {
+    checkpoint: { path, compression: l.compression },
+    containers: l.containers.map((c) => ({ prefix: c.prefix, ...c.container })),
+    members: l.members,
+  };
 }

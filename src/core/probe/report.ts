@@ -103,6 +103,22 @@ export function hostCases(profile: Profile, layout: XsaveLayout, isa?: Isa): Pro
   ];
 }
 
+/** One line of `probe --list`: a case, and why it would be skipped on this CPU. */
+export interface ProbeCaseListJson {
+  id: string;
+  description: string;
+  skip?: string;
+}
+
+/** `probe --list [--cases …]`: the cases for this CPU, without running them. */
+export function probeCaseList(profile: Profile, ids?: readonly string[]): ProbeCaseListJson[] {
+  return selectCases(hostCases(profile, computeLayout(profile)), ids).map((c) => ({
+    id: c.id,
+    description: c.description,
+    ...(c.skip ? { skip: c.skip } : {}),
+  }));
+}
+
 const ISA_ORDER: readonly Isa[] = ["sse", "avx", "avx512"];
 
 export interface ProbeRequest {
