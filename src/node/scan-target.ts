@@ -182,29 +182,27 @@ export async function scanInput(path: string, opts: ScanInputOptions = {}): Prom
         throw new UsageError(`is a checkpoint archive; ${WHAT["elf-core"]} (give it as --checkpoint)`, {
           input: path,
         });
-      const { scanCheckpointArchive } = await import("../core/archive/scan.ts");
-      const res = await scanCheckpointArchive(input.open, path, {
+      const { scanStreamed } = await import("../core/archive/scan-input.ts");
+      // A file decompressed natively reaches the core as a plain stream: say how it was stored.
+      const res = await scanStreamed("checkpoint-archive", input.open, path, {
         ...scanOpts,
         reopenable: input.reopenable,
+        compression: input.compression,
       });
-      // A file decompressed natively reaches the core as a plain stream: say how it was stored.
-      const compression = input.compression !== "none" ? input.compression : res.compression;
-      for (const c of res.containers) if (compression !== "none") c.target.compression = compression;
-      return {
-        parts: res.containers.map((c) => ({ target: c.target, scans: c.scans })),
-        archive: { compression },
-        close: () => {},
-      };
+      return { parts: res.parts, archive: { compression: res.compression }, close: () => {} };
     }
     if (opts.expect === "criu")
       throw new UsageError(
         `is ${input.compression === "none" ? "an" : `a ${input.compression}-compressed`} ELF core; ${WHAT.criu} (give it as --core)`,
         { input: path },
       );
-    const { scanStreamedCore } = await import("../core/archive/core-scan.ts");
-    const res = await scanStreamedCore(input.open, path, { ...scanOpts, reopenable: input.reopenable });
-    if (input.compression !== "none") res.target.compression = input.compression;
-    return { parts: [{ target: res.target, scans: res.scans }], close: () => {} };
+    const { scanStreamed } = await import("../core/archive/scan-input.ts");
+    const res = await scanStreamed("core", input.open, path, {
+      ...scanOpts,
+      reopenable: input.reopenable,
+      compression: input.compression,
+    });
+    return { parts: res.parts, close: () => {} };
   }
   if (input && input.compression !== "none")
     throw new UsageError(

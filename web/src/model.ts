@@ -3,10 +3,9 @@
  * with the core's rules for the CLI's `layout`, `diff` and `check`, so both say the same.
  */
 
-import { scanStreamedCore } from "../../src/core/archive/core-scan.ts";
 import { sniffStream } from "../../src/core/archive/input.ts";
 import { profileFromStream } from "../../src/core/archive/profile.ts";
-import { scanCheckpointArchive } from "../../src/core/archive/scan.ts";
+import { liveFrameCount, scanStreamed } from "../../src/core/archive/scan-input.ts";
 import { type ByteStream, fromWebReadable, type WebReadable } from "../../src/core/archive/streams.ts";
 import { type CheckReport, type CheckRequest, checkHosts } from "../../src/core/compat/check-hosts.ts";
 import { UsageError } from "../../src/core/errors.ts";
@@ -86,22 +85,15 @@ export async function scanFolder(files: readonly FolderUpload[], name: string): 
     .filter((m) => /^(checkpoint\/)?[^/]+$/.test(m.path));
   if (!members.some((m) => /(^|\/)pstree\.img$/.test(m.path)))
     throw new UsageError("not a CRIU image folder: no pstree.img in it", { input: name });
-  const res = await scanCheckpointArchive(() => folderTar(members), name, { reopenable: true });
-  return counted({
-    name,
-    kind: "checkpoint",
-    parts: res.containers.map((c) => ({ target: c.target, scans: c.scans })),
-    liveFrames: 0,
+  const { parts } = await scanStreamed("checkpoint-archive", () => folderTar(members), name, {
+    reopenable: true,
   });
+  return counted({ name, kind: "checkpoint", parts, liveFrames: 0 });
 }
 
 /** Live frames found, and where the source CPU came from. */
 function counted(image: ScannedImage): ScannedImage {
-  image.liveFrames = image.parts.reduce(
-    (n, p) =>
-      n + p.scans.reduce((m, s) => m + s.result.frames.filter((x) => x.confidence === "high").length, 0),
-    0,
-  );
+  image.liveFrames = liveFrameCount(image.parts);
   const src = image.parts.find((p) => p.target.cpuSource)?.target.cpuSource;
   if (src) image.cpuSource = src;
   return image;
@@ -110,25 +102,18 @@ function counted(image: ScannedImage): ScannedImage {
 /** Scans a checkpoint archive or a core the user opened, as `sigframe scan FILE` does. */
 export async function scanUpload(f: Upload): Promise<ScannedImage> {
   const sniffed = await sniffStream(uploadStream(f));
-  const open = () => uploadStream(f);
-  let image: ScannedImage;
-  if (sniffed.kind === "checkpoint-archive") {
-    const res = await scanCheckpointArchive(open, f.name, { reopenable: true });
-    image = {
-      name: f.name,
-      kind: "checkpoint",
-      parts: res.containers.map((c) => ({ target: c.target, scans: c.scans })),
-      liveFrames: 0,
-    };
-  } else if (sniffed.kind === "core") {
-    const res = await scanStreamedCore(open, f.name, { reopenable: true });
-    image = { name: f.name, kind: "core", parts: [{ target: res.target, scans: res.scans }], liveFrames: 0 };
-  } else
+  if (sniffed.kind !== "checkpoint-archive" && sniffed.kind !== "core")
     throw new UsageError(
       "neither a checkpoint archive (tar: plain, gzip or zstd) nor an ELF core (plain or zstd/xz/lz4-compressed)",
       { input: f.name },
     );
-  return counted(image);
+  const { parts } = await scanStreamed(sniffed.kind, () => uploadStream(f), f.name, { reopenable: true });
+  return counted({
+    name: f.name,
+    kind: sniffed.kind === "core" ? "core" : "checkpoint",
+    parts,
+    liveFrames: 0,
+  });
 }
 
 export function builtinList(): { name: string; title: string }[] {
