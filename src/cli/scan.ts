@@ -1,22 +1,12 @@
 /** `sigframe scan TARGET`: the live signal frames of each thread in a checkpoint, core or raw image. */
-import { mkdirSync, statSync } from "node:fs";
-import { join } from "node:path";
 import type { Command } from "commander";
 import { describeContainer } from "../core/archive/container.ts";
-import { UsageError } from "../core/errors.ts";
-import { hex, toJson } from "../core/hex.ts";
+import { hex } from "../core/hex.ts";
 import { describeProfile } from "../core/profile.ts";
-import { savedFrames } from "../core/scan/frame-state.ts";
-import {
-  rawImageOptions,
-  type SavedFramesJson,
-  type ScanFlags,
-  type ScanReport,
-  scanReportJson,
-} from "../core/scan/report.ts";
+import { rawImageOptions, type ScanFlags, type ScanReport, scanReportJson } from "../core/scan/report.ts";
 import type { FoundFrame } from "../core/scan/scan.ts";
 import type { ProcessScan, ScanTarget } from "../core/scan/targets.ts";
-import { describeFsError, writeOutputAtomic } from "../node/files.ts";
+import { checkOutputDir, saveFrames } from "../node/save-frames.ts";
 import { type ScanInputOptions, scanInput } from "../node/scan-target.ts";
 import type { CliContext } from "./context.ts";
 import { renderTable } from "./render/table.ts";
@@ -97,36 +87,6 @@ function renderScanReport(ctx: CliContext, r: ScanReport): string {
       ? `\nsaved ${saved.frames.length} live frame${saved.frames.length === 1 ? "" : "s"} to ${saved.dir}: ${saved.frames.map((f) => f.file).join(", ") || "none"}${saved.sourceCpu ? `; source CPU in ${saved.sourceCpu}` : ""}`
       : "")
   );
-}
-
-/** `--save-frames DIR`: a directory, or a path where one can be made; checked before the scan. */
-function checkOutputDir(dir: string): void {
-  try {
-    if (!statSync(dir).isDirectory()) throw new UsageError("exists and is not a directory", { input: dir });
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-  }
-}
-
-/** Writes the live frames, index.json and source-cpu.json; each file whole or not at all. */
-async function saveFrames(dir: string, parts: ScanReport["parts"]): Promise<SavedFramesJson> {
-  const frames = savedFrames(parts);
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new UsageError(describeFsError(e), { input: dir });
-  }
-  const drop = () => {};
-  for (const f of frames) writeOutputAtomic(join(dir, f.file), f.bytes, drop);
-  const out: SavedFramesJson = { dir, frames: frames.map((f) => f.entry) };
-  const profile = parts.find((p) => p.target.profile)?.target.profile;
-  if (profile) {
-    const { profileToJson } = await import("../core/profiles/json.ts");
-    writeOutputAtomic(join(dir, "source-cpu.json"), `${toJson(profileToJson(profile))}\n`, drop);
-    out.sourceCpu = join(dir, "source-cpu.json");
-  }
-  writeOutputAtomic(join(dir, "index.json"), `${toJson(out)}\n`, drop);
-  return out;
 }
 
 /** The lines above a checkpoint's scan: the container, and where its source CPU came from. */
