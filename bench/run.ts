@@ -9,9 +9,9 @@
  * every command alike.
  */
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { bundledCli } from "../test/helpers/cli-bundle.ts";
 import { REPO_ROOT } from "../test/helpers/shared.ts";
 import { abiTestTiming } from "./abi-test.ts";
@@ -136,7 +136,7 @@ try {
   if (typeof abi === "string") say(`Not measured: ${abi}.`);
   else {
     say(
-      `Kernel ${abi.kernel}; median wall time of interleaved runs, the whole \`sigframe abi-test\` process against QEMU booting the same kernel's bzImage to its first userspace step (no init: it panics and QEMU ends).`,
+      `Kernel ${basename(abi.kernel)}; median wall time of interleaved runs, the whole \`sigframe abi-test\` process against QEMU booting the same kernel's bzImage to its first userspace step (no init: it panics and QEMU ends).`,
     );
     say();
     say("| ours | baseline | runs | ours s | baseline s | ratio | target | CPU s (ours / baseline) |");
@@ -151,6 +151,8 @@ try {
   img.remove();
   archive?.remove();
 }
+
+const NOTES_MARKER = "<!-- notes below are kept by npm run bench -- --write -->";
 
 if (argv.includes("--write")) {
   const version = (cmd: string, args: string[]) =>
@@ -174,5 +176,10 @@ if (argv.includes("--write")) {
     ...lines,
     "",
   ];
-  writeFileSync(join(REPO_ROOT, "bench", "RESULTS.md"), doc.join("\n"));
+  // Hand-written notes below the marker (measurements made by hand, history) are kept.
+  const file = join(REPO_ROOT, "bench", "RESULTS.md");
+  const old = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const at = old.indexOf(NOTES_MARKER);
+  if (at >= 0) doc.push(old.slice(at).trimEnd(), "");
+  writeFileSync(file, doc.join("\n"));
 }
