@@ -3,12 +3,12 @@
  * checkpoint directory or archive), or a whole checkpoint to list (archive/members.ts listArchive;
  * an image directory is listed the same way).
  */
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ArchiveListing } from "../core/archive/members.ts";
 import { looksLikeCriuImage, readImageHeader } from "../core/criu/image.ts";
 import { isSigframeError, UsageError } from "../core/errors.ts";
-import { readInput } from "./files.ts";
+import { isDirectory, readHead, readInput } from "./files.ts";
 
 /** Largest image file `criu show` reads (pages files are not images and are refused by magic). */
 export const MAX_SHOW_INPUT = 64 * 1024 * 1024;
@@ -73,15 +73,7 @@ export async function readCriuShowInput(file: string, member?: string): Promise<
 /** A regular file that starts with a CRIU image's magic. */
 function isImageFile(path: string): boolean {
   try {
-    return statSync(path).isFile() && looksLikeCriuImage(headOf(path, 8));
-  } catch {
-    return false;
-  }
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
+    return statSync(path).isFile() && looksLikeCriuImage(readHead(path, 8));
   } catch {
     return false;
   }
@@ -119,7 +111,7 @@ export async function listCheckpointDir(dir: string): Promise<ArchiveListing> {
         meta[role.file === "config.dump" ? "config" : "spec"] = readInput(full, MAX_SHOW_INPUT).bytes;
     }
     if (m.kind !== "pages") {
-      const head = headOf(full, 8);
+      const head = readHead(full, 8);
       if (looksLikeCriuImage(head)) {
         m.kind = "image";
         m.magic = readImageHeader(head).magic;
@@ -133,14 +125,4 @@ export async function listCheckpointDir(dir: string): Promise<ArchiveListing> {
     members,
     containers: hasImages ? [{ prefix: "", container: containerInfo(meta.config, meta.spec) }] : [],
   };
-}
-
-function headOf(path: string, n: number): Uint8Array {
-  const fd = openSync(path, "r");
-  try {
-    const b = new Uint8Array(n);
-    return b.subarray(0, readSync(fd, b, 0, n, 0));
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -25,6 +25,33 @@ interface InputFile {
   bytes: Uint8Array;
 }
 
+/** Whether `path` names a directory (false where it does not exist or cannot be read). */
+export function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The first `n` bytes of a file (fewer if it is shorter); a file that cannot be read is a usage error. */
+export function readHead(path: string, n: number): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    throw new UsageError(describeFsError(e), { input: path });
+  }
+  try {
+    const b = new Uint8Array(n);
+    return b.subarray(0, readSync(fd, b, 0, n, 0));
+  } catch (e) {
+    throw new UsageError(describeFsError(e), { input: path });
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A CRIU image directory, or an engine's unpacked checkpoint with the images in checkpoint/. */
 export function isCheckpointDir(dir: string): boolean {
   return existsSync(join(dir, "pstree.img")) || existsSync(join(dir, "checkpoint", "pstree.img"));

@@ -1,11 +1,10 @@
 /** Frame files for inspect, predict, translate and probe --foreign: their bytes from disk (the core decodes them). */
-import { statSync } from "node:fs";
 import { basename } from "node:path";
 import { UsageError } from "../core/errors.ts";
 import type { ProbeCase } from "../core/probe/cases.ts";
 import { foreignCase } from "../core/probe/foreign.ts";
 import { frameInput, MAX_FRAME_BYTES } from "../core/sigframe/input.ts";
-import { readInput } from "./files.ts";
+import { isDirectory, readInput } from "./files.ts";
 
 /** A frame file's bytes; a directory is named for what it likely is (a checkpoint: scan it). */
 export function readFrameFile(file: string, max = MAX_FRAME_BYTES): { name: string; bytes: Uint8Array } {
@@ -18,14 +17,6 @@ export function readFrameFile(file: string, max = MAX_FRAME_BYTES): { name: stri
         { input: file },
       );
     throw e;
-  }
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
   }
 }
 

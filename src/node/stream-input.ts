@@ -14,7 +14,7 @@ import { kindOf, type StreamInputKind, sniffStream } from "../core/archive/input
 import type { ByteStream } from "../core/archive/streams.ts";
 import { InvalidDataError, isSigframeError, TruncatedInputError, UsageError } from "../core/errors.ts";
 import { detectFormat, HEAD_BYTES, type InputFormat } from "../core/profiles/formats.ts";
-import { describeFsError } from "./files.ts";
+import { describeFsError, readHead } from "./files.ts";
 
 const CHUNK = 1 << 20;
 
@@ -228,25 +228,6 @@ export interface StreamInput {
   reopenable: boolean;
 }
 
-/** The first bytes of a file (fewer if it is shorter). */
-function head(path: string, n: number): Uint8Array {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw new UsageError(describeFsError(e), { input: path });
-  }
-  try {
-    const b = new Uint8Array(n);
-    const got = readSync(fd, b, 0, n, 0);
-    return b.subarray(0, got);
-  } catch (e) {
-    throw new UsageError(describeFsError(e), { input: path });
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * What a file or stdin holds, by its bytes; undefined for a directory. A plain file is told from
  * its head without streaming; compressed data and stdin are sniffed as streams.
@@ -259,7 +240,7 @@ export async function openStreamInput(path: string): Promise<StreamInput | undef
     } catch (e) {
       throw new UsageError(describeFsError(e), { input: path });
     }
-    const format = detectFormat(head(path, HEAD_BYTES));
+    const format = detectFormat(readHead(path, HEAD_BYTES));
     if (format?.kind !== "compressed")
       return {
         kind: kindOf(format),
