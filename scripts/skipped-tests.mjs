@@ -12,16 +12,19 @@ export default async function* skippedTests(source) {
     for (const [why, n] of [...reasons].sort((a, b) => b[1] - a[1])) lines.push(`#   ${n}  ${why}`);
     return `${lines.join("\n")}\n`;
   };
+  let said = false;
   for await (const event of source) {
-    // The run summary's last line (`todo N`): say it now, as --test-force-exit may end the
-    // process before the event stream closes.
+    // Every event is consumed to the end: a reporter that stops reading aborts the run's stream.
+    if (said) continue;
+    // The run summary's last line (`todo N`): say it right after the summary.
     if (
       event.type === "test:diagnostic" &&
       event.data.nesting === 0 &&
       /^todo \d+$/.test(event.data.message)
     ) {
+      said = true;
       yield summary();
-      return;
+      continue;
     }
     if (event.type !== "test:pass" && event.type !== "test:fail") continue;
     // Suites (describe) are counted through their tests.
@@ -34,5 +37,5 @@ export default async function* skippedTests(source) {
     const why = typeof event.data.skip === "string" ? event.data.skip : "(no reason given)";
     reasons.set(why, (reasons.get(why) ?? 0) + 1);
   }
-  yield summary();
+  if (!said) yield summary();
 }
