@@ -160,12 +160,12 @@ test("commands start without the readers only some inputs need (built-in profile
       assert.deepEqual(found, [], `${cmd} loads ${what} at start-up`);
     }
   }
-  // criu show needs the protobuf runtime; of the schemas only opts.proto (crit's rendering options):
-  // an image type's schema is loaded with the image (core/criu/handlers.ts), the archive readers with
-  // an archive or a compressed image.
+  // criu show needs the protobuf runtime; of the generated CRIU code only crit's rendering options (a
+  // table, no descriptors): an image type's schema is loaded with the image (core/criu/handlers.ts),
+  // the archive readers with an archive or a compressed image.
   const criu = commandPath(meta, "src/cli/criu.ts");
   assert.ok(criu.some(HEAVY[1]![1]));
-  assert.deepEqual(criu.filter(HEAVY[2]![1]), ["src/core/criu/gen/opts_pb.ts"]);
+  assert.deepEqual(criu.filter(HEAVY[2]![1]), ["src/core/criu/gen/crit-options.ts"]);
   for (const [what, is] of [HEAVY[0]!, HEAVY[3]!, HEAVY[4]!, HEAVY[5]!])
     assert.deepEqual(criu.filter(is), [], `criu loads ${what}`);
   assert.deepEqual(
@@ -173,6 +173,18 @@ test("commands start without the readers only some inputs need (built-in profile
     [],
     "criu loads the archive readers at start-up",
   );
+});
+
+test("no command builds descriptor.proto: the CRIU schemas embed their descriptors as objects", () => {
+  // protoc-gen-es's fileDesc decodes a serialized descriptor with descriptor.proto's schema, which
+  // protobuf-es builds first; the generated CRIU modules use embeddedFile (scripts/criu-embed.ts).
+  const meta = bundleMeta();
+  const sources = Object.values(meta.outputs).flatMap((o) => Object.keys(o.inputs));
+  const schemas = sources.filter((s) => /^src\/core\/criu\/gen\/.*_pb\.ts$/.test(s));
+  assert.ok(schemas.length >= 10, `CRIU schema modules in the bundle: ${schemas.length}`);
+  assert.ok(sources.includes("src/core/criu/embedded-file.ts"));
+  for (const s of ["wkt/google/protobuf/descriptor_pb.js", "codegenv2/file.js"])
+    assert.ok(!sources.includes(`node_modules/@bufbuild/protobuf/dist/esm/${s}`), `the bundle holds ${s}`);
 });
 
 test("a built-in profile, a profile file, a raw image and a CRIU checkpoint all still work", () => {

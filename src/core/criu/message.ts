@@ -6,8 +6,14 @@
  * do not describe are kept by protobuf-es as unknown fields and reported by `unknownFields`.
  */
 import { type DescMessage, fromBinary, type Message, type MessageShape } from "@bufbuild/protobuf";
-import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+import type { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import { InvalidDataError } from "../errors.ts";
+
+/**
+ * A proto2 `required` field's presence. The value, not an import: importing descriptor.proto's
+ * enums loads all of them (some hundred) into every command that decodes an image.
+ */
+const LEGACY_REQUIRED: FeatureSet_FieldPresence.LEGACY_REQUIRED = 3;
 
 export interface DecodedEntry {
   offset: number;
@@ -64,7 +70,7 @@ function missingRequired(schema: DescMessage, msg: Message, path: string): strin
     }
     if (f.fieldKind === "map") continue;
     const set = Object.hasOwn(rec, f.localName);
-    if (f.presence === FeatureSet_FieldPresence.LEGACY_REQUIRED && !set) return here;
+    if (f.presence === LEGACY_REQUIRED && !set) return here;
     if (f.fieldKind === "message" && set && v !== undefined) {
       const m = missingRequired(f.message, v as Message, here);
       if (m) return m;

@@ -4,18 +4,11 @@
  * applied, hex inherited by the fields of a message marked hex, bytes as MIME base64) and the
  * same JSON text (4-space indent, ASCII only, integers exact).
  */
-import {
-  type DescField,
-  type DescMessage,
-  getOption,
-  hasOption,
-  type Message,
-  ScalarType,
-} from "@bufbuild/protobuf";
+import { type DescField, type DescMessage, type Message, ScalarType } from "@bufbuild/protobuf";
 import type { Compression } from "../archive/compression.ts";
 import type { ContainerInfo } from "../archive/container.ts";
 import type { ArchiveListing, ArchiveMemberInfo } from "../archive/members.ts";
-import { criu as criuOpt } from "./gen/opts_pb.ts";
+import { CRIT_OPTIONS, type CritFieldOptions } from "./gen/crit-options.ts";
 import type { DecodedImage } from "./message.ts";
 
 /** A crit value: integers are bigint (printed exact, never rounded through a double). */
@@ -123,32 +116,11 @@ export function mapFlags(value: bigint, map: FlagMap): string {
   return names.join(" | ");
 }
 
-interface CritOptions {
-  hex?: boolean;
-  flags?: string;
-  dict?: string;
-  dev?: boolean;
-  odev?: boolean;
-  ipadd?: boolean;
-}
+const NO_OPTIONS: CritFieldOptions = {};
 
-/**
- * The `(criu)` options of a field, read once per field: getOption decodes them from the field
- * descriptor's options each time it is called, which costs more than rendering the value.
- */
-const OPTIONS = new WeakMap<DescField, CritOptions>();
-
-function opts(field: DescField): CritOptions {
-  let o = OPTIONS.get(field);
-  if (!o) {
-    if (!hasOption(field, criuOpt)) o = {};
-    else {
-      const c = getOption(field, criuOpt);
-      o = { hex: c.hex, flags: c.flags, dict: c.dict, dev: c.dev, odev: c.odev, ipadd: c.ipadd };
-    }
-    OPTIONS.set(field, o);
-  }
-  return o;
+/** The `(criu)` options of a field (proto/criu, collected by scripts/criu-embed.ts). */
+function opts(field: DescField): CritFieldOptions {
+  return CRIT_OPTIONS[field.parent.typeName]?.[field.name] ?? NO_OPTIONS;
 }
 
 function isIntType(t: ScalarType): boolean {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { REPO_ROOT } from "../../helpers/shared.ts";
 
@@ -34,34 +34,28 @@ const skip = !have
     : undefined;
 
 test(
-  "the committed generated CRIU code is what protoc + protoc-gen-es make of proto/criu",
+  "the committed generated CRIU code is what scripts/gen-criu.sh (protoc, protoc-gen-es, criu-embed.ts) makes of proto/criu",
   skip ? { skip } : {},
   () => {
-    const out = mkdtempSync(join(tmpdir(), "sigframe-gen-"));
-    const protos = readdirSync(join(REPO_ROOT, "proto", "criu"))
-      .filter((f) => f.endsWith(".proto"))
-      .map((f) => join("proto", "criu", f));
-    const r = spawnSync(
-      "protoc",
-      [
-        `--plugin=protoc-gen-es=${join(REPO_ROOT, "node_modules", ".bin", "protoc-gen-es")}`,
-        `--es_out=${out}`,
-        "--es_opt=target=ts,import_extension=ts",
-        "--proto_path=proto/criu",
-        ...protos,
-      ],
-      { cwd: REPO_ROOT, encoding: "utf8" },
-    );
-    assert.equal(r.status, 0, r.stderr);
-    const committed = join(REPO_ROOT, "src", "core", "criu", "gen");
-    const fresh = readdirSync(out).sort();
-    assert.deepEqual(fresh, readdirSync(committed).sort());
-    for (const f of fresh) {
-      assert.equal(
-        readFileSync(join(out, f), "utf8"),
-        readFileSync(join(committed, f), "utf8"),
-        `${f} is stale: run npm run gen:criu`,
-      );
+    const out = join(mkdtempSync(join(tmpdir(), "sigframe-gen-")), "gen");
+    try {
+      const r = spawnSync("sh", [join(REPO_ROOT, "scripts", "gen-criu.sh"), out], {
+        cwd: REPO_ROOT,
+        encoding: "utf8",
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const committed = join(REPO_ROOT, "src", "core", "criu", "gen");
+      const fresh = readdirSync(out).sort();
+      assert.deepEqual(fresh, readdirSync(committed).sort());
+      for (const f of fresh) {
+        assert.equal(
+          readFileSync(join(out, f), "utf8"),
+          readFileSync(join(committed, f), "utf8"),
+          `${f} is stale: run npm run gen:criu`,
+        );
+      }
+    } finally {
+      rmSync(dirname(out), { recursive: true, force: true });
     }
   },
 );
