@@ -55,7 +55,11 @@ export function processIo(): CliIo {
       process.stderr.write(s);
     },
     stdoutIsTTY: Boolean(process.stdout.isTTY),
-    stderrIsTTY: Boolean(process.stderr.isTTY),
+    // Asked only by commands that draw progress: process.stderr is created when first used, and for
+    // a pipe (as most callers give) that loads node's network stack, some milliseconds.
+    get stderrIsTTY() {
+      return Boolean(process.stderr.isTTY);
+    },
     env: process.env,
   };
 }
