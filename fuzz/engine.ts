@@ -19,6 +19,8 @@ import { existsSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from "node:f
 import { join } from "node:path";
 import { memoryIo } from "../src/cli/context.ts";
 import { run } from "../src/cli/main.ts";
+import { isSigframeError } from "../src/core/errors.ts";
+import { type CoreRun, coreRuns, IN } from "./core-runs.ts";
 import type { Family, Format, Seed } from "./families.ts";
 import {
   criuSpots,
@@ -37,6 +39,13 @@ import { hashString, mix, Rng } from "./rng.ts";
 const MAX_KEPT_BYTES = 64 * 1024 * 1024;
 
 export type OutcomeKind = "ok" | "typed" | "untyped" | "time" | "memory";
+
+/**
+ * What an execution runs: `command`, the whole CLI as a user runs it (files on tmpfs, argument
+ * parsing, rendering); `core`, the family's readers called on the bytes in memory (core-runs.ts).
+ */
+export type Level = "command" | "core";
+export const LEVELS: readonly Level[] = ["command", "core"];
 export const OUTCOMES: readonly OutcomeKind[] = ["ok", "typed", "untyped", "time", "memory"];
 
 /** The contract's error line. */
@@ -159,6 +168,8 @@ export interface RunnerOptions {
   budgets: Budgets;
   /** Most kept inputs beyond the seeds. */
   maxKept?: number;
+  /** Default `command`. */
+  level?: Level;
 }
 
 interface Entry {
@@ -185,6 +196,9 @@ export class Runner {
   execs = 0;
   cpuMs = 0;
   private rssSample = 0;
+  readonly level: Level;
+  /** Per seed, its parser-level runs (level `core`). */
+  private readonly core: CoreRun[][];
 
   constructor(o: RunnerOptions) {
     this.family = o.family;
@@ -196,6 +210,8 @@ export class Runner {
     this.budgets = o.budgets;
     this.base = mix(o.seed, hashString(o.family.name));
     this.maxKept = o.maxKept ?? 256;
+    this.level = o.level ?? "command";
+    this.core = this.level === "core" ? this.seeds.map((s) => coreRuns(o.family.name, s)) : [];
     // Compressed inputs go through the core's decoders (the ones the browser runs, the parsers under
     // test), never through a decompressor process: an execution stopped as a hang leaves nothing behind.
     process.env.SIGFRAME_DECOMPRESS = "in-process";
@@ -254,7 +270,8 @@ export class Runner {
     let bytes = original;
     const rounds = rng.chance(0.2) ? 2 + rng.int(3) : 1;
     for (let r = 0; r < rounds; r++) bytes = this.mutate(rng, format, bytes, donors);
-    const c: Case = { seed: entry.seed, file, bytes, command: rng.int(seed.commands.length) };
+    const runs = this.level === "core" ? this.core[entry.seed]!.length : seed.commands.length;
+    const c: Case = { seed: entry.seed, file, bytes, command: rng.int(runs) };
     // A kept entry's other changed files come along.
     const extra = [...entry.changed].filter(([n]) => n !== file);
     if (extra.length) c.extra = new Map(extra);
@@ -276,13 +293,20 @@ export class Runner {
     }
   }
 
+  /** The command a case runs (at the core level: the CLI command that reads it the same way). */
+  template(c: Case): string[] {
+    return this.level === "core"
+      ? this.core[c.seed]![c.command]!.command
+      : this.seeds[c.seed]!.commands[c.command]!;
+  }
+
   /** Paths of a case: the folder, `$IN` and `$OUT`. */
   paths(c: Case): { dir: string; input: string; output: string; args: string[] } {
     const seed = this.seeds[c.seed]!;
     const dir = this.seedDir(c.seed);
     const input = seed.main ? join(dir, seed.main) : dir;
     const output = join(this.dir, "out.bin");
-    const args = seed.commands[c.command]!.map((a) => (a === "$IN" ? input : a === "$OUT" ? output : a));
+    const args = this.template(c).map((a) => (a === "$IN" ? input : a === "$OUT" ? output : a));
     return { dir, input, output, args };
   }
 
@@ -307,8 +331,9 @@ export class Runner {
       }
   }
 
-  /** Runs a case: writes its files, runs the command. */
+  /** Runs a case: writes its files, runs the command (or, at the core level, its readers in memory). */
   async execute(c: Case): Promise<Outcome> {
+    if (this.level === "core") return this.executeCore(c);
     const { dir, input, output, args } = this.paths(c);
     this.materialise(c);
     const io = memoryIo();
@@ -335,6 +360,59 @@ export class Runner {
       input,
       dir,
     ]);
+    return this.budget(o, cpuMs, memoryBytes);
+  }
+
+  /**
+   * A case at the core level: the family's readers on the case's files in memory. A SigframeError
+   * is a typed outcome when its line is the contract's; anything else thrown is untyped.
+   */
+  private async executeCore(c: Case): Promise<Outcome> {
+    const seed = this.seeds[c.seed]!;
+    const r = this.core[c.seed]![c.command]!;
+    const files = this.caseFiles(c);
+    if (this.execs % 32 === 0) this.rssSample = process.memoryUsage.rss();
+    const before = process.resourceUsage();
+    let thrown: unknown;
+    let returned = false;
+    try {
+      await r.run(files, seed.main);
+      returned = true;
+    } catch (e) {
+      thrown = e;
+    }
+    const after = process.resourceUsage();
+    const cpuMs =
+      (after.userCPUTime + after.systemCPUTime - before.userCPUTime - before.systemCPUTime) / 1000;
+    const memoryBytes =
+      after.maxRSS > before.maxRSS ? after.maxRSS * 1024 - Math.min(this.rssSample, before.maxRSS * 1024) : 0;
+    const cmd = r.command.join(" ");
+    const o: Outcome = { kind: "ok", code: 0, signature: `ok: ${cmd}`, detail: "", cpuMs: 0, memoryBytes: 0 };
+    if (!returned) {
+      const e = thrown as Error;
+      if (isSigframeError(e)) {
+        const line = e.oneLine(IN);
+        o.code = e.kind === "environment" ? 4 : 2;
+        o.detail = line;
+        if (!line.includes("\n") && ERROR_LINE.test(line)) {
+          o.kind = "typed";
+          o.signature = `typed: ${cmd}: ${shapeOf(line, [IN])}`;
+        } else {
+          o.kind = "untyped";
+          o.signature = `untyped: ${cmd}: contract: not the contract's error line: ${shapeOf(line.split("\n")[0]!, [IN])}`;
+        }
+      } else {
+        o.kind = "untyped";
+        o.code = 70;
+        o.detail = String(e?.stack ?? e).slice(0, 4000);
+        o.signature = `untyped: ${cmd}: threw ${e?.name}: ${shapeOf(String(e?.message), [IN])} @${firstOwnFrame(o.detail)}`;
+      }
+    }
+    return this.budget(o, cpuMs, memoryBytes);
+  }
+
+  /** The time and memory an execution took, and whether they were over budget. */
+  private budget(o: Outcome, cpuMs: number, memoryBytes: number): Outcome {
     o.cpuMs = cpuMs;
     o.memoryBytes = memoryBytes;
     if (o.kind !== "untyped") {

@@ -14,6 +14,8 @@
  *   --time-budget MS    CPU milliseconds one execution may take (default 500)
  *   --memory-budget MB  how far one execution may raise peak memory (default 128)
  *   --jobs N            families run at once (default 1)
+ *   --level L           command (default: the whole CLI per execution) or core (the family's
+ *                       readers on the bytes in memory: core-runs.ts)
  *   --no-minimise       write findings as found
  *   --json              the summary as JSON on stdout
  *   --replay DIR        run every reproducer under DIR (each in a process of its own) and report
@@ -32,7 +34,7 @@ import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import { buildWorkerBundle, sweepStale } from "./bundle.ts";
-import { type Budgets, ERROR_LINE, OUTCOMES, type OutcomeKind } from "./engine.ts";
+import { type Budgets, ERROR_LINE, LEVELS, type Level, OUTCOMES, type OutcomeKind } from "./engine.ts";
 import { FAMILIES, familyByName } from "./families.ts";
 import { decodeCase, SAB, SAB_BYTES } from "./shared.ts";
 import type { FindingReport, WorkerConfig, WorkerMessage } from "./worker.ts";
@@ -44,6 +46,8 @@ export interface CampaignOptions {
   seed: number;
   out: string;
   budgets: Budgets;
+  /** Default `command`. */
+  level?: Level;
   jobs: number;
   minimise: boolean;
   /** CPU ms after which a running execution is stopped as a hang. */
@@ -204,6 +208,7 @@ export async function runFamily(family: string, o: CampaignOptions): Promise<Fam
       execs: total - next,
       deadline,
       budgets: o.budgets,
+      level: o.level ?? "command",
       dir,
       out: o.out,
       minimise: o.minimise,
@@ -399,6 +404,7 @@ function parseArgs(argv: string[]): { o: CampaignOptions; list: boolean; json: b
   let timeMs = 500;
   let memoryMb = 128;
   let jobs = 1;
+  let level: Level = "command";
   let minimise = true;
   let list = false;
   let json = false;
@@ -419,7 +425,11 @@ function parseArgs(argv: string[]): { o: CampaignOptions; list: boolean; json: b
     else if (a === "--time-budget") timeMs = num(a, v());
     else if (a === "--memory-budget") memoryMb = num(a, v());
     else if (a === "--jobs") jobs = num(a, v());
-    else if (a === "--no-minimise") minimise = false;
+    else if (a === "--level") {
+      const l = v() as Level;
+      if (!LEVELS.includes(l)) throw new Error(`--level takes ${LEVELS.join(" or ")}`);
+      level = l;
+    } else if (a === "--no-minimise") minimise = false;
     else if (a === "--list") list = true;
     else if (a === "--json") json = true;
     else if (a === "--replay") replayDir = v();
@@ -434,6 +444,7 @@ function parseArgs(argv: string[]): { o: CampaignOptions; list: boolean; json: b
     seed,
     out,
     budgets: { timeMs, memoryBytes: memoryMb * 2 ** 20 },
+    level,
     jobs: Math.min(jobs, Math.max(1, cpus().length)),
     minimise,
     hangCpuMs: Math.max(10_000, timeMs * 20),
@@ -475,11 +486,12 @@ async function main(): Promise<void> {
   mkdirSync(o.out, { recursive: true });
   const log = (line: string) => process.stderr.write(`${line}\n`);
   log(
-    `fuzz: ${o.families.join(", ")}; ${o.execs !== undefined ? `${o.execs} executions` : `${o.seconds} s`} per family, seed ${o.seed}, findings in ${o.out}`,
+    `fuzz (${o.level} level): ${o.families.join(", ")}; ${o.execs !== undefined ? `${o.execs} executions` : `${o.seconds} s`} per family, seed ${o.seed}, findings in ${o.out}`,
   );
   const results = await runCampaign({ ...o, log });
   const summary = {
     seed: o.seed,
+    level: o.level,
     budgets: { timeMs: o.budgets.timeMs, memoryMiB: o.budgets.memoryBytes / 2 ** 20 },
     node: process.version,
     cpus: cpus()[0]?.model,

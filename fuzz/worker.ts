@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
-import { type Budgets, type Case, type Finding, type Outcome, Runner } from "./engine.ts";
+import { type Budgets, type Case, type Finding, type Level, type Outcome, Runner } from "./engine.ts";
 import { familyByName, REPO_ROOT } from "./families.ts";
 import { decodeCase, SAB } from "./shared.ts";
 
@@ -22,6 +22,8 @@ export interface WorkerConfig {
   /** Stop after this wall-clock time (ms since epoch; 0 = no deadline). */
   deadline: number;
   budgets: Budgets;
+  /** What an execution runs (engine.ts Level). */
+  level: Level;
   /** Scratch folder for cases. */
   dir: string;
   /** Where reproducers go; "" = not written. */
@@ -236,6 +238,7 @@ async function campaign(): Promise<void> {
     seed: cfg.seed,
     dir: cfg.dir,
     budgets: cfg.budgets,
+    level: cfg.level,
   });
   const known = new Set(cfg.known);
   let last = Date.now();
@@ -287,6 +290,7 @@ async function repro(): Promise<void> {
     seed: cfg.seed,
     dir: cfg.dir,
     budgets: cfg.budgets,
+    level: cfg.level,
   });
   try {
     const c = decodeCase(view);
@@ -296,7 +300,7 @@ async function repro(): Promise<void> {
     const o: Outcome = {
       kind: r.kind,
       code: -1,
-      signature: `${r.kind}: ${runner.seeds[c.seed]!.commands[c.command]!.slice(0, 2).join(" ")}: stopped (${r.detail})`,
+      signature: `${r.kind}: ${runner.template(c).slice(0, 2).join(" ")}: stopped (${r.detail})`,
       detail: r.detail,
       cpuMs: 0,
       memoryBytes: 0,
