@@ -270,8 +270,7 @@ export class Runner {
     let bytes = original;
     const rounds = rng.chance(0.2) ? 2 + rng.int(3) : 1;
     for (let r = 0; r < rounds; r++) bytes = this.mutate(rng, format, bytes, donors);
-    const runs = this.level === "core" ? this.core[entry.seed]!.length : seed.commands.length;
-    const c: Case = { seed: entry.seed, file, bytes, command: rng.int(runs) };
+    const c: Case = { seed: entry.seed, file, bytes, command: rng.int(this.commandCount(entry.seed)) };
     // A kept entry's other changed files come along.
     const extra = [...entry.changed].filter(([n]) => n !== file);
     if (extra.length) c.extra = new Map(extra);
@@ -291,6 +290,11 @@ export class Runner {
       default:
         return mutateBytes(rng, b, this.spots(format, b), donors);
     }
+  }
+
+  /** How many commands (or parser-level runs) a seed has. */
+  commandCount(seed: number): number {
+    return this.level === "core" ? this.core[seed]!.length : this.seeds[seed]!.commands.length;
   }
 
   /** The command a case runs (at the core level: the CLI command that reads it the same way). */

@@ -13,13 +13,15 @@
  *   --out DIR           where reproducers and summary.json go (default: $TMPDIR/sigframe-fuzz)
  *   --time-budget MS    CPU milliseconds one execution may take (default 500)
  *   --memory-budget MB  how far one execution may raise peak memory (default 128)
- *   --jobs N            families run at once (default 1)
+ *   --jobs N            families run at once, each in a process of its own (default 1)
  *   --level L           command (default: the whole CLI per execution) or core (the family's
  *                       readers on the bytes in memory: core-runs.ts)
  *   --no-minimise       write findings as found
  *   --json              the summary as JSON on stdout
  *   --replay DIR        run every reproducer under DIR (each in a process of its own) and report
  */
+
+import { type ChildProcess, spawn } from "node:child_process";
 import {
   accessSync,
   constants,
@@ -32,6 +34,7 @@ import {
 } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { buildWorkerBundle, sweepStale } from "./bundle.ts";
 import { type Budgets, ERROR_LINE, LEVELS, type Level, OUTCOMES, type OutcomeKind } from "./engine.ts";
@@ -295,6 +298,71 @@ export async function runCampaign(o: CampaignOptions): Promise<FamilyResult[]> {
   return o.families.map((f) => results.find((r) => r.family === f)!);
 }
 
+/**
+ * `--jobs N` (N > 1): each family runs in a process of its own, N at a time. An execution's CPU time
+ * and peak memory are the process's (getrusage), so two families' workers in one process would
+ * charge each other's work to their executions' budgets.
+ */
+async function runInProcesses(o: CampaignOptions, log: (line: string) => void): Promise<FamilyResult[]> {
+  const args = [
+    fileURLToPath(import.meta.url),
+    "--level",
+    o.level ?? "command",
+    "--seed",
+    String(o.seed),
+    "--out",
+    o.out,
+    "--time-budget",
+    String(o.budgets.timeMs),
+    "--memory-budget",
+    String(o.budgets.memoryBytes / 2 ** 20),
+    "--jobs",
+    "1",
+    "--json",
+    ...(o.execs !== undefined ? ["--execs", String(o.execs)] : ["--seconds", String(o.seconds ?? 60)]),
+    ...(o.minimise ? [] : ["--no-minimise"]),
+  ];
+  const running = new Set<ChildProcess>();
+  const stop = () => {
+    for (const c of running) c.kill("SIGTERM");
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  const results = new Map<string, FamilyResult>();
+  const queue = [...o.families];
+  try {
+    await Promise.all(
+      Array.from({ length: o.jobs }, async () => {
+        for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+          const child = spawn(process.execPath, [...process.execArgv, ...args, "--family", f], {
+            stdio: ["ignore", "pipe", "pipe"],
+          });
+          running.add(child);
+          let out = "";
+          child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+          child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+            for (const l of d.split("\n")) if (l && !l.startsWith("fuzz (")) log(l);
+          });
+          const code = await new Promise<number | null>((r) => child.on("close", r));
+          running.delete(child);
+          const json = out.slice(out.indexOf("{"));
+          let r: FamilyResult | undefined;
+          try {
+            r = (JSON.parse(json) as { results: FamilyResult[] }).results[0];
+          } catch {}
+          if (!r) throw new Error(`${f}: the campaign process ended with ${code} and no summary`);
+          results.set(f, r);
+        }
+      }),
+    );
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    stop();
+  }
+  return o.families.map((f) => results.get(f)!);
+}
+
 export function summaryTable(results: readonly FamilyResult[]): string {
   const rows = [
     [
@@ -488,7 +556,7 @@ async function main(): Promise<void> {
   log(
     `fuzz (${o.level} level): ${o.families.join(", ")}; ${o.execs !== undefined ? `${o.execs} executions` : `${o.seconds} s`} per family, seed ${o.seed}, findings in ${o.out}`,
   );
-  const results = await runCampaign({ ...o, log });
+  const results = o.jobs > 1 ? await runInProcesses(o, log) : await runCampaign({ ...o, log });
   const summary = {
     seed: o.seed,
     level: o.level,

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { sweepStale } from "../../fuzz/bundle.ts";
-import { Runner } from "../../fuzz/engine.ts";
+import { ERROR_LINE, Runner } from "../../fuzz/engine.ts";
 import { FAMILIES, familyByName } from "../../fuzz/families.ts";
 import { type CampaignOptions, runCampaign, runFamily, SCRATCH_NAME, summaryTable } from "../../fuzz/run.ts";
 
@@ -55,6 +55,95 @@ describe("a fixed-seed campaign over every family", () => {
       // Each family reaches both outcomes: inputs that are read and inputs that are refused.
       if (r.family !== "raw-image") assert.ok(r.counts.typed > 0 && r.counts.ok > 0, `${r.family}\n${table}`);
       else assert.ok(r.counts.ok > 0, table);
+    }
+  });
+});
+
+describe("the parser level (--level core)", () => {
+  test(`${CI_EXECS} executions per family: no untyped error, hang or memory blow-up`, async () => {
+    const results = await runCampaign(options({ level: "core" }));
+    const table = summaryTable(results);
+    for (const r of results) {
+      assert.equal(r.execs, CI_EXECS, `${r.family} ran every execution\n${table}`);
+      const bad = r.findings.map((f) => `${f.kind}: ${f.signature}\n  ${f.command}\n  ${f.detail}`);
+      assert.deepEqual(bad, [], `${r.family}: findings\n${table}`);
+      assert.equal(r.counts.untyped + r.counts.time + r.counts.memory, 0, table);
+      if (r.family !== "raw-image") assert.ok(r.counts.typed > 0 && r.counts.ok > 0, `${r.family}\n${table}`);
+      else assert.ok(r.counts.ok > 0, table);
+    }
+  });
+
+  test("every seed is read by each of its family's runs (ia32 frames refused by the 64-bit ones, in one line)", async () => {
+    for (const family of FAMILIES) {
+      const r = new Runner({
+        family,
+        seed: 1,
+        dir: join(tmp, `core-${family.name}`),
+        budgets: { timeMs: 0, memoryBytes: 0 },
+        level: "core",
+      });
+      try {
+        let runs = 0;
+        for (let seed = 0; seed < r.seeds.length; seed++) {
+          const s = r.seeds[seed]!;
+          const file = s.mutable[0]![0];
+          const bytes = s.files.get(file)!;
+          for (let command = 0; command < r.commandCount(seed); command++) {
+            const c = { seed, file, bytes, command };
+            const template = r.template(c);
+            runs++;
+            const o = await r.execute(c);
+            const what = `${family.name}: ${s.label}: ${template.join(" ")}: ${o.detail}`;
+            const ia32 = /ia32/.test(s.label) && !template.some((a) => /ia32/.test(a));
+            if (ia32) {
+              assert.equal(o.kind, "typed", what);
+              assert.match(o.detail, ERROR_LINE);
+            } else assert.equal(o.kind, "ok", what);
+          }
+        }
+        assert.ok(runs >= r.seeds.length, `${family.name}: ${runs} runs over ${r.seeds.length} seeds`);
+      } finally {
+        r.close();
+      }
+    }
+  });
+
+  test("a core refused at the parser level is the same typed error as through the CLI, naming the CLI command", async () => {
+    const mk = (level: "command" | "core", dir: string) =>
+      new Runner({
+        family: familyByName("elf-core")!,
+        seed: 1,
+        dir: join(tmp, dir),
+        budgets: { timeMs: 0, memoryBytes: 0 },
+        level,
+      });
+    const cmd = mk("command", "lvl-cmd");
+    const core = mk("core", "lvl-core");
+    try {
+      const seed = cmd.seeds.findIndex((s) => s.label === "generated amd-zen4");
+      const good = cmd.seeds[seed]!.files.get("frame.core")!;
+      const bad = Uint8Array.from(good);
+      new DataView(bad.buffer).setUint16(56, 0xfff0, true);
+      const at = (r: Runner) =>
+        Array.from({ length: r.commandCount(seed) }, (_, k) => k).find((k) => {
+          const t = r.template({ seed, file: "frame.core", bytes: bad, command: k });
+          return t[0] === "scan" && t.includes("--json") && !t.includes("--all");
+        })!;
+      const viaCli = await cmd.execute({ seed, file: "frame.core", bytes: bad, command: at(cmd) });
+      const inCore = await core.execute({ seed, file: "frame.core", bytes: bad, command: at(core) });
+      assert.equal(inCore.kind, "typed", inCore.detail);
+      assert.equal(inCore.code, 2);
+      // The same message after the input's name.
+      const message = (line: string) => line.trim().replace(/^sigframe: [^:]+:/, "");
+      assert.equal(message(inCore.detail), message(viaCli.detail));
+      assert.deepEqual(core.template({ seed, file: "frame.core", bytes: bad, command: at(core) }), [
+        "scan",
+        "$IN",
+        "--json",
+      ]);
+    } finally {
+      cmd.close();
+      core.close();
     }
   });
 });
