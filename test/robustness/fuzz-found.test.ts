@@ -7,7 +7,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { compressedForms } from "../../fuzz/seeds.ts";
+import { compressedForms, profileJsonBytes } from "../../fuzz/seeds.ts";
+import { Cpuid } from "../../src/core/cpuid/cpuid.ts";
+import { InvalidDataError } from "../../src/core/errors.ts";
+import { profileFromCpuid } from "../../src/core/profile.ts";
+import { builtinProfile, profileFromBytes } from "../../src/core/profiles/detect.ts";
+import { computeLayout } from "../../src/core/xsave/layout.ts";
 import { cli } from "./harness.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "sigframe-fuzz-found-"));
@@ -49,5 +54,53 @@ describe("archive family", () => {
         for (const err of await bothDecoders(args, p))
           assert.ok(err.startsWith(`sigframe: ${p}: `), `${f.label}: ${err}`);
     }
+  });
+});
+
+describe("profile-json family", () => {
+  /** amd-zen4's leaves with CPUID(0xD,5) (OPMASK, a user component) changed as given. */
+  const opmask = (ebx: number, ecx: number) =>
+    builtinProfile("amd-zen4").cpuid.leaves.map((l) =>
+      l.leaf === 0xd && l.subleaf === 5 ? { ...l, ebx: ebx >>> 0, ecx } : { ...l },
+    );
+
+  test("a user component whose sub-leaf sets the supervisor bit, at offset 0xffffffff: refused (was exit 70, a 4 GiB buffer)", async () => {
+    const leaves = opmask(0xffffffff, 1);
+    const index = leaves.findIndex((l) => l.leaf === 0xd && l.subleaf === 5);
+    const text = profileJsonBytes({ ...builtinProfile("amd-zen4"), cpuid: new Cpuid(leaves) });
+    assert.throws(
+      () => profileFromBytes(text, "p.json"),
+      (e: unknown) =>
+        e instanceof InvalidDataError &&
+        e.path === `cpuid/${index}/ebx` &&
+        /OPMASK at offset 4294967295 \(64 bytes\) ends past/.test(e.message),
+    );
+    const p = join(tmp, "opmask-supervisor.json");
+    writeFileSync(p, text);
+    for (const args of [
+      ["check", "--from", p, "--to", "amd-zen4", "--json"],
+      ["check", "--from", "intel-sapphirerapids", "--to", p],
+      ["build", "--cpu", p, "-o", join(tmp, "o.bin")],
+    ]) {
+      const r = await cli(args, { input: p });
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
+      assert.ok(r.err.startsWith(`sigframe: ${p}: cpuid/${index}/ebx: `), r.err);
+    }
+  });
+
+  test("the supervisor bit does not exempt a user component from the legacy-area bound; a profile built in code leaves it out", async () => {
+    for (const ebx of [0, 4, 0xffffffff]) {
+      const p = profileFromCpuid(new Cpuid(opmask(ebx, 1)), "x", { kind: "builtin" });
+      const l = computeLayout(p);
+      const c = l.components.find((x) => x.bit === 5)!;
+      assert.equal(c.enabled, false, `OPMASK at ${ebx}`);
+      assert.ok(
+        l.warnings.some((w) => /OPMASK/.test(w)),
+        l.warnings.join("\n"),
+      );
+    }
+    // The same leaf without the supervisor bit at a real offset is read as it is.
+    const real = computeLayout(profileFromCpuid(new Cpuid(opmask(832, 0)), "x", { kind: "builtin" }));
+    assert.equal(real.components.find((x) => x.bit === 5)!.offset, 832);
   });
 });

@@ -169,8 +169,11 @@ export function computeLayout(profile: Profile, opts: LayoutOptions = {}): Xsave
       missing.push(i);
       continue;
     }
-    // Readers refuse such leaves; a profile built in code is held to the same bound here.
-    const problem = xsaveLeafProblem(l);
+    // Readers refuse such leaves; a profile built in code is held to the same bound here. A
+    // component XCR0 can enable is placed at its EBX even when its sub-leaf sets the supervisor
+    // bit, so it is held to the bounds of a user component.
+    const user = (supportedUser >> BigInt(i)) & 1n;
+    const problem = xsaveLeafProblem(user ? { ...l, ecx: l.ecx & ~1 } : l);
     if (problem) {
       warnings.push(`${problem.what}: ${componentInfo(i).name} is left out`);
       impossible.set(i, problem.what);

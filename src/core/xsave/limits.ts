@@ -52,13 +52,15 @@ export function xsaveLeafProblem(l: CpuidLeaf): { reg: "eax" | "ebx" | "ecx"; wh
       reg: "eax",
       what: `CPUID(0xD,${sub}).EAX: ${name} is ${size} bytes; no XSAVE component is over ${MAX_XSAVE_SIZE}`,
     };
-  // Supervisor components (ECX bit 0) have no standard-format offset.
-  if ((l.ecx & 1) === 0 && size > 0 && offset < MIN_XSTATE_SIZE)
+  // Supervisor components (ECX bit 0) have no standard-format offset: they report 0.
+  if (size > 0 && offset < MIN_XSTATE_SIZE && ((l.ecx & 1) === 0 || offset !== 0))
     return {
       reg: "ebx",
       what: `CPUID(0xD,${sub}).EBX: ${name} at offset ${offset} overlaps the legacy area and the XSAVE header (extended components start at ${MIN_XSTATE_SIZE})`,
     };
-  if ((l.ecx & 1) === 0 && offset + size > MAX_XSAVE_SIZE)
+  // Supervisor components report offset 0; one that claims an offset is held to the same bound
+  // (a user component whose sub-leaf sets the supervisor bit is still placed at its EBX).
+  if (offset + size > MAX_XSAVE_SIZE)
     return {
       reg: "ebx",
       what: `CPUID(0xD,${sub}).EBX: ${name} at offset ${offset} (${size} bytes) ends past ${MAX_XSAVE_SIZE}, beyond any XSAVE area`,
