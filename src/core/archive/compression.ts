@@ -43,6 +43,9 @@ export function sniffCompression(head: Uint8Array): Compression | undefined {
   return undefined;
 }
 
+/** Compressed bytes given to the gzip decoder at a time. */
+const GZIP_SLICE = 4096;
+
 async function* gunzip(src: ByteStream): AsyncGenerator<Uint8Array> {
   const { Gunzip } = await import("fflate");
   const out: Uint8Array[] = [];
@@ -52,9 +55,14 @@ async function* gunzip(src: ByteStream): AsyncGenerator<Uint8Array> {
   let fed = 0;
   try {
     for await (const c of src) {
-      fed += c.length;
-      g.push(c, false);
-      while (out.length) yield out.shift()!;
+      // fflate inflates all of a pushed chunk at once: fed in small slices, what waits to be read
+      // stays under GZIP_SLICE × deflate's largest ratio (1032:1), whatever the chunk size.
+      for (let at = 0; at < c.length; at += GZIP_SLICE) {
+        const part = c.subarray(at, at + GZIP_SLICE);
+        fed += part.length;
+        g.push(part, false);
+        while (out.length) yield out.shift()!;
+      }
     }
     g.push(new Uint8Array(0), true);
     while (out.length) yield out.shift()!;

@@ -117,6 +117,12 @@ export async function readCorePass(
   /** Ranges being kept from the bytes still to come: notes, or a headers pass's tables. */
   const keep: { from: number; to: number; bytes: Uint8Array }[] = [];
   let headersPass: string | undefined;
+  /**
+   * The end of the last byte the headers name (segments, the program header table, section
+   * header 0 for PN_XNUM): nothing past it is read, so bytes appended to a core (or a compressed
+   * stream that inflates far past it) cost nothing.
+   */
+  let extent = Number.POSITIVE_INFINITY;
 
   const fromKept = (offset: number, length: number): Uint8Array | undefined => {
     if (offset + length <= headLen) return head.subarray(offset, offset + length);
@@ -191,6 +197,12 @@ export async function readCorePass(
     }
     head = head.slice(0, Math.max(EHDR_SIZE, phEnd));
     headLen = head.length;
+    extent = Math.max(
+      EHDR_SIZE,
+      tableEnd(headers),
+      u16(head, 56) === PN_XNUM && shoff > 0 ? shoff + SHDR_SIZE : 0,
+    );
+    for (const ph of headers.programHeaders) extent = Math.max(extent, ph.offset + ph.filesz);
     return "done";
   };
   const appendHead = (chunk: Uint8Array) => {
@@ -213,7 +225,7 @@ export async function readCorePass(
       sink?.push(chunk);
       copyKept(chunk, from);
       if (headStays && headLen < maxHead) appendHead(chunk.subarray(0, maxHead - headLen));
-      if (headers && opts.notesOnly && notesIn()) break;
+      if (headers && ((opts.notesOnly && notesIn()) || total >= extent)) break;
       continue;
     }
     appendHead(chunk);
@@ -223,7 +235,7 @@ export async function readCorePass(
         offset: 0,
       });
     if (state === "pass") headStays = tablePlace(head, fromKept).phdrs === undefined;
-    if (headers && opts.notesOnly && notesIn()) break;
+    if (headers && ((opts.notesOnly && notesIn()) || total >= extent)) break;
   }
   if (headersPass) {
     const parts: FilePart[] = [{ offset: 0, bytes: head.slice(0, EHDR_SIZE) }, ...known];

@@ -6,7 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { resourceUsage } from "node:process";
 import { describe, test } from "node:test";
+import zlib from "node:zlib";
+import { decompress } from "../../../src/core/archive/compression.ts";
 import { scanStreamedCore } from "../../../src/core/archive/core-scan.ts";
 import { bytesStream } from "../../../src/core/archive/streams.ts";
 import { openCore } from "../../../src/core/elf/index.ts";
@@ -204,5 +207,80 @@ describe("bad compressed cores", () => {
       assert.equal(e.message, (fileError as Error).message);
       return true;
     });
+  });
+});
+
+describe("bytes past the last one the headers name are not read", () => {
+  const TAIL = 64 << 20;
+  /** gzip of the core followed by TAIL zero bytes, written as a stream (the tail never whole in memory). */
+  function coreWithTail(): Uint8Array {
+    const z = zlib.gzipSync(CORE, { level: 1 });
+    // A second gzip member of zeros: gunzip reads members one after another, as a file of both.
+    const zeros = new Uint8Array(1 << 20);
+    const parts: Uint8Array[] = [z];
+    const g = zlib.gzipSync(zeros, { level: 1 });
+    for (let i = 0; i < TAIL >> 20; i++) parts.push(g);
+    return Uint8Array.from(Buffer.concat(parts));
+  }
+
+  test("a gzip core with 64 MiB appended: the scan is the core's, and stops reading at its end", async () => {
+    const gz = coreWithTail();
+    let pulled = 0;
+    const open = () =>
+      (async function* () {
+        for await (const c of bytesStream(gz, 4096)) {
+          pulled += c.length;
+          yield c;
+        }
+      })();
+    const res = await scanStreamedCore(open, "core", {});
+    const json = scanJson(res.target, res.scans, false);
+    delete (json.target as Record<string, unknown>).compression;
+    assert.deepEqual(json, plainScan(CORE).json);
+    // The core is a few KiB compressed; the zeros are another 64 members after it.
+    assert.ok(pulled < gz.length / 4, `${pulled} of ${gz.length} compressed bytes read`);
+  });
+
+  test("uncompressed: the bytes read stop within a chunk of the core's end", async () => {
+    const big = new Uint8Array(CORE.length + (8 << 20));
+    big.set(CORE);
+    let pulled = 0;
+    const open = () =>
+      (async function* () {
+        for await (const c of bytesStream(big, 4096)) {
+          pulled += c.length;
+          yield c;
+        }
+      })();
+    const res = await scanStreamedCore(open, "core", {});
+    assert.equal(res.scans[0]!.result.frames.filter((f) => f.confidence === "high").length, 3);
+    assert.ok(pulled <= CORE.length + 4096, `${pulled} bytes read of a ${CORE.length}-byte core`);
+  });
+});
+
+describe("the in-process gzip decoder holds little output at a time", () => {
+  test("256 MiB of inflation given as one chunk: reading its first pieces does not inflate it all", async () => {
+    const member = zlib.gzipSync(new Uint8Array(1 << 20), { level: 9 });
+    // 256 members of 1 MiB of zeros: about 256 KiB of input, pushed as a single chunk.
+    const gz = Uint8Array.from(Buffer.concat(Array.from({ length: 256 }, () => member)));
+    const peak = () => resourceUsage().maxRSS * 1024;
+    const before = peak();
+    const it = decompress(
+      "gzip",
+      (async function* () {
+        yield gz;
+      })(),
+    )[Symbol.asyncIterator]();
+    let got = 0;
+    for (let i = 0; i < 8; i++) {
+      const r = await it.next();
+      if (r.done) break;
+      got += r.value.length;
+    }
+    await it.return?.();
+    const growth = peak() - before;
+    assert.ok(got > 0);
+    // Fed in 4 KiB slices, at most some 4 MiB waits to be read; the whole chunk at once was 256 MiB.
+    assert.ok(growth < 64 << 20, `peak memory grew by ${growth} bytes for ${got} bytes read`);
   });
 });
