@@ -329,6 +329,7 @@ async function runInProcesses(o: CampaignOptions, log: (line: string) => void): 
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   const results = new Map<string, FamilyResult>();
+  const failed: string[] = [];
   const queue = [...o.families];
   try {
     await Promise.all(
@@ -350,8 +351,9 @@ async function runInProcesses(o: CampaignOptions, log: (line: string) => void): 
           try {
             r = (JSON.parse(json) as { results: FamilyResult[] }).results[0];
           } catch {}
-          if (!r) throw new Error(`${f}: the campaign process ended with ${code} and no summary`);
-          results.set(f, r);
+          // A family whose campaign failed is reported; the other families go on.
+          if (!r) failed.push(`${f}: the campaign process ended with ${code} and no summary`);
+          else results.set(f, r);
         }
       }),
     );
@@ -360,6 +362,7 @@ async function runInProcesses(o: CampaignOptions, log: (line: string) => void): 
     process.off("SIGTERM", stop);
     stop();
   }
+  if (failed.length) throw new Error(failed.join("\n"));
   return o.families.map((f) => results.get(f)!);
 }
 

@@ -219,6 +219,11 @@ async function minimiseByProbe(runner: Runner, c: Case, o: Outcome): Promise<Cas
   const limit = Math.max(10_000, cfg.budgets.timeMs * 20);
   for (let attempt = 0, chunk = best.bytes.length >> 1; attempt < 24 && chunk >= 64; attempt++) {
     const b = best.bytes;
+    // A cut that was kept made the input shorter than the chunk: halve from what is left.
+    if (chunk >= b.length) {
+      chunk = b.length >> 1;
+      continue;
+    }
     const at = attempt % 2 === 0 ? b.length - chunk : 0;
     const cut = new Uint8Array(b.length - chunk);
     cut.set(b.subarray(0, at));
