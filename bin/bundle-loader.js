@@ -3,8 +3,10 @@
 // Node 22), so each bundle file is compiled here as a vm.Script with the cached data that the build
 // wrote beside it (dist/bundle/code-cache/), which spares V8 parsing and compiling the code that
 // start-up runs. The cache is only a shortcut, never a source of code:
-// - a cache file records the size and a 64-bit hash (crc32) of the bundle file it was made from; any other
-//   content (rebuilt, edited) is compiled from its source;
+// - a cache file holds a copy of the bundle file it was made from, compared byte for byte with the
+//   file loaded (a memcmp, cheaper than hashing it, and no module to load for a hash: node:zlib's
+//   crc32 brought node's stream modules with it); any other content (rebuilt, edited) is compiled
+//   from its source;
 // - V8 itself rejects cached data made by another V8 version or with other V8 flags (then
 //   script.cachedDataRejected is true and the source is compiled as usual).
 // The bundle's files require only each other (relative paths) and Node's built-in modules. Built-in
@@ -16,38 +18,12 @@ const fs = require("node:fs");
 const path = require("node:path");
 const vm = require("node:vm");
 
-/** zlib.crc32 (Node ≥ 20.15): native, a fraction of a millisecond for a command's files. */
-const { crc32 } = require("node:zlib");
-
 /**
- * Bytes before V8's data in a cache file: a magic naming the hash ("SFC2": crc32, "SFC1": the
- * JavaScript hash below), the source's size (u32) and sourceHash (2 × u32).
+ * A cache file: magic "SFC3" (u32), the source's size (u32), the source itself, then V8's data.
  */
-const HEADER = 16;
-const MAGIC = typeof crc32 === "function" ? 0x32434653 : 0x31434653;
+const HEADER = 8;
+const MAGIC = 0x33434653;
 
-/**
- * 64 bits that tell an edited or rebuilt file from the one a cache was made from (not an
- * adversary's): the crc32 of the whole source and of its second half, or where Node has no
- * zlib.crc32, two 32-bit FNV-1a-style lanes over its 32-bit words and its last bytes.
- */
-function sourceHash(buf) {
-  if (typeof crc32 === "function") return [crc32(buf) >>> 0, crc32(buf.subarray(buf.length >> 1)) >>> 0];
-  const words = buf.byteOffset % 4 === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2) : null;
-  let a = 0x811c9dc5 | 0;
-  let b = 0x1b873593 | 0;
-  const n = words ? words.length : 0;
-  for (let i = 0; i < n; i++) {
-    const w = words[i];
-    a = Math.imul(a ^ w, 0x01000193);
-    b = Math.imul(b ^ w, 0x5bd1e995) ^ (b >>> 15);
-  }
-  for (let i = n * 4; i < buf.length; i++) {
-    a = Math.imul(a ^ buf[i], 0x01000193);
-    b = Math.imul(b ^ buf[i], 0x5bd1e995) ^ (b >>> 15);
-  }
-  return [a >>> 0, b >>> 0];
-}
 // The wrapper starts a line of its own (lineOffset -1 keeps stack traces' line numbers).
 const HEAD = "(function (exports, require, module, __filename, __dirname) {\n";
 const TAIL = "\n})";
@@ -101,7 +77,7 @@ class BundleLoader {
     this.useCache = options.useCache !== false;
     /** @type {Map<string, { exports: unknown }>} */
     this.modules = new Map();
-    /** @type {{ file: string, script: vm.Script, size: number, hash: number[], cache: string }[]} */
+    /** @type {{ file: string, script: vm.Script, bytes: Buffer, cache: string }[]} */
     this.loaded = [];
     /** Per loaded file: "accepted", "rejected" (by V8), "stale" (other source) or "none". */
     this.cacheUse = new Map();
@@ -133,7 +109,6 @@ class BundleLoader {
   compile(file) {
     const bytes = fs.readFileSync(file);
     const source = bytes.toString("utf8");
-    const [a, b] = sourceHash(bytes);
     const cache = this.cacheFile(file);
     let cachedData;
     let use = "none";
@@ -144,19 +119,18 @@ class BundleLoader {
       } catch {}
       if (buf === undefined) use = "none";
       else if (
-        buf.length > HEADER &&
+        buf.length > HEADER + bytes.length &&
         buf.readUInt32LE(0) === MAGIC &&
         buf.readUInt32LE(4) === bytes.length &&
-        buf.readUInt32LE(8) === a &&
-        buf.readUInt32LE(12) === b
+        bytes.equals(buf.subarray(HEADER, HEADER + bytes.length))
       ) {
-        cachedData = buf.subarray(HEADER);
+        cachedData = buf.subarray(HEADER + bytes.length);
       } else use = "stale";
     }
     const script = new vm.Script(HEAD + source + TAIL, { filename: file, lineOffset: -1, cachedData });
     if (cachedData) use = script.cachedDataRejected ? "rejected" : "accepted";
     this.cacheUse.set(file, use);
-    this.loaded.push({ file, script, size: bytes.length, hash: [a, b], cache });
+    this.loaded.push({ file, script, bytes, cache });
     return script.runInThisContext();
   }
 
@@ -167,16 +141,14 @@ class BundleLoader {
    */
   writeCache() {
     const written = [];
-    for (const { script, size, hash, cache } of this.loaded) {
+    for (const { script, bytes, cache } of this.loaded) {
       const data = script.createCachedData();
       const head = Buffer.alloc(HEADER);
       head.writeUInt32LE(MAGIC, 0);
-      head.writeUInt32LE(size, 4);
-      head.writeUInt32LE(hash[0], 8);
-      head.writeUInt32LE(hash[1], 12);
+      head.writeUInt32LE(bytes.length, 4);
       fs.mkdirSync(path.dirname(cache), { recursive: true });
       const tmp = `${cache}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, Buffer.concat([head, data]));
+      fs.writeFileSync(tmp, Buffer.concat([head, bytes, data]));
       fs.renameSync(tmp, cache);
       written.push(cache);
     }

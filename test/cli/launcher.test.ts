@@ -246,7 +246,10 @@ test("the code cache is used for the files it was made from, and never for anoth
     writeFileSync(edited!, `${src.slice(0, -1)} `);
     assert.equal(statSync(edited!).size, Buffer.byteLength(src));
     const cutCache = join(bundle, "code-cache", `${cut!.slice(bundle.length + 1)}.v8`);
-    truncateSync(cutCache, statSync(cutCache).size >> 1);
+    // Half of V8's data cut off (after the cache's header and its copy of the source): V8 refuses it.
+    const v8Bytes = statSync(cutCache).size - 8 - statSync(cut!).size;
+    assert.ok(v8Bytes > 0);
+    truncateSync(cutCache, statSync(cutCache).size - (v8Bytes >> 1));
     const child = spawnSync(
       process.execPath,
       [
