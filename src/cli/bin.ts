@@ -4,7 +4,7 @@
  * No top-level await: the bundle is CommonJS, so that bin/sigframe.js can load it with V8's code
  * cache (bin/bundle-loader.js).
  */
-import { processIo } from "./context.ts";
+import { processIo } from "../node/process-io.ts";
 import { run } from "./main.ts";
 
 run(process.argv.slice(2), processIo()).then((code) => {

@@ -2,7 +2,7 @@
  * What a command gets to talk to the world: output streams, colours, exit code. Tests drive `run()`
  * with an in-memory context; `bin/sigframe.js` drives it with the process's streams.
  */
-import pc from "picocolors";
+import type pc from "picocolors";
 
 export interface CliIo {
   stdout(s: string | Uint8Array): void;
@@ -12,16 +12,28 @@ export interface CliIo {
   env: Record<string, string | undefined>;
 }
 
+/** The styles human output uses (picocolors' names). */
+export type CliColors = Pick<ReturnType<typeof pc.createColors>, "bold" | "dim" | "red" | "green" | "yellow">;
+
+/** Text as it is: what the styles are without colour. */
+const PLAIN: CliColors = { bold: String, dim: String, red: String, green: String, yellow: String };
+
+/** Whether output gets colour: a terminal, unless NO_COLOR or TERM=dumb say otherwise. */
+export function wantsColor(io: CliIo): boolean {
+  return io.stdoutIsTTY && !("NO_COLOR" in io.env) && io.env.TERM !== "dumb";
+}
+
 export class CliContext {
   readonly io: CliIo;
   exitCode = 0;
   readonly color: boolean;
-  readonly c: ReturnType<typeof pc.createColors>;
+  readonly c: CliColors;
 
-  constructor(io: CliIo) {
+  /** `colors`: picocolors' styles where output gets colour (main.ts loads them only then). */
+  constructor(io: CliIo, colors?: CliColors) {
     this.io = io;
-    this.color = io.stdoutIsTTY && !("NO_COLOR" in io.env) && io.env.TERM !== "dumb";
-    this.c = pc.createColors(this.color);
+    this.color = colors !== undefined;
+    this.c = colors ?? PLAIN;
   }
 
   /** Writes text to stdout, newline-terminated. */
@@ -38,30 +50,6 @@ export class CliContext {
   setExit(code: number): void {
     if (code > this.exitCode) this.exitCode = code;
   }
-}
-
-/** Process-backed I/O. */
-export function processIo(): CliIo {
-  // A reader that goes away (`sigframe … | head`) ends the output, not the process with a stack trace.
-  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-    throw e;
-  });
-  return {
-    stdout: (s) => {
-      process.stdout.write(s);
-    },
-    stderr: (s) => {
-      process.stderr.write(s);
-    },
-    stdoutIsTTY: Boolean(process.stdout.isTTY),
-    // Asked only by commands that draw progress: process.stderr is created when first used, and for
-    // a pipe (as most callers give) that loads node's network stack, some milliseconds.
-    get stderrIsTTY() {
-      return Boolean(process.stderr.isTTY);
-    },
-    env: process.env,
-  };
 }
 
 /** In-memory I/O for tests: collects stdout and stderr. */

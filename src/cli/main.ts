@@ -7,7 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { isSigframeError, oneLineText } from "../core/errors.ts";
 import { registerCommands } from "./commands.ts";
-import { CliContext, type CliIo } from "./context.ts";
+import { CliContext, type CliIo, wantsColor } from "./context.ts";
 import { exitCodesHelp } from "./exit-codes.ts";
 import { VERSION } from "./version.ts";
 
@@ -45,7 +45,10 @@ async function buildProgram(ctx: CliContext, argv: readonly string[] = []): Prom
 
 /** Runs the CLI; resolves to the exit code. Never throws. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
-  const ctx = new CliContext(io);
+  // picocolors asks process.stdout whether it is a terminal when it loads: it is loaded only for a
+  // terminal (src/node/process-io.ts answers the question for the rest without that stream).
+  const colors = wantsColor(io) ? (await import("picocolors")).default.createColors(true) : undefined;
+  const ctx = new CliContext(io, colors);
   const program = await buildProgram(ctx, argv);
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -109,7 +109,7 @@ describe("cores and archives on stdin", () => {
     writeFileSync(
       runner,
       `const { run } = await import(${JSON.stringify(join(REPO_ROOT, "src/cli/main.ts"))});\n` +
-        `const { processIo } = await import(${JSON.stringify(join(REPO_ROOT, "src/cli/context.ts"))});\n` +
+        `const { processIo } = await import(${JSON.stringify(join(REPO_ROOT, "src/node/process-io.ts"))});\n` +
         "process.exitCode = await run(process.argv.slice(2), processIo());\n",
     );
   });
