@@ -18,7 +18,6 @@ import {
   layoutReport,
   type ProfilesJson,
 } from "../core/xsave/report.ts";
-import { layoutSvg } from "../core/xsave/svg.ts";
 import { refuseOutputOverInput, writeOutputAtomic } from "../node/files.ts";
 import { loadProfile } from "../node/profile-arg.ts";
 import type { CliContext } from "./context.ts";
@@ -104,8 +103,11 @@ function renderDiff(ctx: CliContext, r: DiffReport): string {
   return lines.join("\n");
 }
 
-function diffSvg(r: DiffReport): string {
-  return layoutSvg(
+/** The SVG renderer loads with --svg only. */
+const svg = async () => (await import("../core/xsave/svg.ts")).layoutSvg;
+
+async function diffSvg(r: DiffReport): Promise<string> {
+  return (await svg())(
     [
       { label: r.a.profile.name, layout: r.a.layout },
       { label: r.b.profile.name, layout: r.b.layout },
@@ -140,7 +142,7 @@ export function register(program: Command, ctx: CliContext): void {
         writeOutputAtomic(flags.saveProfile, `${toJson(profileToJson(p))}\n`, (s) => ctx.io.stdout(s));
       if (flags.json) ctx.out(toJson(layoutJson(l)));
       else if (flags.svg)
-        ctx.io.stdout(layoutSvg([{ label: p.name, layout: l }], `XSAVE layout: ${describeProfile(p)}`));
+        ctx.io.stdout((await svg())([{ label: p.name, layout: l }], `XSAVE layout: ${describeProfile(p)}`));
       else if (flags.saveProfile !== "-") ctx.out(renderLayout(ctx, p, l));
     });
 
@@ -162,7 +164,7 @@ export function register(program: Command, ctx: CliContext): void {
       const r = await diffReport({ ...flags, a, b }, { loadProfile });
       if (flags.failOnDifference && !r.diff.identical) ctx.setExit(1);
       if (flags.json) ctx.out(toJson(diffJson(r)));
-      else if (flags.svg) ctx.io.stdout(diffSvg(r));
+      else if (flags.svg) ctx.io.stdout(await diffSvg(r));
       else ctx.out(renderDiff(ctx, r));
     });
 
