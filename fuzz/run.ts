@@ -326,15 +326,22 @@ async function runInProcesses(o: CampaignOptions, log: (line: string) => void): 
   const stop = () => {
     for (const c of running) c.kill("SIGTERM");
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  // Interrupted: the families' processes are stopped, no other is started, and this process then
+  // ends of the same signal.
+  let aborted: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    aborted = sig;
+    stop();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   const results = new Map<string, FamilyResult>();
   const failed: string[] = [];
   const queue = [...o.families];
   try {
     await Promise.all(
       Array.from({ length: o.jobs }, async () => {
-        for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+        for (let f = queue.shift(); f !== undefined && !aborted; f = queue.shift()) {
           const child = spawn(process.execPath, [...process.execArgv, ...args, "--family", f], {
             stdio: ["ignore", "pipe", "pipe"],
           });
@@ -358,10 +365,11 @@ async function runInProcesses(o: CampaignOptions, log: (line: string) => void): 
       }),
     );
   } finally {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     stop();
   }
+  if (aborted) process.kill(process.pid, aborted);
   if (failed.length) throw new Error(failed.join("\n"));
   return o.families.map((f) => results.get(f)!);
 }

@@ -6,8 +6,8 @@
  * with the running case recovered from shared memory.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -180,6 +180,51 @@ test("--jobs 2 runs each family in a process of its own and merges their summari
   for (const x of summary.results) assert.equal(x.counts.ok! + x.counts.typed!, 40, x.family);
   // Each family's progress reached the parent's log.
   for (const f of ["frame", "raw-image", "criu-image"]) assert.match(r.stderr, new RegExp(`${f}: 40 execs`));
+});
+
+test("--jobs 2 interrupted: the families' processes are stopped, no other starts, and the campaign ends of the signal", {
+  timeout: 60_000,
+}, async () => {
+  const out = join(tmp, "lanes-interrupted");
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "..", "..", "fuzz", "run.ts"),
+      ...["--level", "core", "--seconds", "600", "--jobs", "2", "--out", out],
+      ...["--family", "frame,raw-image,criu-image,state-json"],
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let err = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
+  const campaignProcesses = () =>
+    readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(out);
+        } catch {
+          return false;
+        }
+      });
+  // Whatever happens to the test, the campaign and its families' processes do not outlive it.
+  after(() => {
+    for (const p of campaignProcesses()) process.kill(Number(p), "SIGKILL");
+  });
+  // Interrupted once the campaign runs a process for each of its first two families.
+  for (let i = 0; i < 600 && campaignProcesses().length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(campaignProcesses().length, 3, "the campaign and a process per running family");
+  child.kill("SIGTERM");
+  const [code, signal] = await new Promise<[number | null, string | null]>((r) =>
+    child.on("exit", (c, s) => r([c, s])),
+  );
+  assert.deepEqual([code, signal], [null, "SIGTERM"]);
+  // The families' processes end with it; criu-image and state-json never started.
+  for (let i = 0; i < 100 && campaignProcesses().length; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(campaignProcesses(), []);
+  assert.doesNotMatch(err, /^(criu-image|state-json): /m);
 });
 
 describe("the engine", () => {
