@@ -191,7 +191,11 @@ export class Runner {
   private readonly dirty = new Map<number, Set<string>>();
   private readonly seen = new Set<string>();
   private readonly maxKept: number;
-  private readonly spotCache = new Map<Uint8Array, number[]>();
+  /**
+   * The spots of inputs mutated again and again (seeds, kept inputs), for as long as they live: a
+   * round's intermediate bytes are mutated once and their entry goes with them.
+   */
+  private readonly spotCache = new WeakMap<Uint8Array, number[]>();
   readonly counts: Record<OutcomeKind, number> = { ok: 0, typed: 0, untyped: 0, time: 0, memory: 0 };
   execs = 0;
   cpuMs = 0;
@@ -251,7 +255,6 @@ export class Runner {
     let s = this.spotCache.get(b);
     if (!s) {
       s = FORMAT_SPOTS[format](b);
-      if (this.spotCache.size > 4096) this.spotCache.clear();
       this.spotCache.set(b, s);
     }
     return s;

@@ -241,7 +241,14 @@ export async function runFamily(family: string, o: CampaignOptions): Promise<Fam
     if (decodeCase(view)) {
       await runWorker(
         { ...cfg, mode: "repro", start: s.exec, execs: 0, known: [...known], repro: s },
-        { ...o, hangCpuMs: Number.MAX_SAFE_INTEGER, hangWallMs: 10 * 60_000 },
+        // The reproducer's worker runs no case itself (its candidates run in processes of their
+        // own), and the process may still hold the memory of the worker that was stopped.
+        {
+          ...o,
+          hangCpuMs: Number.MAX_SAFE_INTEGER,
+          hangWallMs: 10 * 60_000,
+          rssLimitBytes: Number.MAX_SAFE_INTEGER,
+        },
         onMessage,
       );
     } else {
