@@ -29,7 +29,9 @@ import { scanJson } from "../src/core/scan/report.ts";
 import {
   checkpointTarget,
   elfCoreTarget,
+  type ProcessScan,
   rawTarget,
+  type ScanTarget,
   scanTarget,
   settleSourceCpu,
 } from "../src/core/scan/targets.ts";
@@ -43,6 +45,7 @@ import {
 } from "../src/core/sigframe/report.ts";
 import { translateJson, translateReport } from "../src/core/sigframe/translate/report.ts";
 import { bytesSource } from "../src/core/source.ts";
+import type { XsaveLayout } from "../src/core/xsave/layout.ts";
 import { profileLayout } from "../src/core/xsave/options.ts";
 import { layoutJson } from "../src/core/xsave/report.ts";
 
@@ -90,6 +93,17 @@ function optionOf(commands: string[][], flag: string): string | undefined {
     if (i >= 0 && i + 1 < c.length) return c[i + 1];
   }
   return undefined;
+}
+
+/** `check --checkpoint/--core`'s environment: the frames of `scan()`'s target. */
+function checkEnv(scan: () => { t: ScanTarget; scans: ProcessScan[] }) {
+  return {
+    ...profileEnv(() => builtinProfile("amd-zen4")),
+    checkpointFrames: (_k: string, path: string, from: XsaveLayout | undefined, to: XsaveLayout) => {
+      const { t, scans } = scan();
+      return scannedFrames([{ target: t, scans }], path, from, to);
+    },
+  };
 }
 
 /** PROFILE inputs read whole: sigframe-profile/1 and corpus JSON, `cpuid -r`, dump.log, cpuinfo.img. */
@@ -175,18 +189,7 @@ function checkpointRuns(): CoreRun[] {
     {
       command: ["check", "--checkpoint", IN, "--to", "intel-sapphirerapids", "--json"],
       run: async (f) => {
-        const env = {
-          ...profileEnv(() => builtinProfile("amd-zen4")),
-          checkpointFrames: (
-            _k: string,
-            path: string,
-            from: never,
-            to: Parameters<typeof scannedFrames>[3],
-          ) => {
-            const { t, scans } = scan(f, false);
-            return scannedFrames([{ target: t, scans }], path, from, to);
-          },
-        };
+        const env = checkEnv(() => scan(f, false));
         return json(checkJson(await checkHosts({ checkpoint: IN, to: "intel-sapphirerapids" }, env)));
       },
     },
@@ -222,18 +225,7 @@ function elfCoreRuns(): CoreRun[] {
     {
       command: ["check", "--core", IN, "--to", "amd-zen2", "--json"],
       run: async (f, m) => {
-        const env = {
-          ...profileEnv(() => builtinProfile("amd-zen4")),
-          checkpointFrames: (
-            _k: string,
-            path: string,
-            from: never,
-            to: Parameters<typeof scannedFrames>[3],
-          ) => {
-            const { t, scans } = scan(mainBytes(f, m), false);
-            return scannedFrames([{ target: t, scans }], path, from, to);
-          },
-        };
+        const env = checkEnv(() => scan(mainBytes(f, m), false));
         return json(checkJson(await checkHosts({ core: IN, to: "amd-zen2" }, env)));
       },
     },

@@ -346,21 +346,15 @@ export class Runner {
     const io = memoryIo();
     // One getrusage() before and after gives both CPU time and peak memory; resident memory is
     // read every 32 executions (it costs a /proc read) as the base a new peak is measured from.
-    if (this.execs % 32 === 0) this.rssSample = process.memoryUsage.rss();
-    const before = process.resourceUsage();
-    let code: number;
+    let code = -1;
     let thrown: unknown;
-    try {
-      code = await run(args, io);
-    } catch (e) {
-      code = -1;
-      thrown = e;
-    }
-    const after = process.resourceUsage();
-    const cpuMs =
-      (after.userCPUTime + after.systemCPUTime - before.userCPUTime - before.systemCPUTime) / 1000;
-    const memoryBytes =
-      after.maxRSS > before.maxRSS ? after.maxRSS * 1024 - Math.min(this.rssSample, before.maxRSS * 1024) : 0;
+    const { cpuMs, memoryBytes } = await this.measured(async () => {
+      try {
+        code = await run(args, io);
+      } catch (e) {
+        thrown = e;
+      }
+    });
     const outputLeft = existsSync(output);
     if (outputLeft) unlinkSync(output);
     const o = this.classify(this.seeds[c.seed]!.commands[c.command]!, code, io, thrown, outputLeft, [
@@ -378,21 +372,16 @@ export class Runner {
     const seed = this.seeds[c.seed]!;
     const r = this.core[c.seed]![c.command]!;
     const files = this.caseFiles(c);
-    if (this.execs % 32 === 0) this.rssSample = process.memoryUsage.rss();
-    const before = process.resourceUsage();
     let thrown: unknown;
     let returned = false;
-    try {
-      await r.run(files, seed.main);
-      returned = true;
-    } catch (e) {
-      thrown = e;
-    }
-    const after = process.resourceUsage();
-    const cpuMs =
-      (after.userCPUTime + after.systemCPUTime - before.userCPUTime - before.systemCPUTime) / 1000;
-    const memoryBytes =
-      after.maxRSS > before.maxRSS ? after.maxRSS * 1024 - Math.min(this.rssSample, before.maxRSS * 1024) : 0;
+    const { cpuMs, memoryBytes } = await this.measured(async () => {
+      try {
+        await r.run(files, seed.main);
+        returned = true;
+      } catch (e) {
+        thrown = e;
+      }
+    });
     const cmd = r.command.join(" ");
     const o: Outcome = { kind: "ok", code: 0, signature: `ok: ${cmd}`, detail: "", cpuMs: 0, memoryBytes: 0 };
     if (!returned) {
@@ -416,6 +405,25 @@ export class Runner {
       }
     }
     return this.budget(o, cpuMs, memoryBytes);
+  }
+
+  /**
+   * The CPU time `fn` took and how far it raised the process's peak memory. One getrusage() before
+   * and after gives both; resident memory is read every 32 executions (it costs a /proc read) as
+   * the base a new peak is measured from.
+   */
+  private async measured(fn: () => Promise<void>): Promise<{ cpuMs: number; memoryBytes: number }> {
+    if (this.execs % 32 === 0) this.rssSample = process.memoryUsage.rss();
+    const before = process.resourceUsage();
+    await fn();
+    const after = process.resourceUsage();
+    return {
+      cpuMs: (after.userCPUTime + after.systemCPUTime - before.userCPUTime - before.systemCPUTime) / 1000,
+      memoryBytes:
+        after.maxRSS > before.maxRSS
+          ? after.maxRSS * 1024 - Math.min(this.rssSample, before.maxRSS * 1024)
+          : 0,
+    };
   }
 
   /** The time and memory an execution took, and whether they were over budget. */

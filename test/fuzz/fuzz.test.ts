@@ -43,34 +43,32 @@ function options(over: Partial<CampaignOptions> = {}): CampaignOptions {
   };
 }
 
+/** `npm run fuzz` as a process: node's arguments before the campaign's own. */
+const FUZZ = ["--import", "tsx", join(import.meta.dirname, "..", "..", "fuzz", "run.ts")];
+
+/** Every family ran all its executions and found nothing, and reached both read and refused inputs. */
+function assertClean(results: Awaited<ReturnType<typeof runCampaign>>): void {
+  const table = summaryTable(results);
+  for (const r of results) {
+    assert.equal(r.execs, CI_EXECS, `${r.family} ran every execution\n${table}`);
+    const bad = r.findings.map((f) => `${f.kind}: ${f.signature}\n  ${f.command}\n  ${f.detail}`);
+    assert.deepEqual(bad, [], `${r.family}: findings\n${table}`);
+    assert.equal(r.counts.untyped + r.counts.time + r.counts.memory, 0, table);
+    // Each family reaches both outcomes: inputs that are read and inputs that are refused.
+    if (r.family !== "raw-image") assert.ok(r.counts.typed > 0 && r.counts.ok > 0, `${r.family}\n${table}`);
+    else assert.ok(r.counts.ok > 0, table);
+  }
+}
+
 describe("a fixed-seed campaign over every family", () => {
   test(`${CI_EXECS} executions per family: no untyped error, hang or memory blow-up`, async () => {
-    const results = await runCampaign(options());
-    const table = summaryTable(results);
-    for (const r of results) {
-      assert.equal(r.execs, CI_EXECS, `${r.family} ran every execution\n${table}`);
-      const bad = r.findings.map((f) => `${f.kind}: ${f.signature}\n  ${f.command}\n  ${f.detail}`);
-      assert.deepEqual(bad, [], `${r.family}: findings\n${table}`);
-      assert.equal(r.counts.untyped + r.counts.time + r.counts.memory, 0, table);
-      // Each family reaches both outcomes: inputs that are read and inputs that are refused.
-      if (r.family !== "raw-image") assert.ok(r.counts.typed > 0 && r.counts.ok > 0, `${r.family}\n${table}`);
-      else assert.ok(r.counts.ok > 0, table);
-    }
+    assertClean(await runCampaign(options()));
   });
 });
 
 describe("the parser level (--level core)", () => {
   test(`${CI_EXECS} executions per family: no untyped error, hang or memory blow-up`, async () => {
-    const results = await runCampaign(options({ level: "core" }));
-    const table = summaryTable(results);
-    for (const r of results) {
-      assert.equal(r.execs, CI_EXECS, `${r.family} ran every execution\n${table}`);
-      const bad = r.findings.map((f) => `${f.kind}: ${f.signature}\n  ${f.command}\n  ${f.detail}`);
-      assert.deepEqual(bad, [], `${r.family}: findings\n${table}`);
-      assert.equal(r.counts.untyped + r.counts.time + r.counts.memory, 0, table);
-      if (r.family !== "raw-image") assert.ok(r.counts.typed > 0 && r.counts.ok > 0, `${r.family}\n${table}`);
-      else assert.ok(r.counts.ok > 0, table);
-    }
+    assertClean(await runCampaign(options({ level: "core" })));
   });
 
   test("every seed is read by each of its family's runs (ia32 frames refused by the 64-bit ones, in one line)", async () => {
@@ -155,9 +153,7 @@ test("--jobs 2 runs each family in a process of its own and merges their summari
   const r = spawnSync(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      join(import.meta.dirname, "..", "..", "fuzz", "run.ts"),
+      ...FUZZ,
       ...["--level", "core", "--execs", "40", "--seed", "3", "--jobs", "2", "--json"],
       ...["--family", "frame,raw-image,criu-image", "--out", out],
     ],
@@ -189,9 +185,7 @@ test("--jobs 2 interrupted: the families' processes are stopped, no other starts
   const child = spawn(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      join(import.meta.dirname, "..", "..", "fuzz", "run.ts"),
+      ...FUZZ,
       ...["--level", "core", "--seconds", "600", "--jobs", "2", "--out", out],
       ...["--family", "frame,raw-image,criu-image,state-json"],
     ],
