@@ -237,14 +237,19 @@ async function minimiseByProbe(runner: Runner, c: Case, o: Outcome): Promise<Cas
   return best;
 }
 
-async function campaign(): Promise<void> {
-  const runner = new Runner({
+/** The family's runner as the parent configured it. */
+function newRunner(): Runner {
+  return new Runner({
     family: familyByName(cfg.family)!,
     seed: cfg.seed,
     dir: cfg.dir,
     budgets: cfg.budgets,
     level: cfg.level,
   });
+}
+
+async function campaign(): Promise<void> {
+  const runner = newRunner();
   const known = new Set(cfg.known);
   let last = Date.now();
   let n = cfg.start;
@@ -290,13 +295,7 @@ async function campaign(): Promise<void> {
 
 /** Writes the reproducer of a case the parent recovered from shared memory (a hang, runaway memory). */
 async function repro(): Promise<void> {
-  const runner = new Runner({
-    family: familyByName(cfg.family)!,
-    seed: cfg.seed,
-    dir: cfg.dir,
-    budgets: cfg.budgets,
-    level: cfg.level,
-  });
+  const runner = newRunner();
   try {
     const c = decodeCase(view);
     if (!c) return;
