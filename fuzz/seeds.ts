@@ -17,6 +17,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+import { concat } from "../src/core/archive/streams.ts";
 import type { CpuidLeaf } from "../src/core/cpuid/cpuid.ts";
 import { core_entrySchema } from "../src/core/criu/gen/core_pb.ts";
 import { cpuinfo_entrySchema, cpuinfo_x86_entrySchema } from "../src/core/criu/gen/cpuinfo_pb.ts";
@@ -478,16 +479,6 @@ export function zstdStored(b: Uint8Array): Uint8Array {
     o += n;
   } while (o < b.length);
   return concat(out);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const r = new Uint8Array(parts.reduce((n, x) => n + x.length, 0));
-  let p = 0;
-  for (const x of parts) {
-    r.set(x, p);
-    p += x.length;
-  }
-  return r;
 }
 
 /** An LZ4 frame of uncompressed blocks (lz4_Frame_format.md: block size high bit set). */

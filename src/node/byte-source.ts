@@ -2,10 +2,10 @@
  * A ByteSource backed by a file descriptor: reads go to the file at their offset, so a multi-GiB
  * core or pages file is never held in memory.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync } from "node:fs";
 import { UsageError } from "../core/errors.ts";
 import { type ByteSource, checkRange } from "../core/source.ts";
-import { describeFsError } from "./files.ts";
+import { openInput } from "./files.ts";
 
 export interface FileByteSource extends ByteSource {
   readonly path: string;
@@ -14,12 +14,7 @@ export interface FileByteSource extends ByteSource {
 
 /** Opens `path` for random access. Call close() when done (or use withFileSource). */
 export function openFileSource(path: string): FileByteSource {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw new UsageError(describeFsError(e), { input: path });
-  }
+  const fd = openInput(path);
   let size: number;
   try {
     const st = fstatSync(fd);

@@ -34,14 +34,18 @@ export function isDirectory(path: string): boolean {
   }
 }
 
-/** The first `n` bytes of a file (fewer if it is shorter); a file that cannot be read is a usage error. */
-export function readHead(path: string, n: number): Uint8Array {
-  let fd: number;
+/** Opens a file for reading; one that cannot be opened is a usage error naming it. */
+export function openInput(path: string): number {
   try {
-    fd = openSync(path, "r");
+    return openSync(path, "r");
   } catch (e) {
     throw new UsageError(describeFsError(e), { input: path });
   }
+}
+
+/** The first `n` bytes of a file (fewer if it is shorter); a file that cannot be read is a usage error. */
+export function readHead(path: string, n: number): Uint8Array {
+  const fd = openInput(path);
   try {
     const b = new Uint8Array(n);
     return b.subarray(0, readSync(fd, b, 0, n, 0));
@@ -60,12 +64,7 @@ export function isCheckpointDir(dir: string): boolean {
 /** Reads a whole file (or stdin for `-`), refusing more than `max` bytes without allocating them. */
 export function readInput(path: string, max = DEFAULT_MAX_INPUT): InputFile {
   if (path === "-") return { name: "-", bytes: readFd(0, max, "-") };
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw new UsageError(describeFsError(e), { input: path });
-  }
+  const fd = openInput(path);
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new UsageError("is a directory", { input: path });

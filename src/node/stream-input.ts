@@ -5,7 +5,7 @@
  * whole; nothing is extracted to disk. A file can be read again (a second pass); stdin cannot.
  */
 import { type ChildProcessByStdio, spawn } from "node:child_process";
-import { accessSync, closeSync, constants, createReadStream, openSync, readSync, statSync } from "node:fs";
+import { accessSync, closeSync, constants, createReadStream, readSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
@@ -14,7 +14,7 @@ import { kindOf, type StreamInputKind, sniffStream } from "../core/archive/input
 import type { ByteStream } from "../core/archive/streams.ts";
 import { InvalidDataError, isSigframeError, TruncatedInputError, UsageError } from "../core/errors.ts";
 import { detectFormat, HEAD_BYTES, type InputFormat } from "../core/profiles/formats.ts";
-import { describeFsError, readHead } from "./files.ts";
+import { describeFsError, openInput, readHead } from "./files.ts";
 
 const CHUNK = 1 << 20;
 
@@ -24,12 +24,7 @@ export async function* fileStream(path: string): AsyncGenerator<Uint8Array> {
     yield* process.stdin;
     return;
   }
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw new UsageError(describeFsError(e), { input: path });
-  }
+  const fd = openInput(path);
   try {
     for (;;) {
       // Not zero-filled: readSync writes every byte that is handed on.

@@ -1,4 +1,5 @@
 /** Hand-built tar headers for tests: ustar, with sizes and names a real tar would not write. */
+import { concat } from "../../src/core/archive/streams.ts";
 
 function octal(v: number, width: number): string {
   return `${v.toString(8).padStart(width - 1, "0")}\0`;
@@ -44,11 +45,5 @@ export function tarOf(members: [string, Uint8Array][]): Uint8Array {
     if (pad) parts.push(new Uint8Array(pad));
   }
   parts.push(new Uint8Array(1024));
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(parts);
 }

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { bytesStream, readStream } from "../../../src/core/archive/streams.ts";
+import { bytesStream, concat, readStream } from "../../../src/core/archive/streams.ts";
 import { memberName, tarMembers } from "../../../src/core/archive/tar.ts";
 import { InvalidDataError, TruncatedInputError } from "../../../src/core/errors.ts";
 import { tarHeader, tarOf } from "../../helpers/tar.ts";
@@ -127,19 +127,10 @@ function paxHeader(records: string): Uint8Array[] {
   const body = enc(records);
   return [tarHeader("PaxHeaders/x", body.length, "x"), body, new Uint8Array(-body.length & 511)];
 }
-const join512 = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
 
 test("a pax size and path replace the header's; a bad pax record or size is invalid data", async () => {
   const body = enc("x".repeat(700));
-  const ok = join512([
+  const ok = concat([
     ...paxHeader("18 path=real/name\n12 size=700\n"),
     tarHeader("short", 5),
     body,
@@ -148,41 +139,41 @@ test("a pax size and path replace the header's; a bad pax record or size is inva
   ]);
   assert.deepEqual(await list(ok), [["real/name", "x".repeat(700)]]);
   for (const bad of ["17 path=real/name", "99 path=x\n", "11 size=-1\n", "7 =abc\n"]) {
-    const t = join512([...paxHeader(bad), tarHeader("a", 0), new Uint8Array(1024)]);
+    const t = concat([...paxHeader(bad), tarHeader("a", 0), new Uint8Array(1024)]);
     await assert.rejects(list(t), InvalidDataError, bad);
   }
-  const traversal = join512([...paxHeader("18 path=../../x/y\n"), tarHeader("a", 0), new Uint8Array(1024)]);
+  const traversal = concat([...paxHeader("18 path=../../x/y\n"), tarHeader("a", 0), new Uint8Array(1024)]);
   await assert.rejects(list(traversal), /path traversal/);
 });
 
 test("a header whose checksum does not hold, or a size that is not a number, is invalid data", async () => {
   const h = tarHeader("a", 1);
   h[0] = 0x62; // the name changes, the checksum does not
-  await assert.rejects(list(join512([h, new Uint8Array(512), new Uint8Array(1024)])), /checksum/);
+  await assert.rejects(list(concat([h, new Uint8Array(512), new Uint8Array(1024)])), /checksum/);
   const s = tarHeader("a", 0);
   s.set(enc("0000000009x"), 124);
   // Re-sum the header so that only the size is wrong.
   s.fill(0x20, 148, 156);
   const sum = s.reduce((n, b) => n + b, 0);
   s.set(enc(`${sum.toString(8).padStart(6, "0")}\0 `), 148);
-  await assert.rejects(list(join512([s, new Uint8Array(1024)])), /size field is not a number/);
+  await assert.rejects(list(concat([s, new Uint8Array(1024)])), /size field is not a number/);
 });
 
 test("the end: two zero blocks, then zeros only; one zero block or none is a truncated archive", async () => {
   const member = tarOf([["a", enc("A")]]).subarray(0, 1024);
   await assert.rejects(list(member), /without its end blocks/);
-  await assert.rejects(list(join512([member, new Uint8Array(512)])), TruncatedInputError);
-  assert.equal((await list(join512([member, new Uint8Array(1024 + 9216)]))).length, 1);
-  const trailing = join512([member, new Uint8Array(1024), enc("garbage")]);
+  await assert.rejects(list(concat([member, new Uint8Array(512)])), TruncatedInputError);
+  assert.equal((await list(concat([member, new Uint8Array(1024 + 9216)]))).length, 1);
+  const trailing = concat([member, new Uint8Array(1024), enc("garbage")]);
   await assert.rejects(list(trailing), /data after the end/);
-  const loneZero = join512([new Uint8Array(512), member, new Uint8Array(1024)]);
+  const loneZero = concat([new Uint8Array(512), member, new Uint8Array(1024)]);
   await assert.rejects(list(loneZero), /zero block in the middle/);
 });
 
 test("extended headers are capped: their size, and how many come in a row", async () => {
-  const huge = join512([tarHeader("L", 1n << 30n, "L"), new Uint8Array(1024)]);
+  const huge = concat([tarHeader("L", 1n << 30n, "L"), new Uint8Array(1024)]);
   await assert.rejects(list(huge), /extended header of \d+ bytes/);
   const many: Uint8Array[] = [];
   for (let i = 0; i < 40; i++) many.push(...paxHeader("10 a=bcde\n"));
-  await assert.rejects(list(join512([...many, tarHeader("a", 0), new Uint8Array(1024)])), /in a row/);
+  await assert.rejects(list(concat([...many, tarHeader("a", 0), new Uint8Array(1024)])), /in a row/);
 });
